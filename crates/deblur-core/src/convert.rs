@@ -1,0 +1,280 @@
+//! Conversions between image files, `ndarray` arrays (`[channels, height, width]`, `f32` in
+//! `[0, 1]`) and burn tensors (`[batch, channels, height, width]`). The only place in the
+//! workspace that touches the `image` crate's pixel types.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb};
+use ndarray::Array3;
+
+use crate::npy::write_atomic;
+use crate::{Error, Result};
+
+/// Bit depth of a stored image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BitDepth {
+    /// 8 bits per channel.
+    Eight,
+    /// 16 bits per channel (PNG and TIFF only).
+    Sixteen,
+}
+
+/// An image read from disk, with what the reader had to change.
+#[derive(Clone, Debug)]
+pub struct LoadedImage {
+    /// Pixels as `[channels, height, width]` in `[0, 1]`; 1 (gray) or 3 (RGB) channels.
+    pub pixels: Array3<f32>,
+    /// Bit depth of the file (8 or 16; float files report 16).
+    pub bit_depth: BitDepth,
+    /// True when the file had an alpha channel, which was dropped.
+    pub dropped_alpha: bool,
+}
+
+/// Reads a PNG, JPEG, TIFF or BMP file (8 or 16 bit; gray, gray+alpha, RGB or RGBA).
+/// Alpha is dropped and reported in [`LoadedImage::dropped_alpha`].
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be opened, [`Error::NotAnImage`] if it cannot be decoded.
+pub fn load_image(path: impl AsRef<Path>) -> Result<LoadedImage> {
+    let path = path.as_ref();
+    let not_image = |reason: String| Error::NotAnImage {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    if reader.format().is_none() {
+        return Err(not_image("unknown file format".into()));
+    }
+    let decoded = reader.decode().map_err(|e| not_image(e.to_string()))?;
+    Ok(from_dynamic(&decoded))
+}
+
+/// Converts a decoded [`DynamicImage`] to a [`LoadedImage`].
+pub fn from_dynamic(img: &DynamicImage) -> LoadedImage {
+    let color = img.color();
+    let dropped_alpha = color.has_alpha();
+    let bit_depth = if color.bits_per_pixel() / u16::from(color.channel_count()) > 8 {
+        BitDepth::Sixteen
+    } else {
+        BitDepth::Eight
+    };
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let pixels = if color.has_color() {
+        let rgb = img.to_rgb32f();
+        Array3::from_shape_fn((3, h, w), |(c, y, x)| {
+            rgb.get_pixel(x as u32, y as u32)[c].clamp(0.0, 1.0)
+        })
+    } else {
+        let gray = img.to_luma32f();
+        Array3::from_shape_fn((1, h, w), |(_, y, x)| {
+            gray.get_pixel(x as u32, y as u32)[0].clamp(0.0, 1.0)
+        })
+    };
+    LoadedImage {
+        pixels,
+        bit_depth,
+        dropped_alpha,
+    }
+}
+
+fn format_for(path: &Path) -> Result<ImageFormat> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" => Ok(ImageFormat::Png),
+        "tif" | "tiff" => Ok(ImageFormat::Tiff),
+        "jpg" | "jpeg" => Ok(ImageFormat::Jpeg),
+        "bmp" => Ok(ImageFormat::Bmp),
+        _ => Err(Error::UnsupportedOutput {
+            path: path.to_path_buf(),
+            reason: "unknown output extension; use .png, .tif, .jpg or .bmp".into(),
+        }),
+    }
+}
+
+/// Converts `[channels, height, width]` pixels in `[0, 1]` (values outside are clipped) to a
+/// [`DynamicImage`] of 1 or 3 channels.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] when the channel count is not 1 or 3, [`Error::Empty`] for an empty array.
+pub fn to_dynamic(pixels: &Array3<f32>, depth: BitDepth) -> Result<DynamicImage> {
+    let (c, h, w) = pixels.dim();
+    if h == 0 || w == 0 {
+        return Err(Error::Empty {
+            shape: vec![c, h, w],
+        });
+    }
+    let quant8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    let quant16 = |v: f32| (v.clamp(0.0, 1.0) * 65535.0).round() as u16;
+    let (wu, hu) = (w as u32, h as u32);
+    let img = match (c, depth) {
+        (1, BitDepth::Eight) => DynamicImage::ImageLuma8(ImageBuffer::from_fn(wu, hu, |x, y| {
+            Luma([quant8(pixels[[0, y as usize, x as usize]])])
+        })),
+        (1, BitDepth::Sixteen) => DynamicImage::ImageLuma16(ImageBuffer::from_fn(wu, hu, |x, y| {
+            Luma([quant16(pixels[[0, y as usize, x as usize]])])
+        })),
+        (3, BitDepth::Eight) => DynamicImage::ImageRgb8(ImageBuffer::from_fn(wu, hu, |x, y| {
+            let (x, y) = (x as usize, y as usize);
+            Rgb([0, 1, 2].map(|ch| quant8(pixels[[ch, y, x]])))
+        })),
+        (3, BitDepth::Sixteen) => DynamicImage::ImageRgb16(ImageBuffer::from_fn(wu, hu, |x, y| {
+            let (x, y) = (x as usize, y as usize);
+            Rgb([0, 1, 2].map(|ch| quant16(pixels[[ch, y, x]])))
+        })),
+        _ => {
+            return Err(Error::ShapeMismatch {
+                what: "image channels (1 or 3)".into(),
+                expected: vec![3, h, w],
+                found: vec![c, h, w],
+            });
+        }
+    };
+    Ok(img)
+}
+
+/// Writes `[channels, height, width]` pixels in `[0, 1]` as PNG, TIFF (8 or 16 bit), JPEG or BMP
+/// (8 bit), chosen by the extension. The write is atomic: on any failure an existing file at
+/// `path` is left as it was.
+///
+/// # Errors
+/// [`Error::UnsupportedOutput`] for an unknown extension or 16 bits in JPEG/BMP; [`Error::Io`] if
+/// the file cannot be written.
+pub fn save_image(path: impl AsRef<Path>, pixels: &Array3<f32>, depth: BitDepth) -> Result<()> {
+    let path = path.as_ref();
+    let format = format_for(path)?;
+    if depth == BitDepth::Sixteen && !matches!(format, ImageFormat::Png | ImageFormat::Tiff) {
+        return Err(Error::UnsupportedOutput {
+            path: path.to_path_buf(),
+            reason: "16-bit output needs .png or .tif".into(),
+        });
+    }
+    let img = to_dynamic(pixels, depth)?;
+    let mut bytes = Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format)
+        .map_err(|e| Error::UnsupportedOutput {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    write_atomic(path, |w| std::io::Write::write_all(w, bytes.get_ref()))
+}
+
+/// Moves `[channels, height, width]` pixels to a `[1, channels, height, width]` tensor.
+pub fn array_to_tensor(pixels: &Array3<f32>, device: &Device) -> Tensor<4> {
+    let (c, h, w) = pixels.dim();
+    let data: Vec<f32> = pixels.as_standard_layout().iter().copied().collect();
+    Tensor::from_data(TensorData::new(data, [1, c, h, w]), device)
+}
+
+/// Reads batch element `index` of a `[batch, channels, height, width]` tensor back to the host.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] if `index` is out of range.
+pub fn tensor_to_array(tensor: Tensor<4>, index: usize) -> Result<Array3<f32>> {
+    let [n, c, h, w] = tensor.dims();
+    if index >= n {
+        return Err(Error::invalid(
+            "index",
+            format!("batch index {index} out of range for batch size {n}"),
+        ));
+    }
+    let item = tensor.narrow(0, index, 1);
+    let values: Vec<f32> = item
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::invalid("tensor", format!("{e:?}")))?;
+    Array3::from_shape_vec((c, h, w), values).map_err(|e| Error::invalid("tensor", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(c: usize, h: usize, w: usize) -> Array3<f32> {
+        Array3::from_shape_fn((c, h, w), |(ch, y, x)| {
+            ((ch * 7 + y * 5 + x * 3) % 256) as f32 / 255.0
+        })
+    }
+
+    #[test]
+    fn png_8bit_round_trip_is_exact_on_8bit_values() {
+        let dir = tempfile::tempdir().unwrap();
+        for c in [1, 3] {
+            let img = ramp(c, 9, 13);
+            let path = dir.path().join(format!("r{c}.png"));
+            save_image(&path, &img, BitDepth::Eight).unwrap();
+            let back = load_image(&path).unwrap();
+            assert_eq!(back.bit_depth, BitDepth::Eight);
+            assert_eq!(back.pixels.dim(), (c, 9, 13));
+            let max_err = (&back.pixels - &img).iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(max_err < 1e-6, "max error {max_err}");
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_png_and_tiff_keep_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = Array3::from_shape_fn((3, 4, 5), |(c, y, x)| (c * 20 + y * 5 + x) as f32 / 1000.0);
+        for ext in ["png", "tif"] {
+            let path = dir.path().join(format!("a.{ext}"));
+            save_image(&path, &img, BitDepth::Sixteen).unwrap();
+            let back = load_image(&path).unwrap();
+            assert_eq!(back.bit_depth, BitDepth::Sixteen, "{ext}");
+            let max_err = (&back.pixels - &img).iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(max_err <= 0.5 / 65535.0 + 1e-7, "{ext}: {max_err}");
+        }
+    }
+
+    #[test]
+    fn rgba_drops_alpha_and_reports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.png");
+        let rgba = image::RgbaImage::from_fn(3, 2, |x, y| image::Rgba([x as u8 * 50, y as u8 * 80, 7, 9]));
+        rgba.save(&path).unwrap();
+        let back = load_image(&path).unwrap();
+        assert!(back.dropped_alpha);
+        assert_eq!(back.pixels.dim(), (3, 2, 3));
+        assert!((back.pixels[[0, 1, 2]] - 100.0 / 255.0).abs() < 1e-6);
+        assert!((back.pixels[[1, 1, 2]] - 80.0 / 255.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn failed_write_keeps_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keep.jpg");
+        std::fs::write(&path, b"precious").unwrap();
+        let err = save_image(&path, &ramp(1, 4, 4), BitDepth::Sixteen).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedOutput { .. }));
+        let bad_channels = Array3::<f32>::zeros((2, 4, 4));
+        assert!(save_image(&path, &bad_channels, BitDepth::Eight).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    }
+
+    #[test]
+    fn not_an_image_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.png");
+        std::fs::write(&path, b"this is text").unwrap();
+        assert!(matches!(load_image(&path), Err(Error::NotAnImage { .. })));
+        assert!(matches!(load_image(dir.path().join("missing.png")), Err(Error::Io { .. })));
+    }
+
+    #[test]
+    fn tensor_round_trip() {
+        let device = Device::default();
+        let img = ramp(3, 5, 6);
+        let t = array_to_tensor(&img, &device);
+        assert_eq!(t.dims(), [1, 3, 5, 6]);
+        assert_eq!(tensor_to_array(t, 0).unwrap(), img);
+    }
+}

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod blur;
+pub mod color;
+pub mod convert;
+pub mod device;
+mod error;
+pub mod fft;
+pub mod kernel;
+pub mod npy;
+pub mod pad;
+
+pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise};
+pub use color::YCbCrStandard;
+pub use convert::{BitDepth, LoadedImage, load_image, save_image};
+pub use device::{default_device, device_from_name};
+pub use error::{Error, Result};
+pub use kernel::Kernel;
+pub use pad::Padding;
+
+/// Re-export of burn so that users share one version.
+pub use burn;
