@@ -13,7 +13,8 @@
 //! rotation of the kernel of a true-convolution model (reference spec §0).
 //!
 //! Two implementations give the same numbers: direct (`conv2d`) and FFT (burn `signal`, sizes
-//! padded to powers of two). [`BlurMethod::Auto`] picks by kernel area ([`FFT_MIN_KERNEL_AREA`]).
+//! padded to powers of two). [`BlurMethod::Auto`] picks the one a measured cost model
+//! ([`BlurMethod::cost_model`]) predicts to be faster.
 //! Both are differentiable with respect to the image and the kernel.
 //!
 //! Kernels are `[kn, kc, kh, kw]` tensors with `kn ∈ {1, n}` and `kc ∈ {1, c}`: one kernel for
@@ -42,7 +43,7 @@ pub enum Boundary {
 /// Which implementation computes the blur.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum BlurMethod {
-    /// FFT when the kernel area is at least [`FFT_MIN_KERNEL_AREA`], direct otherwise.
+    /// Whichever [`BlurMethod::cost_model`] predicts to be faster for the sizes at hand.
     #[default]
     Auto,
     /// Direct cross-correlation (`conv2d`).
@@ -51,15 +52,28 @@ pub enum BlurMethod {
     Fft,
 }
 
-/// Kernel area (kh · kw) from which [`BlurMethod::Auto`] uses the FFT. Measured on the `flex`
-/// CPU backend with `benches/blur.rs` (see `docs/benchmarks.md`).
-pub const FFT_MIN_KERNEL_AREA: usize = 11 * 11;
+/// Cost of one FFT point (per `P·Q·log2(P·Q)`) relative to one direct multiply-add, fitted to
+/// forward+backward timings of `benches/blur.rs` on the `flex` CPU backend (`docs/benchmarks.md`:
+/// crossover near K = 17 at 256² and K = 27 at 1024²).
+pub const FFT_COST_PER_POINT: f64 = 6.0;
 
 impl BlurMethod {
-    fn resolve(self, kernel_size: [usize; 2]) -> BlurMethod {
+    /// Predicted relative costs `(direct, fft)` of a valid correlation of an `input` image
+    /// (already padded) with a `kernel`.
+    pub fn cost_model(input: [usize; 2], kernel: [usize; 2]) -> (f64, f64) {
+        let out = (input[0] + 1).saturating_sub(kernel[0]) * (input[1] + 1).saturating_sub(kernel[1]);
+        let direct = (out * kernel[0] * kernel[1]) as f64;
+        let points = (input[0].next_power_of_two() * input[1].next_power_of_two()) as f64;
+        (direct, FFT_COST_PER_POINT * points * points.log2())
+    }
+
+    /// The concrete method for a (padded) input and kernel size.
+    pub fn resolve(self, input: [usize; 2], kernel: [usize; 2]) -> BlurMethod {
         match self {
-            BlurMethod::Auto if kernel_size[0] * kernel_size[1] >= FFT_MIN_KERNEL_AREA => BlurMethod::Fft,
-            BlurMethod::Auto => BlurMethod::Direct,
+            BlurMethod::Auto => {
+                let (direct, fft) = Self::cost_model(input, kernel);
+                if fft < direct { BlurMethod::Fft } else { BlurMethod::Direct }
+            }
             other => other,
         }
     }
@@ -113,7 +127,11 @@ impl UniformBlur {
         let [_, _, kh, kw] = kernel.dims();
         self.output_size([h, w], [kh, kw])?;
         check_kernel_broadcast(image.dims(), kernel.dims())?;
-        let method = self.method.resolve([kh, kw]);
+        let padded = match self.boundary {
+            Boundary::Valid => [h, w],
+            Boundary::Same(_) => [h + kh - 1, w + kw - 1],
+        };
+        let method = self.method.resolve(padded, [kh, kw]);
         Ok(match self.boundary {
             Boundary::Valid => correlate_valid(image, kernel, [(0, 0), (0, 0)], method),
             Boundary::Same(padding) => {
@@ -145,7 +163,11 @@ impl UniformBlur {
             });
         }
         check_kernel_broadcast(residual.dims(), [kn, kc, kh, kw])?;
-        let method = self.method.resolve([kh, kw]);
+        let padded = match self.boundary {
+            Boundary::Valid => image_size,
+            Boundary::Same(_) => [image_size[0] + kh - 1, image_size[1] + kw - 1],
+        };
+        let method = self.method.resolve(padded, [kh, kw]);
         Ok(match self.boundary {
             Boundary::Valid => correlate_valid_adjoint(residual, kernel, method),
             Boundary::Same(padding) => {
@@ -255,4 +277,23 @@ pub fn add_gaussian_noise(image: Tensor<4>, std: f32, seed: u64) -> Result<Tenso
     let noise: Vec<f32> = (0..dims.iter().product::<usize>()).map(|_| normal.sample(&mut rng)).collect();
     let noise = Tensor::from_data(TensorData::new(noise, dims), &image.device());
     Ok(image + noise)
+}
+
+/// Blurs a host image `[c, h, w]` with one kernel shared by all channels, then adds seeded
+/// Gaussian noise of `noise_std` (0 for none). The convenience entry point behind `deblur blur`.
+///
+/// # Errors
+/// [`Error::KernelLargerThanImage`] and the errors of [`add_gaussian_noise`].
+pub fn blur_image(
+    image: &ndarray::Array3<f32>,
+    kernel: &crate::Kernel,
+    blur: UniformBlur,
+    noise_std: f32,
+    seed: u64,
+    device: &burn::tensor::Device,
+) -> Result<ndarray::Array3<f32>> {
+    let x = crate::convert::array_to_tensor(image, device);
+    let y = blur.apply(x, kernel.to_tensor(device))?;
+    let y = add_gaussian_noise(y, noise_std, seed)?;
+    crate::convert::tensor_to_array(y, 0)
 }

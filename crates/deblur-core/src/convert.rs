@@ -260,6 +260,16 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn new_files_are_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.png");
+        save_image(&path, &ramp(1, 3, 3), BitDepth::Eight).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
     #[test]
     fn not_an_image_is_a_typed_error() {
         let dir = tempfile::tempdir().unwrap();

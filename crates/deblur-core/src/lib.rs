@@ -11,8 +11,9 @@ pub mod fft;
 pub mod kernel;
 pub mod npy;
 pub mod pad;
+pub mod visual;
 
-pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise};
+pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise, blur_image};
 pub use color::YCbCrStandard;
 pub use convert::{BitDepth, LoadedImage, load_image, save_image};
 pub use device::{default_device, device_from_name};

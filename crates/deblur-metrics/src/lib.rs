@@ -10,7 +10,7 @@ mod ssim_tensor;
 
 pub use kernel_error::{KernelError, kernel_error};
 pub use psnr::{mse, psnr};
-pub use shift::{ShiftOptions, ShiftScore, error_ratio, shift_compensated_score};
+pub use shift::{ShiftOptions, ShiftScore, error_ratio, score_images, shift_compensated_score};
 pub use ssim::{SsimFiltering, SsimOptions, ssim};
 pub use ssim_tensor::{gaussian_window, ssim_tensor};
 

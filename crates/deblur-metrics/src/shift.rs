@@ -246,3 +246,26 @@ mod tests {
         assert!(shift_compensated_score(gt.view(), small.view(), &ShiftOptions::default()).is_err());
     }
 }
+
+/// [`shift_compensated_score`] for host images `[c, h, w]`: colour images (3 channels) are
+/// compared on their luma, computed with MATLAB's `rgb2ycbcr` (BT.601 studio range) as in the Lai
+/// benchmark scripts; gray images as they are.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the sizes differ or an image has neither 1 nor 3 channels, and
+/// the errors of [`shift_compensated_score`].
+pub fn score_images(estimate: &ndarray::Array3<f32>, reference: &ndarray::Array3<f32>, options: &ShiftOptions) -> Result<ShiftScore> {
+    use deblur_core::color::{YCbCrStandard, luma};
+    let (_, eh, ew) = estimate.dim();
+    let (_, rh, rw) = reference.dim();
+    if (eh, ew) != (rh, rw) {
+        return Err(Error::ShapeMismatch {
+            what: "estimate and reference".into(),
+            expected: vec![rh, rw],
+            found: vec![eh, ew],
+        });
+    }
+    let est = luma(estimate, YCbCrStandard::Bt601Studio)?;
+    let gt = luma(reference, YCbCrStandard::Bt601Studio)?;
+    shift_compensated_score(est.view(), gt.view(), options)
+}

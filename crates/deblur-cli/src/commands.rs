@@ -1,0 +1,323 @@
+//! Subcommands of `deblur`, one per library entry point.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use deblur_core::kernel::load_kernel_stack;
+use deblur_core::visual::kernel_contact_sheet;
+use deblur_core::{BitDepth, BlurMethod, Boundary, Kernel, Padding, UniformBlur, blur_image, device_from_name, load_image, save_image};
+use deblur_kernels::{KernelBank, KernelGenerator, bank_stats, synthesize_bank};
+use deblur_metrics::{ShiftOptions, score_images};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Instant;
+
+/// Blind image deblurring with learned blur-kernel spaces.
+#[derive(Parser, Debug)]
+#[command(name = "deblur", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Blur a sharp image with a known kernel (cross-correlation, centre at (K-1)/2).
+    ///
+    /// Example: deblur blur sharp.png --kernel kernel.png --padding reflect --noise-std 0.01 -o blurry.png
+    Blur(BlurArgs),
+    /// Score an estimate against the ground truth by the Levin/SelfDeblur shift-compensated protocol.
+    ///
+    /// Example: deblur score restored.png --reference sharp.png --json
+    Score(ScoreArgs),
+    /// Kernel utilities: show, synthesise and summarise kernels (also spelled `kernels`).
+    #[command(subcommand, visible_alias = "kernels")]
+    Kernel(KernelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KernelCommand {
+    /// Draw kernels (PNG, .npy stacks, CSV) side by side as one picture, each scaled to its maximum.
+    ///
+    /// Example: deblur kernel show k1.png k2.png bank.npy -o grid.png
+    Show(KernelShowArgs),
+    /// Synthesise a bank of N kernels of size K (.npy N×K×K + JSON sidecar), in parallel.
+    ///
+    /// Example: deblur kernels synth --generator shake --size 31 --count 10000 --seed 1 -o shake31.npy --preview shake31.png
+    Synth(KernelSynthArgs),
+    /// Print size, support, sparsity and length statistics of a kernel bank.
+    ///
+    /// Example: deblur kernels stats shake31.npy
+    Stats(KernelStatsArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GeneratorArg {
+    Shake,
+    Gp,
+    Linear,
+    Gaussian,
+    Disk,
+}
+
+#[derive(Args, Debug)]
+struct KernelSynthArgs {
+    /// Kernel family.
+    #[arg(long, value_enum, default_value = "shake")]
+    generator: GeneratorArg,
+    /// Kernel side K in pixels.
+    #[arg(long, default_value_t = 31)]
+    size: usize,
+    /// Number of kernels.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// Master seed (kernel i is drawn from (seed, i)).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output bank (.npy); the sidecar goes beside it as .json.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Also write a picture of the first kernels.
+    #[arg(long)]
+    preview: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct KernelStatsArgs {
+    /// Kernel bank (.npy N×K×K) or a single kernel file.
+    bank: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PaddingArg {
+    Valid,
+    Zero,
+    Reflect,
+    Symmetric,
+    Replicate,
+    Circular,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum MethodArg {
+    Auto,
+    Direct,
+    Fft,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DepthArg {
+    #[value(name = "8")]
+    Eight,
+    #[value(name = "16")]
+    Sixteen,
+}
+
+impl From<DepthArg> for BitDepth {
+    fn from(d: DepthArg) -> Self {
+        match d {
+            DepthArg::Eight => BitDepth::Eight,
+            DepthArg::Sixteen => BitDepth::Sixteen,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct BlurArgs {
+    /// Sharp input image (PNG, JPEG, TIFF, BMP; gray or colour).
+    sharp: PathBuf,
+    /// Blur kernel (PNG, .npy or CSV); normalised to sum 1.
+    #[arg(long, short)]
+    kernel: PathBuf,
+    /// Border handling: `valid` shrinks the image by K-1.
+    #[arg(long, value_enum, default_value = "reflect")]
+    padding: PaddingArg,
+    /// Standard deviation of added Gaussian noise, in units of the [0, 1] image range.
+    #[arg(long, default_value_t = 0.0)]
+    noise_std: f32,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Implementation: direct convolution, FFT, or automatic by kernel size.
+    #[arg(long, value_enum, default_value = "auto")]
+    method: MethodArg,
+    /// Compute device: cpu, wgpu or cuda (if compiled in).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Output bit depth (16 needs .png or .tif).
+    #[arg(long, value_enum, default_value = "8")]
+    bit_depth: DepthArg,
+    /// Output image.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ScoreArgs {
+    /// The image to score.
+    estimate: PathBuf,
+    /// The ground-truth sharp image (same size).
+    #[arg(long, short)]
+    reference: PathBuf,
+    /// Largest shift searched, in pixels.
+    #[arg(long, default_value_t = 10.0)]
+    max_shift: f64,
+    /// Pixels cropped from every side before scoring.
+    #[arg(long, default_value_t = 15)]
+    crop: usize,
+    /// Score without searching for the best shift.
+    #[arg(long)]
+    no_shift: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct KernelShowArgs {
+    /// Kernel files.
+    #[arg(required = true)]
+    kernels: Vec<PathBuf>,
+    /// Output picture (.png).
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Approximate size of one kernel in the picture, in pixels.
+    #[arg(long, default_value_t = 96)]
+    cell: usize,
+    /// Kernels per row.
+    #[arg(long, default_value_t = 8)]
+    columns: usize,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Blur(args) => blur(args),
+        Command::Score(args) => score(args),
+        Command::Kernel(KernelCommand::Show(args)) => kernel_show(args),
+        Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),
+        Command::Kernel(KernelCommand::Stats(args)) => kernel_stats(args),
+    }
+}
+
+fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let device = device_from_name(&args.device)?;
+    let sharp = load_image(&args.sharp)?;
+    if sharp.dropped_alpha {
+        eprintln!("warning: {}: alpha channel dropped", args.sharp.display());
+    }
+    let kernel = Kernel::load(&args.kernel)?;
+    let boundary = match args.padding {
+        PaddingArg::Valid => Boundary::Valid,
+        PaddingArg::Zero => Boundary::Same(Padding::Zero),
+        PaddingArg::Reflect => Boundary::Same(Padding::Reflect),
+        PaddingArg::Symmetric => Boundary::Same(Padding::Symmetric),
+        PaddingArg::Replicate => Boundary::Same(Padding::Replicate),
+        PaddingArg::Circular => Boundary::Same(Padding::Circular),
+    };
+    let method = match args.method {
+        MethodArg::Auto => BlurMethod::Auto,
+        MethodArg::Direct => BlurMethod::Direct,
+        MethodArg::Fft => BlurMethod::Fft,
+    };
+    let blurred = blur_image(&sharp.pixels, &kernel, UniformBlur::new(boundary).with_method(method), args.noise_std, args.seed, &device)
+        .map_err(|e| format!("{}: {e}", args.sharp.display()))?;
+    save_image(&args.output, &blurred, args.bit_depth.into())?;
+    let (_, h, w) = blurred.dim();
+    eprintln!("wrote {} ({w}x{h})", args.output.display());
+    Ok(())
+}
+
+fn score(args: ScoreArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let estimate = load_image(&args.estimate)?;
+    let reference = load_image(&args.reference)?;
+    let mut options = ShiftOptions {
+        max_shift: args.max_shift,
+        crop: args.crop,
+        ..ShiftOptions::default()
+    };
+    if args.no_shift {
+        options = options.no_shift();
+    }
+    let result = score_images(&estimate.pixels, &reference.pixels, &options)
+        .map_err(|e| format!("{} vs {}: {e}", args.estimate.display(), args.reference.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        println!(
+            "PSNR {:.2} dB  SSIM {:.4}  shift x {:+.2} px, y {:+.2} px",
+            result.psnr, result.ssim, result.shift_x, result.shift_y
+        );
+    }
+    Ok(())
+}
+
+fn kernel_show(args: KernelShowArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut kernels = Vec::new();
+    for path in &args.kernels {
+        kernels.extend(load_kernel_stack(path)?);
+    }
+    let sheet = kernel_contact_sheet(&kernels, args.cell, args.columns);
+    save_image(&args.output, &sheet, BitDepth::Eight)?;
+    eprintln!("wrote {} ({} kernels)", args.output.display(), kernels.len());
+    Ok(())
+}
+
+fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let name = match args.generator {
+        GeneratorArg::Shake => "shake",
+        GeneratorArg::Gp => "gp",
+        GeneratorArg::Linear => "linear",
+        GeneratorArg::Gaussian => "gaussian",
+        GeneratorArg::Disk => "disk",
+    };
+    if args.count == 0 {
+        return Err("--count must be at least 1".into());
+    }
+    let generator = KernelGenerator::by_name(name, args.size)?;
+    let bar = ProgressBar::new(args.count as u64).with_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} kernels, {per_sec}, ETA {eta}")?.progress_chars("=> "),
+    );
+    bar.set_message(format!("{name} {0}x{0}", args.size));
+    let start = Instant::now();
+    let bank = synthesize_bank(&generator, args.count, args.seed, &|n| bar.set_position(n as u64))?;
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    bank.save(&args.output)?;
+    if let Some(preview) = &args.preview {
+        let shown = &bank.kernels[..bank.kernels.len().min(64)];
+        save_image(preview, &kernel_contact_sheet(shown, 64, 8), BitDepth::Eight)?;
+    }
+    eprintln!(
+        "wrote {} ({} kernels of {}x{} in {seconds:.2} s, {:.0} kernels/s)",
+        args.output.display(),
+        args.count,
+        args.size,
+        args.size,
+        args.count as f64 / seconds
+    );
+    Ok(())
+}
+
+fn kernel_stats(args: KernelStatsArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let bank = KernelBank::load(&args.bank)?;
+    let stats = bank_stats(&bank.kernels);
+    if args.json {
+        println!("{}", serde_json::to_string(&stats)?);
+        return Ok(());
+    }
+    println!("{}: {} kernels of {}x{}", args.bank.display(), stats.count, stats.size[0], stats.size[1]);
+    if let Some(side) = &bank.sidecar {
+        println!("  generator {} seed {}{}", side.generator.name(), side.seed, side.mean_length_px.map(|l| format!(", mean path length {l:.1} px")).unwrap_or_default());
+    }
+    let row = |label: &str, s: &deblur_kernels::stats::Spread| {
+        println!("  {label:<22} min {:>7.2}  p10 {:>7.2}  mean {:>7.2}  p90 {:>7.2}  max {:>7.2}", s.min, s.p10, s.mean, s.p90, s.max)
+    };
+    row("support (px >= 1% max)", &stats.support_px);
+    row("extent (px)", &stats.extent_px);
+    row("sparsity", &stats.sparsity);
+    row("principal length (px)", &stats.principal_length_px);
+    Ok(())
+}

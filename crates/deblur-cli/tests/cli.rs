@@ -1,0 +1,95 @@
+//! The `deblur` binary: every error case exits with status 2, prints one line naming the file and
+//! the problem, and writes no output file; the happy paths produce their outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
+}
+
+fn deblur(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deblur")).args(args).output().expect("run deblur")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn assert_fails(out: &Output, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{err:?} should mention {n:?}");
+    }
+}
+
+#[test]
+fn blur_then_score_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("blurred.png");
+    let sharp = data("levin_im1.png");
+    let kernel = data("levin_kernel1.png");
+    let run = deblur(&["blur", s(&sharp), "--kernel", s(&kernel), "--padding", "reflect", "-o", s(&out)]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let score = deblur(&["score", s(&sharp), "--reference", s(&sharp), "--json"]);
+    assert!(score.status.success());
+    let text = String::from_utf8_lossy(&score.stdout);
+    for key in ["\"psnr\"", "\"ssim\"", "\"shift_x\"", "\"shift_y\""] {
+        assert!(text.contains(key), "{text}");
+    }
+    assert!(text.contains("\"shift_x\":0.0"), "{text}");
+    let grid = dir.path().join("grid.png");
+    let show = deblur(&["kernel", "show", s(&kernel), s(&data("levin_kernel4.png")), "-o", s(&grid)]);
+    assert!(show.status.success() && grid.exists());
+}
+
+#[test]
+fn missing_file_exits_2_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.png");
+    let missing = dir.path().join("nothere.png");
+    let run = deblur(&["blur", s(&missing), "--kernel", s(&data("levin_kernel1.png")), "-o", s(&out)]);
+    assert_fails(&run, &["nothere.png"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn not_an_image_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.png");
+    std::fs::write(&fake, "hello").unwrap();
+    let out = dir.path().join("o.png");
+    let run = deblur(&["blur", s(&fake), "--kernel", s(&data("levin_kernel1.png")), "-o", s(&out)]);
+    assert_fails(&run, &["fake.png", "not a readable image"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn kernel_larger_than_image_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.png");
+    // a 27×27 kernel image used as the "sharp" image, a 255×255 image as the kernel
+    let run = deblur(&["blur", s(&data("levin_kernel4.png")), "--kernel", s(&data("levin_im1.png")), "-o", s(&out)]);
+    assert_fails(&run, &["levin_kernel4.png", "larger than image"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn nan_in_kernel_exits_2_and_keeps_existing_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = dir.path().join("k.csv");
+    std::fs::write(&kernel, "0,1,0\n1,nan,1\n0,1,0\n").unwrap();
+    let out = dir.path().join("o.png");
+    std::fs::write(&out, "keep me").unwrap();
+    let run = deblur(&["blur", s(&data("levin_im1.png")), "--kernel", s(&kernel), "-o", s(&out)]);
+    assert_fails(&run, &["k.csv", "non-finite"]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+}
+
+#[test]
+fn mismatched_sizes_exit_2() {
+    let run = deblur(&["score", s(&data("levin_kernel4.png")), "--reference", s(&data("levin_im1.png"))]);
+    assert_fails(&run, &["levin_kernel4.png", "shape mismatch"]);
+}

@@ -1,0 +1,257 @@
+//! Sources of sharp training images: image folders and procedural dead leaves.
+//!
+//! Every source draws `[channels, p, p]` crops in `[0, 1]` from a caller's RNG, so a seeded RNG
+//! gives the same crops on every run.
+
+use std::path::{Path, PathBuf};
+
+use deblur_core::color::{YCbCrStandard, luma};
+use deblur_core::load_image;
+use ndarray::{Array2, Array3, Axis, s};
+use rand::Rng;
+
+use crate::{Error, Result};
+
+/// Colour mode of training crops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum ColorMode {
+    /// One channel: the luma of colour images (OpenCV full-range Y, as GKPILE trains on).
+    #[default]
+    Gray,
+    /// Three channels; gray images are repeated.
+    Rgb,
+}
+
+impl ColorMode {
+    /// Number of channels.
+    pub fn channels(self) -> usize {
+        match self {
+            ColorMode::Gray => 1,
+            ColorMode::Rgb => 3,
+        }
+    }
+}
+
+/// Something that draws sharp training crops.
+pub trait ImageSource: Send + Sync {
+    /// Side of the square crops.
+    fn crop_size(&self) -> usize;
+    /// Channels of the crops.
+    fn channels(&self) -> usize;
+    /// Draws one `[channels, p, p]` crop.
+    ///
+    /// # Errors
+    /// Errors reading a file (folder sources only).
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>>;
+}
+
+/// Random flips and 90° rotations (the 8 symmetries of the square).
+pub fn random_dihedral(img: Array3<f32>, rng: &mut dyn rand::RngCore) -> Array3<f32> {
+    let t = rng.random_range(0..8u8);
+    let mut out = img;
+    if t & 1 == 1 {
+        out.invert_axis(Axis(2));
+    }
+    if t & 2 == 2 {
+        out.invert_axis(Axis(1));
+    }
+    if t & 4 == 4 {
+        out.swap_axes(1, 2);
+    }
+    out.as_standard_layout().into_owned()
+}
+
+/// A folder of images, searched recursively for PNG, JPEG and TIFF files; draws random crops
+/// (with random flips and 90° rotations when `augment` is set).
+#[derive(Clone, Debug)]
+pub struct FolderSource {
+    files: Vec<PathBuf>,
+    crop: usize,
+    color: ColorMode,
+    augment: bool,
+}
+
+fn is_image(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("png" | "jpg" | "jpeg" | "tif" | "tiff")
+    )
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| deblur_core::Error::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| deblur_core::Error::io(dir, e))?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if is_image(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl FolderSource {
+    /// Indexes `dir` and checks every image's header: all must be readable and at least
+    /// `crop × crop`.
+    ///
+    /// # Errors
+    /// [`Error::EmptyFolder`], [`Error::ImageTooSmall`], or an I/O / decoding error naming the file.
+    pub fn new(dir: impl AsRef<Path>, crop: usize, color: ColorMode, augment: bool) -> Result<Self> {
+        let dir = dir.as_ref();
+        if crop == 0 {
+            return Err(Error::InvalidConfig("crop size must be positive".into()));
+        }
+        let mut files = Vec::new();
+        collect(dir, &mut files)?;
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::EmptyFolder { path: dir.to_path_buf() });
+        }
+        for f in &files {
+            let (w, h) = image::image_dimensions(f).map_err(|e| deblur_core::Error::NotAnImage {
+                path: f.clone(),
+                reason: e.to_string(),
+            })?;
+            let (w, h) = (w as usize, h as usize);
+            if w < crop || h < crop {
+                return Err(Error::ImageTooSmall {
+                    path: f.clone(),
+                    height: h,
+                    width: w,
+                    crop,
+                    min: w.min(h),
+                });
+            }
+        }
+        Ok(FolderSource { files, crop, color, augment })
+    }
+
+    /// The image files found.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+impl ImageSource for FolderSource {
+    fn crop_size(&self) -> usize {
+        self.crop
+    }
+
+    fn channels(&self) -> usize {
+        self.color.channels()
+    }
+
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
+        let path = &self.files[rng.random_range(0..self.files.len())];
+        let img = load_image(path)?.pixels;
+        let img = match (self.color, img.dim().0) {
+            (ColorMode::Gray, 3) => luma(&img, YCbCrStandard::FullRange)?.insert_axis(Axis(0)),
+            (ColorMode::Rgb, 1) => ndarray::concatenate(Axis(0), &[img.view(), img.view(), img.view()]).map_err(|e| Error::InvalidConfig(e.to_string()))?,
+            _ => img,
+        };
+        let (_, h, w) = img.dim();
+        let (y, x) = (rng.random_range(0..=h - self.crop), rng.random_range(0..=w - self.crop));
+        let crop = img.slice(s![.., y..y + self.crop, x..x + self.crop]).to_owned();
+        Ok(if self.augment { random_dihedral(crop, rng) } else { crop })
+    }
+}
+
+/// Procedural dead-leaves images (Matheron; as training data for restoration networks:
+/// Achddou, Gousseau, Ladjal 2021, "Synthetic images as a regularity prior for image restoration
+/// neural networks"): opaque discs with power-law radii `p(r) ∝ r^(−alpha)` on `[r_min, r_max]`,
+/// stacked front to back until the image is covered. Each disc has a random colour and a mild
+/// texture (a linear gradient plus a sinusoidal grating) so that flat regions are not perfectly flat.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLeaves {
+    /// Side of the square images.
+    pub size: usize,
+    /// Colour mode.
+    pub color: ColorMode,
+    /// Power-law exponent of the radius distribution. Default: 3.
+    pub alpha: f64,
+    /// Smallest radius in pixels. Default: 1.
+    pub r_min: f64,
+    /// Largest radius as a fraction of the side. Default: 0.5.
+    pub r_max_fraction: f64,
+    /// Cap on the number of discs per image. Default: 20 000.
+    pub max_discs: usize,
+}
+
+impl DeadLeaves {
+    /// Dead leaves of side `size` with the defaults above.
+    pub fn new(size: usize, color: ColorMode) -> Self {
+        DeadLeaves {
+            size,
+            color,
+            alpha: 3.0,
+            r_min: 1.0,
+            r_max_fraction: 0.5,
+            max_discs: 20_000,
+        }
+    }
+
+    /// Draws a radius from the truncated power law by inverting its distribution function.
+    fn radius(&self, rng: &mut dyn rand::RngCore) -> f64 {
+        let (a, lo, hi) = (self.alpha, self.r_min, (self.r_max_fraction * self.size as f64).max(self.r_min + 1.0));
+        let u: f64 = rng.random();
+        let e = 1.0 - a;
+        (lo.powf(e) + u * (hi.powf(e) - lo.powf(e))).powf(1.0 / e)
+    }
+
+    /// Renders one image `[channels, size, size]`.
+    pub fn render(&self, rng: &mut dyn rand::RngCore) -> Array3<f32> {
+        let n = self.size;
+        let channels = self.color.channels();
+        let mut img = Array3::<f32>::zeros((channels, n, n));
+        let mut covered = Array2::<bool>::from_elem((n, n), false);
+        let mut remaining = n * n;
+        for _ in 0..self.max_discs {
+            if remaining == 0 {
+                break;
+            }
+            let r = self.radius(rng);
+            let (cy, cx) = (rng.random::<f64>() * n as f64, rng.random::<f64>() * n as f64);
+            // colour: a luminance with a natural-looking spread, chroma around it
+            let base: f64 = rng.random::<f64>().powf(1.2);
+            let colour: Vec<f64> = (0..channels)
+                .map(|_| (base + if channels == 3 { 0.25 * (rng.random::<f64>() - 0.5) } else { 0.0 }).clamp(0.0, 1.0))
+                .collect();
+            let (gy, gx) = (0.1 * (rng.random::<f64>() - 0.5) / r.max(1.0), 0.1 * (rng.random::<f64>() - 0.5) / r.max(1.0));
+            let freq = 0.2 + 1.3 * rng.random::<f64>();
+            let theta = std::f64::consts::PI * rng.random::<f64>();
+            let amp = if rng.random::<f64>() < 0.5 { 0.04 * rng.random::<f64>() } else { 0.0 };
+            let (y0, y1) = (((cy - r).floor().max(0.0)) as usize, ((cy + r).ceil() as usize).min(n));
+            let (x0, x1) = (((cx - r).floor().max(0.0)) as usize, ((cx + r).ceil() as usize).min(n));
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let (dy, dx) = (y as f64 + 0.5 - cy, x as f64 + 0.5 - cx);
+                    if covered[[y, x]] || dy * dy + dx * dx > r * r {
+                        continue;
+                    }
+                    covered[[y, x]] = true;
+                    remaining -= 1;
+                    let texture = gy * dy + gx * dx + amp * (freq * (dx * theta.cos() + dy * theta.sin())).sin();
+                    for (ch, c) in colour.iter().enumerate() {
+                        img[[ch, y, x]] = (c + texture).clamp(0.0, 1.0) as f32;
+                    }
+                }
+            }
+        }
+        img
+    }
+}
+
+impl ImageSource for DeadLeaves {
+    fn crop_size(&self) -> usize {
+        self.size
+    }
+
+    fn channels(&self) -> usize {
+        self.color.channels()
+    }
+
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
+        Ok(self.render(rng))
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bank;
+mod error;
+pub mod generator;
+pub mod gp;
+pub mod images;
+pub mod pairs;
+mod raster;
+pub mod shake;
+pub mod simple;
+pub mod stats;
+
+pub use bank::{BankSidecar, KernelBank, synthesize_bank};
+pub use error::{Error, Result};
+pub use generator::KernelGenerator;
+pub use images::{ColorMode, DeadLeaves, FolderSource, ImageSource};
+pub use pairs::{KernelSource, PairBatch, PairConfig, PairGenerator};
+pub use stats::{BankStats, bank_stats};

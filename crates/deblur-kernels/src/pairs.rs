@@ -1,0 +1,159 @@
+//! Training pairs: image source × kernel source × blur operator × noise, as a seeded iterator of
+//! batches of burn tensors. The kernels are returned too, so that kernel-space models can be
+//! supervised.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use deblur_core::{Boundary, Kernel, UniformBlur, add_gaussian_noise};
+use ndarray::Array3;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::generator::KernelGenerator;
+use crate::images::ImageSource;
+use crate::{Error, Result};
+
+/// Something that draws kernels.
+pub trait KernelSource: Send + Sync {
+    /// Kernel side.
+    fn kernel_size(&self) -> usize;
+    /// Draws one kernel.
+    ///
+    /// # Errors
+    /// Kernel validation errors.
+    fn sample_kernel(&self, rng: &mut StdRng) -> Result<Kernel>;
+}
+
+impl KernelSource for KernelGenerator {
+    fn kernel_size(&self) -> usize {
+        self.size()
+    }
+
+    fn sample_kernel(&self, rng: &mut StdRng) -> Result<Kernel> {
+        Ok(Kernel::new(self.sampler().draw(rng).0)?)
+    }
+}
+
+impl KernelSource for Vec<Kernel> {
+    fn kernel_size(&self) -> usize {
+        self.first().map_or(0, |k| k.size()[0])
+    }
+
+    fn sample_kernel(&self, rng: &mut StdRng) -> Result<Kernel> {
+        if self.is_empty() {
+            return Err(Error::InvalidConfig("the kernel bank is empty".into()));
+        }
+        Ok(self[rng.random_range(0..self.len())].clone())
+    }
+}
+
+/// One batch of training pairs.
+#[derive(Clone, Debug)]
+pub struct PairBatch {
+    /// Sharp crops `[b, c, p, p]` (for a `Valid` blur, `[b, c, p + k − 1, p + k − 1]`).
+    pub sharp: Tensor<4>,
+    /// Blurred, noisy observations `[b, c, p, p]`.
+    pub blurred: Tensor<4>,
+    /// The kernels used, `[b, 1, k, k]`.
+    pub kernels: Tensor<4>,
+    /// Noise standard deviation of each pair.
+    pub noise_std: Vec<f32>,
+}
+
+/// Settings of a [`PairGenerator`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairConfig {
+    /// Pairs per batch.
+    pub batch: usize,
+    /// Border handling of the blur: `Same(Reflect)` as GKPILE's initializer training, or `Valid`
+    /// (the sharp crop is then larger by K − 1).
+    pub boundary: Boundary,
+    /// Range of the Gaussian noise standard deviation, drawn uniformly per pair (0 for none).
+    pub noise_std: [f32; 2],
+    /// Master seed.
+    pub seed: u64,
+}
+
+/// A seeded, endless iterator of [`PairBatch`]es.
+pub struct PairGenerator<I: ImageSource, K: KernelSource> {
+    images: I,
+    kernels: K,
+    config: PairConfig,
+    rng: StdRng,
+    device: Device,
+}
+
+impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
+    /// Combines sources; the image source's crop size is the observation size for `Same`
+    /// blur and the sharp size for `Valid` blur.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the batch is empty, the noise range is invalid, or the kernel does
+    /// not fit the crop.
+    pub fn new(images: I, kernels: K, config: PairConfig, device: &Device) -> Result<Self> {
+        if config.batch == 0 {
+            return Err(Error::InvalidConfig("batch must be at least 1".into()));
+        }
+        if !(config.noise_std[0] >= 0.0 && config.noise_std[0] <= config.noise_std[1]) {
+            return Err(Error::InvalidConfig("noise range must satisfy 0 ≤ min ≤ max".into()));
+        }
+        if kernels.kernel_size() > images.crop_size() {
+            return Err(Error::InvalidConfig(format!(
+                "kernel size {} exceeds the crop size {}",
+                kernels.kernel_size(),
+                images.crop_size()
+            )));
+        }
+        let rng = StdRng::seed_from_u64(config.seed);
+        Ok(PairGenerator {
+            images,
+            kernels,
+            config,
+            rng,
+            device: device.clone(),
+        })
+    }
+
+    /// Draws the next batch.
+    ///
+    /// # Errors
+    /// Errors of the sources (unreadable image files).
+    pub fn next_batch(&mut self) -> Result<PairBatch> {
+        let b = self.config.batch;
+        let mut crops: Vec<Array3<f32>> = Vec::with_capacity(b);
+        let mut kernels = Vec::with_capacity(b);
+        let mut noise_std = Vec::with_capacity(b);
+        for _ in 0..b {
+            crops.push(self.images.sample(&mut self.rng)?);
+            kernels.push(self.kernels.sample_kernel(&mut self.rng)?);
+            let [lo, hi] = self.config.noise_std;
+            noise_std.push(if hi > lo { self.rng.random_range(lo..hi) } else { lo });
+        }
+        let (c, p, _) = crops[0].dim();
+        let data: Vec<f32> = crops.iter().flat_map(|a| a.iter().copied()).collect();
+        let sharp = Tensor::<4>::from_data(TensorData::new(data, [b, c, p, p]), &self.device);
+        let kernel_tensor = deblur_core::kernel::kernels_to_tensor(&kernels, &self.device)?;
+        let blurred = UniformBlur::new(self.config.boundary).apply(sharp.clone(), kernel_tensor.clone())?;
+        let blurred = if noise_std.iter().any(|&s| s > 0.0) {
+            let dims = blurred.dims();
+            let unit = add_gaussian_noise(Tensor::zeros(dims, &self.device), 1.0, self.rng.random())?;
+            let scale = Tensor::<1>::from_data(TensorData::new(noise_std.clone(), [b]), &self.device).reshape([b, 1, 1, 1]);
+            blurred + unit * scale
+        } else {
+            blurred
+        };
+        Ok(PairBatch {
+            sharp,
+            blurred,
+            kernels: kernel_tensor,
+            noise_std,
+        })
+    }
+}
+
+impl<I: ImageSource, K: KernelSource> Iterator for PairGenerator<I, K> {
+    type Item = Result<PairBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_batch())
+    }
+}

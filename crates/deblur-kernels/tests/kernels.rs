@@ -1,0 +1,182 @@
+//! Kernel generators, banks, image sources and pairs: validity, determinism, diversity and the
+//! geometric facts each generator promises.
+
+use burn::tensor::Device;
+use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
+use deblur_kernels::bank::kernel_rng;
+use deblur_kernels::shake::{ShakeConfig, rasterise_trajectory, shake_trajectory};
+use deblur_kernels::simple::linear_kernel;
+use deblur_kernels::{ColorMode, DeadLeaves, Error, FolderSource, ImageSource, KernelBank, KernelGenerator, PairConfig, PairGenerator, bank_stats, synthesize_bank};
+use ndarray::Array2;
+
+const GENERATORS: [&str; 5] = ["shake", "gp", "linear", "gaussian", "disk"];
+
+fn assert_valid(k: &Array2<f32>, size: usize, what: &str) {
+    assert_eq!(k.dim(), (size, size), "{what}");
+    assert!(k.iter().all(|&v| v >= 0.0 && v.is_finite()), "{what}: negative or non-finite");
+    let sum: f64 = k.iter().map(|&v| f64::from(v)).sum();
+    assert!((sum - 1.0).abs() < 1e-6, "{what}: sum {sum}");
+    let kernel = Kernel::new(k.clone()).unwrap();
+    let [r, c] = kernel.centre_of_mass();
+    let centre = ((size - 1) / 2) as f32;
+    assert!((r - centre).abs() <= 1.0 && (c - centre).abs() <= 1.0, "{what}: centre of mass ({r}, {c})");
+}
+
+#[test]
+fn every_generator_gives_valid_centred_kernels() {
+    for name in GENERATORS {
+        for size in [15, 31, 32] {
+            let generator = KernelGenerator::by_name(name, size).unwrap();
+            let sampler = generator.sampler();
+            for i in 0..20 {
+                let (k, _) = sampler.draw(&mut kernel_rng(3, i));
+                assert_valid(&k, size, &format!("{name} K={size} #{i}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn shake_trajectories_that_fit_lose_no_mass() {
+    let config = ShakeConfig::new(31);
+    let mut fitted = 0;
+    for i in 0..50 {
+        let trajectory = shake_trajectory(&config, 20.0, &mut kernel_rng(11, i));
+        if let Some(k) = rasterise_trajectory(&trajectory, 31, 1.0) {
+            // raw splat, before any renormalisation: all mass inside the canvas
+            let sum: f64 = k.iter().map(|&v| f64::from(v)).sum();
+            assert!((sum - 1.0).abs() < 1e-6, "sum {sum}");
+            fitted += 1;
+        }
+    }
+    assert!(fitted > 40, "only {fitted} of 50 trajectories of length 20 fit a 31 px canvas");
+    // the trajectory has the requested length: T − 1 steps of constant speed
+    let t = shake_trajectory(&config, 20.0, &mut kernel_rng(1, 1));
+    let length: f64 = t.points.windows(2).map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt()).sum();
+    assert!((length - 20.0).abs() < 1e-6, "{length}");
+}
+
+#[test]
+fn banks_are_deterministic_and_diverse() {
+    for name in GENERATORS {
+        let generator = KernelGenerator::by_name(name, 21).unwrap();
+        let a = synthesize_bank(&generator, 40, 5, &|_| {}).unwrap();
+        let b = synthesize_bank(&generator, 40, 5, &|_| {}).unwrap();
+        let c = synthesize_bank(&generator, 40, 6, &|_| {}).unwrap();
+        assert_eq!(a.kernels, b.kernels, "{name}: same seed, different bank");
+        assert_ne!(a.kernels, c.kernels, "{name}: different seeds, same bank");
+        for i in 0..a.kernels.len() {
+            for j in 0..i {
+                assert_ne!(a.kernels[i], a.kernels[j], "{name}: kernels {i} and {j} identical");
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_kernels_have_the_requested_length() {
+    for (length, angle) in [(15.0, 0.0), (11.0, 90.0), (17.0, 30.0), (9.0, 135.0)] {
+        let k = Kernel::new(linear_kernel(31, length, angle).unwrap()).unwrap();
+        // a uniform segment of length L has variance L²/12 along it; the bilinear splat adds
+        // about 1/6 per axis, so √(12 λ₁) ≈ √(L² + 2)
+        let measured = bank_stats(std::slice::from_ref(&k)).principal_length_px.mean;
+        let expected = (length * length + 2.0f64).sqrt();
+        assert!((measured - expected).abs() < 0.5, "L={length} at {angle}°: measured {measured}");
+    }
+}
+
+#[test]
+fn longer_shake_gives_larger_support() {
+    let mean_extent = |max_len: f64| {
+        let generator = KernelGenerator::Shake(ShakeConfig::new(41).with_max_length_px(Some(max_len)));
+        bank_stats(&synthesize_bank(&generator, 200, 9, &|_| {}).unwrap().kernels).extent_px.mean
+    };
+    let (short, medium, long) = (mean_extent(8.0), mean_extent(18.0), mean_extent(34.0));
+    assert!(short < medium && medium < long, "{short} {medium} {long}");
+}
+
+#[test]
+fn bank_round_trips_with_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bank.npy");
+    let generator = KernelGenerator::by_name("shake", 17).unwrap();
+    let bank = synthesize_bank(&generator, 12, 3, &|_| {}).unwrap();
+    bank.save(&path).unwrap();
+    let back = KernelBank::load(&path).unwrap();
+    assert_eq!(back.sidecar, bank.sidecar);
+    assert_eq!(back.kernels.len(), 12);
+    for (a, b) in back.kernels.iter().zip(&bank.kernels) {
+        assert!((a.values() - b.values()).iter().all(|v| v.abs() < 1e-7));
+    }
+    let sidecar = back.sidecar.unwrap();
+    assert_eq!((sidecar.count, sidecar.seed, sidecar.size), (12, 3, 17));
+}
+
+fn kurtosis(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    values.iter().map(|v| (v - mean).powi(4)).sum::<f64>() / n / (var * var)
+}
+
+#[test]
+fn dead_leaves_have_heavy_tailed_gradients() {
+    let source = DeadLeaves::new(128, ColorMode::Gray);
+    let img = source.sample(&mut kernel_rng(1, 0)).unwrap();
+    let mut grads = Vec::new();
+    for y in 0..128 {
+        for x in 0..127 {
+            grads.push(f64::from(img[[0, y, x + 1]] - img[[0, y, x]]));
+        }
+    }
+    let k = kurtosis(&grads);
+    assert!(k > 3.0, "gradient kurtosis {k}");
+    // and the image is not flat
+    let (lo, hi) = img.iter().fold((1f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    assert!(hi - lo > 0.3);
+    let rgb = DeadLeaves::new(32, ColorMode::Rgb).sample(&mut kernel_rng(1, 1)).unwrap();
+    assert_eq!(rgb.dim(), (3, 32, 32));
+}
+
+#[test]
+fn folder_source_reports_bad_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(FolderSource::new(dir.path(), 16, ColorMode::Gray, true), Err(Error::EmptyFolder { .. })));
+    let sub = dir.path().join("nested");
+    std::fs::create_dir(&sub).unwrap();
+    let small = ndarray::Array3::<f32>::from_elem((1, 10, 12), 0.5);
+    deblur_core::save_image(sub.join("small.png"), &small, deblur_core::BitDepth::Eight).unwrap();
+    match FolderSource::new(dir.path(), 16, ColorMode::Gray, true) {
+        Err(Error::ImageTooSmall { height: 10, width: 12, .. }) => {}
+        other => panic!("expected ImageTooSmall, got {other:?}"),
+    }
+    let source = FolderSource::new(dir.path(), 8, ColorMode::Rgb, true).unwrap();
+    assert_eq!(source.files().len(), 1);
+    let crop = source.sample(&mut kernel_rng(0, 0)).unwrap();
+    assert_eq!(crop.dim(), (3, 8, 8));
+    std::fs::write(sub.join("broken.png"), b"not a png").unwrap();
+    let err = FolderSource::new(dir.path(), 8, ColorMode::Gray, true).unwrap_err();
+    assert!(err.to_string().contains("broken.png"), "{err}");
+}
+
+#[test]
+fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
+    let device = Device::default();
+    let images = DeadLeaves::new(40, ColorMode::Rgb);
+    let kernels = KernelGenerator::by_name("shake", 9).unwrap();
+    for boundary in [Boundary::Same(Padding::Reflect), Boundary::Valid] {
+        let config = PairConfig { batch: 3, boundary, noise_std: [0.0, 0.0], seed: 4 };
+        let mut pairs = PairGenerator::new(images.clone(), kernels.clone(), config.clone(), &device).unwrap();
+        let batch = pairs.next_batch().unwrap();
+        assert_eq!(batch.kernels.dims(), [3, 1, 9, 9]);
+        let expected = UniformBlur::new(boundary).apply(batch.sharp.clone(), batch.kernels.clone()).unwrap();
+        let diff = (expected - batch.blurred.clone()).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-6, "{boundary:?}: {diff}");
+        // same seed → same batch
+        let again = PairGenerator::new(images.clone(), kernels.clone(), config, &device).unwrap().next_batch().unwrap();
+        assert_eq!((again.sharp - batch.sharp).abs().max().into_scalar::<f32>(), 0.0);
+    }
+    let noisy = PairConfig { batch: 2, boundary: Boundary::Valid, noise_std: [0.01, 0.02], seed: 1 };
+    let batch = PairGenerator::new(images, kernels, noisy, &device).unwrap().next_batch().unwrap();
+    assert!(batch.noise_std.iter().all(|s| (0.01..0.02).contains(s)));
+}
