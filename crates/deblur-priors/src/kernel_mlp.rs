@@ -1,0 +1,81 @@
+//! The SelfDeblur kernel generator G_k (Ren et al. 2020; reference spec §2.1): a fixed noise vector
+//! → Linear → ReLU6 → Linear → softmax over all K_h·K_w outputs, reshaped to a kernel. The softmax
+//! makes the kernel non-negative and sum to 1 by construction.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{relu6, softmax};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Configuration for [`KernelMlp`]. Build with [`KernelMlpConfig::init`].
+#[derive(Config, Debug)]
+pub struct KernelMlpConfig {
+    /// Kernel height and width in pixels.
+    pub kernel_size: [usize; 2],
+    /// Length of the fixed input noise vector. Default: 200.
+    #[config(default = 200)]
+    pub noise_dim: usize,
+    /// Hidden width. Default: 1000.
+    #[config(default = 1000)]
+    pub hidden: usize,
+}
+
+/// The kernel MLP.
+#[derive(Module, Debug)]
+pub struct KernelMlp {
+    hidden: Linear,
+    out: Linear,
+    kernel_size: [usize; 2],
+    noise_dim: usize,
+}
+
+impl KernelMlpConfig {
+    /// Builds the MLP with PyTorch's default initialisation.
+    pub fn init(&self, device: &Device) -> KernelMlp {
+        let [kh, kw] = self.kernel_size;
+        KernelMlp {
+            hidden: LinearConfig::new(self.noise_dim, self.hidden).init(device),
+            out: LinearConfig::new(self.hidden, kh * kw).init(device),
+            kernel_size: self.kernel_size,
+            noise_dim: self.noise_dim,
+        }
+    }
+}
+
+impl KernelMlp {
+    /// The fixed input: `[1, noise_dim]` uniform `U[0, 1) · 0.1` from `seed` (spec §2.1).
+    pub fn input_noise(&self, seed: u64, device: &Device) -> Tensor<2> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let values: Vec<f32> = (0..self.noise_dim).map(|_| rng.random::<f32>() * 0.1).collect();
+        Tensor::from_data(TensorData::new(values, [1, self.noise_dim]), device)
+    }
+
+    /// # Shapes
+    /// `noise`: `[1, noise_dim]` → `[1, 1, kh, kw]`, non-negative, summing to 1
+    pub fn forward(&self, noise: Tensor<2>) -> Tensor<4> {
+        let [kh, kw] = self.kernel_size;
+        let hidden = relu6(self.hidden.forward(noise)); // [1, hidden]
+        let kernel = softmax(self.out.forward(hidden), 1); // [1, kh·kw]
+        kernel.reshape([1, 1, kh, kw]) // [1, 1, kh, kw]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_is_a_valid_psf_with_the_reference_parameter_count() {
+        let device = Device::default();
+        let mlp = KernelMlpConfig::new([13, 13]).init(&device);
+        // reference spec §2.1: 201 000 + 1 001 · K² = 370 169 for K = 13
+        assert_eq!(mlp.num_params(), 370_169);
+        let k = mlp.forward(mlp.input_noise(0, &device));
+        assert_eq!(k.dims(), [1, 1, 13, 13]);
+        assert!(k.clone().min().into_scalar::<f32>() >= 0.0);
+        assert!((k.sum().into_scalar::<f32>() - 1.0).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod dip;
+pub mod kernel_mlp;
+pub mod nonlocal;
+pub mod norm;
+pub mod penalties;
+
+pub use dip::{Dip, DipConfig};
+pub use kernel_mlp::{KernelMlp, KernelMlpConfig};
+pub use norm::BatchStatNorm;
