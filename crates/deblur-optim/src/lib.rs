@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod models;
+pub mod nonblind;
+pub mod schedule;
+pub mod selfdeblur;
+pub mod solver;
+
+pub use error::{Error, Result};
+pub use nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
+pub use selfdeblur::SelfDeblurConfig;
+pub use solver::{BlurModel, Observer, Progress, SolveOutput, SolverConfig, solve};

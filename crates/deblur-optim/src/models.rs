@@ -1,0 +1,188 @@
+//! The pluggable parts of the solver loop: image models and kernel models. Each owns its
+//! parameters and its Adam optimiser, so a solver can combine any image model with any kernel
+//! model (the GLKM kernel prior and the encoded-space models plug in the same way).
+
+use burn::module::{Module, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Distribution, Gradients, Tensor};
+use deblur_priors::{Dip, DipConfig, KernelMlp, KernelMlpConfig};
+
+/// Produces the latent sharp image from its parameters.
+pub trait ImageModel {
+    /// The latent image for `step`, `[1, c, h, w]`, tracked by autodiff.
+    fn forward(&mut self, step: usize) -> Tensor<4>;
+    /// Applies the gradients of this model's parameters with learning rate `lr`.
+    fn update(&mut self, grads: &mut Gradients, lr: f64);
+    /// The latent image of the last forward pass, detached.
+    fn latent(&self) -> Tensor<4>;
+}
+
+/// Produces the blur kernel from its parameters.
+pub trait KernelModel {
+    /// The kernel for `step`, `[1, 1, kh, kw]` (or one per channel), tracked by autodiff.
+    fn forward(&mut self, step: usize) -> Tensor<4>;
+    /// Applies the gradients of this model's parameters with learning rate `lr`.
+    fn update(&mut self, grads: &mut Gradients, lr: f64);
+    /// The kernel of the last forward pass, detached.
+    fn kernel(&self) -> Tensor<4>;
+    /// Kernel `[kh, kw]`.
+    fn size(&self) -> [usize; 2];
+}
+
+fn adam() -> ModuleOptimizer {
+    AdamConfig::new().with_epsilon(1e-8).init()
+}
+
+/// One optimiser step of `module` with the gradients of its own parameters.
+pub fn step_module<M: Module>(optim: &mut ModuleOptimizer, module: &M, grads: &mut Gradients, lr: f64) -> M {
+    let params = GradientsParams::from_module(grads, module);
+    optim.step(lr, module.clone(), params)
+}
+
+/// The deep image prior: a [`Dip`] network on fixed noise, perturbed each step by
+/// `reg_noise_std · N(0, I)` (reference spec §1.5).
+pub struct DipImage {
+    net: Dip,
+    input: Tensor<4>,
+    reg_noise_std: f64,
+    optim: ModuleOptimizer,
+    last: Option<Tensor<4>>,
+}
+
+impl DipImage {
+    /// A network from `config` on an autodiff `device`, with input noise of `size` from `seed`.
+    pub fn new(config: &DipConfig, size: [usize; 2], reg_noise_std: f64, seed: u64, device: &Device) -> Self {
+        let net = config.init(device);
+        let input = net.input_noise(size, seed, device);
+        DipImage { net, input, reg_noise_std, optim: adam(), last: None }
+    }
+
+    /// The network.
+    pub fn net(&self) -> &Dip {
+        &self.net
+    }
+}
+
+impl ImageModel for DipImage {
+    fn forward(&mut self, _step: usize) -> Tensor<4> {
+        let input = if self.reg_noise_std > 0.0 {
+            let noise = Tensor::random(self.input.shape(), Distribution::Normal(0.0, self.reg_noise_std), &self.input.device());
+            self.input.clone() + noise
+        } else {
+            self.input.clone()
+        };
+        let out = self.net.forward(input);
+        self.last = Some(out.clone().detach());
+        out
+    }
+
+    fn update(&mut self, grads: &mut Gradients, lr: f64) {
+        self.net = step_module(&mut self.optim, &self.net, grads, lr);
+    }
+
+    fn latent(&self) -> Tensor<4> {
+        self.last.clone().unwrap_or_else(|| self.net.forward(self.input.clone()).detach())
+    }
+}
+
+/// A free image: the pixels themselves are the parameters (with a penalty as the prior).
+#[derive(Module, Debug)]
+pub struct PixelParams {
+    /// The pixels, `[1, c, h, w]`.
+    pub pixels: Param<Tensor<4>>,
+}
+
+/// Plain-pixel image model, initialised from a given image.
+pub struct PixelImage {
+    params: PixelParams,
+    optim: ModuleOptimizer,
+}
+
+impl PixelImage {
+    /// Starts from `init` (moved to the autodiff `device`).
+    pub fn new(init: Tensor<4>, device: &Device) -> Self {
+        let pixels = Param::from_tensor(init.to_device(device).detach().require_grad());
+        PixelImage { params: PixelParams { pixels }, optim: adam() }
+    }
+}
+
+impl ImageModel for PixelImage {
+    fn forward(&mut self, _step: usize) -> Tensor<4> {
+        self.params.pixels.val()
+    }
+
+    fn update(&mut self, grads: &mut Gradients, lr: f64) {
+        self.params = step_module(&mut self.optim, &self.params, grads, lr);
+    }
+
+    fn latent(&self) -> Tensor<4> {
+        self.params.pixels.val().detach()
+    }
+}
+
+/// The SelfDeblur kernel model: a [`KernelMlp`] on a fixed noise vector (no perturbation).
+pub struct MlpKernel {
+    net: KernelMlp,
+    input: Tensor<2>,
+    optim: ModuleOptimizer,
+    size: [usize; 2],
+    last: Option<Tensor<4>>,
+}
+
+impl MlpKernel {
+    /// An MLP for kernels of `size` with its fixed input drawn from `seed`.
+    pub fn new(config: &KernelMlpConfig, seed: u64, device: &Device) -> Self {
+        let net = config.init(device);
+        let input = net.input_noise(seed, device);
+        MlpKernel { net, input, optim: adam(), size: config.kernel_size, last: None }
+    }
+}
+
+impl KernelModel for MlpKernel {
+    fn forward(&mut self, _step: usize) -> Tensor<4> {
+        let k = self.net.forward(self.input.clone());
+        self.last = Some(k.clone().detach());
+        k
+    }
+
+    fn update(&mut self, grads: &mut Gradients, lr: f64) {
+        self.net = step_module(&mut self.optim, &self.net, grads, lr);
+    }
+
+    fn kernel(&self) -> Tensor<4> {
+        self.last.clone().unwrap_or_else(|| self.net.forward(self.input.clone()).detach())
+    }
+
+    fn size(&self) -> [usize; 2] {
+        self.size
+    }
+}
+
+/// A known kernel that is not optimised (non-blind deconvolution with an image prior).
+pub struct FixedKernel {
+    kernel: Tensor<4>,
+}
+
+impl FixedKernel {
+    /// Wraps a `[1, 1, kh, kw]` kernel tensor.
+    pub fn new(kernel: Tensor<4>) -> Self {
+        FixedKernel { kernel }
+    }
+}
+
+impl KernelModel for FixedKernel {
+    fn forward(&mut self, _step: usize) -> Tensor<4> {
+        self.kernel.clone()
+    }
+
+    fn update(&mut self, _grads: &mut Gradients, _lr: f64) {}
+
+    fn kernel(&self) -> Tensor<4> {
+        self.kernel.clone()
+    }
+
+    fn size(&self) -> [usize; 2] {
+        let [_, _, kh, kw] = self.kernel.dims();
+        [kh, kw]
+    }
+}

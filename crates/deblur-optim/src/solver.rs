@@ -1,0 +1,297 @@
+//! The blind solver: one loop for every method (ARCHITECTURE "core abstraction").
+//!
+//! Each step: x = image model, k = kernel model, ŷ = blur(x, k), loss = data term(ŷ, y)
+//! (+ penalties), backward, then an Adam step of each model with its own scheduled learning rate
+//! (jointly, or alternating). A preset is just a choice of models and a [`SolverConfig`].
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::Tensor;
+use deblur_core::{Boundary, UniformBlur};
+use deblur_metrics::ssim_tensor;
+use deblur_priors::penalties::{hyper_laplacian, kernel_l2, tv_isotropic};
+use serde::{Deserialize, Serialize};
+
+use crate::models::{ImageModel, KernelModel};
+use crate::schedule::{DataTerm, LossSchedule, MultiStepLr};
+use crate::{Error, Result};
+
+/// Maps a latent image and a kernel to a predicted observation.
+pub trait BlurModel {
+    /// The prediction `[1, c, h, w]`.
+    ///
+    /// # Errors
+    /// Shape errors.
+    fn predict(&self, latent: Tensor<4>, kernel: Tensor<4>) -> Result<Tensor<4>>;
+    /// Size of the latent image for an observation of `observed` and a kernel of `kernel`.
+    fn latent_size(&self, observed: [usize; 2], kernel: [usize; 2]) -> [usize; 2];
+    /// Crops a latent image to the observation's field of view.
+    fn crop_latent(&self, latent: Tensor<4>, kernel: [usize; 2]) -> Tensor<4>;
+}
+
+impl BlurModel for UniformBlur {
+    fn predict(&self, latent: Tensor<4>, kernel: Tensor<4>) -> Result<Tensor<4>> {
+        Ok(self.apply(latent, kernel)?)
+    }
+
+    fn latent_size(&self, observed: [usize; 2], kernel: [usize; 2]) -> [usize; 2] {
+        match self.boundary {
+            Boundary::Valid => [observed[0] + kernel[0] - 1, observed[1] + kernel[1] - 1],
+            Boundary::Same(_) => observed,
+        }
+    }
+
+    fn crop_latent(&self, latent: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
+        match self.boundary {
+            Boundary::Valid => {
+                let [_, _, h, w] = latent.dims();
+                let (ch, cw) = ((kernel[0] - 1) / 2, (kernel[1] - 1) / 2);
+                latent.narrow(2, ch, h + 1 - kernel[0]).narrow(3, cw, w + 1 - kernel[1])
+            }
+            Boundary::Same(_) => latent,
+        }
+    }
+}
+
+/// Which model is updated at a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateMode {
+    /// Both models every step (SelfDeblur, GKPILE, BKS generic deblurring).
+    Joint,
+    /// `image_steps` image-only steps, then `kernel_steps` kernel-only steps, repeating.
+    Alternating {
+        /// Image steps per round.
+        image_steps: usize,
+        /// Kernel steps per round.
+        kernel_steps: usize,
+    },
+}
+
+/// An image penalty added to the data term.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ImagePenalty {
+    /// Hyper-Laplacian `Σ (|∇x|² + ε)^{α/2}` with exponent α.
+    HyperLaplacian {
+        /// Exponent α (2/3 for natural images).
+        alpha: f64,
+    },
+    /// Isotropic total variation.
+    TotalVariation,
+}
+
+/// Stop early when the loss stops improving.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plateau {
+    /// Window of steps whose mean loss is compared with the previous window's.
+    pub window: usize,
+    /// Stop when the relative improvement between two windows is below this.
+    pub min_relative_improvement: f64,
+}
+
+/// Settings of the solver loop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolverConfig {
+    /// Number of steps.
+    pub iterations: usize,
+    /// Learning-rate schedule of the image model.
+    pub image_lr: MultiStepLr,
+    /// Learning-rate schedule of the kernel model.
+    pub kernel_lr: MultiStepLr,
+    /// Data term per step.
+    pub loss: LossSchedule,
+    /// Joint or alternating updates.
+    pub update: UpdateMode,
+    /// Optional image penalty and its weight (relative to the per-pixel data term).
+    pub image_penalty: Option<(ImagePenalty, f64)>,
+    /// Weight of `Σ k²` (0 for none).
+    pub kernel_l2: f64,
+    /// Optional early stop.
+    pub plateau: Option<Plateau>,
+    /// Seed of the device RNG (input perturbations).
+    pub seed: u64,
+}
+
+impl SolverConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the problem.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidConfig(m.to_string()));
+        if self.iterations == 0 {
+            return bad("iterations must be at least 1");
+        }
+        for (name, s) in [("image", &self.image_lr), ("kernel", &self.kernel_lr)] {
+            if !(s.base >= 0.0 && s.base.is_finite() && s.gamma > 0.0) {
+                return Err(Error::InvalidConfig(format!("{name} learning rate must be finite and ≥ 0, gamma > 0")));
+            }
+        }
+        if let UpdateMode::Alternating { image_steps, kernel_steps } = self.update {
+            if image_steps + kernel_steps == 0 {
+                return bad("alternating updates need at least one step per round");
+            }
+        }
+        if let Some(p) = self.plateau {
+            if p.window == 0 {
+                return bad("plateau window must be at least 1");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the solver reports after each step.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Steps done (1-based).
+    pub step: usize,
+    /// Total steps planned.
+    pub total: usize,
+    /// Loss of this step.
+    pub loss: f32,
+    /// Time since the start.
+    pub elapsed: Duration,
+    /// Estimated time left.
+    pub eta: Duration,
+}
+
+/// Receives progress and, on request, snapshots of the current estimate.
+pub trait Observer {
+    /// Called after every step.
+    fn on_step(&mut self, _progress: &Progress) {}
+    /// Whether a snapshot is wanted after `step` (1-based).
+    fn wants_snapshot(&self, _step: usize) -> bool {
+        false
+    }
+    /// A snapshot: the cropped latent image and the kernel.
+    fn on_snapshot(&mut self, _step: usize, _image: Tensor<4>, _kernel: Tensor<4>) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// Why the loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum StopReason {
+    /// All iterations were run.
+    Completed,
+    /// The loss stopped improving.
+    Plateau,
+}
+
+/// The result of a solve.
+#[derive(Clone, Debug)]
+pub struct SolveOutput {
+    /// The latent image cropped to the observation's field of view, `[1, c, h, w]`.
+    pub image: Tensor<4>,
+    /// The full latent image.
+    pub latent: Tensor<4>,
+    /// The kernel.
+    pub kernel: Tensor<4>,
+    /// Loss per step.
+    pub losses: Vec<f32>,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Runs the solver loop on `observation` (`[1, c, h, w]`; moved to autodiff if it is not).
+///
+/// # Errors
+/// [`Error::InvalidConfig`], shape errors from the blur, or [`Error::NonFinite`] if the loss
+/// becomes NaN or infinite.
+pub fn solve(
+    observation: Tensor<4>,
+    image: &mut dyn ImageModel,
+    kernel: &mut dyn KernelModel,
+    blur: &dyn BlurModel,
+    config: &SolverConfig,
+    observer: &mut dyn Observer,
+) -> Result<SolveOutput> {
+    config.validate()?;
+    let observation = observation.autodiff().detach();
+    observation.device().seed(config.seed);
+    let start = Instant::now();
+    let mut losses = Vec::with_capacity(config.iterations);
+    let mut stop = StopReason::Completed;
+    let mut last_term = config.loss.term(0);
+    let mut window_start = 0usize;
+    for step in 0..config.iterations {
+        let (update_image, update_kernel) = match config.update {
+            UpdateMode::Joint => (true, true),
+            UpdateMode::Alternating { image_steps, kernel_steps } => {
+                let phase = step % (image_steps + kernel_steps);
+                (phase < image_steps, phase >= image_steps)
+            }
+        };
+        let latent = image.forward(step);
+        let k = kernel.forward(step);
+        let predicted = blur.predict(latent.clone(), k.clone())?;
+        let term = config.loss.term(step);
+        let mut loss = match term {
+            DataTerm::Mse => (predicted - observation.clone()).square().mean(),
+            DataTerm::OneMinusSsim => ssim_tensor(predicted, observation.clone()).neg() + 1.0,
+        };
+        if let Some((penalty, weight)) = config.image_penalty {
+            let n = latent.shape().num_elements() as f64;
+            let value = match penalty {
+                ImagePenalty::HyperLaplacian { alpha } => hyper_laplacian(latent, alpha, 1e-6),
+                ImagePenalty::TotalVariation => tv_isotropic(latent, 1e-6),
+            };
+            loss = loss + value * (weight / n);
+        }
+        if config.kernel_l2 > 0.0 {
+            loss = loss + kernel_l2(k) * config.kernel_l2;
+        }
+        let value = loss.clone().into_scalar::<f32>();
+        if !value.is_finite() {
+            return Err(Error::NonFinite { step, value });
+        }
+        let mut grads = loss.backward();
+        if update_image {
+            image.update(&mut grads, config.image_lr.lr(step));
+        }
+        if update_kernel {
+            kernel.update(&mut grads, config.kernel_lr.lr(step));
+        }
+        losses.push(value);
+        let elapsed = start.elapsed();
+        let done = step + 1;
+        let eta = elapsed.mul_f64((config.iterations - done) as f64 / done as f64);
+        observer.on_step(&Progress { step: done, total: config.iterations, loss: value, elapsed, eta });
+        if observer.wants_snapshot(done) {
+            let size = kernel.size();
+            observer.on_snapshot(done, blur.crop_latent(image.latent(), size), kernel.kernel());
+        }
+        if term != last_term {
+            last_term = term;
+            window_start = step;
+        }
+        if let Some(p) = config.plateau {
+            let seen = done - window_start;
+            if seen >= 2 * p.window {
+                let recent = &losses[done - p.window..];
+                let before = &losses[done - 2 * p.window..done - p.window];
+                let mean = |s: &[f32]| s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len() as f64;
+                let (a, b) = (mean(before), mean(recent));
+                if (a - b) / a.abs().max(1e-12) < p.min_relative_improvement {
+                    stop = StopReason::Plateau;
+                    break;
+                }
+            }
+        }
+    }
+    let latent = image.latent();
+    let kernel_out = kernel.kernel();
+    Ok(SolveOutput {
+        image: blur.crop_latent(latent.clone(), kernel.size()),
+        latent,
+        kernel: kernel_out,
+        losses,
+        stop,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
