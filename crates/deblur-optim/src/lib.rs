@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod levin;
 pub mod models;
 pub mod nonblind;
 pub mod schedule;
