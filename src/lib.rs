@@ -11,3 +11,7 @@ pub use deblur_core as core;
 pub use deblur_metrics as metrics;
 /// Kernel synthesis, kernel banks and training-image sources (`deblur-kernels`).
 pub use deblur_kernels as kernels;
+/// Image and kernel priors (`deblur-priors`).
+pub use deblur_priors as priors;
+/// Solvers (`deblur-optim`).
+pub use deblur_optim as optim;

@@ -29,9 +29,28 @@ enum Command {
     ///
     /// Example: deblur score restored.png --reference sharp.png --json
     Score(ScoreArgs),
+    /// Blind deblurring: estimate the kernel and the sharp image from one blurred image.
+    ///
+    /// Example: deblur blind blurry.png -o restored.png --kernel-size 27 --kernel-out kernel.png
+    Blind(crate::solve_cmds::BlindArgs),
+    /// Non-blind deconvolution with a known kernel.
+    ///
+    /// Example: deblur deconv blurry.png --kernel kernel.png -o restored.png --method hl
+    Deconv(crate::solve_cmds::DeconvArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Kernel utilities: show, synthesise and summarise kernels (also spelled `kernels`).
     #[command(subcommand, visible_alias = "kernels")]
     Kernel(KernelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// The Levin et al. 2009 set: 32 images, shift-compensated PSNR/SSIM, error ratio, seconds.
+    ///
+    /// Example: deblur bench levin --images im1_kernel4 --iters 1000 --csv levin.csv
+    Levin(crate::solve_cmds::BenchLevinArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,7 +120,7 @@ enum PaddingArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum MethodArg {
+enum BlurMethodArg {
     Auto,
     Direct,
     Fft,
@@ -142,7 +161,7 @@ struct BlurArgs {
     seed: u64,
     /// Implementation: direct convolution, FFT, or automatic by kernel size.
     #[arg(long, value_enum, default_value = "auto")]
-    method: MethodArg,
+    method: BlurMethodArg,
     /// Compute device: cpu, wgpu or cuda (if compiled in).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -196,6 +215,9 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Blur(args) => blur(args),
         Command::Score(args) => score(args),
+        Command::Blind(args) => crate::solve_cmds::blind(args),
+        Command::Deconv(args) => crate::solve_cmds::deconv(args),
+        Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
         Command::Kernel(KernelCommand::Show(args)) => kernel_show(args),
         Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),
         Command::Kernel(KernelCommand::Stats(args)) => kernel_stats(args),
@@ -218,9 +240,9 @@ fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
         PaddingArg::Circular => Boundary::Same(Padding::Circular),
     };
     let method = match args.method {
-        MethodArg::Auto => BlurMethod::Auto,
-        MethodArg::Direct => BlurMethod::Direct,
-        MethodArg::Fft => BlurMethod::Fft,
+        BlurMethodArg::Auto => BlurMethod::Auto,
+        BlurMethodArg::Direct => BlurMethod::Direct,
+        BlurMethodArg::Fft => BlurMethod::Fft,
     };
     let blurred = blur_image(&sharp.pixels, &kernel, UniformBlur::new(boundary).with_method(method), args.noise_std, args.seed, &device)
         .map_err(|e| format!("{}: {e}", args.sharp.display()))?;

@@ -4,6 +4,7 @@
 //! problem, and exit with status 2 without writing any output file.
 
 mod commands;
+mod solve_cmds;
 
 use std::process::ExitCode;
 

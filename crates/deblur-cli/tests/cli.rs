@@ -93,3 +93,57 @@ fn mismatched_sizes_exit_2() {
     let run = deblur(&["score", s(&data("levin_kernel4.png")), "--reference", s(&data("levin_im1.png"))]);
     assert_fails(&run, &["levin_kernel4.png", "shape mismatch"]);
 }
+
+#[test]
+fn blind_runs_and_writes_image_and_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("restored.png");
+    let kernel = dir.path().join("kernel.png");
+    let snapshots = dir.path().join("snaps");
+    // a 48×48 crop of a Levin observation keeps this quick
+    let crop = dir.path().join("crop.png");
+    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png")).unwrap().pixels;
+    let small = img.slice(ndarray::s![.., 100..148, 100..148]).to_owned();
+    deblur_core::save_image(&crop, &small, deblur_core::BitDepth::Eight).unwrap();
+    let run = deblur(&["blind", s(&crop), "-o", s(&out), "--kernel-size", "7", "--iters", "4", "--kernel-out", s(&kernel), "--save-every", "2", s(&snapshots)]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let restored = deblur_core::load_image(&out).unwrap().pixels;
+    assert_eq!(restored.dim(), (1, 48, 48));
+    assert_eq!(deblur_core::Kernel::load(&kernel).unwrap().size(), [7, 7]);
+    assert!(snapshots.join("image_00002.png").exists() && snapshots.join("kernel_00004.png").exists());
+}
+
+#[test]
+fn blind_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.png");
+    let kernel4 = data("levin_kernel4.png");
+    let run = deblur(&["blind", s(&kernel4), "-o", s(&out), "--kernel-size", "31", "--iters", "1"]);
+    assert_fails(&run, &["levin_kernel4.png", "larger than image"]);
+    let run = deblur(&["blind", s(&dir.path().join("missing.png")), "-o", s(&out)]);
+    assert_fails(&run, &["missing.png"]);
+    let run = deblur(&["blind", s(&data("levin_im1.png")), "-o", s(&out), "--method", "nosuch"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("nosuch"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn deconv_with_the_true_kernel_sharpens() {
+    let dir = tempfile::tempdir().unwrap();
+    let blurred = dir.path().join("b.png");
+    let out = dir.path().join("d.png");
+    let sharp = data("levin_im1.png");
+    let kernel = data("levin_kernel1.png");
+    assert!(deblur(&["blur", s(&sharp), "--kernel", s(&kernel), "-o", s(&blurred)]).status.success());
+    let run = deblur(&["deconv", s(&blurred), "--kernel", s(&kernel), "-o", s(&out)]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let score = |p: &Path| {
+        let o = deblur(&["score", s(p), "--reference", s(&sharp), "--json"]);
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let start = text.find("\"psnr\":").unwrap() + 7;
+        text[start..].split(',').next().unwrap().parse::<f64>().unwrap()
+    };
+    let (before, after) = (score(&blurred), score(&out));
+    assert!(after > before + 5.0, "deconvolution {after:.2} dB vs blurred {before:.2} dB");
+}

@@ -6,6 +6,7 @@ mod error;
 pub mod levin;
 pub mod models;
 pub mod nonblind;
+pub mod pipeline;
 pub mod schedule;
 pub mod selfdeblur;
 pub mod solver;

@@ -75,3 +75,26 @@ fn rejects_a_kernel_larger_than_the_image() {
     let err = SelfDeblurConfig::paper([11, 11]).run(observation, &mut Silent).unwrap_err();
     assert!(err.to_string().contains("larger than image"), "{err}");
 }
+
+#[test]
+fn gray_stored_as_rgb_gives_the_gray_result() {
+    use deblur_optim::pipeline::{BlindRequest, ColorPath, CropChoice, deblur_blind};
+    let device = Device::default();
+    let (observation, _) = problem(&device);
+    let gray = deblur_core::convert::tensor_to_array(observation, 0).unwrap();
+    let rgb = ndarray::concatenate(ndarray::Axis(0), &[gray.view(), gray.view(), gray.view()]).unwrap();
+    let request = BlindRequest {
+        method: small_selfdeblur(10),
+        color: ColorPath::Luma,
+        crop: CropChoice::Auto { side: 256 },
+        nonblind: Default::default(),
+    };
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let a = deblur_blind(&gray, &request, &device, &mut Silent).unwrap();
+    let b = deblur_blind(&rgb, &request, &device, &mut Silent).unwrap();
+    assert_eq!(b.image.dim(), (3, OBS, OBS));
+    for ch in 0..3 {
+        let diff = (&b.image.index_axis(ndarray::Axis(0), ch) - &a.image.index_axis(ndarray::Axis(0), 0)).iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(diff < 2e-3, "channel {ch}: max difference {diff}");
+    }
+}

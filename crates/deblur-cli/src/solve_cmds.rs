@@ -1,0 +1,333 @@
+//! `deblur blind`, `deblur deconv` and `deblur bench levin`.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use deblur_core::convert::{array_to_tensor, tensor_to_array};
+use deblur_core::{BitDepth, Kernel, device_from_name, load_image, save_image};
+use deblur_optim::levin::{LevinRow, SELFDEBLUR_KERNEL_SIZES, load_levin, run_levin};
+use deblur_optim::pipeline::{BlindRequest, ColorPath, CropChoice, deblur_blind, selfdeblur_quick};
+use deblur_optim::solver::{Observer, Progress};
+use deblur_optim::{HyperLaplacianConfig, SelfDeblurConfig, hyper_laplacian_deconv, wiener};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::Axis;
+
+type CmdResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MethodArg {
+    /// SelfDeblur: DIP image prior + kernel MLP (Ren et al. 2020).
+    Selfdeblur,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PresetArg {
+    /// A 32-channel DIP and 500 iterations: minutes on a CPU.
+    Quick,
+    /// The published settings: 128-channel DIP, 5000 iterations (hours on a CPU).
+    Paper,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ColorArg {
+    /// Deblur the luma, keep the chroma.
+    Y,
+    /// Deblur R, G, B with one shared kernel.
+    Rgb,
+}
+
+#[derive(Args, Debug)]
+pub struct BlindArgs {
+    /// Blurred input image.
+    input: PathBuf,
+    /// Output image.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Blind method.
+    #[arg(long, value_enum, default_value = "selfdeblur")]
+    method: MethodArg,
+    /// Settings preset.
+    #[arg(long, value_enum, default_value = "quick")]
+    preset: PresetArg,
+    /// Kernel size to estimate (an upper bound of the blur's extent, odd preferred).
+    #[arg(long, default_value_t = 31)]
+    kernel_size: usize,
+    /// Iterations (default: 500 quick, 5000 paper); the schedule scales with it.
+    #[arg(long)]
+    iters: Option<usize>,
+    /// Compute device: cpu, wgpu or cuda (if compiled in).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of the networks and their inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Colour handling for RGB input.
+    #[arg(long, value_enum, default_value = "y")]
+    color: ColorArg,
+    /// Estimate the kernel on this window X,Y,W,H (default: the most textured 256² window of larger images).
+    #[arg(long, value_parser = parse_window)]
+    crop: Option<[usize; 4]>,
+    /// Also write the estimated kernel (PNG scaled to its maximum, or .npy/.csv).
+    #[arg(long)]
+    kernel_out: Option<PathBuf>,
+    /// Write the current image and kernel every N iterations into DIR.
+    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
+    save_every: Option<Vec<String>>,
+}
+
+fn parse_window(text: &str) -> Result<[usize; 4], String> {
+    let parts: Vec<usize> = text.split(',').map(|p| p.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|_| format!("{text:?}: expected X,Y,W,H"))?;
+    <[usize; 4]>::try_from(parts).map_err(|_| format!("{text:?}: expected four numbers X,Y,W,H"))
+}
+
+/// Progress bar, and snapshots every N steps.
+struct CliObserver {
+    bar: ProgressBar,
+    every: Option<(usize, PathBuf)>,
+    failed: Option<String>,
+}
+
+impl CliObserver {
+    fn new(total: usize, every: Option<(usize, PathBuf)>) -> Self {
+        let bar = ProgressBar::new(total as u64);
+        if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} it  loss {msg}  {per_sec}  ETA {eta}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        CliObserver { bar, every, failed: None }
+    }
+}
+
+impl Observer for CliObserver {
+    fn on_step(&mut self, p: &Progress) {
+        self.bar.set_position(p.step as u64);
+        self.bar.set_message(format!("{:.3e}", p.loss));
+    }
+
+    fn wants_snapshot(&self, step: usize) -> bool {
+        self.every.as_ref().is_some_and(|(n, _)| step % n == 0)
+    }
+
+    fn on_snapshot(&mut self, step: usize, image: deblur_core::burn::tensor::Tensor<4>, kernel: deblur_core::burn::tensor::Tensor<4>) {
+        let Some((_, dir)) = &self.every else { return };
+        let result = (|| -> Result<(), Box<dyn std::error::Error>> {
+            let img = tensor_to_array(image, 0)?.mapv(|v| v.clamp(0.0, 1.0));
+            save_image(dir.join(format!("image_{step:05}.png")), &img, BitDepth::Eight)?;
+            Kernel::from_tensor(kernel)?.save_image(dir.join(format!("kernel_{step:05}.png")), BitDepth::Eight)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.failed.get_or_insert(e.to_string());
+        }
+    }
+}
+
+fn preset(preset: PresetArg, kernel: usize, iters: Option<usize>) -> SelfDeblurConfig {
+    match preset {
+        PresetArg::Quick => selfdeblur_quick([kernel, kernel], iters.unwrap_or(500)),
+        PresetArg::Paper => {
+            let config = SelfDeblurConfig::paper([kernel, kernel]);
+            match iters {
+                Some(n) => config.with_iterations(n),
+                None => config,
+            }
+        }
+    }
+}
+
+pub fn blind(args: BlindArgs) -> CmdResult {
+    let MethodArg::Selfdeblur = args.method;
+    let device = device_from_name(&args.device)?;
+    let input = load_image(&args.input)?;
+    if input.dropped_alpha {
+        eprintln!("warning: {}: alpha channel dropped", args.input.display());
+    }
+    if args.kernel_size < 3 {
+        return Err(format!("--kernel-size {} is too small; use 3 or more", args.kernel_size).into());
+    }
+    let every = match &args.save_every {
+        Some(v) => {
+            let n: usize = v[0].parse().map_err(|_| format!("--save-every: {:?} is not a number", v[0]))?;
+            if n == 0 {
+                return Err("--save-every N needs N ≥ 1".into());
+            }
+            let dir = PathBuf::from(&v[1]);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Some((n, dir))
+        }
+        None => None,
+    };
+    let method = preset(args.preset, args.kernel_size, args.iters);
+    let request = BlindRequest {
+        method,
+        color: match args.color {
+            ColorArg::Y => ColorPath::Luma,
+            ColorArg::Rgb => ColorPath::Rgb,
+        },
+        crop: match args.crop {
+            Some(w) => CropChoice::Window(w),
+            None => CropChoice::Auto { side: 256 },
+        },
+        nonblind: HyperLaplacianConfig::default(),
+    };
+    let mut observer = CliObserver::new(request.method.solver.iterations, every);
+    let result = deblur_blind(&input.pixels, &request, &device, &mut observer).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    observer.bar.finish_and_clear();
+    if let Some(e) = observer.failed {
+        eprintln!("warning: a snapshot could not be written: {e}");
+    }
+    save_image(&args.output, &result.image, input.bit_depth)?;
+    if let Some(path) = &args.kernel_out {
+        save_kernel(&result.kernel, path)?;
+    }
+    let window = result.window.map(|[x, y, w, h]| format!(", kernel from window {x},{y},{w},{h}")).unwrap_or_default();
+    eprintln!(
+        "wrote {} ({} iterations in {:.1} s, final loss {:.3e}{window})",
+        args.output.display(),
+        result.losses.len(),
+        result.seconds,
+        result.losses.last().copied().unwrap_or(f32::NAN)
+    );
+    Ok(())
+}
+
+fn save_kernel(kernel: &Kernel, path: &std::path::Path) -> CmdResult {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("npy") => kernel.save_npy(path)?,
+        Some("csv") => deblur_core::kernel::save_kernel_csv(path, kernel)?,
+        _ => kernel.save_image(path, BitDepth::Sixteen)?,
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeconvArg {
+    /// Hyper-Laplacian prior (Krishnan & Fergus 2009), half-quadratic splitting.
+    Hl,
+    /// Wiener filter.
+    Wiener,
+}
+
+#[derive(Args, Debug)]
+pub struct DeconvArgs {
+    /// Blurred input image.
+    input: PathBuf,
+    /// The blur kernel (cross-correlation convention; PNG, .npy or CSV).
+    #[arg(long, short)]
+    kernel: PathBuf,
+    /// Output image.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Method.
+    #[arg(long, value_enum, default_value = "hl")]
+    method: DeconvArg,
+    /// Data weight λ for hl (default 3000); noise-to-signal ratio for wiener (default 1e-3).
+    #[arg(long)]
+    weight: Option<f64>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn deconv(args: DeconvArgs) -> CmdResult {
+    let device = device_from_name(&args.device)?;
+    let input = load_image(&args.input)?;
+    let kernel = Kernel::load(&args.kernel)?;
+    let y = array_to_tensor(&input.pixels, &device);
+    let x = match args.method {
+        DeconvArg::Hl => {
+            let config = HyperLaplacianConfig { lambda: args.weight.unwrap_or(3000.0), ..Default::default() };
+            hyper_laplacian_deconv(y, kernel.to_tensor(&device), &config)
+        }
+        DeconvArg::Wiener => wiener(y, kernel.to_tensor(&device), args.weight.unwrap_or(1e-3)),
+    }
+    .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let x = tensor_to_array(x, 0)?.mapv(|v| v.clamp(0.0, 1.0));
+    save_image(&args.output, &x, input.bit_depth)?;
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BenchMethodArg {
+    /// SelfDeblur with the chosen preset.
+    Selfdeblur,
+    /// Non-blind hyper-Laplacian deconvolution with the (oriented) true kernel: the upper bound.
+    Nonblind,
+    /// The blurred input itself: the lower bound.
+    Blurred,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchLevinArgs {
+    /// The Levin folder (imI_kernelJ_img.png and gt/).
+    #[arg(long, default_value = "../shared/data/levin")]
+    data: PathBuf,
+    /// Method to evaluate.
+    #[arg(long, value_enum, default_value = "selfdeblur")]
+    method: BenchMethodArg,
+    /// Preset for blind methods.
+    #[arg(long, value_enum, default_value = "quick")]
+    preset: PresetArg,
+    /// Iterations for blind methods.
+    #[arg(long)]
+    iters: Option<usize>,
+    /// Comma-separated cases, e.g. im1_kernel4,im2_kernel1 (default: all 32).
+    #[arg(long, value_delimiter = ',')]
+    images: Option<Vec<String>>,
+    /// Write the table as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
+    let device = device_from_name(&args.device)?;
+    let items = load_levin(&args.data, args.images.as_deref()).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let nonblind = HyperLaplacianConfig::default();
+    println!("{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}", "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k");
+    let mut print_row = |r: &LevinRow| {
+        println!("{:<14} {:>8.2} {:>7.4} {:>7.2} {:>9.1} {:>9.2} {:>9.2}", r.name, r.psnr, r.ssim, r.error_ratio, r.seconds, r.blurred_psnr, r.true_kernel_psnr);
+    };
+    let mut method = |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<ndarray::Array2<f32>> {
+        match args.method {
+            BenchMethodArg::Blurred => Ok(item.blurred.clone()),
+            BenchMethodArg::Nonblind => {
+                let oriented = deblur_optim::levin::orient_true_kernel(&item.sharp, &item.blurred, &item.true_kernel, 6, &device)?;
+                let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
+                let x = hyper_laplacian_deconv(y, oriented.kernel.to_tensor(&device), &nonblind)?;
+                Ok(tensor_to_array(x, 0)?.index_axis(Axis(0), 0).mapv(|v| v.clamp(0.0, 1.0)))
+            }
+            BenchMethodArg::Selfdeblur => {
+                let k = SELFDEBLUR_KERNEL_SIZES[item.kernel - 1];
+                let config = preset(args.preset, k, args.iters);
+                let mut observer = CliObserver::new(config.solver.iterations, None);
+                let out = config.run(array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device), &mut observer)?;
+                observer.bar.finish_and_clear();
+                Ok(tensor_to_array(out.image.to_device(&device), 0)?.index_axis(Axis(0), 0).mapv(|v| v.clamp(0.0, 1.0)))
+            }
+        }
+    };
+    let rows = run_levin(&items, &mut method, &nonblind, &device, &mut print_row)?;
+    let n = rows.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&LevinRow) -> f64| rows.iter().map(f).sum::<f64>() / n;
+    println!(
+        "{:<14} {:>8.2} {:>7.4} {:>7.2} {:>9.1} {:>9.2} {:>9.2}",
+        "mean",
+        mean(&|r| r.psnr),
+        mean(&|r| r.ssim),
+        mean(&|r| r.error_ratio),
+        mean(&|r| r.seconds),
+        mean(&|r| r.blurred_psnr),
+        mean(&|r| r.true_kernel_psnr)
+    );
+    if let Some(path) = &args.csv {
+        let mut text = String::from("image,psnr,ssim,error_ratio,seconds,blurred_psnr,true_kernel_psnr,kernel_rotated\n");
+        for r in &rows {
+            text.push_str(&format!("{},{:.4},{:.5},{:.4},{:.2},{:.4},{:.4},{}\n", r.name, r.psnr, r.ssim, r.error_ratio, r.seconds, r.blurred_psnr, r.true_kernel_psnr, r.kernel_rotated));
+        }
+        deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    }
+    Ok(())
+}
