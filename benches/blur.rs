@@ -23,18 +23,32 @@ fn fixture(side: usize, k: usize, device: &Device) -> (Tensor<4>, Tensor<4>) {
 fn forward_backward(op: UniformBlur, image: &Tensor<4>, kernel: &Tensor<4>) -> f32 {
     let x = image.clone().require_grad();
     let k = kernel.clone().require_grad();
-    let loss = op.apply(x.clone(), k.clone()).expect("blur").powi_scalar(2).sum();
+    let loss = op
+        .apply(x.clone(), k.clone())
+        .expect("blur")
+        .powi_scalar(2)
+        .sum();
     let grads = loss.backward();
     let gk = k.grad(&grads).expect("kernel gradient");
-    gk.sum().into_scalar::<f32>() + x.grad(&grads).expect("image gradient").sum().into_scalar::<f32>()
+    gk.sum().into_scalar::<f32>()
+        + x.grad(&grads)
+            .expect("image gradient")
+            .sum()
+            .into_scalar::<f32>()
 }
 
 fn bench_blur(c: &mut Criterion) {
     let device = Device::default().autodiff();
-    let cases: &[(usize, &[usize])] = &[(256, &[5, 9, 11, 13, 15, 21, 31, 75]), (1024, &[15, 31, 75])];
+    let cases: &[(usize, &[usize])] = &[
+        (256, &[5, 9, 11, 13, 15, 21, 31, 75]),
+        (1024, &[15, 31, 75]),
+    ];
     for &(side, kernels) in cases {
         let mut group = c.benchmark_group(format!("core/blur/{side}"));
-        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
         group.throughput(Throughput::Elements((side * side) as u64));
         for &k in kernels {
             let (image, kernel) = fixture(side, k, &device);

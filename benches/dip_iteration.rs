@@ -18,19 +18,36 @@ fn bench_dip(c: &mut Criterion) {
     let kernel_size = 27;
     let observed = 255;
     let latent = observed + kernel_size - 1; // 281, the Levin working size for kernel 4
-    let cases = [("paper", DipConfig::paper(1)), ("small-w32", DipConfig::narrow(1, 32, 8, 5)), ("small-w16", DipConfig::narrow(1, 16, 4, 5))];
+    let cases = [
+        ("paper", DipConfig::paper(1)),
+        ("small-w32", DipConfig::narrow(1, 32, 8, 5)),
+        ("small-w16", DipConfig::narrow(1, 16, 4, 5)),
+    ];
     let mut group = c.benchmark_group("optim/dip_iteration");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20));
     for (name, config) in cases {
         let mut image = DipImage::new(&config, [latent, latent], 0.001, 0, &device);
-        let mut kernel = MlpKernel::new(&KernelMlpConfig::new([kernel_size, kernel_size]), 0, &device);
-        let observation = Tensor::<4>::random([1, 1, observed, observed], Distribution::Uniform(0.0, 1.0), &device);
+        let mut kernel = MlpKernel::new(
+            &KernelMlpConfig::new([kernel_size, kernel_size]),
+            0,
+            &device,
+        );
+        let observation = Tensor::<4>::random(
+            [1, 1, observed, observed],
+            Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
         let blur = UniformBlur::new(Boundary::Valid);
         group.bench_function(BenchmarkId::new(name, latent), |b| {
             b.iter(|| {
                 let x = image.forward(0);
                 let k = kernel.forward(0);
-                let loss = (blur.apply(x, k).expect("blur") - observation.clone()).square().mean();
+                let loss = (blur.apply(x, k).expect("blur") - observation.clone())
+                    .square()
+                    .mean();
                 let value = loss.clone().into_scalar::<f32>();
                 let mut grads = loss.backward();
                 image.update(&mut grads, 0.01);

@@ -7,11 +7,11 @@
 
 /// Images, kernels, colour, padding and blur operators (`deblur-core`).
 pub use deblur_core as core;
-/// Image and kernel quality measures (`deblur-metrics`).
-pub use deblur_metrics as metrics;
 /// Kernel synthesis, kernel banks and training-image sources (`deblur-kernels`).
 pub use deblur_kernels as kernels;
-/// Image and kernel priors (`deblur-priors`).
-pub use deblur_priors as priors;
+/// Image and kernel quality measures (`deblur-metrics`).
+pub use deblur_metrics as metrics;
 /// Solvers (`deblur-optim`).
 pub use deblur_optim as optim;
+/// Image and kernel priors (`deblur-priors`).
+pub use deblur_priors as priors;

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use deblur_core::kernel::load_kernel_stack;
 use deblur_core::visual::kernel_contact_sheet;
-use deblur_core::{BitDepth, BlurMethod, Boundary, Kernel, Padding, UniformBlur, blur_image, device_from_name, load_image, save_image};
+use deblur_core::{
+    BitDepth, BlurMethod, Boundary, Kernel, Padding, UniformBlur, blur_image, device_from_name,
+    load_image, save_image,
+};
 use deblur_kernels::{KernelBank, KernelGenerator, bank_stats, synthesize_bank};
 use deblur_metrics::{ShiftOptions, score_images};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -244,8 +247,15 @@ fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
         BlurMethodArg::Direct => BlurMethod::Direct,
         BlurMethodArg::Fft => BlurMethod::Fft,
     };
-    let blurred = blur_image(&sharp.pixels, &kernel, UniformBlur::new(boundary).with_method(method), args.noise_std, args.seed, &device)
-        .map_err(|e| format!("{}: {e}", args.sharp.display()))?;
+    let blurred = blur_image(
+        &sharp.pixels,
+        &kernel,
+        UniformBlur::new(boundary).with_method(method),
+        args.noise_std,
+        args.seed,
+        &device,
+    )
+    .map_err(|e| format!("{}: {e}", args.sharp.display()))?;
     save_image(&args.output, &blurred, args.bit_depth.into())?;
     let (_, h, w) = blurred.dim();
     eprintln!("wrote {} ({w}x{h})", args.output.display());
@@ -263,8 +273,13 @@ fn score(args: ScoreArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.no_shift {
         options = options.no_shift();
     }
-    let result = score_images(&estimate.pixels, &reference.pixels, &options)
-        .map_err(|e| format!("{} vs {}: {e}", args.estimate.display(), args.reference.display()))?;
+    let result = score_images(&estimate.pixels, &reference.pixels, &options).map_err(|e| {
+        format!(
+            "{} vs {}: {e}",
+            args.estimate.display(),
+            args.reference.display()
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
@@ -283,7 +298,11 @@ fn kernel_show(args: KernelShowArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let sheet = kernel_contact_sheet(&kernels, args.cell, args.columns);
     save_image(&args.output, &sheet, BitDepth::Eight)?;
-    eprintln!("wrote {} ({} kernels)", args.output.display(), kernels.len());
+    eprintln!(
+        "wrote {} ({} kernels)",
+        args.output.display(),
+        kernels.len()
+    );
     Ok(())
 }
 
@@ -300,17 +319,26 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
     }
     let generator = KernelGenerator::by_name(name, args.size)?;
     let bar = ProgressBar::new(args.count as u64).with_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} kernels, {per_sec}, ETA {eta}")?.progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} kernels, {per_sec}, ETA {eta}",
+        )?
+        .progress_chars("=> "),
     );
     bar.set_message(format!("{name} {0}x{0}", args.size));
     let start = Instant::now();
-    let bank = synthesize_bank(&generator, args.count, args.seed, &|n| bar.set_position(n as u64))?;
+    let bank = synthesize_bank(&generator, args.count, args.seed, &|n| {
+        bar.set_position(n as u64)
+    })?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     bank.save(&args.output)?;
     if let Some(preview) = &args.preview {
         let shown = &bank.kernels[..bank.kernels.len().min(64)];
-        save_image(preview, &kernel_contact_sheet(shown, 64, 8), BitDepth::Eight)?;
+        save_image(
+            preview,
+            &kernel_contact_sheet(shown, 64, 8),
+            BitDepth::Eight,
+        )?;
     }
     eprintln!(
         "wrote {} ({} kernels of {}x{} in {seconds:.2} s, {:.0} kernels/s)",
@@ -330,12 +358,28 @@ fn kernel_stats(args: KernelStatsArgs) -> Result<(), Box<dyn std::error::Error>>
         println!("{}", serde_json::to_string(&stats)?);
         return Ok(());
     }
-    println!("{}: {} kernels of {}x{}", args.bank.display(), stats.count, stats.size[0], stats.size[1]);
+    println!(
+        "{}: {} kernels of {}x{}",
+        args.bank.display(),
+        stats.count,
+        stats.size[0],
+        stats.size[1]
+    );
     if let Some(side) = &bank.sidecar {
-        println!("  generator {} seed {}{}", side.generator.name(), side.seed, side.mean_length_px.map(|l| format!(", mean path length {l:.1} px")).unwrap_or_default());
+        println!(
+            "  generator {} seed {}{}",
+            side.generator.name(),
+            side.seed,
+            side.mean_length_px
+                .map(|l| format!(", mean path length {l:.1} px"))
+                .unwrap_or_default()
+        );
     }
     let row = |label: &str, s: &deblur_kernels::stats::Spread| {
-        println!("  {label:<22} min {:>7.2}  p10 {:>7.2}  mean {:>7.2}  p90 {:>7.2}  max {:>7.2}", s.min, s.p10, s.mean, s.p90, s.max)
+        println!(
+            "  {label:<22} min {:>7.2}  p10 {:>7.2}  mean {:>7.2}  p90 {:>7.2}  max {:>7.2}",
+            s.min, s.p10, s.mean, s.p90, s.max
+        )
     };
     row("support (px >= 1% max)", &stats.support_px);
     row("extent (px)", &stats.extent_px);

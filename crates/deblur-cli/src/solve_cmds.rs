@@ -76,7 +76,11 @@ pub struct BlindArgs {
 }
 
 fn parse_window(text: &str) -> Result<[usize; 4], String> {
-    let parts: Vec<usize> = text.split(',').map(|p| p.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|_| format!("{text:?}: expected X,Y,W,H"))?;
+    let parts: Vec<usize> = text
+        .split(',')
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{text:?}: expected X,Y,W,H"))?;
     <[usize; 4]>::try_from(parts).map_err(|_| format!("{text:?}: expected four numbers X,Y,W,H"))
 }
 
@@ -90,10 +94,16 @@ struct CliObserver {
 impl CliObserver {
     fn new(total: usize, every: Option<(usize, PathBuf)>) -> Self {
         let bar = ProgressBar::new(total as u64);
-        if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} it  loss {msg}  {per_sec}  ETA {eta}") {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} it  loss {msg}  {per_sec}  ETA {eta}",
+        ) {
             bar.set_style(style.progress_chars("=> "));
         }
-        CliObserver { bar, every, failed: None }
+        CliObserver {
+            bar,
+            every,
+            failed: None,
+        }
     }
 }
 
@@ -104,15 +114,25 @@ impl Observer for CliObserver {
     }
 
     fn wants_snapshot(&self, step: usize) -> bool {
-        self.every.as_ref().is_some_and(|(n, _)| step % n == 0)
+        self.every.as_ref().is_some_and(|(n, _)| step.is_multiple_of(*n))
     }
 
-    fn on_snapshot(&mut self, step: usize, image: deblur_core::burn::tensor::Tensor<4>, kernel: deblur_core::burn::tensor::Tensor<4>) {
+    fn on_snapshot(
+        &mut self,
+        step: usize,
+        image: deblur_core::burn::tensor::Tensor<4>,
+        kernel: deblur_core::burn::tensor::Tensor<4>,
+    ) {
         let Some((_, dir)) = &self.every else { return };
         let result = (|| -> Result<(), Box<dyn std::error::Error>> {
             let img = tensor_to_array(image, 0)?.mapv(|v| v.clamp(0.0, 1.0));
-            save_image(dir.join(format!("image_{step:05}.png")), &img, BitDepth::Eight)?;
-            Kernel::from_tensor(kernel)?.save_image(dir.join(format!("kernel_{step:05}.png")), BitDepth::Eight)?;
+            save_image(
+                dir.join(format!("image_{step:05}.png")),
+                &img,
+                BitDepth::Eight,
+            )?;
+            Kernel::from_tensor(kernel)?
+                .save_image(dir.join(format!("kernel_{step:05}.png")), BitDepth::Eight)?;
             Ok(())
         })();
         if let Err(e) = result {
@@ -142,11 +162,17 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         eprintln!("warning: {}: alpha channel dropped", args.input.display());
     }
     if args.kernel_size < 3 {
-        return Err(format!("--kernel-size {} is too small; use 3 or more", args.kernel_size).into());
+        return Err(format!(
+            "--kernel-size {} is too small; use 3 or more",
+            args.kernel_size
+        )
+        .into());
     }
     let every = match &args.save_every {
         Some(v) => {
-            let n: usize = v[0].parse().map_err(|_| format!("--save-every: {:?} is not a number", v[0]))?;
+            let n: usize = v[0]
+                .parse()
+                .map_err(|_| format!("--save-every: {:?} is not a number", v[0]))?;
             if n == 0 {
                 return Err("--save-every N needs N ≥ 1".into());
             }
@@ -170,7 +196,8 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         nonblind: HyperLaplacianConfig::default(),
     };
     let mut observer = CliObserver::new(request.method.solver.iterations, every);
-    let result = deblur_blind(&input.pixels, &request, &device, &mut observer).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let result = deblur_blind(&input.pixels, &request, &device, &mut observer)
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
     observer.bar.finish_and_clear();
     if let Some(e) = observer.failed {
         eprintln!("warning: a snapshot could not be written: {e}");
@@ -179,7 +206,10 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     if let Some(path) = &args.kernel_out {
         save_kernel(&result.kernel, path)?;
     }
-    let window = result.window.map(|[x, y, w, h]| format!(", kernel from window {x},{y},{w},{h}")).unwrap_or_default();
+    let window = result
+        .window
+        .map(|[x, y, w, h]| format!(", kernel from window {x},{y},{w},{h}"))
+        .unwrap_or_default();
     eprintln!(
         "wrote {} ({} iterations in {:.1} s, final loss {:.3e}{window})",
         args.output.display(),
@@ -191,7 +221,12 @@ pub fn blind(args: BlindArgs) -> CmdResult {
 }
 
 fn save_kernel(kernel: &Kernel, path: &std::path::Path) -> CmdResult {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("npy") => kernel.save_npy(path)?,
         Some("csv") => deblur_core::kernel::save_kernel_csv(path, kernel)?,
         _ => kernel.save_image(path, BitDepth::Sixteen)?,
@@ -235,7 +270,10 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
     let y = array_to_tensor(&input.pixels, &device);
     let x = match args.method {
         DeconvArg::Hl => {
-            let config = HyperLaplacianConfig { lambda: args.weight.unwrap_or(3000.0), ..Default::default() };
+            let config = HyperLaplacianConfig {
+                lambda: args.weight.unwrap_or(3000.0),
+                ..Default::default()
+            };
             hyper_laplacian_deconv(y, kernel.to_tensor(&device), &config)
         }
         DeconvArg::Wiener => wiener(y, kernel.to_tensor(&device), args.weight.unwrap_or(1e-3)),
@@ -284,31 +322,53 @@ pub struct BenchLevinArgs {
 
 pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let device = device_from_name(&args.device)?;
-    let items = load_levin(&args.data, args.images.as_deref()).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let items = load_levin(&args.data, args.images.as_deref())
+        .map_err(|e| format!("{}: {e}", args.data.display()))?;
     let nonblind = HyperLaplacianConfig::default();
-    println!("{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}", "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k");
+    println!(
+        "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
+        "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
+    );
     let mut print_row = |r: &LevinRow| {
-        println!("{:<14} {:>8.2} {:>7.4} {:>7.2} {:>9.1} {:>9.2} {:>9.2}", r.name, r.psnr, r.ssim, r.error_ratio, r.seconds, r.blurred_psnr, r.true_kernel_psnr);
+        println!(
+            "{:<14} {:>8.2} {:>7.4} {:>7.2} {:>9.1} {:>9.2} {:>9.2}",
+            r.name, r.psnr, r.ssim, r.error_ratio, r.seconds, r.blurred_psnr, r.true_kernel_psnr
+        );
     };
-    let mut method = |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<ndarray::Array2<f32>> {
-        match args.method {
-            BenchMethodArg::Blurred => Ok(item.blurred.clone()),
-            BenchMethodArg::Nonblind => {
-                let oriented = deblur_optim::levin::orient_true_kernel(&item.sharp, &item.blurred, &item.true_kernel, 6, &device)?;
-                let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
-                let x = hyper_laplacian_deconv(y, oriented.kernel.to_tensor(&device), &nonblind)?;
-                Ok(tensor_to_array(x, 0)?.index_axis(Axis(0), 0).mapv(|v| v.clamp(0.0, 1.0)))
+    let mut method =
+        |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<ndarray::Array2<f32>> {
+            match args.method {
+                BenchMethodArg::Blurred => Ok(item.blurred.clone()),
+                BenchMethodArg::Nonblind => {
+                    let oriented = deblur_optim::levin::orient_true_kernel(
+                        &item.sharp,
+                        &item.blurred,
+                        &item.true_kernel,
+                        6,
+                        &device,
+                    )?;
+                    let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
+                    let x =
+                        hyper_laplacian_deconv(y, oriented.kernel.to_tensor(&device), &nonblind)?;
+                    Ok(tensor_to_array(x, 0)?
+                        .index_axis(Axis(0), 0)
+                        .mapv(|v| v.clamp(0.0, 1.0)))
+                }
+                BenchMethodArg::Selfdeblur => {
+                    let k = SELFDEBLUR_KERNEL_SIZES[item.kernel - 1];
+                    let config = preset(args.preset, k, args.iters);
+                    let mut observer = CliObserver::new(config.solver.iterations, None);
+                    let out = config.run(
+                        array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device),
+                        &mut observer,
+                    )?;
+                    observer.bar.finish_and_clear();
+                    Ok(tensor_to_array(out.image.to_device(&device), 0)?
+                        .index_axis(Axis(0), 0)
+                        .mapv(|v| v.clamp(0.0, 1.0)))
+                }
             }
-            BenchMethodArg::Selfdeblur => {
-                let k = SELFDEBLUR_KERNEL_SIZES[item.kernel - 1];
-                let config = preset(args.preset, k, args.iters);
-                let mut observer = CliObserver::new(config.solver.iterations, None);
-                let out = config.run(array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device), &mut observer)?;
-                observer.bar.finish_and_clear();
-                Ok(tensor_to_array(out.image.to_device(&device), 0)?.index_axis(Axis(0), 0).mapv(|v| v.clamp(0.0, 1.0)))
-            }
-        }
-    };
+        };
     let rows = run_levin(&items, &mut method, &nonblind, &device, &mut print_row)?;
     let n = rows.len().max(1) as f64;
     let mean = |f: &dyn Fn(&LevinRow) -> f64| rows.iter().map(f).sum::<f64>() / n;
@@ -323,9 +383,21 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
         mean(&|r| r.true_kernel_psnr)
     );
     if let Some(path) = &args.csv {
-        let mut text = String::from("image,psnr,ssim,error_ratio,seconds,blurred_psnr,true_kernel_psnr,kernel_rotated\n");
+        let mut text = String::from(
+            "image,psnr,ssim,error_ratio,seconds,blurred_psnr,true_kernel_psnr,kernel_rotated\n",
+        );
         for r in &rows {
-            text.push_str(&format!("{},{:.4},{:.5},{:.4},{:.2},{:.4},{:.4},{}\n", r.name, r.psnr, r.ssim, r.error_ratio, r.seconds, r.blurred_psnr, r.true_kernel_psnr, r.kernel_rotated));
+            text.push_str(&format!(
+                "{},{:.4},{:.5},{:.4},{:.2},{:.4},{:.4},{}\n",
+                r.name,
+                r.psnr,
+                r.ssim,
+                r.error_ratio,
+                r.seconds,
+                r.blurred_psnr,
+                r.true_kernel_psnr,
+                r.kernel_rotated
+            ));
         }
         deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     }

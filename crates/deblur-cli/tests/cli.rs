@@ -5,11 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(name)
 }
 
 fn deblur(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deblur")).args(args).output().expect("run deblur")
+    Command::new(env!("CARGO_BIN_EXE_deblur"))
+        .args(args)
+        .output()
+        .expect("run deblur")
 }
 
 fn s(p: &Path) -> &str {
@@ -17,9 +22,18 @@ fn s(p: &Path) -> &str {
 }
 
 fn assert_fails(out: &Output, needles: &[&str]) {
-    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "{err:?} should mention {n:?}");
     }
@@ -31,8 +45,21 @@ fn blur_then_score_round_trip() {
     let out = dir.path().join("blurred.png");
     let sharp = data("levin_im1.png");
     let kernel = data("levin_kernel1.png");
-    let run = deblur(&["blur", s(&sharp), "--kernel", s(&kernel), "--padding", "reflect", "-o", s(&out)]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = deblur(&[
+        "blur",
+        s(&sharp),
+        "--kernel",
+        s(&kernel),
+        "--padding",
+        "reflect",
+        "-o",
+        s(&out),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let score = deblur(&["score", s(&sharp), "--reference", s(&sharp), "--json"]);
     assert!(score.status.success());
     let text = String::from_utf8_lossy(&score.stdout);
@@ -41,7 +68,14 @@ fn blur_then_score_round_trip() {
     }
     assert!(text.contains("\"shift_x\":0.0"), "{text}");
     let grid = dir.path().join("grid.png");
-    let show = deblur(&["kernel", "show", s(&kernel), s(&data("levin_kernel4.png")), "-o", s(&grid)]);
+    let show = deblur(&[
+        "kernel",
+        "show",
+        s(&kernel),
+        s(&data("levin_kernel4.png")),
+        "-o",
+        s(&grid),
+    ]);
     assert!(show.status.success() && grid.exists());
 }
 
@@ -50,7 +84,14 @@ fn missing_file_exits_2_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
     let missing = dir.path().join("nothere.png");
-    let run = deblur(&["blur", s(&missing), "--kernel", s(&data("levin_kernel1.png")), "-o", s(&out)]);
+    let run = deblur(&[
+        "blur",
+        s(&missing),
+        "--kernel",
+        s(&data("levin_kernel1.png")),
+        "-o",
+        s(&out),
+    ]);
     assert_fails(&run, &["nothere.png"]);
     assert!(!out.exists());
 }
@@ -61,7 +102,14 @@ fn not_an_image_exits_2() {
     let fake = dir.path().join("fake.png");
     std::fs::write(&fake, "hello").unwrap();
     let out = dir.path().join("o.png");
-    let run = deblur(&["blur", s(&fake), "--kernel", s(&data("levin_kernel1.png")), "-o", s(&out)]);
+    let run = deblur(&[
+        "blur",
+        s(&fake),
+        "--kernel",
+        s(&data("levin_kernel1.png")),
+        "-o",
+        s(&out),
+    ]);
     assert_fails(&run, &["fake.png", "not a readable image"]);
     assert!(!out.exists());
 }
@@ -71,7 +119,14 @@ fn kernel_larger_than_image_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
     // a 27×27 kernel image used as the "sharp" image, a 255×255 image as the kernel
-    let run = deblur(&["blur", s(&data("levin_kernel4.png")), "--kernel", s(&data("levin_im1.png")), "-o", s(&out)]);
+    let run = deblur(&[
+        "blur",
+        s(&data("levin_kernel4.png")),
+        "--kernel",
+        s(&data("levin_im1.png")),
+        "-o",
+        s(&out),
+    ]);
     assert_fails(&run, &["levin_kernel4.png", "larger than image"]);
     assert!(!out.exists());
 }
@@ -83,14 +138,26 @@ fn nan_in_kernel_exits_2_and_keeps_existing_output() {
     std::fs::write(&kernel, "0,1,0\n1,nan,1\n0,1,0\n").unwrap();
     let out = dir.path().join("o.png");
     std::fs::write(&out, "keep me").unwrap();
-    let run = deblur(&["blur", s(&data("levin_im1.png")), "--kernel", s(&kernel), "-o", s(&out)]);
+    let run = deblur(&[
+        "blur",
+        s(&data("levin_im1.png")),
+        "--kernel",
+        s(&kernel),
+        "-o",
+        s(&out),
+    ]);
     assert_fails(&run, &["k.csv", "non-finite"]);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
 }
 
 #[test]
 fn mismatched_sizes_exit_2() {
-    let run = deblur(&["score", s(&data("levin_kernel4.png")), "--reference", s(&data("levin_im1.png"))]);
+    let run = deblur(&[
+        "score",
+        s(&data("levin_kernel4.png")),
+        "--reference",
+        s(&data("levin_im1.png")),
+    ]);
     assert_fails(&run, &["levin_kernel4.png", "shape mismatch"]);
 }
 
@@ -102,15 +169,37 @@ fn blind_runs_and_writes_image_and_kernel() {
     let snapshots = dir.path().join("snaps");
     // a 48×48 crop of a Levin observation keeps this quick
     let crop = dir.path().join("crop.png");
-    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png")).unwrap().pixels;
+    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png"))
+        .unwrap()
+        .pixels;
     let small = img.slice(ndarray::s![.., 100..148, 100..148]).to_owned();
     deblur_core::save_image(&crop, &small, deblur_core::BitDepth::Eight).unwrap();
-    let run = deblur(&["blind", s(&crop), "-o", s(&out), "--kernel-size", "7", "--iters", "4", "--kernel-out", s(&kernel), "--save-every", "2", s(&snapshots)]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = deblur(&[
+        "blind",
+        s(&crop),
+        "-o",
+        s(&out),
+        "--kernel-size",
+        "7",
+        "--iters",
+        "4",
+        "--kernel-out",
+        s(&kernel),
+        "--save-every",
+        "2",
+        s(&snapshots),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let restored = deblur_core::load_image(&out).unwrap().pixels;
     assert_eq!(restored.dim(), (1, 48, 48));
     assert_eq!(deblur_core::Kernel::load(&kernel).unwrap().size(), [7, 7]);
-    assert!(snapshots.join("image_00002.png").exists() && snapshots.join("kernel_00004.png").exists());
+    assert!(
+        snapshots.join("image_00002.png").exists() && snapshots.join("kernel_00004.png").exists()
+    );
 }
 
 #[test]
@@ -118,11 +207,27 @@ fn blind_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
     let kernel4 = data("levin_kernel4.png");
-    let run = deblur(&["blind", s(&kernel4), "-o", s(&out), "--kernel-size", "31", "--iters", "1"]);
+    let run = deblur(&[
+        "blind",
+        s(&kernel4),
+        "-o",
+        s(&out),
+        "--kernel-size",
+        "31",
+        "--iters",
+        "1",
+    ]);
     assert_fails(&run, &["levin_kernel4.png", "larger than image"]);
     let run = deblur(&["blind", s(&dir.path().join("missing.png")), "-o", s(&out)]);
     assert_fails(&run, &["missing.png"]);
-    let run = deblur(&["blind", s(&data("levin_im1.png")), "-o", s(&out), "--method", "nosuch"]);
+    let run = deblur(&[
+        "blind",
+        s(&data("levin_im1.png")),
+        "-o",
+        s(&out),
+        "--method",
+        "nosuch",
+    ]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("nosuch"));
     assert!(!out.exists());
@@ -135,15 +240,31 @@ fn deconv_with_the_true_kernel_sharpens() {
     let out = dir.path().join("d.png");
     let sharp = data("levin_im1.png");
     let kernel = data("levin_kernel1.png");
-    assert!(deblur(&["blur", s(&sharp), "--kernel", s(&kernel), "-o", s(&blurred)]).status.success());
+    assert!(
+        deblur(&["blur", s(&sharp), "--kernel", s(&kernel), "-o", s(&blurred)])
+            .status
+            .success()
+    );
     let run = deblur(&["deconv", s(&blurred), "--kernel", s(&kernel), "-o", s(&out)]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let score = |p: &Path| {
         let o = deblur(&["score", s(p), "--reference", s(&sharp), "--json"]);
         let text = String::from_utf8_lossy(&o.stdout).to_string();
         let start = text.find("\"psnr\":").unwrap() + 7;
-        text[start..].split(',').next().unwrap().parse::<f64>().unwrap()
+        text[start..]
+            .split(',')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
     };
     let (before, after) = (score(&blurred), score(&out));
-    assert!(after > before + 5.0, "deconvolution {after:.2} dB vs blurred {before:.2} dB");
+    assert!(
+        after > before + 5.0,
+        "deconvolution {after:.2} dB vs blurred {before:.2} dB"
+    );
 }

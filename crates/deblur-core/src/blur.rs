@@ -61,7 +61,8 @@ impl BlurMethod {
     /// Predicted relative costs `(direct, fft)` of a valid correlation of an `input` image
     /// (already padded) with a `kernel`.
     pub fn cost_model(input: [usize; 2], kernel: [usize; 2]) -> (f64, f64) {
-        let out = (input[0] + 1).saturating_sub(kernel[0]) * (input[1] + 1).saturating_sub(kernel[1]);
+        let out =
+            (input[0] + 1).saturating_sub(kernel[0]) * (input[1] + 1).saturating_sub(kernel[1]);
         let direct = (out * kernel[0] * kernel[1]) as f64;
         let points = (input[0].next_power_of_two() * input[1].next_power_of_two()) as f64;
         (direct, FFT_COST_PER_POINT * points * points.log2())
@@ -72,7 +73,11 @@ impl BlurMethod {
         match self {
             BlurMethod::Auto => {
                 let (direct, fft) = Self::cost_model(input, kernel);
-                if fft < direct { BlurMethod::Fft } else { BlurMethod::Direct }
+                if fft < direct {
+                    BlurMethod::Fft
+                } else {
+                    BlurMethod::Direct
+                }
             }
             other => other,
         }
@@ -151,7 +156,12 @@ impl UniformBlur {
     ///
     /// # Errors
     /// As [`UniformBlur::apply`], plus [`Error::ShapeMismatch`] if `residual` is not the output size.
-    pub fn adjoint(&self, residual: Tensor<4>, kernel: Tensor<4>, image_size: [usize; 2]) -> Result<Tensor<4>> {
+    pub fn adjoint(
+        &self,
+        residual: Tensor<4>,
+        kernel: Tensor<4>,
+        image_size: [usize; 2],
+    ) -> Result<Tensor<4>> {
         let [kn, kc, kh, kw] = kernel.dims();
         let expected = self.output_size(image_size, [kh, kw])?;
         let [n, c, rh, rw] = residual.dims();
@@ -200,10 +210,19 @@ fn check_kernel_broadcast(image: [usize; 4], kernel: [usize; 4]) -> Result<()> {
 
 /// Valid cross-correlation of `x` (zero-padded by `zero_pads` inside `conv2d` for the direct
 /// method; callers pass no pads for the FFT method).
-fn correlate_valid(x: Tensor<4>, kernel: Tensor<4>, zero_pads: PadWidths, method: BlurMethod) -> Tensor<4> {
+fn correlate_valid(
+    x: Tensor<4>,
+    kernel: Tensor<4>,
+    zero_pads: PadWidths,
+    method: BlurMethod,
+) -> Tensor<4> {
     match method {
         BlurMethod::Fft => {
-            let x = if zero_pads == [(0, 0), (0, 0)] { x } else { pad(x, zero_pads, Padding::Zero) };
+            let x = if zero_pads == [(0, 0), (0, 0)] {
+                x
+            } else {
+                pad(x, zero_pads, Padding::Zero)
+            };
             correlate_fft(x, kernel, false)
         }
         _ => correlate_direct(x, kernel, zero_pads),
@@ -211,11 +230,19 @@ fn correlate_valid(x: Tensor<4>, kernel: Tensor<4>, zero_pads: PadWidths, method
 }
 
 /// Adjoint of a valid correlation: full convolution of `r` with the kernel.
-fn correlate_valid_adjoint(residual: Tensor<4>, kernel: Tensor<4>, method: BlurMethod) -> Tensor<4> {
+fn correlate_valid_adjoint(
+    residual: Tensor<4>,
+    kernel: Tensor<4>,
+    method: BlurMethod,
+) -> Tensor<4> {
     let [_, _, kh, kw] = kernel.dims();
     match method {
         BlurMethod::Fft => correlate_fft(residual, kernel, true),
-        _ => correlate_direct(residual, kernel.flip([2, 3]), [(kh - 1, kh - 1), (kw - 1, kw - 1)]),
+        _ => correlate_direct(
+            residual,
+            kernel.flip([2, 3]),
+            [(kh - 1, kh - 1), (kw - 1, kw - 1)],
+        ),
     }
 }
 
@@ -228,7 +255,10 @@ fn correlate_direct(x: Tensor<4>, kernel: Tensor<4>, zero_pads: PadWidths) -> Te
         dilation: [1, 1],
         groups,
     };
-    let (oh, ow) = (h + zero_pads[0].0 + zero_pads[0].1 + 1 - kh, w + zero_pads[1].0 + zero_pads[1].1 + 1 - kw);
+    let (oh, ow) = (
+        h + zero_pads[0].0 + zero_pads[0].1 + 1 - kh,
+        w + zero_pads[1].0 + zero_pads[1].1 + 1 - kw,
+    );
     if kn == 1 && kc == 1 {
         // one kernel for all planes: fold channels into the batch
         let out = conv2d(x.reshape([n * c, 1, h, w]), kernel, None, options(1)); // [n·c, 1, oh, ow]
@@ -244,18 +274,32 @@ fn correlate_fft(x: Tensor<4>, kernel: Tensor<4>, adjoint: bool) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let [_, _, kh, kw] = kernel.dims();
     // the adjoint output is (h + kh − 1) × (w + kw − 1); the circular transform must hold it
-    let (out_h, out_w) = if adjoint { (h + kh - 1, w + kw - 1) } else { (h - kh + 1, w - kw + 1) };
+    let (out_h, out_w) = if adjoint {
+        (h + kh - 1, w + kw - 1)
+    } else {
+        (h - kh + 1, w - kw + 1)
+    };
     let p = if adjoint { out_h } else { h }.next_power_of_two();
     let q = if adjoint { out_w } else { w }.next_power_of_two();
-    let x_spec = rfft2(x.pad([(0, p - h), (0, q - w)], burn::tensor::ops::PadMode::Constant(0.0)));
-    let k_spec = rfft2(kernel.pad([(0, p - kh), (0, q - kw)], burn::tensor::ops::PadMode::Constant(0.0)));
+    let x_spec = rfft2(x.pad(
+        [(0, p - h), (0, q - w)],
+        burn::tensor::ops::PadMode::Constant(0.0),
+    ));
+    let k_spec = rfft2(kernel.pad(
+        [(0, p - kh), (0, q - kw)],
+        burn::tensor::ops::PadMode::Constant(0.0),
+    ));
     if adjoint {
         // x_adj[m] = Σ_u r[m − u] k[u]: circular convolution; r sits at the top-left, so the
         // result for m ∈ [0, out) never wraps.
-        irfft2(x_spec.mul(&k_spec), q).narrow(2, 0, out_h).narrow(3, 0, out_w)
+        irfft2(x_spec.mul(&k_spec), q)
+            .narrow(2, 0, out_h)
+            .narrow(3, 0, out_w)
     } else {
         // y[i] = Σ_u x[i + u] k[u]: circular correlation, exact for i < h − kh + 1 because p ≥ h.
-        irfft2(x_spec.mul_conj(&k_spec), q).narrow(2, 0, out_h).narrow(3, 0, out_w)
+        irfft2(x_spec.mul_conj(&k_spec), q)
+            .narrow(2, 0, out_h)
+            .narrow(3, 0, out_w)
     }
 }
 
@@ -266,15 +310,21 @@ fn correlate_fft(x: Tensor<4>, kernel: Tensor<4>, adjoint: bool) -> Tensor<4> {
 /// [`Error::InvalidParameter`] if `std` is negative or not finite.
 pub fn add_gaussian_noise(image: Tensor<4>, std: f32, seed: u64) -> Result<Tensor<4>> {
     if !(std.is_finite() && std >= 0.0) {
-        return Err(Error::invalid("noise std", format!("{std} must be finite and ≥ 0")));
+        return Err(Error::invalid(
+            "noise std",
+            format!("{std} must be finite and ≥ 0"),
+        ));
     }
     if std == 0.0 {
         return Ok(image);
     }
     let dims = image.dims();
-    let normal = Normal::new(0.0f32, std).map_err(|e| Error::invalid("noise std", e.to_string()))?;
+    let normal =
+        Normal::new(0.0f32, std).map_err(|e| Error::invalid("noise std", e.to_string()))?;
     let mut rng = StdRng::seed_from_u64(seed);
-    let noise: Vec<f32> = (0..dims.iter().product::<usize>()).map(|_| normal.sample(&mut rng)).collect();
+    let noise: Vec<f32> = (0..dims.iter().product::<usize>())
+        .map(|_| normal.sample(&mut rng))
+        .collect();
     let noise = Tensor::from_data(TensorData::new(noise, dims), &image.device());
     Ok(image + noise)
 }

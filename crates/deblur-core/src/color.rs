@@ -74,7 +74,12 @@ fn invert3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     inv
 }
 
-fn apply(input: &Array3<f32>, m: [[f64; 3]; 3], pre: [f64; 3], post: [f64; 3]) -> Result<Array3<f32>> {
+fn apply(
+    input: &Array3<f32>,
+    m: [[f64; 3]; 3],
+    pre: [f64; 3],
+    post: [f64; 3],
+) -> Result<Array3<f32>> {
     let (c, h, w) = input.dim();
     if c != 3 {
         return Err(Error::ShapeMismatch {
@@ -122,7 +127,9 @@ pub fn luma(image: &Array3<f32>, standard: YCbCrStandard) -> Result<Array2<f32>>
     if image.dim().0 == 1 {
         return Ok(image.index_axis(Axis(0), 0).to_owned());
     }
-    Ok(rgb_to_ycbcr(image, standard)?.index_axis(Axis(0), 0).to_owned())
+    Ok(rgb_to_ycbcr(image, standard)?
+        .index_axis(Axis(0), 0)
+        .to_owned())
 }
 
 /// Replaces the luma of an RGB image by `new_luma` (`[h, w]`) and converts back to RGB, keeping the
@@ -130,7 +137,11 @@ pub fn luma(image: &Array3<f32>, standard: YCbCrStandard) -> Result<Array2<f32>>
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] if `rgb` is not `[3, h, w]` or `new_luma` is not `[h, w]`.
-pub fn merge_luma(rgb: &Array3<f32>, new_luma: ArrayView2<f32>, standard: YCbCrStandard) -> Result<Array3<f32>> {
+pub fn merge_luma(
+    rgb: &Array3<f32>,
+    new_luma: ArrayView2<f32>,
+    standard: YCbCrStandard,
+) -> Result<Array3<f32>> {
     let mut ycc = rgb_to_ycbcr(rgb, standard)?;
     let (_, h, w) = ycc.dim();
     if new_luma.dim() != (h, w) {
@@ -156,7 +167,12 @@ mod tests {
     fn matlab_studio_range_known_values() {
         // MATLAB rgb2ycbcr on doubles: white → (235, 128, 128)/255, black → (16, 128, 128)/255,
         // pure red → (81.481, 90.203, 240)/255 (16 + 65.481, 128 − 37.797, 128 + 112).
-        let img = rgb([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.5]]);
+        let img = rgb([
+            [1.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0],
+            [0.5, 0.5, 0.5],
+        ]);
         let ycc = rgb_to_ycbcr(&img, YCbCrStandard::Bt601Studio).unwrap();
         let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
         assert!(close(ycc[[0, 0, 0]], 235.0 / 255.0));
@@ -170,7 +186,12 @@ mod tests {
     #[test]
     fn opencv_full_range_known_values() {
         // OpenCV RGB2YCrCb (float): red → Y 0.299, Cr 0.713·0.701 + 0.5, Cb 0.564·(−0.299) + 0.5.
-        let img = rgb([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.2, 0.4, 0.6]]);
+        let img = rgb([
+            [1.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0],
+            [0.2, 0.4, 0.6],
+        ]);
         let ycc = rgb_to_ycbcr(&img, YCbCrStandard::FullRange).unwrap();
         assert!((ycc[[0, 0, 0]] - 0.299).abs() < 1e-6);
         assert!((ycc[[2, 0, 0]] - (0.713 * 0.701 + 0.5)).abs() < 1e-6);
@@ -180,7 +201,9 @@ mod tests {
 
     #[test]
     fn round_trips_are_lossless() {
-        let img = Array3::from_shape_fn((3, 7, 5), |(c, y, x)| ((c * 31 + y * 17 + x * 13) % 97) as f32 / 96.0);
+        let img = Array3::from_shape_fn((3, 7, 5), |(c, y, x)| {
+            ((c * 31 + y * 17 + x * 13) % 97) as f32 / 96.0
+        });
         for std in [YCbCrStandard::Bt601Studio, YCbCrStandard::FullRange] {
             let back = ycbcr_to_rgb(&rgb_to_ycbcr(&img, std).unwrap(), std).unwrap();
             let err = (&back - &img).iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -190,7 +213,9 @@ mod tests {
 
     #[test]
     fn merging_own_luma_is_identity_and_gray_stays_gray() {
-        let img = Array3::from_shape_fn((3, 4, 4), |(c, y, x)| 0.1 + 0.2 * c as f32 + 0.01 * (y * 4 + x) as f32);
+        let img = Array3::from_shape_fn((3, 4, 4), |(c, y, x)| {
+            0.1 + 0.2 * c as f32 + 0.01 * (y * 4 + x) as f32
+        });
         let y = luma(&img, YCbCrStandard::FullRange).unwrap();
         let merged = merge_luma(&img, y.view(), YCbCrStandard::FullRange).unwrap();
         assert!((&merged - &img).iter().all(|v| v.abs() < 1e-5));

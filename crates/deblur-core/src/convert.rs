@@ -119,9 +119,11 @@ pub fn to_dynamic(pixels: &Array3<f32>, depth: BitDepth) -> Result<DynamicImage>
         (1, BitDepth::Eight) => DynamicImage::ImageLuma8(ImageBuffer::from_fn(wu, hu, |x, y| {
             Luma([quant8(pixels[[0, y as usize, x as usize]])])
         })),
-        (1, BitDepth::Sixteen) => DynamicImage::ImageLuma16(ImageBuffer::from_fn(wu, hu, |x, y| {
-            Luma([quant16(pixels[[0, y as usize, x as usize]])])
-        })),
+        (1, BitDepth::Sixteen) => {
+            DynamicImage::ImageLuma16(ImageBuffer::from_fn(wu, hu, |x, y| {
+                Luma([quant16(pixels[[0, y as usize, x as usize]])])
+            }))
+        }
         (3, BitDepth::Eight) => DynamicImage::ImageRgb8(ImageBuffer::from_fn(wu, hu, |x, y| {
             let (x, y) = (x as usize, y as usize);
             Rgb([0, 1, 2].map(|ch| quant8(pixels[[ch, y, x]])))
@@ -215,7 +217,9 @@ mod tests {
             let back = load_image(&path).unwrap();
             assert_eq!(back.bit_depth, BitDepth::Eight);
             assert_eq!(back.pixels.dim(), (c, 9, 13));
-            let max_err = (&back.pixels - &img).iter().fold(0f32, |m, v| m.max(v.abs()));
+            let max_err = (&back.pixels - &img)
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()));
             assert!(max_err < 1e-6, "max error {max_err}");
         }
     }
@@ -223,13 +227,16 @@ mod tests {
     #[test]
     fn sixteen_bit_png_and_tiff_keep_precision() {
         let dir = tempfile::tempdir().unwrap();
-        let img = Array3::from_shape_fn((3, 4, 5), |(c, y, x)| (c * 20 + y * 5 + x) as f32 / 1000.0);
+        let img =
+            Array3::from_shape_fn((3, 4, 5), |(c, y, x)| (c * 20 + y * 5 + x) as f32 / 1000.0);
         for ext in ["png", "tif"] {
             let path = dir.path().join(format!("a.{ext}"));
             save_image(&path, &img, BitDepth::Sixteen).unwrap();
             let back = load_image(&path).unwrap();
             assert_eq!(back.bit_depth, BitDepth::Sixteen, "{ext}");
-            let max_err = (&back.pixels - &img).iter().fold(0f32, |m, v| m.max(v.abs()));
+            let max_err = (&back.pixels - &img)
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()));
             assert!(max_err <= 0.5 / 65535.0 + 1e-7, "{ext}: {max_err}");
         }
     }
@@ -238,7 +245,8 @@ mod tests {
     fn rgba_drops_alpha_and_reports_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.png");
-        let rgba = image::RgbaImage::from_fn(3, 2, |x, y| image::Rgba([x as u8 * 50, y as u8 * 80, 7, 9]));
+        let rgba =
+            image::RgbaImage::from_fn(3, 2, |x, y| image::Rgba([x as u8 * 50, y as u8 * 80, 7, 9]));
         rgba.save(&path).unwrap();
         let back = load_image(&path).unwrap();
         assert!(back.dropped_alpha);
@@ -257,7 +265,11 @@ mod tests {
         let bad_channels = Array3::<f32>::zeros((2, 4, 4));
         assert!(save_image(&path, &bad_channels, BitDepth::Eight).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"precious");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[cfg(unix)]
@@ -267,7 +279,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.png");
         save_image(&path, &ramp(1, 3, 3), BitDepth::Eight).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
     }
 
     #[test]
@@ -276,7 +291,10 @@ mod tests {
         let path = dir.path().join("x.png");
         std::fs::write(&path, b"this is text").unwrap();
         assert!(matches!(load_image(&path), Err(Error::NotAnImage { .. })));
-        assert!(matches!(load_image(dir.path().join("missing.png")), Err(Error::Io { .. })));
+        assert!(matches!(
+            load_image(dir.path().join("missing.png")),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]

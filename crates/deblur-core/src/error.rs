@@ -46,7 +46,9 @@ pub enum Error {
         col: usize,
     },
     /// A kernel holds negative values.
-    #[error("kernel has a negative value {value} at row {row}, column {col}; kernels must be non-negative")]
+    #[error(
+        "kernel has a negative value {value} at row {row}, column {col}; kernels must be non-negative"
+    )]
     NegativeKernel {
         /// Row of the first offending entry.
         row: usize,
@@ -65,7 +67,9 @@ pub enum Error {
         shape: Vec<usize>,
     },
     /// The kernel does not fit inside the image it blurs.
-    #[error("kernel {kernel:?} is larger than image {image:?}; use a smaller kernel or a larger image")]
+    #[error(
+        "kernel {kernel:?} is larger than image {image:?}; use a smaller kernel or a larger image"
+    )]
     KernelLargerThanImage {
         /// Kernel height and width.
         kernel: [usize; 2],

@@ -66,9 +66,18 @@ mod tests {
         let spec = rfft2(x);
         assert_eq!(spec.re.dims(), [1, 1, 4, 5]);
         // the DC coefficient is the plain sum
-        let dc = spec.re.clone().narrow(2, 0, 1).narrow(3, 0, 1).into_scalar::<f32>();
+        let dc = spec
+            .re
+            .clone()
+            .narrow(2, 0, 1)
+            .narrow(3, 0, 1)
+            .into_scalar::<f32>();
         assert!((dc - sum).abs() < 1e-4);
-        let back: Vec<f32> = irfft2(spec, 8).into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        let back: Vec<f32> = irfft2(spec, 8)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
         for (a, b) in back.iter().zip(&vals) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }

@@ -56,7 +56,9 @@ impl Kernel {
     pub fn delta(size: [usize; 2]) -> Result<Self> {
         let mut values = Array2::zeros((size[0], size[1]));
         if size[0] == 0 || size[1] == 0 {
-            return Err(Error::Empty { shape: size.to_vec() });
+            return Err(Error::Empty {
+                shape: size.to_vec(),
+            });
         }
         values[[(size[0] - 1) / 2, (size[1] - 1) / 2]] = 1.0;
         Ok(Kernel { values })
@@ -109,7 +111,9 @@ impl Kernel {
     /// [`Error::Empty`] for a zero size, [`Error::ZeroSumKernel`] if cropping removes all mass.
     pub fn resize_canvas(&self, size: [usize; 2]) -> Result<Kernel> {
         if size[0] == 0 || size[1] == 0 {
-            return Err(Error::Empty { shape: size.to_vec() });
+            return Err(Error::Empty {
+                shape: size.to_vec(),
+            });
         }
         let old = self.size();
         let mut out = Array2::<f32>::zeros((size[0], size[1]));
@@ -178,7 +182,8 @@ impl Kernel {
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| Error::invalid("kernel tensor", format!("{e:?}")))?;
-        let arr = Array2::from_shape_vec((h, w), values).map_err(|e| Error::invalid("kernel tensor", e.to_string()))?;
+        let arr = Array2::from_shape_vec((h, w), values)
+            .map_err(|e| Error::invalid("kernel tensor", e.to_string()))?;
         Kernel::new(arr.mapv(|v| if v < 0.0 && v > -1e-12 { 0.0 } else { v }))
     }
 
@@ -214,7 +219,10 @@ impl Kernel {
         if stack.len() != 1 {
             return Err(bad_file(
                 path,
-                format!("holds {} kernels; pick one, or load it as a stack", stack.len()),
+                format!(
+                    "holds {} kernels; pick one, or load it as a stack",
+                    stack.len()
+                ),
             ));
         }
         Ok(stack.remove(0))
@@ -250,28 +258,42 @@ pub fn load_kernel_stack(path: impl AsRef<Path>) -> Result<Vec<Kernel>> {
             let array = read_npy(path)?;
             match array.ndim() {
                 2 => {
-                    let a = array.into_dimensionality::<Ix2>().map_err(|e| bad_file(path, e.to_string()))?;
+                    let a = array
+                        .into_dimensionality::<Ix2>()
+                        .map_err(|e| bad_file(path, e.to_string()))?;
                     Ok(vec![validate_in(path, a)?])
                 }
                 3 => {
-                    let a = array.into_dimensionality::<Ix3>().map_err(|e| bad_file(path, e.to_string()))?;
+                    let a = array
+                        .into_dimensionality::<Ix3>()
+                        .map_err(|e| bad_file(path, e.to_string()))?;
                     a.outer_iter()
                         .enumerate()
                         .map(|(i, k)| {
-                            Kernel::new(k.to_owned()).map_err(|e| bad_file(path, format!("kernel {i}: {e}")))
+                            Kernel::new(k.to_owned())
+                                .map_err(|e| bad_file(path, format!("kernel {i}: {e}")))
                         })
                         .collect()
                 }
-                d => Err(bad_file(path, format!("expected a 2-D kernel or an N×K×K stack, found {d} dimensions"))),
+                d => Err(bad_file(
+                    path,
+                    format!("expected a 2-D kernel or an N×K×K stack, found {d} dimensions"),
+                )),
             }
         }
         "csv" | "txt" => {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            Ok(vec![validate_in(path, parse_csv(&text).map_err(|r| bad_file(path, r))?)?])
+            Ok(vec![validate_in(
+                path,
+                parse_csv(&text).map_err(|r| bad_file(path, r))?,
+            )?])
         }
         _ => {
             let img = load_image(path)?;
-            Ok(vec![validate_in(path, image_to_kernel_values(&img.pixels).map_err(|r| bad_file(path, r))?)?])
+            Ok(vec![validate_in(
+                path,
+                image_to_kernel_values(&img.pixels).map_err(|r| bad_file(path, r))?,
+            )?])
         }
     }
 }
@@ -281,8 +303,14 @@ fn image_to_kernel_values(pixels: &Array3<f32>) -> std::result::Result<Array2<f3
     if pixels.dim().0 == 3 {
         for ch in 1..3 {
             let other = pixels.index_axis(Axis(0), ch);
-            if gray.iter().zip(other.iter()).any(|(a, b)| (a - b).abs() > 0.5 / 255.0) {
-                return Err("colour image with unequal channels; a kernel image must be gray".into());
+            if gray
+                .iter()
+                .zip(other.iter())
+                .any(|(a, b)| (a - b).abs() > 0.5 / 255.0)
+            {
+                return Err(
+                    "colour image with unequal channels; a kernel image must be gray".into(),
+                );
             }
         }
     }
@@ -304,8 +332,8 @@ fn parse_csv(text: &str) -> std::result::Result<Array2<f32>, String> {
                     .map_err(|_| format!("line {}: {t:?} is not a number", line_no + 1))
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        if let Some(first) = rows.first() {
-            if first.len() != row.len() {
+        if let Some(first) = rows.first()
+            && first.len() != row.len() {
                 return Err(format!(
                     "line {}: {} values where earlier rows have {}",
                     line_no + 1,
@@ -313,7 +341,6 @@ fn parse_csv(text: &str) -> std::result::Result<Array2<f32>, String> {
                     first.len()
                 ));
             }
-        }
         rows.push(row);
     }
     let h = rows.len();
@@ -330,7 +357,10 @@ fn parse_csv(text: &str) -> std::result::Result<Array2<f32>, String> {
 /// [`Error::ShapeMismatch`] if the kernels differ in size, [`Error::Empty`] for no kernels,
 /// [`Error::Io`] on write failure.
 pub fn save_kernel_stack(path: impl AsRef<Path>, kernels: &[Kernel]) -> Result<()> {
-    let first = kernels.first().ok_or(Error::Empty { shape: vec![0] })?.size();
+    let first = kernels
+        .first()
+        .ok_or(Error::Empty { shape: vec![0] })?
+        .size();
     let mut stack = Array3::<f32>::zeros((kernels.len(), first[0], first[1]));
     for (i, k) in kernels.iter().enumerate() {
         if k.size() != first {
@@ -351,7 +381,10 @@ pub fn save_kernel_stack(path: impl AsRef<Path>, kernels: &[Kernel]) -> Result<(
 /// # Errors
 /// [`Error::ShapeMismatch`] if sizes differ, [`Error::Empty`] for no kernels.
 pub fn kernels_to_tensor(kernels: &[Kernel], device: &Device) -> Result<Tensor<4>> {
-    let first = kernels.first().ok_or(Error::Empty { shape: vec![0] })?.size();
+    let first = kernels
+        .first()
+        .ok_or(Error::Empty { shape: vec![0] })?
+        .size();
     let mut data = Vec::with_capacity(kernels.len() * first[0] * first[1]);
     for (i, k) in kernels.iter().enumerate() {
         if k.size() != first {
@@ -377,9 +410,17 @@ pub fn save_kernel_csv(path: impl AsRef<Path>, kernel: &Kernel) -> Result<()> {
     let text: String = kernel
         .values()
         .outer_iter()
-        .map(|row| row.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(",") + "\n")
+        .map(|row| {
+            row.iter()
+                .map(|v| format!("{v:e}"))
+                .collect::<Vec<_>>()
+                .join(",")
+                + "\n"
+        })
         .collect();
-    write_atomic(path.as_ref(), |w| std::io::Write::write_all(w, text.as_bytes()))
+    write_atomic(path.as_ref(), |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })
 }
 
 #[cfg(test)]
@@ -397,8 +438,14 @@ mod tests {
             Kernel::new(array![[1.0], [-0.5]]),
             Err(Error::NegativeKernel { row: 1, col: 0, .. })
         ));
-        assert!(matches!(Kernel::new(array![[0.0, 0.0]]), Err(Error::ZeroSumKernel)));
-        assert!(matches!(Kernel::new(Array2::zeros((0, 3))), Err(Error::Empty { .. })));
+        assert!(matches!(
+            Kernel::new(array![[0.0, 0.0]]),
+            Err(Error::ZeroSumKernel)
+        ));
+        assert!(matches!(
+            Kernel::new(Array2::zeros((0, 3))),
+            Err(Error::Empty { .. })
+        ));
         let k = Kernel::new(array![[1.0, 3.0]]).unwrap();
         assert_eq!(k.values(), &array![[0.25, 0.75]]);
     }
@@ -433,7 +480,10 @@ mod tests {
         v[[1, 1]] = 1.0;
         let k = Kernel::new(v).unwrap().recentre().unwrap();
         let com = k.centre_of_mass();
-        assert!((com[0] - 3.0).abs() <= 0.5 && (com[1] - 3.0).abs() <= 0.5, "{com:?}");
+        assert!(
+            (com[0] - 3.0).abs() <= 0.5 && (com[1] - 3.0).abs() <= 0.5,
+            "{com:?}"
+        );
     }
 
     #[test]
@@ -445,15 +495,27 @@ mod tests {
         assert!(close(&Kernel::load(dir.path().join("k.npy")).unwrap(), &k));
         save_kernel_csv(dir.path().join("k.csv"), &k).unwrap();
         let from_csv = Kernel::load(dir.path().join("k.csv")).unwrap();
-        assert!((&from_csv.values - &k.values).iter().all(|v| v.abs() < 1e-6));
-        k.save_image(dir.path().join("k.png"), BitDepth::Sixteen).unwrap();
+        assert!(
+            (&from_csv.values - &k.values)
+                .iter()
+                .all(|v| v.abs() < 1e-6)
+        );
+        k.save_image(dir.path().join("k.png"), BitDepth::Sixteen)
+            .unwrap();
         let from_png = Kernel::load(dir.path().join("k.png")).unwrap();
-        assert!((&from_png.values - &k.values).iter().all(|v| v.abs() < 1e-4));
+        assert!(
+            (&from_png.values - &k.values)
+                .iter()
+                .all(|v| v.abs() < 1e-4)
+        );
         save_kernel_stack(dir.path().join("s.npy"), &[k.clone(), k.rotate_180()]).unwrap();
         let stack = load_kernel_stack(dir.path().join("s.npy")).unwrap();
         assert_eq!(stack.len(), 2);
         assert!(close(&stack[1], &k.rotate_180()));
-        assert!(matches!(Kernel::load(dir.path().join("s.npy")), Err(Error::BadKernelFile { .. })));
+        assert!(matches!(
+            Kernel::load(dir.path().join("s.npy")),
+            Err(Error::BadKernelFile { .. })
+        ));
     }
 
     #[test]

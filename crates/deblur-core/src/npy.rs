@@ -107,7 +107,11 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let pos = header
         .find(&pattern_single)
         .map(|p| p + pattern_single.len())
-        .or_else(|| header.find(&pattern_double).map(|p| p + pattern_double.len()))?;
+        .or_else(|| {
+            header
+                .find(&pattern_double)
+                .map(|p| p + pattern_double.len())
+        })?;
     let rest = header[pos..].trim_start();
     let end = if rest.starts_with('(') {
         rest.find(')')? + 1
@@ -198,9 +202,13 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_shape_and_values() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]).unwrap();
+        let a =
+            ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]).unwrap();
         let bytes = encode_npy(&a);
-        assert_eq!((10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize) % 64, 0);
+        assert_eq!(
+            (10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize) % 64,
+            0
+        );
         let b = parse_npy(&bytes).unwrap();
         assert_eq!(a, b);
     }
@@ -218,7 +226,10 @@ mod tests {
         }
         let a = parse_npy(&bytes).unwrap();
         assert_eq!(a.shape(), &[2, 2]);
-        assert_eq!(a.iter().copied().collect::<Vec<_>>(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            a.iter().copied().collect::<Vec<_>>(),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
     }
 
     #[test]

@@ -65,7 +65,13 @@ impl Padding {
 /// Pad widths `[(top, bottom), (left, right)]`.
 pub type PadWidths = [(usize, usize); 2];
 
-fn index_map(mode: Padding, n: usize, before: usize, after: usize, device: &burn::tensor::Device) -> Tensor<1, Int> {
+fn index_map(
+    mode: Padding,
+    n: usize,
+    before: usize,
+    after: usize,
+    device: &burn::tensor::Device,
+) -> Tensor<1, Int> {
     let idx: Vec<i64> = (0..n + before + after)
         .map(|p| mode.source(p as isize - before as isize, n).unwrap_or(0) as i64)
         .collect();
@@ -118,11 +124,13 @@ pub fn pad_adjoint(y: Tensor<4>, pads: PadWidths, mode: Padding, size: [usize; 2
     let mut out = y;
     if pads[0] != (0, 0) {
         let idx = index_map(mode, h, pads[0].0, pads[0].1, &device);
-        out = Tensor::zeros([n, c, h, wp], &device).select_assign(2, idx, out, IndexingUpdateOp::Add);
+        out =
+            Tensor::zeros([n, c, h, wp], &device).select_assign(2, idx, out, IndexingUpdateOp::Add);
     }
     if pads[1] != (0, 0) {
         let idx = index_map(mode, w, pads[1].0, pads[1].1, &device);
-        out = Tensor::zeros([n, c, h, w], &device).select_assign(3, idx, out, IndexingUpdateOp::Add);
+        out =
+            Tensor::zeros([n, c, h, w], &device).select_assign(3, idx, out, IndexingUpdateOp::Add);
     }
     out
 }
@@ -133,11 +141,17 @@ mod tests {
     use burn::tensor::Device;
 
     fn row(values: &[f32]) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(values.to_vec(), [1, 1, 1, values.len()]), &Device::default())
+        Tensor::from_data(
+            TensorData::new(values.to_vec(), [1, 1, 1, values.len()]),
+            &Device::default(),
+        )
     }
 
     fn values(t: Tensor<4>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
     }
 
     #[test]
@@ -145,34 +159,76 @@ mod tests {
         // numpy.pad([1, 2, 3, 4], (3, 2), mode) for each mode, written out by hand.
         let x = || row(&[1.0, 2.0, 3.0, 4.0]);
         let p = [(0, 0), (3, 2)];
-        assert_eq!(values(pad(x(), p, Padding::Zero)), [0., 0., 0., 1., 2., 3., 4., 0., 0.]);
-        assert_eq!(values(pad(x(), p, Padding::Reflect)), [4., 3., 2., 1., 2., 3., 4., 3., 2.]);
-        assert_eq!(values(pad(x(), p, Padding::Symmetric)), [3., 2., 1., 1., 2., 3., 4., 4., 3.]);
-        assert_eq!(values(pad(x(), p, Padding::Replicate)), [1., 1., 1., 1., 2., 3., 4., 4., 4.]);
-        assert_eq!(values(pad(x(), p, Padding::Circular)), [2., 3., 4., 1., 2., 3., 4., 1., 2.]);
+        assert_eq!(
+            values(pad(x(), p, Padding::Zero)),
+            [0., 0., 0., 1., 2., 3., 4., 0., 0.]
+        );
+        assert_eq!(
+            values(pad(x(), p, Padding::Reflect)),
+            [4., 3., 2., 1., 2., 3., 4., 3., 2.]
+        );
+        assert_eq!(
+            values(pad(x(), p, Padding::Symmetric)),
+            [3., 2., 1., 1., 2., 3., 4., 4., 3.]
+        );
+        assert_eq!(
+            values(pad(x(), p, Padding::Replicate)),
+            [1., 1., 1., 1., 2., 3., 4., 4., 4.]
+        );
+        assert_eq!(
+            values(pad(x(), p, Padding::Circular)),
+            [2., 3., 4., 1., 2., 3., 4., 1., 2.]
+        );
     }
 
     #[test]
     fn wide_reflection_repeats_periodically() {
         // numpy.pad([1, 2, 3], (5, 0), 'reflect') = [2, 1, 2, 3, 2, 1, 2, 3] (numpy 1.26)
-        assert_eq!(values(pad(row(&[1.0, 2.0, 3.0]), [(0, 0), (5, 0)], Padding::Reflect)), [2., 1., 2., 3., 2., 1., 2., 3.]);
+        assert_eq!(
+            values(pad(
+                row(&[1.0, 2.0, 3.0]),
+                [(0, 0), (5, 0)],
+                Padding::Reflect
+            )),
+            [2., 1., 2., 3., 2., 1., 2., 3.]
+        );
     }
 
     #[test]
     fn adjoint_satisfies_inner_product_identity() {
         let device = Device::default();
         let x: Tensor<4> = Tensor::from_data(
-            TensorData::new((0..20).map(|i| ((i * 7) % 11) as f32 - 5.0).collect::<Vec<_>>(), [1, 1, 4, 5]),
+            TensorData::new(
+                (0..20)
+                    .map(|i| ((i * 7) % 11) as f32 - 5.0)
+                    .collect::<Vec<_>>(),
+                [1, 1, 4, 5],
+            ),
             &device,
         );
         let pads = [(2, 3), (4, 1)];
-        for mode in [Padding::Zero, Padding::Reflect, Padding::Symmetric, Padding::Replicate, Padding::Circular] {
+        for mode in [
+            Padding::Zero,
+            Padding::Reflect,
+            Padding::Symmetric,
+            Padding::Replicate,
+            Padding::Circular,
+        ] {
             let y: Tensor<4> = Tensor::from_data(
-                TensorData::new((0..90).map(|i| ((i * 13) % 17) as f32 - 8.0).collect::<Vec<_>>(), [1, 1, 9, 10]),
+                TensorData::new(
+                    (0..90)
+                        .map(|i| ((i * 13) % 17) as f32 - 8.0)
+                        .collect::<Vec<_>>(),
+                    [1, 1, 9, 10],
+                ),
                 &device,
             );
-            let lhs = (pad(x.clone(), pads, mode) * y.clone()).sum().into_scalar::<f32>();
-            let rhs = (x.clone() * pad_adjoint(y, pads, mode, [4, 5])).sum().into_scalar::<f32>();
+            let lhs = (pad(x.clone(), pads, mode) * y.clone())
+                .sum()
+                .into_scalar::<f32>();
+            let rhs = (x.clone() * pad_adjoint(y, pads, mode, [4, 5]))
+                .sum()
+                .into_scalar::<f32>();
             assert!((lhs - rhs).abs() < 1e-3, "{mode:?}: {lhs} vs {rhs}");
         }
     }

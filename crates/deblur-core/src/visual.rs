@@ -10,23 +10,38 @@ use crate::kernel::Kernel;
 pub fn kernel_contact_sheet(kernels: &[Kernel], cell_px: usize, columns: usize) -> Array3<f32> {
     let columns = columns.max(1).min(kernels.len().max(1));
     let rows = kernels.len().div_ceil(columns).max(1);
-    let max_side = kernels.iter().map(|k| k.size()[0].max(k.size()[1])).max().unwrap_or(1);
+    let max_side = kernels
+        .iter()
+        .map(|k| k.size()[0].max(k.size()[1]))
+        .max()
+        .unwrap_or(1);
     let zoom = (cell_px / max_side).max(1);
     let cell = max_side * zoom;
     let gap = 2;
-    let (h, w) = (rows * cell + (rows + 1) * gap, columns * cell + (columns + 1) * gap);
+    let (h, w) = (
+        rows * cell + (rows + 1) * gap,
+        columns * cell + (columns + 1) * gap,
+    );
     let mut sheet = Array3::from_elem((1, h, w), 0.5f32);
     for (i, k) in kernels.iter().enumerate() {
         let (r, c) = (i / columns, i % columns);
         let (y0, x0) = (gap + r * (cell + gap), gap + c * (cell + gap));
-        sheet.slice_mut(s![0, y0..y0 + cell, x0..x0 + cell]).fill(0.0);
+        sheet
+            .slice_mut(s![0, y0..y0 + cell, x0..x0 + cell])
+            .fill(0.0);
         let [kh, kw] = k.size();
-        let max = k.values().iter().fold(0f32, |m, &v| m.max(v)).max(f32::MIN_POSITIVE);
+        let max = k
+            .values()
+            .iter()
+            .fold(0f32, |m, &v| m.max(v))
+            .max(f32::MIN_POSITIVE);
         // centre a smaller kernel in its cell
         let (oy, ox) = (y0 + (cell - kh * zoom) / 2, x0 + (cell - kw * zoom) / 2);
         for ((ky, kx), &v) in k.values().indexed_iter() {
             let (yy, xx) = (oy + ky * zoom, ox + kx * zoom);
-            sheet.slice_mut(s![0, yy..yy + zoom, xx..xx + zoom]).fill(v / max);
+            sheet
+                .slice_mut(s![0, yy..yy + zoom, xx..xx + zoom])
+                .fill(v / max);
         }
     }
     sheet
@@ -45,7 +60,8 @@ pub fn side_by_side(images: &[&Array3<f32>]) -> Array3<f32> {
         let (c, ih, iw) = img.dim();
         for ch in 0..channels {
             let src = if c == 1 { 0 } else { ch };
-            out.slice_mut(s![ch, ..ih, x0..x0 + iw]).assign(&img.slice(s![src, .., ..]));
+            out.slice_mut(s![ch, ..ih, x0..x0 + iw])
+                .assign(&img.slice(s![src, .., ..]));
         }
         x0 += iw + gap;
     }

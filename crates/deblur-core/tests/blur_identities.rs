@@ -26,14 +26,20 @@ fn random(dims: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
 }
 
 fn to_vec(t: Tensor<4>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
 }
 
 /// An asymmetric kernel with distinct positive entries 1..=kh·kw (not normalised: linearity
 /// makes that irrelevant, and distinct values expose any flip or shift).
 fn ramp_kernel(kh: usize, kw: usize, device: &Device) -> (Vec<f32>, Tensor<4>) {
     let v: Vec<f32> = (1..=kh * kw).map(|i| i as f32).collect();
-    (v.clone(), Tensor::from_data(TensorData::new(v, [1, 1, kh, kw]), device))
+    (
+        v.clone(),
+        Tensor::from_data(TensorData::new(v, [1, 1, kh, kw]), device),
+    )
 }
 
 #[test]
@@ -101,9 +107,13 @@ fn circular_boundary_wraps_an_impulse_at_the_corner() {
 fn adjoint_satisfies_inner_product_identity() {
     let device = Device::default();
     let (h, w) = (19, 22);
-    for (i, (kdims, idims)) in [([1, 1, 7, 6], [1, 1, h, w]), ([1, 3, 5, 5], [2, 3, h, w]), ([2, 1, 8, 9], [2, 2, h, w])]
-        .into_iter()
-        .enumerate()
+    for (i, (kdims, idims)) in [
+        ([1, 1, 7, 6], [1, 1, h, w]),
+        ([1, 3, 5, 5], [2, 3, h, w]),
+        ([2, 1, 8, 9], [2, 2, h, w]),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let x = random(idims, 10 + i as u64, &device);
         let kernel = random(kdims, 20 + i as u64, &device).abs();
@@ -117,7 +127,10 @@ fn adjoint_satisfies_inner_product_identity() {
                 let lhs = (ax * y).sum().into_scalar::<f32>();
                 let rhs = (x.clone() * aty).sum().into_scalar::<f32>();
                 let rel = (lhs - rhs).abs() / lhs.abs().max(rhs.abs());
-                assert!(rel < 1e-4, "{boundary:?} {method:?} {kdims:?}: {lhs} vs {rhs}");
+                assert!(
+                    rel < 1e-4,
+                    "{boundary:?} {method:?} {kdims:?}: {lhs} vs {rhs}"
+                );
             }
         }
     }
@@ -126,7 +139,11 @@ fn adjoint_satisfies_inner_product_identity() {
 #[test]
 fn direct_and_fft_agree() {
     let device = Device::default();
-    for (kdims, idims) in [([1, 1, 9, 9], [1, 1, 40, 37]), ([1, 3, 8, 10], [1, 3, 33, 30]), ([2, 1, 15, 15], [2, 1, 31, 64])] {
+    for (kdims, idims) in [
+        ([1, 1, 9, 9], [1, 1, 40, 37]),
+        ([1, 3, 8, 10], [1, 3, 33, 30]),
+        ([2, 1, 15, 15], [2, 1, 31, 64]),
+    ] {
         let x = random(idims, 1, &device);
         let kernel = random(kdims, 2, &device).abs();
         for boundary in MODES {
@@ -134,8 +151,14 @@ fn direct_and_fft_agree() {
             let fft = direct.with_method(BlurMethod::Fft);
             let a = to_vec(direct.apply(x.clone(), kernel.clone()).unwrap());
             let b = to_vec(fft.apply(x.clone(), kernel.clone()).unwrap());
-            let max = a.iter().zip(&b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(max < 1e-4, "{boundary:?} {kdims:?}: max abs difference {max}");
+            let max = a
+                .iter()
+                .zip(&b)
+                .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(
+                max < 1e-4,
+                "{boundary:?} {kdims:?}: max abs difference {max}"
+            );
         }
     }
 }
@@ -146,23 +169,44 @@ fn gradients_match_finite_differences() {
     let (h, w) = (12, 14);
     let x0 = random([1, 1, h, w], 3, &device);
     let k0 = random([1, 1, 5, 4], 4, &device).abs();
-    for boundary in [Boundary::Valid, Boundary::Same(Padding::Reflect), Boundary::Same(Padding::Circular)] {
+    for boundary in [
+        Boundary::Valid,
+        Boundary::Same(Padding::Reflect),
+        Boundary::Same(Padding::Circular),
+    ] {
         for method in METHODS {
             let op = UniformBlur::new(boundary).with_method(method);
             let out_dims = op.apply(x0.clone(), k0.clone()).unwrap().dims();
             let weights = random(out_dims, 5, &device);
             let loss = |x: Tensor<4>, k: Tensor<4>| -> f64 {
-                f64::from((op.apply(x, k).unwrap() * weights.clone()).sum().into_scalar::<f32>())
+                f64::from(
+                    (op.apply(x, k).unwrap() * weights.clone())
+                        .sum()
+                        .into_scalar::<f32>(),
+                )
             };
             let x = x0.clone().require_grad();
             let k = k0.clone().require_grad();
-            let grads = (op.apply(x.clone(), k.clone()).unwrap() * weights.clone()).sum().backward();
+            let grads = (op.apply(x.clone(), k.clone()).unwrap() * weights.clone())
+                .sum()
+                .backward();
             let gx = to_vec(x.grad(&grads).unwrap());
             let gk = to_vec(k.grad(&grads).unwrap());
             let eps = 1e-2f32;
             // the loss is linear in x and in k separately, so central differences are exact up to rounding
-            for &(idx, is_image) in &[(0usize, true), (5 * w + 7, true), (h * w - 1, true), (0, false), (9, false), (19, false)] {
-                let (base, numel, dims) = if is_image { (&x0, h * w, [1, 1, h, w]) } else { (&k0, 20, [1, 1, 5, 4]) };
+            for &(idx, is_image) in &[
+                (0usize, true),
+                (5 * w + 7, true),
+                (h * w - 1, true),
+                (0, false),
+                (9, false),
+                (19, false),
+            ] {
+                let (base, numel, dims) = if is_image {
+                    (&x0, h * w, [1, 1, h, w])
+                } else {
+                    (&k0, 20, [1, 1, 5, 4])
+                };
                 let mut bump = vec![0f32; numel];
                 bump[idx] = eps;
                 let bump = Tensor::<4>::from_data(TensorData::new(bump, dims), &device);
@@ -187,9 +231,25 @@ fn gradients_match_finite_differences() {
 fn kernel_larger_than_image_is_an_error() {
     let device = Device::default();
     let op = UniformBlur::new(Boundary::Same(Padding::Reflect));
-    let err = op.apply(random([1, 1, 5, 5], 1, &device), random([1, 1, 7, 3], 2, &device)).unwrap_err();
-    assert!(matches!(err, deblur_core::Error::KernelLargerThanImage { kernel: [7, 3], image: [5, 5] }));
-    let err = op.apply(random([1, 2, 9, 9], 1, &device), random([1, 3, 3, 3], 2, &device)).unwrap_err();
+    let err = op
+        .apply(
+            random([1, 1, 5, 5], 1, &device),
+            random([1, 1, 7, 3], 2, &device),
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        deblur_core::Error::KernelLargerThanImage {
+            kernel: [7, 3],
+            image: [5, 5]
+        }
+    ));
+    let err = op
+        .apply(
+            random([1, 2, 9, 9], 1, &device),
+            random([1, 3, 3, 3], 2, &device),
+        )
+        .unwrap_err();
     assert!(matches!(err, deblur_core::Error::ShapeMismatch { .. }));
 }
 

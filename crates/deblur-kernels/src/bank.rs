@@ -38,7 +38,10 @@ pub struct BankSidecar {
 
 /// The RNG of kernel `index` of a bank with master `seed` (SplitMix64 of the pair).
 pub fn kernel_rng(seed: u64, index: u64) -> StdRng {
-    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0xD1B5_4A32_D192_ED03);
+    let mut z = seed
+        ^ index
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     StdRng::seed_from_u64(z ^ (z >> 31))
@@ -58,7 +61,12 @@ pub struct KernelBank {
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] if the generator settings are invalid.
-pub fn synthesize_bank(generator: &KernelGenerator, count: usize, seed: u64, progress: &(dyn Fn(usize) + Sync)) -> Result<KernelBank> {
+pub fn synthesize_bank(
+    generator: &KernelGenerator,
+    count: usize,
+    seed: u64,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<KernelBank> {
     generator.validate()?;
     let sampler = generator.sampler();
     let done = AtomicUsize::new(0);
@@ -68,14 +76,17 @@ pub fn synthesize_bank(generator: &KernelGenerator, count: usize, seed: u64, pro
             let mut rng = kernel_rng(seed, i as u64);
             let (values, info) = sampler.draw(&mut rng);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 256 == 0 || n == count {
+            if n.is_multiple_of(256) || n == count {
                 progress(n);
             }
-            Kernel::new(values).map(|k| (k, info.length_px)).map_err(Error::from)
+            Kernel::new(values)
+                .map(|k| (k, info.length_px))
+                .map_err(Error::from)
         })
         .collect::<Result<_>>()?;
     let lengths: Vec<f64> = drawn.iter().filter_map(|d| d.1).collect();
-    let mean_length_px = (!lengths.is_empty()).then(|| lengths.iter().sum::<f64>() / lengths.len() as f64);
+    let mean_length_px =
+        (!lengths.is_empty()).then(|| lengths.iter().sum::<f64>() / lengths.len() as f64);
     Ok(KernelBank {
         kernels: drawn.into_iter().map(|d| d.0).collect(),
         sidecar: Some(BankSidecar {
@@ -107,7 +118,9 @@ impl KernelBank {
                 path: sidecar_path(path),
                 reason: e.to_string(),
             })?;
-            write_atomic(&sidecar_path(path), |w| std::io::Write::write_all(w, json.as_bytes()))?;
+            write_atomic(&sidecar_path(path), |w| {
+                std::io::Write::write_all(w, json.as_bytes())
+            })?;
         }
         Ok(())
     }
@@ -122,7 +135,8 @@ impl KernelBank {
         let kernels = load_kernel_stack(path)?;
         let side = sidecar_path(path);
         let sidecar = if side.exists() && side != path {
-            let text = std::fs::read_to_string(&side).map_err(|e| deblur_core::Error::io(&side, e))?;
+            let text =
+                std::fs::read_to_string(&side).map_err(|e| deblur_core::Error::io(&side, e))?;
             Some(serde_json::from_str(&text).map_err(|e| Error::BadSidecar {
                 path: side.clone(),
                 reason: e.to_string(),

@@ -15,7 +15,9 @@ pub enum Error {
         path: PathBuf,
     },
     /// An image is smaller than the crop size.
-    #[error("{path}: image {height}x{width} is smaller than the crop size {crop}; use --crop {min} or remove the image")]
+    #[error(
+        "{path}: image {height}x{width} is smaller than the crop size {crop}; use --crop {min} or remove the image"
+    )]
     ImageTooSmall {
         /// The image.
         path: PathBuf,

@@ -55,7 +55,9 @@ impl KernelGenerator {
     /// [`crate::Error::InvalidConfig`] for an unknown name or a size below 3.
     pub fn by_name(name: &str, size: usize) -> crate::Result<Self> {
         if size < 3 {
-            return Err(crate::Error::InvalidConfig(format!("kernel size {size} must be at least 3")));
+            return Err(crate::Error::InvalidConfig(format!(
+                "kernel size {size} must be at least 3"
+            )));
         }
         let max_motion = 0.9 * size as f64;
         Ok(match name {
@@ -97,7 +99,9 @@ impl KernelGenerator {
         match self {
             KernelGenerator::Shake(c) => c.size,
             KernelGenerator::Gp(c) => c.size,
-            KernelGenerator::Linear { size, .. } | KernelGenerator::Gaussian { size, .. } | KernelGenerator::Disk { size, .. } => *size,
+            KernelGenerator::Linear { size, .. }
+            | KernelGenerator::Gaussian { size, .. }
+            | KernelGenerator::Disk { size, .. } => *size,
         }
     }
 
@@ -106,15 +110,26 @@ impl KernelGenerator {
     /// # Errors
     /// [`crate::Error::InvalidConfig`] naming the problem.
     pub fn validate(&self) -> crate::Result<()> {
-        let range_ok = |r: [f64; 2]| r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1];
+        let range_ok =
+            |r: [f64; 2]| r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1];
         match self {
             KernelGenerator::Shake(c) => c.validate(),
             KernelGenerator::Gp(c) => c.validate(),
-            KernelGenerator::Linear { size, length_px: r } | KernelGenerator::Gaussian { size, sigma_px: r } | KernelGenerator::Disk { size, radius_px: r } => {
+            KernelGenerator::Linear { size, length_px: r }
+            | KernelGenerator::Gaussian { size, sigma_px: r }
+            | KernelGenerator::Disk { size, radius_px: r } => {
                 if *size < 3 || !range_ok(*r) {
-                    Err(crate::Error::InvalidConfig(format!("{}: size ≥ 3 and a range [min ≤ max] of non-negative numbers needed", self.name())))
-                } else if matches!(self, KernelGenerator::Linear { .. }) && r[1] > (*size - 1) as f64 {
-                    Err(crate::Error::InvalidConfig(format!("linear: length {} px does not fit a {size} px kernel", r[1])))
+                    Err(crate::Error::InvalidConfig(format!(
+                        "{}: size ≥ 3 and a range [min ≤ max] of non-negative numbers needed",
+                        self.name()
+                    )))
+                } else if matches!(self, KernelGenerator::Linear { .. })
+                    && r[1] > (*size - 1) as f64
+                {
+                    Err(crate::Error::InvalidConfig(format!(
+                        "linear: length {} px does not fit a {size} px kernel",
+                        r[1]
+                    )))
                 } else {
                     Ok(())
                 }
@@ -144,19 +159,33 @@ pub struct Sampler<'a> {
 impl Sampler<'_> {
     /// Draws one kernel, values summing to 1, centred.
     pub fn draw(&self, rng: &mut impl Rng) -> (Array2<f32>, DrawInfo) {
-        let uniform = |rng: &mut dyn rand::RngCore, r: [f64; 2]| r[0] + (r[1] - r[0]) * rng.random::<f64>();
+        let uniform =
+            |rng: &mut dyn rand::RngCore, r: [f64; 2]| r[0] + (r[1] - r[0]) * rng.random::<f64>();
         match self.generator {
             KernelGenerator::Shake(c) => {
                 let (k, len) = shake_kernel(c, rng);
-                (k, DrawInfo { length_px: Some(len) })
+                (
+                    k,
+                    DrawInfo {
+                        length_px: Some(len),
+                    },
+                )
             }
-            KernelGenerator::Gp(_) => (self.gp.as_ref().map(|g| g.kernel(rng)).unwrap_or_default(), DrawInfo::default()),
+            KernelGenerator::Gp(_) => (
+                self.gp.as_ref().map(|g| g.kernel(rng)).unwrap_or_default(),
+                DrawInfo::default(),
+            ),
             KernelGenerator::Linear { size, length_px } => {
                 let mut len = uniform(rng, *length_px);
                 let angle = 180.0 * rng.random::<f64>();
                 loop {
                     if let Some(k) = linear_kernel(*size, len, angle) {
-                        return (k, DrawInfo { length_px: Some(len) });
+                        return (
+                            k,
+                            DrawInfo {
+                                length_px: Some(len),
+                            },
+                        );
                     }
                     len *= 0.9;
                 }
@@ -164,9 +193,15 @@ impl Sampler<'_> {
             KernelGenerator::Gaussian { size, sigma_px } => {
                 let (a, b) = (uniform(rng, *sigma_px), uniform(rng, *sigma_px));
                 let angle = 180.0 * rng.random::<f64>();
-                (gaussian_kernel(*size, a.max(b), a.min(b), angle), DrawInfo::default())
+                (
+                    gaussian_kernel(*size, a.max(b), a.min(b), angle),
+                    DrawInfo::default(),
+                )
             }
-            KernelGenerator::Disk { size, radius_px } => (disk_kernel(*size, uniform(rng, *radius_px)), DrawInfo::default()),
+            KernelGenerator::Disk { size, radius_px } => (
+                disk_kernel(*size, uniform(rng, *radius_px)),
+                DrawInfo::default(),
+            ),
         }
     }
 }

@@ -43,7 +43,7 @@ impl GpConfig {
         if self.size < 3 {
             return bad("size must be at least 3");
         }
-        if !(self.length_scale > 0.0) || !(self.sigma > 0.0) {
+        if self.length_scale.is_nan() || self.length_scale <= 0.0 || self.sigma.is_nan() || self.sigma <= 0.0 {
             return bad("length_scale and sigma must be positive");
         }
         if self.knots < 2 || self.steps < 2 {
@@ -84,7 +84,9 @@ impl GpSampler {
         let n = self.config.knots;
         let draw = |rng: &mut dyn rand::RngCore| -> Vec<f64> {
             let z: Vec<f64> = (0..n).map(|_| StandardNormal.sample(rng)).collect();
-            (0..n).map(|i| (0..=i).map(|j| self.chol[[i, j]] * z[j]).sum()).collect()
+            (0..n)
+                .map(|i| (0..=i).map(|j| self.chol[[i, j]] * z[j]).sum())
+                .collect()
         };
         let xs = draw(rng);
         let ys = draw(rng);

@@ -73,7 +73,10 @@ pub struct FolderSource {
 
 fn is_image(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("png" | "jpg" | "jpeg" | "tif" | "tiff")
     )
 }
@@ -97,7 +100,12 @@ impl FolderSource {
     ///
     /// # Errors
     /// [`Error::EmptyFolder`], [`Error::ImageTooSmall`], or an I/O / decoding error naming the file.
-    pub fn new(dir: impl AsRef<Path>, crop: usize, color: ColorMode, augment: bool) -> Result<Self> {
+    pub fn new(
+        dir: impl AsRef<Path>,
+        crop: usize,
+        color: ColorMode,
+        augment: bool,
+    ) -> Result<Self> {
         let dir = dir.as_ref();
         if crop == 0 {
             return Err(Error::InvalidConfig("crop size must be positive".into()));
@@ -106,13 +114,16 @@ impl FolderSource {
         collect(dir, &mut files)?;
         files.sort();
         if files.is_empty() {
-            return Err(Error::EmptyFolder { path: dir.to_path_buf() });
+            return Err(Error::EmptyFolder {
+                path: dir.to_path_buf(),
+            });
         }
         for f in &files {
-            let (w, h) = image::image_dimensions(f).map_err(|e| deblur_core::Error::NotAnImage {
-                path: f.clone(),
-                reason: e.to_string(),
-            })?;
+            let (w, h) =
+                image::image_dimensions(f).map_err(|e| deblur_core::Error::NotAnImage {
+                    path: f.clone(),
+                    reason: e.to_string(),
+                })?;
             let (w, h) = (w as usize, h as usize);
             if w < crop || h < crop {
                 return Err(Error::ImageTooSmall {
@@ -124,7 +135,12 @@ impl FolderSource {
                 });
             }
         }
-        Ok(FolderSource { files, crop, color, augment })
+        Ok(FolderSource {
+            files,
+            crop,
+            color,
+            augment,
+        })
     }
 
     /// The image files found.
@@ -147,13 +163,25 @@ impl ImageSource for FolderSource {
         let img = load_image(path)?.pixels;
         let img = match (self.color, img.dim().0) {
             (ColorMode::Gray, 3) => luma(&img, YCbCrStandard::FullRange)?.insert_axis(Axis(0)),
-            (ColorMode::Rgb, 1) => ndarray::concatenate(Axis(0), &[img.view(), img.view(), img.view()]).map_err(|e| Error::InvalidConfig(e.to_string()))?,
+            (ColorMode::Rgb, 1) => {
+                ndarray::concatenate(Axis(0), &[img.view(), img.view(), img.view()])
+                    .map_err(|e| Error::InvalidConfig(e.to_string()))?
+            }
             _ => img,
         };
         let (_, h, w) = img.dim();
-        let (y, x) = (rng.random_range(0..=h - self.crop), rng.random_range(0..=w - self.crop));
-        let crop = img.slice(s![.., y..y + self.crop, x..x + self.crop]).to_owned();
-        Ok(if self.augment { random_dihedral(crop, rng) } else { crop })
+        let (y, x) = (
+            rng.random_range(0..=h - self.crop),
+            rng.random_range(0..=w - self.crop),
+        );
+        let crop = img
+            .slice(s![.., y..y + self.crop, x..x + self.crop])
+            .to_owned();
+        Ok(if self.augment {
+            random_dihedral(crop, rng)
+        } else {
+            crop
+        })
     }
 }
 
@@ -193,7 +221,11 @@ impl DeadLeaves {
 
     /// Draws a radius from the truncated power law by inverting its distribution function.
     fn radius(&self, rng: &mut dyn rand::RngCore) -> f64 {
-        let (a, lo, hi) = (self.alpha, self.r_min, (self.r_max_fraction * self.size as f64).max(self.r_min + 1.0));
+        let (a, lo, hi) = (
+            self.alpha,
+            self.r_min,
+            (self.r_max_fraction * self.size as f64).max(self.r_min + 1.0),
+        );
         let u: f64 = rng.random();
         let e = 1.0 - a;
         (lo.powf(e) + u * (hi.powf(e) - lo.powf(e))).powf(1.0 / e)
@@ -211,18 +243,42 @@ impl DeadLeaves {
                 break;
             }
             let r = self.radius(rng);
-            let (cy, cx) = (rng.random::<f64>() * n as f64, rng.random::<f64>() * n as f64);
+            let (cy, cx) = (
+                rng.random::<f64>() * n as f64,
+                rng.random::<f64>() * n as f64,
+            );
             // colour: a luminance with a natural-looking spread, chroma around it
             let base: f64 = rng.random::<f64>().powf(1.2);
             let colour: Vec<f64> = (0..channels)
-                .map(|_| (base + if channels == 3 { 0.25 * (rng.random::<f64>() - 0.5) } else { 0.0 }).clamp(0.0, 1.0))
+                .map(|_| {
+                    (base
+                        + if channels == 3 {
+                            0.25 * (rng.random::<f64>() - 0.5)
+                        } else {
+                            0.0
+                        })
+                    .clamp(0.0, 1.0)
+                })
                 .collect();
-            let (gy, gx) = (0.1 * (rng.random::<f64>() - 0.5) / r.max(1.0), 0.1 * (rng.random::<f64>() - 0.5) / r.max(1.0));
+            let (gy, gx) = (
+                0.1 * (rng.random::<f64>() - 0.5) / r.max(1.0),
+                0.1 * (rng.random::<f64>() - 0.5) / r.max(1.0),
+            );
             let freq = 0.2 + 1.3 * rng.random::<f64>();
             let theta = std::f64::consts::PI * rng.random::<f64>();
-            let amp = if rng.random::<f64>() < 0.5 { 0.04 * rng.random::<f64>() } else { 0.0 };
-            let (y0, y1) = (((cy - r).floor().max(0.0)) as usize, ((cy + r).ceil() as usize).min(n));
-            let (x0, x1) = (((cx - r).floor().max(0.0)) as usize, ((cx + r).ceil() as usize).min(n));
+            let amp = if rng.random::<f64>() < 0.5 {
+                0.04 * rng.random::<f64>()
+            } else {
+                0.0
+            };
+            let (y0, y1) = (
+                ((cy - r).floor().max(0.0)) as usize,
+                ((cy + r).ceil() as usize).min(n),
+            );
+            let (x0, x1) = (
+                ((cx - r).floor().max(0.0)) as usize,
+                ((cx + r).ceil() as usize).min(n),
+            );
             for y in y0..y1 {
                 for x in x0..x1 {
                     let (dy, dx) = (y as f64 + 0.5 - cy, x as f64 + 0.5 - cx);
@@ -231,7 +287,9 @@ impl DeadLeaves {
                     }
                     covered[[y, x]] = true;
                     remaining -= 1;
-                    let texture = gy * dy + gx * dx + amp * (freq * (dx * theta.cos() + dy * theta.sin())).sin();
+                    let texture = gy * dy
+                        + gx * dx
+                        + amp * (freq * (dx * theta.cos() + dy * theta.sin())).sin();
                     for (ch, c) in colour.iter().enumerate() {
                         img[[ch, y, x]] = (c + texture).clamp(0.0, 1.0) as f32;
                     }

@@ -94,7 +94,9 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
             return Err(Error::InvalidConfig("batch must be at least 1".into()));
         }
         if !(config.noise_std[0] >= 0.0 && config.noise_std[0] <= config.noise_std[1]) {
-            return Err(Error::InvalidConfig("noise range must satisfy 0 ≤ min ≤ max".into()));
+            return Err(Error::InvalidConfig(
+                "noise range must satisfy 0 ≤ min ≤ max".into(),
+            ));
         }
         if kernels.kernel_size() > images.crop_size() {
             return Err(Error::InvalidConfig(format!(
@@ -126,17 +128,25 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
             crops.push(self.images.sample(&mut self.rng)?);
             kernels.push(self.kernels.sample_kernel(&mut self.rng)?);
             let [lo, hi] = self.config.noise_std;
-            noise_std.push(if hi > lo { self.rng.random_range(lo..hi) } else { lo });
+            noise_std.push(if hi > lo {
+                self.rng.random_range(lo..hi)
+            } else {
+                lo
+            });
         }
         let (c, p, _) = crops[0].dim();
         let data: Vec<f32> = crops.iter().flat_map(|a| a.iter().copied()).collect();
         let sharp = Tensor::<4>::from_data(TensorData::new(data, [b, c, p, p]), &self.device);
         let kernel_tensor = deblur_core::kernel::kernels_to_tensor(&kernels, &self.device)?;
-        let blurred = UniformBlur::new(self.config.boundary).apply(sharp.clone(), kernel_tensor.clone())?;
+        let blurred =
+            UniformBlur::new(self.config.boundary).apply(sharp.clone(), kernel_tensor.clone())?;
         let blurred = if noise_std.iter().any(|&s| s > 0.0) {
             let dims = blurred.dims();
-            let unit = add_gaussian_noise(Tensor::zeros(dims, &self.device), 1.0, self.rng.random())?;
-            let scale = Tensor::<1>::from_data(TensorData::new(noise_std.clone(), [b]), &self.device).reshape([b, 1, 1, 1]);
+            let unit =
+                add_gaussian_noise(Tensor::zeros(dims, &self.device), 1.0, self.rng.random())?;
+            let scale =
+                Tensor::<1>::from_data(TensorData::new(noise_std.clone(), [b]), &self.device)
+                    .reshape([b, 1, 1, 1]);
             blurred + unit * scale
         } else {
             blurred

@@ -49,7 +49,11 @@ mod tests {
         // two samples 1 px apart: centroid between them, each splits half-half
         let k = rasterise_centred(&[(0.0, 0.0, 1.0), (0.0, 1.0, 1.0)], 4).unwrap();
         // centroid col 0.5 → moved to 1.0: samples at cols 0.5 and 1.5
-        assert!((k[[1, 0]] - 0.25).abs() < 1e-7 && (k[[1, 1]] - 0.5).abs() < 1e-7 && (k[[1, 2]] - 0.25).abs() < 1e-7);
+        assert!(
+            (k[[1, 0]] - 0.25).abs() < 1e-7
+                && (k[[1, 1]] - 0.5).abs() < 1e-7
+                && (k[[1, 2]] - 0.25).abs() < 1e-7
+        );
         assert!(rasterise_centred(&[(0.0, 0.0, 1.0), (0.0, 9.0, 1.0)], 5).is_none());
     }
 }

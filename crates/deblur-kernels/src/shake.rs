@@ -61,18 +61,21 @@ impl ShakeConfig {
     /// # Errors
     /// [`crate::Error::InvalidConfig`] naming the field.
     pub fn validate(&self) -> crate::Result<()> {
-        let bad = |field: &'static str, rule: &str| Err(crate::Error::InvalidConfig(format!("shake: {field} {rule}")));
+        let bad = |field: &'static str, rule: &str| {
+            Err(crate::Error::InvalidConfig(format!(
+                "shake: {field} {rule}"
+            )))
+        };
         if self.size < 3 {
             return bad("size", "must be at least 3");
         }
         if self.samples < 2 {
             return bad("samples", "must be at least 2");
         }
-        if let Some(l) = self.max_length_px {
-            if !(l > 0.0 && l.is_finite()) {
+        if let Some(l) = self.max_length_px
+            && !(l > 0.0 && l.is_finite()) {
                 return bad("max_length_px", "must be positive");
             }
-        }
         if !(0.0..=1.0).contains(&self.min_length_fraction) {
             return bad("min_length_fraction", "must be in [0, 1]");
         }
@@ -145,17 +148,25 @@ pub fn shake_trajectory(config: &ShakeConfig, length_px: f64, rng: &mut impl Rng
 
 /// Rasterises the exposed part of a trajectory into a K×K kernel centred on its centroid, or
 /// `None` if it does not fit.
-pub fn rasterise_trajectory(trajectory: &Trajectory, size: usize, exposure: f64) -> Option<Array2<f32>> {
+pub fn rasterise_trajectory(
+    trajectory: &Trajectory,
+    size: usize,
+    exposure: f64,
+) -> Option<Array2<f32>> {
     let n = trajectory.points.len();
     let exposed = ((exposure * n as f64).ceil() as usize).clamp(1, n);
-    let samples: Vec<Sample> = trajectory.points[..exposed].iter().map(|&(x, y)| (y, x, 1.0)).collect();
+    let samples: Vec<Sample> = trajectory.points[..exposed]
+        .iter()
+        .map(|&(x, y)| (y, x, 1.0))
+        .collect();
     rasterise_centred(&samples, size)
 }
 
 /// Draws one camera-shake kernel (values summing to 1) and the path length used.
 pub fn shake_kernel(config: &ShakeConfig, rng: &mut impl Rng) -> (Array2<f32>, f64) {
     let max_len = config.max_length();
-    let mut length = max_len * (config.min_length_fraction + (1.0 - config.min_length_fraction) * rng.random::<f64>());
+    let mut length = max_len
+        * (config.min_length_fraction + (1.0 - config.min_length_fraction) * rng.random::<f64>());
     loop {
         for _ in 0..config.max_redraws.max(1) {
             let trajectory = shake_trajectory(config, length, rng);

@@ -14,7 +14,11 @@ pub fn linear_kernel(size: usize, length_px: f64, angle_deg: f64) -> Option<Arra
     let (c, s) = (angle_deg.to_radians().cos(), angle_deg.to_radians().sin());
     let samples: Vec<Sample> = (0..n)
         .map(|i| {
-            let t = if n == 1 { 0.0 } else { (i as f64 / (n - 1) as f64 - 0.5) * length_px };
+            let t = if n == 1 {
+                0.0
+            } else {
+                (i as f64 / (n - 1) as f64 - 0.5) * length_px
+            };
             (-t * s, t * c, 1.0)
         })
         .collect();
@@ -23,7 +27,12 @@ pub fn linear_kernel(size: usize, length_px: f64, angle_deg: f64) -> Option<Arra
 
 /// Anisotropic Gaussian with standard deviations `sigma_major_px` along `angle_deg` and
 /// `sigma_minor_px` across it, sampled at pixel centres and normalised to sum 1.
-pub fn gaussian_kernel(size: usize, sigma_major_px: f64, sigma_minor_px: f64, angle_deg: f64) -> Array2<f32> {
+pub fn gaussian_kernel(
+    size: usize,
+    sigma_major_px: f64,
+    sigma_minor_px: f64,
+    angle_deg: f64,
+) -> Array2<f32> {
     let c = ((size - 1) / 2) as f64;
     let (cos, sin) = (angle_deg.to_radians().cos(), angle_deg.to_radians().sin());
     let (a, b) = (sigma_major_px.max(1e-3), sigma_minor_px.max(1e-3));
@@ -77,7 +86,10 @@ mod tests {
             vy += f64::from(v) * (r as f64 - c).powi(2);
         }
         // discrete sampling of a Gaussian keeps the variance to within a fraction of a percent
-        assert!((vx.sqrt() - 3.0).abs() < 0.02 && (vy.sqrt() - 1.5).abs() < 0.02, "{vx} {vy}");
+        assert!(
+            (vx.sqrt() - 3.0).abs() < 0.02 && (vy.sqrt() - 1.5).abs() < 0.02,
+            "{vx} {vy}"
+        );
     }
 
     #[test]

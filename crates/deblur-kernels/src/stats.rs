@@ -71,7 +71,11 @@ pub fn bank_stats(kernels: &[Kernel]) -> BankStats {
             }
         }
         support.push(n as f64);
-        extent.push(if n == 0 { 0.0 } else { ((r1 - r0).max(c1 - c0) + 1) as f64 });
+        extent.push(if n == 0 {
+            0.0
+        } else {
+            ((r1 - r0).max(c1 - c0) + 1) as f64
+        });
         sparsity.push(1.0 - n as f64 / v.len() as f64);
         let [cr, cc] = k.centre_of_mass().map(f64::from);
         let (mut srr, mut scc, mut src) = (0.0, 0.0, 0.0);

@@ -6,20 +6,29 @@ use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
 use deblur_kernels::bank::kernel_rng;
 use deblur_kernels::shake::{ShakeConfig, rasterise_trajectory, shake_trajectory};
 use deblur_kernels::simple::linear_kernel;
-use deblur_kernels::{ColorMode, DeadLeaves, Error, FolderSource, ImageSource, KernelBank, KernelGenerator, PairConfig, PairGenerator, bank_stats, synthesize_bank};
+use deblur_kernels::{
+    ColorMode, DeadLeaves, Error, FolderSource, ImageSource, KernelBank, KernelGenerator,
+    PairConfig, PairGenerator, bank_stats, synthesize_bank,
+};
 use ndarray::Array2;
 
 const GENERATORS: [&str; 5] = ["shake", "gp", "linear", "gaussian", "disk"];
 
 fn assert_valid(k: &Array2<f32>, size: usize, what: &str) {
     assert_eq!(k.dim(), (size, size), "{what}");
-    assert!(k.iter().all(|&v| v >= 0.0 && v.is_finite()), "{what}: negative or non-finite");
+    assert!(
+        k.iter().all(|&v| v >= 0.0 && v.is_finite()),
+        "{what}: negative or non-finite"
+    );
     let sum: f64 = k.iter().map(|&v| f64::from(v)).sum();
     assert!((sum - 1.0).abs() < 1e-6, "{what}: sum {sum}");
     let kernel = Kernel::new(k.clone()).unwrap();
     let [r, c] = kernel.centre_of_mass();
     let centre = ((size - 1) / 2) as f32;
-    assert!((r - centre).abs() <= 1.0 && (c - centre).abs() <= 1.0, "{what}: centre of mass ({r}, {c})");
+    assert!(
+        (r - centre).abs() <= 1.0 && (c - centre).abs() <= 1.0,
+        "{what}: centre of mass ({r}, {c})"
+    );
 }
 
 #[test]
@@ -49,10 +58,17 @@ fn shake_trajectories_that_fit_lose_no_mass() {
             fitted += 1;
         }
     }
-    assert!(fitted > 40, "only {fitted} of 50 trajectories of length 20 fit a 31 px canvas");
+    assert!(
+        fitted > 40,
+        "only {fitted} of 50 trajectories of length 20 fit a 31 px canvas"
+    );
     // the trajectory has the requested length: T − 1 steps of constant speed
     let t = shake_trajectory(&config, 20.0, &mut kernel_rng(1, 1));
-    let length: f64 = t.points.windows(2).map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt()).sum();
+    let length: f64 = t
+        .points
+        .windows(2)
+        .map(|w| ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt())
+        .sum();
     assert!((length - 20.0).abs() < 1e-6, "{length}");
 }
 
@@ -67,7 +83,10 @@ fn banks_are_deterministic_and_diverse() {
         assert_ne!(a.kernels, c.kernels, "{name}: different seeds, same bank");
         for i in 0..a.kernels.len() {
             for j in 0..i {
-                assert_ne!(a.kernels[i], a.kernels[j], "{name}: kernels {i} and {j} identical");
+                assert_ne!(
+                    a.kernels[i], a.kernels[j],
+                    "{name}: kernels {i} and {j} identical"
+                );
             }
         }
     }
@@ -79,17 +98,29 @@ fn linear_kernels_have_the_requested_length() {
         let k = Kernel::new(linear_kernel(31, length, angle).unwrap()).unwrap();
         // a uniform segment of length L has variance L²/12 along it; the bilinear splat adds
         // about 1/6 per axis, so √(12 λ₁) ≈ √(L² + 2)
-        let measured = bank_stats(std::slice::from_ref(&k)).principal_length_px.mean;
+        let measured = bank_stats(std::slice::from_ref(&k))
+            .principal_length_px
+            .mean;
         let expected = (length * length + 2.0f64).sqrt();
-        assert!((measured - expected).abs() < 0.5, "L={length} at {angle}°: measured {measured}");
+        assert!(
+            (measured - expected).abs() < 0.5,
+            "L={length} at {angle}°: measured {measured}"
+        );
     }
 }
 
 #[test]
 fn longer_shake_gives_larger_support() {
     let mean_extent = |max_len: f64| {
-        let generator = KernelGenerator::Shake(ShakeConfig::new(41).with_max_length_px(Some(max_len)));
-        bank_stats(&synthesize_bank(&generator, 200, 9, &|_| {}).unwrap().kernels).extent_px.mean
+        let generator =
+            KernelGenerator::Shake(ShakeConfig::new(41).with_max_length_px(Some(max_len)));
+        bank_stats(
+            &synthesize_bank(&generator, 200, 9, &|_| {})
+                .unwrap()
+                .kernels,
+        )
+        .extent_px
+        .mean
     };
     let (short, medium, long) = (mean_extent(8.0), mean_extent(18.0), mean_extent(34.0));
     assert!(short < medium && medium < long, "{short} {medium} {long}");
@@ -132,22 +163,33 @@ fn dead_leaves_have_heavy_tailed_gradients() {
     let k = kurtosis(&grads);
     assert!(k > 3.0, "gradient kurtosis {k}");
     // and the image is not flat
-    let (lo, hi) = img.iter().fold((1f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = img
+        .iter()
+        .fold((1f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
     assert!(hi - lo > 0.3);
-    let rgb = DeadLeaves::new(32, ColorMode::Rgb).sample(&mut kernel_rng(1, 1)).unwrap();
+    let rgb = DeadLeaves::new(32, ColorMode::Rgb)
+        .sample(&mut kernel_rng(1, 1))
+        .unwrap();
     assert_eq!(rgb.dim(), (3, 32, 32));
 }
 
 #[test]
 fn folder_source_reports_bad_folders() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(FolderSource::new(dir.path(), 16, ColorMode::Gray, true), Err(Error::EmptyFolder { .. })));
+    assert!(matches!(
+        FolderSource::new(dir.path(), 16, ColorMode::Gray, true),
+        Err(Error::EmptyFolder { .. })
+    ));
     let sub = dir.path().join("nested");
     std::fs::create_dir(&sub).unwrap();
     let small = ndarray::Array3::<f32>::from_elem((1, 10, 12), 0.5);
     deblur_core::save_image(sub.join("small.png"), &small, deblur_core::BitDepth::Eight).unwrap();
     match FolderSource::new(dir.path(), 16, ColorMode::Gray, true) {
-        Err(Error::ImageTooSmall { height: 10, width: 12, .. }) => {}
+        Err(Error::ImageTooSmall {
+            height: 10,
+            width: 12,
+            ..
+        }) => {}
         other => panic!("expected ImageTooSmall, got {other:?}"),
     }
     let source = FolderSource::new(dir.path(), 8, ColorMode::Rgb, true).unwrap();
@@ -165,18 +207,43 @@ fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
     let images = DeadLeaves::new(40, ColorMode::Rgb);
     let kernels = KernelGenerator::by_name("shake", 9).unwrap();
     for boundary in [Boundary::Same(Padding::Reflect), Boundary::Valid] {
-        let config = PairConfig { batch: 3, boundary, noise_std: [0.0, 0.0], seed: 4 };
-        let mut pairs = PairGenerator::new(images.clone(), kernels.clone(), config.clone(), &device).unwrap();
+        let config = PairConfig {
+            batch: 3,
+            boundary,
+            noise_std: [0.0, 0.0],
+            seed: 4,
+        };
+        let mut pairs =
+            PairGenerator::new(images.clone(), kernels.clone(), config.clone(), &device).unwrap();
         let batch = pairs.next_batch().unwrap();
         assert_eq!(batch.kernels.dims(), [3, 1, 9, 9]);
-        let expected = UniformBlur::new(boundary).apply(batch.sharp.clone(), batch.kernels.clone()).unwrap();
-        let diff = (expected - batch.blurred.clone()).abs().max().into_scalar::<f32>();
+        let expected = UniformBlur::new(boundary)
+            .apply(batch.sharp.clone(), batch.kernels.clone())
+            .unwrap();
+        let diff = (expected - batch.blurred.clone())
+            .abs()
+            .max()
+            .into_scalar::<f32>();
         assert!(diff < 1e-6, "{boundary:?}: {diff}");
         // same seed → same batch
-        let again = PairGenerator::new(images.clone(), kernels.clone(), config, &device).unwrap().next_batch().unwrap();
-        assert_eq!((again.sharp - batch.sharp).abs().max().into_scalar::<f32>(), 0.0);
+        let again = PairGenerator::new(images.clone(), kernels.clone(), config, &device)
+            .unwrap()
+            .next_batch()
+            .unwrap();
+        assert_eq!(
+            (again.sharp - batch.sharp).abs().max().into_scalar::<f32>(),
+            0.0
+        );
     }
-    let noisy = PairConfig { batch: 2, boundary: Boundary::Valid, noise_std: [0.01, 0.02], seed: 1 };
-    let batch = PairGenerator::new(images, kernels, noisy, &device).unwrap().next_batch().unwrap();
+    let noisy = PairConfig {
+        batch: 2,
+        boundary: Boundary::Valid,
+        noise_std: [0.01, 0.02],
+        seed: 1,
+    };
+    let batch = PairGenerator::new(images, kernels, noisy, &device)
+        .unwrap()
+        .next_batch()
+        .unwrap();
     assert!(batch.noise_std.iter().all(|s| (0.01..0.02).contains(s)));
 }

@@ -22,7 +22,11 @@ pub struct KernelError {
 ///
 /// # Errors
 /// Only kernel-geometry errors from `deblur-core`, which cannot happen for valid kernels.
-pub fn kernel_error(estimate: &Kernel, reference: &Kernel, max_shift: usize) -> Result<KernelError> {
+pub fn kernel_error(
+    estimate: &Kernel,
+    reference: &Kernel,
+    max_shift: usize,
+) -> Result<KernelError> {
     let [eh, ew] = estimate.size();
     let [rh, rw] = reference.size();
     let canvas = [eh.max(rh), ew.max(rw)];
@@ -82,7 +86,12 @@ mod tests {
         let mut two = Array2::zeros((3, 3));
         two[[1, 1]] = 1.0;
         two[[1, 2]] = 1.0;
-        let e = kernel_error(&Kernel::delta([3, 3]).unwrap(), &Kernel::new(two).unwrap(), 1).unwrap();
+        let e = kernel_error(
+            &Kernel::delta([3, 3]).unwrap(),
+            &Kernel::new(two).unwrap(),
+            1,
+        )
+        .unwrap();
         assert!((e.mse - 0.5 / 9.0).abs() < 1e-9, "{e:?}");
     }
 }

@@ -23,7 +23,11 @@ pub fn mse<D: Dimension>(a: ArrayView<f32, D>, b: ArrayView<f32, D>) -> f64 {
 /// # Panics
 /// If the shapes differ.
 #[must_use]
-pub fn psnr<D: Dimension>(estimate: ArrayView<f32, D>, reference: ArrayView<f32, D>, data_range: f64) -> f64 {
+pub fn psnr<D: Dimension>(
+    estimate: ArrayView<f32, D>,
+    reference: ArrayView<f32, D>,
+    data_range: f64,
+) -> f64 {
     let m = mse(estimate, reference);
     if m == 0.0 {
         return f64::INFINITY;

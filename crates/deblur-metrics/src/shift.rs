@@ -77,7 +77,14 @@ pub struct ShiftScore {
 
 /// Horizontal pass of the bilinear resampling: `out[row, c] = est(row, c + c0 + fx)` for integer
 /// `c0` and fraction `fx ∈ [0, 1)`, rows `r0 .. r0 + rows`.
-fn resample_columns(est: ArrayView2<f32>, r0: usize, rows: usize, c0: usize, cols: usize, fx: f32) -> Array2<f32> {
+fn resample_columns(
+    est: ArrayView2<f32>,
+    r0: usize,
+    rows: usize,
+    c0: usize,
+    cols: usize,
+    fx: f32,
+) -> Array2<f32> {
     let w = est.ncols();
     Array2::from_shape_fn((rows, cols), |(r, c)| {
         let x = c + c0;
@@ -96,7 +103,11 @@ fn resample_columns(est: ArrayView2<f32>, r0: usize, rows: usize, c0: usize, col
 /// # Errors
 /// [`Error::ShapeMismatch`] if the sizes differ; [`Error::InvalidParameter`] if `crop < max_shift`,
 /// the step is not positive, or the crop leaves less than an SSIM window (11 px).
-pub fn shift_compensated_score(estimate: ArrayView2<f32>, reference: ArrayView2<f32>, options: &ShiftOptions) -> Result<ShiftScore> {
+pub fn shift_compensated_score(
+    estimate: ArrayView2<f32>,
+    reference: ArrayView2<f32>,
+    options: &ShiftOptions,
+) -> Result<ShiftScore> {
     if estimate.dim() != reference.dim() {
         return Err(Error::ShapeMismatch {
             what: "estimate and reference".into(),
@@ -104,13 +115,19 @@ pub fn shift_compensated_score(estimate: ArrayView2<f32>, reference: ArrayView2<
             found: vec![estimate.nrows(), estimate.ncols()],
         });
     }
-    if !(options.step > 0.0) || !(options.max_shift >= 0.0) {
-        return Err(Error::invalid("shift step", "step must be > 0 and max_shift ≥ 0"));
+    if options.step.is_nan() || options.step <= 0.0 || options.max_shift.is_nan() || options.max_shift < 0.0 {
+        return Err(Error::invalid(
+            "shift step",
+            "step must be > 0 and max_shift ≥ 0",
+        ));
     }
     if (options.crop as f64) < options.max_shift.ceil() {
         return Err(Error::invalid(
             "crop",
-            format!("crop ({}) must be at least max_shift ({})", options.crop, options.max_shift),
+            format!(
+                "crop ({}) must be at least max_shift ({})",
+                options.crop, options.max_shift
+            ),
         ));
     }
     let (h, w) = reference.dim();
@@ -122,9 +139,13 @@ pub fn shift_compensated_score(estimate: ArrayView2<f32>, reference: ArrayView2<
         ));
     }
     let (ch, cw) = (h - 2 * crop, w - 2 * crop);
-    let gt = reference.slice(s![crop..crop + ch, crop..crop + cw]).to_owned();
+    let gt = reference
+        .slice(s![crop..crop + ch, crop..crop + cw])
+        .to_owned();
     let n_steps = (options.max_shift / options.step).floor() as i64;
-    let shifts: Vec<f64> = (-n_steps..=n_steps).map(|i| i as f64 * options.step).collect();
+    let shifts: Vec<f64> = (-n_steps..=n_steps)
+        .map(|i| i as f64 * options.step)
+        .collect();
     let split = |s: f64| -> (usize, f32) {
         let fl = s.floor();
         (((crop as f64) + fl) as usize, (s - fl) as f32)
@@ -151,7 +172,11 @@ pub fn shift_compensated_score(estimate: ArrayView2<f32>, reference: ArrayView2<
                         let truth = gt.row(r);
                         let mut acc = 0f32;
                         for c in 0..cw {
-                            let v = if fy == 0.0 { top[c] } else { top[c] * (1.0 - fy) + bottom[c] * fy };
+                            let v = if fy == 0.0 {
+                                top[c]
+                            } else {
+                                top[c] * (1.0 - fy) + bottom[c] * fy
+                            };
                             let d = v - truth[c];
                             acc += d * d;
                         }
@@ -191,7 +216,14 @@ pub fn shift_compensated_score(estimate: ArrayView2<f32>, reference: ArrayView2<
 }
 
 /// `aligned[r, c] = est(r + crop + sy, c + crop + sx)` by bilinear interpolation.
-fn resample(est: ArrayView2<f32>, crop: usize, ch: usize, cw: usize, sx: f64, sy: f64) -> Array2<f32> {
+fn resample(
+    est: ArrayView2<f32>,
+    crop: usize,
+    ch: usize,
+    cw: usize,
+    sx: f64,
+    sy: f64,
+) -> Array2<f32> {
     let (h, w) = est.dim();
     Array2::from_shape_fn((ch, cw), |(r, c)| {
         let y = (r + crop) as f64 + sy;
@@ -214,6 +246,33 @@ pub fn error_ratio(blind: &ShiftScore, true_kernel: &ShiftScore) -> f64 {
     (blind.ssd / true_kernel.ssd).sqrt()
 }
 
+/// [`shift_compensated_score`] for host images `[c, h, w]`: colour images (3 channels) are
+/// compared on their luma, computed with MATLAB's `rgb2ycbcr` (BT.601 studio range) as in the Lai
+/// benchmark scripts; gray images as they are.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the sizes differ or an image has neither 1 nor 3 channels, and
+/// the errors of [`shift_compensated_score`].
+pub fn score_images(
+    estimate: &ndarray::Array3<f32>,
+    reference: &ndarray::Array3<f32>,
+    options: &ShiftOptions,
+) -> Result<ShiftScore> {
+    use deblur_core::color::{YCbCrStandard, luma};
+    let (_, eh, ew) = estimate.dim();
+    let (_, rh, rw) = reference.dim();
+    if (eh, ew) != (rh, rw) {
+        return Err(Error::ShapeMismatch {
+            what: "estimate and reference".into(),
+            expected: vec![rh, rw],
+            found: vec![eh, ew],
+        });
+    }
+    let est = luma(estimate, YCbCrStandard::Bt601Studio)?;
+    let gt = luma(reference, YCbCrStandard::Bt601Studio)?;
+    shift_compensated_score(est.view(), gt.view(), options)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,8 +288,11 @@ mod tests {
     fn whole_pixel_shift_is_found_exactly() {
         let gt = scene(80, 90);
         // estimate content moved 3 px right and 2 px up: est[y, x] = gt[y + 2, x − 3]
-        let est = Array2::from_shape_fn((80, 90), |(y, x)| gt[[(y + 2).min(79), x.saturating_sub(3)]]);
-        let score = shift_compensated_score(est.view(), gt.view(), &ShiftOptions::default()).unwrap();
+        let est = Array2::from_shape_fn((80, 90), |(y, x)| {
+            gt[[(y + 2).min(79), x.saturating_sub(3)]]
+        });
+        let score =
+            shift_compensated_score(est.view(), gt.view(), &ShiftOptions::default()).unwrap();
         assert_eq!((score.shift_x, score.shift_y), (3.0, -2.0));
         assert!(score.psnr.is_infinite() || score.psnr > 100.0);
         assert!((score.ssim - 1.0).abs() < 1e-9);
@@ -239,33 +301,17 @@ mod tests {
     #[test]
     fn rejects_bad_settings() {
         let gt = scene(40, 40);
-        let bad = ShiftOptions { crop: 5, ..ShiftOptions::default() };
+        let bad = ShiftOptions {
+            crop: 5,
+            ..ShiftOptions::default()
+        };
         assert!(shift_compensated_score(gt.view(), gt.view(), &bad).is_err());
         let small = scene(30, 30);
-        assert!(shift_compensated_score(small.view(), small.view(), &ShiftOptions::default()).is_err());
-        assert!(shift_compensated_score(gt.view(), small.view(), &ShiftOptions::default()).is_err());
+        assert!(
+            shift_compensated_score(small.view(), small.view(), &ShiftOptions::default()).is_err()
+        );
+        assert!(
+            shift_compensated_score(gt.view(), small.view(), &ShiftOptions::default()).is_err()
+        );
     }
-}
-
-/// [`shift_compensated_score`] for host images `[c, h, w]`: colour images (3 channels) are
-/// compared on their luma, computed with MATLAB's `rgb2ycbcr` (BT.601 studio range) as in the Lai
-/// benchmark scripts; gray images as they are.
-///
-/// # Errors
-/// [`Error::ShapeMismatch`] if the sizes differ or an image has neither 1 nor 3 channels, and
-/// the errors of [`shift_compensated_score`].
-pub fn score_images(estimate: &ndarray::Array3<f32>, reference: &ndarray::Array3<f32>, options: &ShiftOptions) -> Result<ShiftScore> {
-    use deblur_core::color::{YCbCrStandard, luma};
-    let (_, eh, ew) = estimate.dim();
-    let (_, rh, rw) = reference.dim();
-    if (eh, ew) != (rh, rw) {
-        return Err(Error::ShapeMismatch {
-            what: "estimate and reference".into(),
-            expected: vec![rh, rw],
-            found: vec![eh, ew],
-        });
-    }
-    let est = luma(estimate, YCbCrStandard::Bt601Studio)?;
-    let gt = luma(reference, YCbCrStandard::Bt601Studio)?;
-    shift_compensated_score(est.view(), gt.view(), options)
 }

@@ -69,7 +69,8 @@ fn filter(img: &Array2<f64>, g: &[f64], filtering: SsimFiltering) -> Array2<f64>
             let (h, w) = img.dim();
             let before = (k - 1) / 2;
             let mut p = Array2::zeros((h + k - 1, w + k - 1));
-            p.slice_mut(s![before..before + h, before..before + w]).assign(img);
+            p.slice_mut(s![before..before + h, before..before + w])
+                .assign(img);
             p
         }
     };
@@ -145,9 +146,12 @@ pub fn ssim(a: ArrayView2<f32>, b: ArrayView2<f32>, options: &SsimOptions) -> f6
     let yy = f(&(&y * &y));
     let xy = f(&(&x * &y));
     let mut total = 0.0;
-    for (((&mx, &my), (&sxx, &syy)), &sxy) in mu_x.iter().zip(&mu_y).zip(xx.iter().zip(&yy)).zip(&xy) {
+    for (((&mx, &my), (&sxx, &syy)), &sxy) in
+        mu_x.iter().zip(&mu_y).zip(xx.iter().zip(&yy)).zip(&xy)
+    {
         let (vx, vy, cov) = (sxx - mx * mx, syy - my * my, sxy - mx * my);
-        total += ((2.0 * mx * my + c1) * (2.0 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+        total +=
+            ((2.0 * mx * my + c1) * (2.0 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
     }
     total / mu_x.len() as f64
 }

@@ -12,7 +12,9 @@ use crate::ssim::gaussian_1d;
 /// The `[1, 1, size, size]` Gaussian window (outer product of the normalised 1-D Gaussian).
 pub fn gaussian_window(size: usize, sigma: f64, device: &Device) -> Tensor<4> {
     let g = gaussian_1d(size, sigma);
-    let data: Vec<f32> = (0..size * size).map(|i| (g[i / size] * g[i % size]) as f32).collect();
+    let data: Vec<f32> = (0..size * size)
+        .map(|i| (g[i / size] * g[i % size]) as f32)
+        .collect();
     Tensor::from_data(TensorData::new(data, [1, 1, size, size]), device)
 }
 
@@ -28,7 +30,14 @@ pub fn ssim_tensor(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     assert_eq!(a.dims(), b.dims(), "ssim_tensor: shapes differ");
     let [n, c, h, w] = a.dims();
     let window = gaussian_window(11, 1.5, &a.device());
-    let filter = |x: Tensor<4>| conv2d(x.reshape([n * c, 1, h, w]), window.clone(), None, ConvOptions::new([1, 1], [5, 5], [1, 1], 1));
+    let filter = |x: Tensor<4>| {
+        conv2d(
+            x.reshape([n * c, 1, h, w]),
+            window.clone(),
+            None,
+            ConvOptions::new([1, 1], [5, 5], [1, 1], 1),
+        )
+    };
     let (c1, c2) = (0.01f32 * 0.01, 0.03f32 * 0.03);
     let mu_a = filter(a.clone()); // [n·c, 1, h, w]
     let mu_b = filter(b.clone());
@@ -53,11 +62,21 @@ mod tests {
     fn matches_the_host_ssim_with_same_filtering() {
         let device = Device::default();
         let (h, w) = (23, 29);
-        let a = Array2::from_shape_fn((h, w), |(y, x)| (((y * 7 + x * 3) % 13) as f32 / 12.0));
-        let b = Array2::from_shape_fn((h, w), |(y, x)| (((y * 5 + x * 11) % 17) as f32 / 16.0) * 0.5 + 0.2);
-        let to_t = |m: &Array2<f32>| Tensor::<4>::from_data(TensorData::new(m.iter().copied().collect::<Vec<_>>(), [1, 1, h, w]), &device);
+        let a = Array2::from_shape_fn((h, w), |(y, x)| ((y * 7 + x * 3) % 13) as f32 / 12.0);
+        let b = Array2::from_shape_fn((h, w), |(y, x)| {
+            (((y * 5 + x * 11) % 17) as f32 / 16.0) * 0.5 + 0.2
+        });
+        let to_t = |m: &Array2<f32>| {
+            Tensor::<4>::from_data(
+                TensorData::new(m.iter().copied().collect::<Vec<_>>(), [1, 1, h, w]),
+                &device,
+            )
+        };
         let got = f64::from(ssim_tensor(to_t(&a), to_t(&b)).into_scalar::<f32>());
-        let options = SsimOptions { filtering: SsimFiltering::Same, ..SsimOptions::default() };
+        let options = SsimOptions {
+            filtering: SsimFiltering::Same,
+            ..SsimOptions::default()
+        };
         let expected = ssim(a.view(), b.view(), &options);
         assert!((got - expected).abs() < 1e-4, "{got} vs {expected}");
         let one = f64::from(ssim_tensor(to_t(&a), to_t(&a)).into_scalar::<f32>());
@@ -67,8 +86,17 @@ mod tests {
     #[test]
     fn has_gradients() {
         let device = Device::default().autodiff();
-        let a = Tensor::<4>::random([1, 2, 16, 16], burn::tensor::Distribution::Uniform(0.0, 1.0), &device).require_grad();
-        let b = Tensor::<4>::random([1, 2, 16, 16], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
+        let a = Tensor::<4>::random(
+            [1, 2, 16, 16],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        )
+        .require_grad();
+        let b = Tensor::<4>::random(
+            [1, 2, 16, 16],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
         let grads = (ssim_tensor(a.clone(), b).neg() + 1.0).backward();
         let g = a.grad(&grads).unwrap();
         assert!(g.abs().sum().into_scalar::<f32>() > 0.0);

@@ -7,7 +7,9 @@ pub enum Error {
     #[error("invalid solver setting: {0}")]
     InvalidConfig(String),
     /// The loss became NaN or infinite.
-    #[error("the loss became {value} at step {step}; lower the learning rates or check the input for NaN")]
+    #[error(
+        "the loss became {value} at step {step}; lower the learning rates or check the input for NaN"
+    )]
     NonFinite {
         /// Step at which it happened.
         step: usize,

@@ -67,11 +67,12 @@ pub fn load_levin(dir: &Path, only: Option<&[String]>) -> Result<Vec<LevinItem>>
             });
         }
     }
-    if let Some(o) = only {
-        if let Some(missing) = o.iter().find(|n| !items.iter().any(|i| &i.name == *n)) {
-            return Err(Error::InvalidConfig(format!("unknown Levin case {missing:?}; names look like im1_kernel4")));
+    if let Some(o) = only
+        && let Some(missing) = o.iter().find(|n| !items.iter().any(|i| &i.name == *n)) {
+            return Err(Error::InvalidConfig(format!(
+                "unknown Levin case {missing:?}; names look like im1_kernel4"
+            )));
         }
-    }
     Ok(items)
 }
 
@@ -96,25 +97,46 @@ pub struct OrientedKernel {
 ///
 /// # Errors
 /// Blur errors (kernel larger than the image).
-pub fn orient_true_kernel(sharp: &Array2<f32>, blurred: &Array2<f32>, kernel: &Kernel, max_offset: usize, device: &Device) -> Result<OrientedKernel> {
+pub fn orient_true_kernel(
+    sharp: &Array2<f32>,
+    blurred: &Array2<f32>,
+    kernel: &Kernel,
+    max_offset: usize,
+    device: &Device,
+) -> Result<OrientedKernel> {
     let x = array_to_tensor(&sharp.clone().insert_axis(Axis(0)), device);
     let (h, w) = blurred.dim();
     let border = 20usize.max(max_offset + 1);
     let mut best: Option<OrientedKernel> = None;
     let mut best_unrotated: Option<OrientedKernel> = None;
     for rotated in [false, true] {
-        let k = if rotated { kernel.rotate_180() } else { kernel.clone() };
-        let reblurred = UniformBlur::new(Boundary::Same(Padding::Reflect)).apply(x.clone(), k.to_tensor(device))?;
-        let reblurred = tensor_to_array(reblurred, 0)?.index_axis(Axis(0), 0).to_owned();
+        let k = if rotated {
+            kernel.rotate_180()
+        } else {
+            kernel.clone()
+        };
+        let reblurred = UniformBlur::new(Boundary::Same(Padding::Reflect))
+            .apply(x.clone(), k.to_tensor(device))?;
+        let reblurred = tensor_to_array(reblurred, 0)?
+            .index_axis(Axis(0), 0)
+            .to_owned();
         let target = blurred.slice(s![border..h - border, border..w - border]);
         let m = max_offset as isize;
         for dy in -m..=m {
             for dx in -m..=m {
-                let (r0, c0) = ((border as isize - dy) as usize, (border as isize - dx) as usize);
+                let (r0, c0) = (
+                    (border as isize - dy) as usize,
+                    (border as isize - dx) as usize,
+                );
                 let window = reblurred.slice(s![r0..r0 + h - 2 * border, c0..c0 + w - 2 * border]);
                 let fit = psnr(window, target, 1.0);
                 if best.as_ref().is_none_or(|b| fit > b.fit_psnr) {
-                    best = Some(OrientedKernel { kernel: k.clone(), rotated, offset: [dy, dx], fit_psnr: fit });
+                    best = Some(OrientedKernel {
+                        kernel: k.clone(),
+                        rotated,
+                        offset: [dy, dx],
+                        fit_psnr: fit,
+                    });
                 }
             }
         }
@@ -171,7 +193,8 @@ pub fn run_levin(
         let restored = method(item)?;
         let seconds = start.elapsed().as_secs_f64();
         let score = shift_compensated_score(restored.view(), item.sharp.view(), &options)?;
-        let blurred_score = shift_compensated_score(item.blurred.view(), item.sharp.view(), &options)?;
+        let blurred_score =
+            shift_compensated_score(item.blurred.view(), item.sharp.view(), &options)?;
         let (oriented, reference) = true_kernel_result(item, nonblind, device)?;
         let row = LevinRow {
             name: item.name.clone(),
@@ -193,11 +216,17 @@ pub fn run_levin(
 ///
 /// # Errors
 /// Deconvolution and scoring errors.
-pub fn true_kernel_result(item: &LevinItem, nonblind: &HyperLaplacianConfig, device: &Device) -> Result<(OrientedKernel, ShiftScore)> {
+pub fn true_kernel_result(
+    item: &LevinItem,
+    nonblind: &HyperLaplacianConfig,
+    device: &Device,
+) -> Result<(OrientedKernel, ShiftScore)> {
     let oriented = orient_true_kernel(&item.sharp, &item.blurred, &item.true_kernel, 6, device)?;
     let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), device);
     let x = hyper_laplacian_deconv(y, oriented.kernel.to_tensor(device), nonblind)?;
-    let x = tensor_to_array(x, 0)?.index_axis(Axis(0), 0).mapv(|v| v.clamp(0.0, 1.0));
+    let x = tensor_to_array(x, 0)?
+        .index_axis(Axis(0), 0)
+        .mapv(|v| v.clamp(0.0, 1.0));
     let score = shift_compensated_score(x.view(), item.sharp.view(), &ShiftOptions::default())?;
     Ok((oriented, score))
 }

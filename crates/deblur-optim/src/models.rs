@@ -34,7 +34,12 @@ fn adam() -> ModuleOptimizer {
 }
 
 /// One optimiser step of `module` with the gradients of its own parameters.
-pub fn step_module<M: Module>(optim: &mut ModuleOptimizer, module: &M, grads: &mut Gradients, lr: f64) -> M {
+pub fn step_module<M: Module>(
+    optim: &mut ModuleOptimizer,
+    module: &M,
+    grads: &mut Gradients,
+    lr: f64,
+) -> M {
     let params = GradientsParams::from_module(grads, module);
     optim.step(lr, module.clone(), params)
 }
@@ -51,10 +56,22 @@ pub struct DipImage {
 
 impl DipImage {
     /// A network from `config` on an autodiff `device`, with input noise of `size` from `seed`.
-    pub fn new(config: &DipConfig, size: [usize; 2], reg_noise_std: f64, seed: u64, device: &Device) -> Self {
+    pub fn new(
+        config: &DipConfig,
+        size: [usize; 2],
+        reg_noise_std: f64,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
         let net = config.init(device);
         let input = net.input_noise(size, seed, device);
-        DipImage { net, input, reg_noise_std, optim: adam(), last: None }
+        DipImage {
+            net,
+            input,
+            reg_noise_std,
+            optim: adam(),
+            last: None,
+        }
     }
 
     /// The network.
@@ -66,7 +83,11 @@ impl DipImage {
 impl ImageModel for DipImage {
     fn forward(&mut self, _step: usize) -> Tensor<4> {
         let input = if self.reg_noise_std > 0.0 {
-            let noise = Tensor::random(self.input.shape(), Distribution::Normal(0.0, self.reg_noise_std), &self.input.device());
+            let noise = Tensor::random(
+                self.input.shape(),
+                Distribution::Normal(0.0, self.reg_noise_std),
+                &self.input.device(),
+            );
             self.input.clone() + noise
         } else {
             self.input.clone()
@@ -81,7 +102,9 @@ impl ImageModel for DipImage {
     }
 
     fn latent(&self) -> Tensor<4> {
-        self.last.clone().unwrap_or_else(|| self.net.forward(self.input.clone()).detach())
+        self.last
+            .clone()
+            .unwrap_or_else(|| self.net.forward(self.input.clone()).detach())
     }
 }
 
@@ -102,7 +125,10 @@ impl PixelImage {
     /// Starts from `init` (moved to the autodiff `device`).
     pub fn new(init: Tensor<4>, device: &Device) -> Self {
         let pixels = Param::from_tensor(init.to_device(device).detach().require_grad());
-        PixelImage { params: PixelParams { pixels }, optim: adam() }
+        PixelImage {
+            params: PixelParams { pixels },
+            optim: adam(),
+        }
     }
 }
 
@@ -134,7 +160,13 @@ impl MlpKernel {
     pub fn new(config: &KernelMlpConfig, seed: u64, device: &Device) -> Self {
         let net = config.init(device);
         let input = net.input_noise(seed, device);
-        MlpKernel { net, input, optim: adam(), size: config.kernel_size, last: None }
+        MlpKernel {
+            net,
+            input,
+            optim: adam(),
+            size: config.kernel_size,
+            last: None,
+        }
     }
 }
 
@@ -150,7 +182,9 @@ impl KernelModel for MlpKernel {
     }
 
     fn kernel(&self) -> Tensor<4> {
-        self.last.clone().unwrap_or_else(|| self.net.forward(self.input.clone()).detach())
+        self.last
+            .clone()
+            .unwrap_or_else(|| self.net.forward(self.input.clone()).detach())
     }
 
     fn size(&self) -> [usize; 2] {

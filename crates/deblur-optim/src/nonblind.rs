@@ -63,16 +63,32 @@ fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
     let [_, _, h, w] = blurred.dims();
     let [kn, kc, kh, kw] = kernel.dims();
     if kn * kc != 1 {
-        return Err(Error::InvalidConfig("non-blind deconvolution takes one kernel [1, 1, kh, kw]".into()));
+        return Err(Error::InvalidConfig(
+            "non-blind deconvolution takes one kernel [1, 1, kh, kw]".into(),
+        ));
     }
     if kh > h || kw > w {
-        return Err(Error::Core(deblur_core::Error::KernelLargerThanImage { kernel: [kh, kw], image: [h, w] }));
+        return Err(Error::Core(deblur_core::Error::KernelLargerThanImage {
+            kernel: [kh, kw],
+            image: [h, w],
+        }));
     }
-    let (p, q) = ((h + 2 * kh).next_power_of_two(), (w + 2 * kw).next_power_of_two());
+    let (p, q) = (
+        (h + 2 * kh).next_power_of_two(),
+        (w + 2 * kw).next_power_of_two(),
+    );
     let (top, left) = (kh, kw);
-    let padded = pad(blurred, [(top, p - h - top), (left, q - w - left)], Padding::Symmetric);
+    let padded = pad(
+        blurred,
+        [(top, p - h - top), (left, q - w - left)],
+        Padding::Symmetric,
+    );
     // place k[u, v] at ((u − c) mod p, (v − c) mod q): the centred kernel, circularly
-    let values: Vec<f32> = kernel.to_data().convert::<f32>().try_into_vec().map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
+    let values: Vec<f32> = kernel
+        .to_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
     let (ch, cw) = ((kh - 1) / 2, (kw - 1) / 2);
     let mut canvas = vec![0f32; p * q];
     for u in 0..kh {
@@ -83,12 +99,22 @@ fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
         }
     }
     let device = padded.device();
-    let kspec = rfft2(Tensor::from_data(TensorData::new(canvas, [1, 1, p, q]), &device));
-    Ok(Setup { padded, kernel: kspec, size: [h, w], offset: [top, left], q })
+    let kspec = rfft2(Tensor::from_data(
+        TensorData::new(canvas, [1, 1, p, q]),
+        &device,
+    ));
+    Ok(Setup {
+        padded,
+        kernel: kspec,
+        size: [h, w],
+        offset: [top, left],
+        q,
+    })
 }
 
 fn crop(x: Tensor<4>, s: &Setup) -> Tensor<4> {
-    x.narrow(2, s.offset[0], s.size[0]).narrow(3, s.offset[1], s.size[1])
+    x.narrow(2, s.offset[0], s.size[0])
+        .narrow(3, s.offset[1], s.size[1])
 }
 
 fn power(s: &Spectrum) -> Tensor<4> {
@@ -106,15 +132,27 @@ pub fn wiener(blurred: Tensor<4>, kernel: Tensor<4>, nsr: f64) -> Result<Tensor<
     let y = rfft2(s.padded.clone());
     let numerator = s.kernel.mul(&y);
     let denominator = power(&s.kernel) + nsr;
-    let x = irfft2(Spectrum { re: numerator.re / denominator.clone(), im: numerator.im / denominator }, s.q);
+    let x = irfft2(
+        Spectrum {
+            re: numerator.re / denominator.clone(),
+            im: numerator.im / denominator,
+        },
+        s.q,
+    );
     Ok(crop(x, &s))
 }
 
 /// Circular forward differences along width and height.
 fn circular_gradients(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     let [_, _, h, w] = x.dims();
-    let right = Tensor::cat(vec![x.clone().narrow(3, 1, w - 1), x.clone().narrow(3, 0, 1)], 3);
-    let down = Tensor::cat(vec![x.clone().narrow(2, 1, h - 1), x.clone().narrow(2, 0, 1)], 2);
+    let right = Tensor::cat(
+        vec![x.clone().narrow(3, 1, w - 1), x.clone().narrow(3, 0, 1)],
+        3,
+    );
+    let down = Tensor::cat(
+        vec![x.clone().narrow(2, 1, h - 1), x.clone().narrow(2, 0, 1)],
+        2,
+    );
     (right - x.clone(), down - x)
 }
 
@@ -123,8 +161,15 @@ fn circular_gradients(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
 fn difference_spectrum(p: usize, q: usize, axis: usize, device: &Device) -> Spectrum {
     let mut canvas = vec![0f32; p * q];
     canvas[0] = -1.0;
-    if axis == 3 { canvas[1] = 1.0 } else { canvas[q] = 1.0 }
-    rfft2(Tensor::from_data(TensorData::new(canvas, [1, 1, p, q]), device))
+    if axis == 3 {
+        canvas[1] = 1.0
+    } else {
+        canvas[q] = 1.0
+    }
+    rfft2(Tensor::from_data(
+        TensorData::new(canvas, [1, 1, p, q]),
+        device,
+    ))
 }
 
 /// Solves `min_w |w|^α + β/2 (w − v)²` per element.
@@ -133,7 +178,8 @@ fn shrink(v: Tensor<4>, alpha: f64, beta: f64) -> Tensor<4> {
     let mut t = a.clone();
     // fixed point of β (a − t) = α t^{α−1}, from t = a downwards to the larger root
     for _ in 0..12 {
-        t = (a.clone() - t.clamp_min(1e-8).powf_scalar(alpha - 1.0) * (alpha / beta)).clamp_min(0.0);
+        t = (a.clone() - t.clamp_min(1e-8).powf_scalar(alpha - 1.0) * (alpha / beta))
+            .clamp_min(0.0);
     }
     let objective = t.clone().powf_scalar(alpha) + (t.clone() - a.clone()).square() * (beta / 2.0);
     let at_zero = a.square() * (beta / 2.0);
@@ -147,9 +193,20 @@ fn shrink(v: Tensor<4>, alpha: f64, beta: f64) -> Tensor<4> {
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] for invalid settings or a kernel batch; kernel-larger-than-image errors.
-pub fn hyper_laplacian_deconv(blurred: Tensor<4>, kernel: Tensor<4>, config: &HyperLaplacianConfig) -> Result<Tensor<4>> {
-    if !(config.lambda > 0.0 && config.alpha > 0.0 && config.alpha < 1.0 && config.beta_start > 0.0 && config.beta_rate > 1.0) {
-        return Err(Error::InvalidConfig("hyper-Laplacian: need λ > 0, 0 < α < 1, β₀ > 0, β rate > 1".into()));
+pub fn hyper_laplacian_deconv(
+    blurred: Tensor<4>,
+    kernel: Tensor<4>,
+    config: &HyperLaplacianConfig,
+) -> Result<Tensor<4>> {
+    if !(config.lambda > 0.0
+        && config.alpha > 0.0
+        && config.alpha < 1.0
+        && config.beta_start > 0.0
+        && config.beta_rate > 1.0)
+    {
+        return Err(Error::InvalidConfig(
+            "hyper-Laplacian: need λ > 0, 0 < α < 1, β₀ > 0, β rate > 1".into(),
+        ));
     }
     let s = setup(blurred, kernel)?;
     let device = s.padded.device();
@@ -174,7 +231,13 @@ pub fn hyper_laplacian_deconv(blurred: Tensor<4>, kernel: Tensor<4>, config: &Hy
             let re = ky.re.clone() + (gw_x.re + gw_y.re) * ratio;
             let im = ky.im.clone() + (gw_x.im + gw_y.im) * ratio;
             let denominator = k2.clone() + g2.clone() * ratio;
-            x = irfft2(Spectrum { re: re / denominator.clone(), im: im / denominator }, q);
+            x = irfft2(
+                Spectrum {
+                    re: re / denominator.clone(),
+                    im: im / denominator,
+                },
+                q,
+            );
         }
         beta *= config.beta_rate;
     }
@@ -192,12 +255,23 @@ mod tests {
         let vs = [-0.8f32, -0.3, -0.05, 0.0, 0.02, 0.1, 0.25, 0.6];
         for (alpha, beta) in [(2.0 / 3.0, 8.0), (0.5, 64.0), (2.0 / 3.0, 256.0)] {
             let v = Tensor::<4>::from_data(TensorData::new(vs.to_vec(), [1, 1, 1, 8]), &device);
-            let w: Vec<f32> = shrink(v, alpha, beta).into_data().convert::<f32>().try_into_vec().unwrap();
+            let w: Vec<f32> = shrink(v, alpha, beta)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .unwrap();
             for (&vi, &wi) in vs.iter().zip(&w) {
                 let f = |t: f64| t.abs().powf(alpha) + beta / 2.0 * (t - f64::from(vi)).powi(2);
                 // brute force over a fine grid between 0 and v
-                let best = (0..=20_000).map(|i| f64::from(vi) * i as f64 / 20_000.0).map(f).fold(f64::INFINITY, f64::min);
-                assert!(f(f64::from(wi)) <= best + 1e-5, "α {alpha} β {beta} v {vi}: w {wi} gives {} > {best}", f(f64::from(wi)));
+                let best = (0..=20_000)
+                    .map(|i| f64::from(vi) * i as f64 / 20_000.0)
+                    .map(f)
+                    .fold(f64::INFINITY, f64::min);
+                assert!(
+                    f(f64::from(wi)) <= best + 1e-5,
+                    "α {alpha} β {beta} v {vi}: w {wi} gives {} > {best}",
+                    f(f64::from(wi))
+                );
             }
         }
     }

@@ -8,9 +8,9 @@
 //!   by hyper-Laplacian non-blind deconvolution.
 
 use burn::tensor::Device;
+use deblur_core::Kernel;
 use deblur_core::color::{YCbCrStandard, luma, merge_luma};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
-use deblur_core::Kernel;
 use deblur_priors::DipConfig;
 use ndarray::{Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
@@ -81,10 +81,19 @@ pub fn most_textured_window(image: &Array2<f32>, side: usize) -> [usize; 4] {
     let mut integral = Array2::<f64>::zeros((h + 1, w + 1));
     for y in 0..h {
         for x in 0..w {
-            let gx = if x + 1 < w { image[[y, x + 1]] - image[[y, x]] } else { 0.0 };
-            let gy = if y + 1 < h { image[[y + 1, x]] - image[[y, x]] } else { 0.0 };
+            let gx = if x + 1 < w {
+                image[[y, x + 1]] - image[[y, x]]
+            } else {
+                0.0
+            };
+            let gy = if y + 1 < h {
+                image[[y + 1, x]] - image[[y, x]]
+            } else {
+                0.0
+            };
             let e = f64::from(gx * gx + gy * gy);
-            integral[[y + 1, x + 1]] = e + integral[[y, x + 1]] + integral[[y + 1, x]] - integral[[y, x]];
+            integral[[y + 1, x + 1]] =
+                e + integral[[y, x + 1]] + integral[[y + 1, x]] - integral[[y, x]];
         }
     }
     let stride = (side / 16).max(1);
@@ -93,7 +102,8 @@ pub fn most_textured_window(image: &Array2<f32>, side: usize) -> [usize; 4] {
     while y + wh <= h {
         let mut x = 0;
         while x + ww <= w {
-            let e = integral[[y + wh, x + ww]] - integral[[y, x + ww]] - integral[[y + wh, x]] + integral[[y, x]];
+            let e = integral[[y + wh, x + ww]] - integral[[y, x + ww]] - integral[[y + wh, x]]
+                + integral[[y, x]];
             if e > best.0 {
                 best = (e, x, y);
             }
@@ -109,10 +119,17 @@ pub fn most_textured_window(image: &Array2<f32>, side: usize) -> [usize; 4] {
 /// # Errors
 /// [`Error::InvalidConfig`] for a bad window or channel count, the solver's errors, and
 /// kernel-larger-than-image errors.
-pub fn deblur_blind(pixels: &Array3<f32>, request: &BlindRequest, device: &Device, observer: &mut dyn Observer) -> Result<BlindResult> {
+pub fn deblur_blind(
+    pixels: &Array3<f32>,
+    request: &BlindRequest,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<BlindResult> {
     let (c, h, w) = pixels.dim();
     if c != 1 && c != 3 {
-        return Err(Error::InvalidConfig(format!("images need 1 or 3 channels, got {c}")));
+        return Err(Error::InvalidConfig(format!(
+            "images need 1 or 3 channels, got {c}"
+        )));
     }
     let work: Array3<f32> = if c == 3 && request.color == ColorPath::Luma {
         luma(pixels, YCbCrStandard::FullRange)?.insert_axis(Axis(0))
@@ -122,10 +139,15 @@ pub fn deblur_blind(pixels: &Array3<f32>, request: &BlindRequest, device: &Devic
     let window = match request.crop {
         CropChoice::Full => None,
         CropChoice::Auto { side } if h <= side && w <= side => None,
-        CropChoice::Auto { side } => Some(most_textured_window(&work.index_axis(Axis(0), 0).to_owned(), side)),
+        CropChoice::Auto { side } => Some(most_textured_window(
+            &work.index_axis(Axis(0), 0).to_owned(),
+            side,
+        )),
         CropChoice::Window([x, y, ww, wh]) => {
             if ww == 0 || wh == 0 || x + ww > w || y + wh > h {
-                return Err(Error::InvalidConfig(format!("crop {x},{y},{ww},{wh} does not fit the {w}x{h} image")));
+                return Err(Error::InvalidConfig(format!(
+                    "crop {x},{y},{ww},{wh} does not fit the {w}x{h} image"
+                )));
             }
             Some([x, y, ww, wh])
         }
@@ -141,16 +163,29 @@ pub fn deblur_blind(pixels: &Array3<f32>, request: &BlindRequest, device: &Devic
         None => tensor_to_array(out.image.to_device(device), 0)?,
         Some(_) => {
             let full = array_to_tensor(&work, device);
-            tensor_to_array(hyper_laplacian_deconv(full, kernel.to_tensor(device), &request.nonblind)?, 0)?
+            tensor_to_array(
+                hyper_laplacian_deconv(full, kernel.to_tensor(device), &request.nonblind)?,
+                0,
+            )?
         }
     }
     .mapv(|v| v.clamp(0.0, 1.0));
     let image = if c == 3 && request.color == ColorPath::Luma {
-        merge_luma(pixels, restored.index_axis(Axis(0), 0), YCbCrStandard::FullRange)?
+        merge_luma(
+            pixels,
+            restored.index_axis(Axis(0), 0),
+            YCbCrStandard::FullRange,
+        )?
     } else {
         restored
     };
-    Ok(BlindResult { image, kernel, losses: out.losses, seconds: out.seconds, window })
+    Ok(BlindResult {
+        image,
+        kernel,
+        losses: out.losses,
+        seconds: out.seconds,
+        window,
+    })
 }
 
 /// A small-network SelfDeblur for CPUs: a 32-channel DIP (skip 8, 5 scales), kernel learning rate

@@ -18,7 +18,11 @@ pub struct MultiStepLr {
 impl MultiStepLr {
     /// A constant rate.
     pub fn constant(base: f64) -> Self {
-        MultiStepLr { base, milestones: Vec::new(), gamma: 1.0 }
+        MultiStepLr {
+            base,
+            milestones: Vec::new(),
+            gamma: 1.0,
+        }
     }
 
     /// The rate at `step`.
@@ -30,7 +34,11 @@ impl MultiStepLr {
     /// The same schedule with milestones scaled from `from` to `to` total iterations.
     pub fn rescaled(&self, from: usize, to: usize) -> Self {
         MultiStepLr {
-            milestones: self.milestones.iter().map(|&m| m * to / from.max(1)).collect(),
+            milestones: self
+                .milestones
+                .iter()
+                .map(|&m| m * to / from.max(1))
+                .collect(),
             ..self.clone()
         }
     }
@@ -68,14 +76,23 @@ mod tests {
 
     #[test]
     fn multistep_matches_the_selfdeblur_schedule() {
-        let s = MultiStepLr { base: 0.01, milestones: vec![2000, 3000, 4000], gamma: 0.5 };
+        let s = MultiStepLr {
+            base: 0.01,
+            milestones: vec![2000, 3000, 4000],
+            gamma: 0.5,
+        };
         assert_eq!(s.lr(0), 0.01);
         assert_eq!(s.lr(1999), 0.01);
         assert_eq!(s.lr(2000), 0.005);
         assert_eq!(s.lr(3500), 0.0025);
         assert_eq!(s.lr(4999), 0.00125);
         assert_eq!(s.rescaled(5000, 1000).milestones, vec![400, 600, 800]);
-        let l = LossSchedule { ssim_from: Some(1000) };
-        assert_eq!((l.term(999), l.term(1000)), (DataTerm::Mse, DataTerm::OneMinusSsim));
+        let l = LossSchedule {
+            ssim_from: Some(1000),
+        };
+        assert_eq!(
+            (l.term(999), l.term(1000)),
+            (DataTerm::Mse, DataTerm::OneMinusSsim)
+        );
     }
 }

@@ -42,9 +42,19 @@ impl SelfDeblurConfig {
             noise_seed: 0,
             solver: SolverConfig {
                 iterations: 5000,
-                image_lr: MultiStepLr { base: 0.01, milestones: milestones.clone(), gamma: 0.5 },
-                kernel_lr: MultiStepLr { base: 1e-4, milestones, gamma: 0.5 },
-                loss: LossSchedule { ssim_from: Some(1000) },
+                image_lr: MultiStepLr {
+                    base: 0.01,
+                    milestones: milestones.clone(),
+                    gamma: 0.5,
+                },
+                kernel_lr: MultiStepLr {
+                    base: 1e-4,
+                    milestones,
+                    gamma: 0.5,
+                },
+                loss: LossSchedule {
+                    ssim_from: Some(1000),
+                },
                 update: UpdateMode::Joint,
                 image_penalty: None,
                 kernel_l2: 0.0,
@@ -59,7 +69,11 @@ impl SelfDeblurConfig {
         let from = self.solver.iterations;
         self.solver.image_lr = self.solver.image_lr.rescaled(from, iterations);
         self.solver.kernel_lr = self.solver.kernel_lr.rescaled(from, iterations);
-        self.solver.loss.ssim_from = self.solver.loss.ssim_from.map(|s| s * iterations / from.max(1));
+        self.solver.loss.ssim_from = self
+            .solver
+            .loss
+            .ssim_from
+            .map(|s| s * iterations / from.max(1));
         self.solver.iterations = iterations;
         self
     }
@@ -72,10 +86,15 @@ impl SelfDeblurConfig {
         let [n, c, h, w] = observation.dims();
         let [kh, kw] = self.kernel_size;
         if n != 1 {
-            return Err(Error::InvalidConfig(format!("one image at a time, got a batch of {n}")));
+            return Err(Error::InvalidConfig(format!(
+                "one image at a time, got a batch of {n}"
+            )));
         }
         if kh == 0 || kw == 0 || kh > h || kw > w {
-            return Err(Error::Core(deblur_core::Error::KernelLargerThanImage { kernel: [kh, kw], image: [h, w] }));
+            return Err(Error::Core(deblur_core::Error::KernelLargerThanImage {
+                kernel: [kh, kw],
+                image: [h, w],
+            }));
         }
         let device = observation.device().autodiff();
         device.seed(self.solver.seed);
@@ -83,9 +102,22 @@ impl SelfDeblurConfig {
         let latent_size = [h + kh - 1, w + kw - 1];
         let mut dip = self.dip.clone();
         dip.output_channels = c;
-        let mut image = DipImage::new(&dip, latent_size, self.reg_noise_std, self.noise_seed, &device);
+        let mut image = DipImage::new(
+            &dip,
+            latent_size,
+            self.reg_noise_std,
+            self.noise_seed,
+            &device,
+        );
         let mlp = KernelMlpConfig::new(self.kernel_size).with_hidden(self.kernel_hidden);
         let mut kernel = MlpKernel::new(&mlp, self.noise_seed, &device);
-        solve(observation.autodiff(), &mut image, &mut kernel, &blur, &self.solver, observer)
+        solve(
+            observation.autodiff(),
+            &mut image,
+            &mut kernel,
+            &blur,
+            &self.solver,
+            observer,
+        )
     }
 }

@@ -46,7 +46,9 @@ impl BlurModel for UniformBlur {
             Boundary::Valid => {
                 let [_, _, h, w] = latent.dims();
                 let (ch, cw) = ((kernel[0] - 1) / 2, (kernel[1] - 1) / 2);
-                latent.narrow(2, ch, h + 1 - kernel[0]).narrow(3, cw, w + 1 - kernel[1])
+                latent
+                    .narrow(2, ch, h + 1 - kernel[0])
+                    .narrow(3, cw, w + 1 - kernel[1])
             }
             Boundary::Same(_) => latent,
         }
@@ -123,19 +125,22 @@ impl SolverConfig {
         }
         for (name, s) in [("image", &self.image_lr), ("kernel", &self.kernel_lr)] {
             if !(s.base >= 0.0 && s.base.is_finite() && s.gamma > 0.0) {
-                return Err(Error::InvalidConfig(format!("{name} learning rate must be finite and ≥ 0, gamma > 0")));
+                return Err(Error::InvalidConfig(format!(
+                    "{name} learning rate must be finite and ≥ 0, gamma > 0"
+                )));
             }
         }
-        if let UpdateMode::Alternating { image_steps, kernel_steps } = self.update {
-            if image_steps + kernel_steps == 0 {
+        if let UpdateMode::Alternating {
+            image_steps,
+            kernel_steps,
+        } = self.update
+            && image_steps + kernel_steps == 0 {
                 return bad("alternating updates need at least one step per round");
             }
-        }
-        if let Some(p) = self.plateau {
-            if p.window == 0 {
+        if let Some(p) = self.plateau
+            && p.window == 0 {
                 return bad("plateau window must be at least 1");
             }
-        }
         Ok(())
     }
 }
@@ -222,7 +227,10 @@ pub fn solve(
     for step in 0..config.iterations {
         let (update_image, update_kernel) = match config.update {
             UpdateMode::Joint => (true, true),
-            UpdateMode::Alternating { image_steps, kernel_steps } => {
+            UpdateMode::Alternating {
+                image_steps,
+                kernel_steps,
+            } => {
                 let phase = step % (image_steps + kernel_steps);
                 (phase < image_steps, phase >= image_steps)
             }
@@ -261,10 +269,20 @@ pub fn solve(
         let elapsed = start.elapsed();
         let done = step + 1;
         let eta = elapsed.mul_f64((config.iterations - done) as f64 / done as f64);
-        observer.on_step(&Progress { step: done, total: config.iterations, loss: value, elapsed, eta });
+        observer.on_step(&Progress {
+            step: done,
+            total: config.iterations,
+            loss: value,
+            elapsed,
+            eta,
+        });
         if observer.wants_snapshot(done) {
             let size = kernel.size();
-            observer.on_snapshot(done, blur.crop_latent(image.latent(), size), kernel.kernel());
+            observer.on_snapshot(
+                done,
+                blur.crop_latent(image.latent(), size),
+                kernel.kernel(),
+            );
         }
         if term != last_term {
             last_term = term;
@@ -275,7 +293,8 @@ pub fn solve(
             if seen >= 2 * p.window {
                 let recent = &losses[done - p.window..];
                 let before = &losses[done - 2 * p.window..done - p.window];
-                let mean = |s: &[f32]| s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len() as f64;
+                let mean =
+                    |s: &[f32]| s.iter().map(|&v| f64::from(v)).sum::<f64>() / s.len() as f64;
                 let (a, b) = (mean(before), mean(recent));
                 if (a - b) / a.abs().max(1e-12) < p.min_relative_improvement {
                     stop = StopReason::Plateau;

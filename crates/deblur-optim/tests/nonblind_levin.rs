@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use burn::tensor::Device;
+use deblur_metrics::{ShiftOptions, shift_compensated_score};
 use deblur_optim::HyperLaplacianConfig;
 use deblur_optim::levin::{load_levin, true_kernel_result};
-use deblur_metrics::{ShiftOptions, shift_compensated_score};
 
 fn levin_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/levin")
@@ -17,7 +17,10 @@ fn levin_dir() -> PathBuf {
 fn hyper_laplacian_with_the_true_kernel_beats_the_input_on_every_levin_image() {
     let dir = levin_dir();
     if !dir.exists() {
-        panic!("Levin data not found at {}; the tests need ../shared/data beside the checkout", dir.display());
+        panic!(
+            "Levin data not found at {}; the tests need ../shared/data beside the checkout",
+            dir.display()
+        );
     }
     let device = Device::default();
     let items = load_levin(&dir, None).unwrap();
@@ -25,10 +28,25 @@ fn hyper_laplacian_with_the_true_kernel_beats_the_input_on_every_levin_image() {
     let mut total = 0.0;
     let mut rotated = Vec::new();
     for item in &items {
-        let (oriented, score) = true_kernel_result(item, &HyperLaplacianConfig::default(), &device).unwrap();
-        let blurred = shift_compensated_score(item.blurred.view(), item.sharp.view(), &ShiftOptions::default()).unwrap();
-        eprintln!("{}: blurred {:.2} dB, true-kernel HL {:.2} dB / SSIM {:.4} (kernel fit {:.1} dB, rotated {})", item.name, blurred.psnr, score.psnr, score.ssim, oriented.fit_psnr, oriented.rotated);
-        assert!(score.psnr >= blurred.psnr + 4.0, "{}: {:.2} dB vs blurred {:.2} dB", item.name, score.psnr, blurred.psnr);
+        let (oriented, score) =
+            true_kernel_result(item, &HyperLaplacianConfig::default(), &device).unwrap();
+        let blurred = shift_compensated_score(
+            item.blurred.view(),
+            item.sharp.view(),
+            &ShiftOptions::default(),
+        )
+        .unwrap();
+        eprintln!(
+            "{}: blurred {:.2} dB, true-kernel HL {:.2} dB / SSIM {:.4} (kernel fit {:.1} dB, rotated {})",
+            item.name, blurred.psnr, score.psnr, score.ssim, oriented.fit_psnr, oriented.rotated
+        );
+        assert!(
+            score.psnr >= blurred.psnr + 4.0,
+            "{}: {:.2} dB vs blurred {:.2} dB",
+            item.name,
+            score.psnr,
+            blurred.psnr
+        );
         if oriented.rotated {
             rotated.push(item.kernel);
         }
@@ -39,5 +57,9 @@ fn hyper_laplacian_with_the_true_kernel_beats_the_input_on_every_levin_image() {
     for k in [1, 2, 5, 6, 7] {
         assert!(!rotated.contains(&k), "kernel {k} should fit unrotated");
     }
-    assert!(rotated.iter().filter(|&&k| k == 4).count() == 4 && rotated.iter().filter(|&&k| k == 8).count() == 4, "{rotated:?}");
+    assert!(
+        rotated.iter().filter(|&&k| k == 4).count() == 4
+            && rotated.iter().filter(|&&k| k == 8).count() == 4,
+        "{rotated:?}"
+    );
 }

@@ -17,11 +17,15 @@ const K: usize = 9;
 const OBS: usize = 64;
 
 fn problem(device: &Device) -> (Tensor<4>, Kernel) {
-    let sharp = DeadLeaves::new(OBS + K - 1, ColorMode::Gray).sample(&mut kernel_rng(2, 0)).unwrap();
+    let sharp = DeadLeaves::new(OBS + K - 1, ColorMode::Gray)
+        .sample(&mut kernel_rng(2, 0))
+        .unwrap();
     let generator = KernelGenerator::by_name("shake", K).unwrap();
     let kernel = Kernel::new(generator.sampler().draw(&mut kernel_rng(5, 3)).0).unwrap();
     let x = deblur_core::convert::array_to_tensor(&sharp, device);
-    let y = UniformBlur::new(Boundary::Valid).apply(x, kernel.to_tensor(device)).unwrap();
+    let y = UniformBlur::new(Boundary::Valid)
+        .apply(x, kernel.to_tensor(device))
+        .unwrap();
     (y, kernel)
 }
 
@@ -42,16 +46,39 @@ fn small_selfdeblur_recovers_the_kernel() {
     let device = Device::default();
     let (observation, truth) = problem(&device);
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let out = small_selfdeblur(400).run(observation.clone(), &mut Silent).unwrap();
+    let out = small_selfdeblur(400)
+        .run(observation.clone(), &mut Silent)
+        .unwrap();
     let estimate = Kernel::from_tensor(out.kernel.clone()).unwrap();
     let err = kernel_error(&estimate, &truth, 2).unwrap();
     let delta = kernel_error(&Kernel::delta([K, K]).unwrap(), &truth, 2).unwrap();
-    eprintln!("kernel MSE {:.3e} (delta {:.3e}), final loss {:.3e}, {:.1} s", err.mse, delta.mse, out.losses.last().unwrap(), out.seconds);
-    assert!(err.mse < 0.3 * delta.mse, "kernel MSE {} vs delta {}", err.mse, delta.mse);
+    eprintln!(
+        "kernel MSE {:.3e} (delta {:.3e}), final loss {:.3e}, {:.1} s",
+        err.mse,
+        delta.mse,
+        out.losses.last().unwrap(),
+        out.seconds
+    );
+    assert!(
+        err.mse < 0.3 * delta.mse,
+        "kernel MSE {} vs delta {}",
+        err.mse,
+        delta.mse
+    );
     // the re-blurred estimate explains the observation
-    let reblurred = UniformBlur::new(Boundary::Valid).apply(out.latent.clone().to_device(&device), out.kernel.to_device(&device)).unwrap();
+    let reblurred = UniformBlur::new(Boundary::Valid)
+        .apply(
+            out.latent.clone().to_device(&device),
+            out.kernel.to_device(&device),
+        )
+        .unwrap();
     let (a, b) = (to_vec(reblurred), to_vec(observation));
-    let mse = a.iter().zip(&b).map(|(p, q)| f64::from(p - q).powi(2)).sum::<f64>() / a.len() as f64;
+    let mse = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| f64::from(p - q).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
     let psnr = -10.0 * mse.log10();
     assert!(psnr > 30.0, "re-blur PSNR {psnr}");
 }
@@ -61,7 +88,11 @@ fn same_seed_same_result() {
     let device = Device::default();
     let (observation, _) = problem(&device);
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let run = || small_selfdeblur(15).run(observation.clone(), &mut Silent).unwrap();
+    let run = || {
+        small_selfdeblur(15)
+            .run(observation.clone(), &mut Silent)
+            .unwrap()
+    };
     let (a, b) = (run(), run());
     assert_eq!(a.losses, b.losses);
     assert_eq!(to_vec(a.kernel), to_vec(b.kernel));
@@ -71,8 +102,11 @@ fn same_seed_same_result() {
 #[test]
 fn rejects_a_kernel_larger_than_the_image() {
     let device = Device::default();
-    let observation = Tensor::<4>::from_data(TensorData::new(vec![0.5f32; 100], [1, 1, 10, 10]), &device);
-    let err = SelfDeblurConfig::paper([11, 11]).run(observation, &mut Silent).unwrap_err();
+    let observation =
+        Tensor::<4>::from_data(TensorData::new(vec![0.5f32; 100], [1, 1, 10, 10]), &device);
+    let err = SelfDeblurConfig::paper([11, 11])
+        .run(observation, &mut Silent)
+        .unwrap_err();
     assert!(err.to_string().contains("larger than image"), "{err}");
 }
 
@@ -82,7 +116,8 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
     let device = Device::default();
     let (observation, _) = problem(&device);
     let gray = deblur_core::convert::tensor_to_array(observation, 0).unwrap();
-    let rgb = ndarray::concatenate(ndarray::Axis(0), &[gray.view(), gray.view(), gray.view()]).unwrap();
+    let rgb =
+        ndarray::concatenate(ndarray::Axis(0), &[gray.view(), gray.view(), gray.view()]).unwrap();
     let request = BlindRequest {
         method: small_selfdeblur(10),
         color: ColorPath::Luma,
@@ -94,7 +129,10 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
     let b = deblur_blind(&rgb, &request, &device, &mut Silent).unwrap();
     assert_eq!(b.image.dim(), (3, OBS, OBS));
     for ch in 0..3 {
-        let diff = (&b.image.index_axis(ndarray::Axis(0), ch) - &a.image.index_axis(ndarray::Axis(0), 0)).iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = (&b.image.index_axis(ndarray::Axis(0), ch)
+            - &a.image.index_axis(ndarray::Axis(0), 0))
+            .iter()
+            .fold(0f32, |m, v| m.max(v.abs()));
         assert!(diff < 2e-3, "channel {ch}: max difference {diff}");
     }
 }

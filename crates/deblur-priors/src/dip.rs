@@ -77,19 +77,33 @@ impl DipConfig {
     /// If the three channel lists differ in length or are empty (a programming error in the config).
     pub fn init(&self, device: &Device) -> Dip {
         let n = self.channels_down.len();
-        assert!(n > 0 && self.channels_up.len() == n && self.channels_skip.len() == n, "DipConfig: channel lists must be non-empty and of equal length");
+        assert!(
+            n > 0 && self.channels_up.len() == n && self.channels_skip.len() == n,
+            "DipConfig: channel lists must be non-empty and of equal length"
+        );
         let mut scales = Vec::with_capacity(n);
         for i in 0..n {
-            let input = if i == 0 { self.input_channels } else { self.channels_down[i - 1] };
+            let input = if i == 0 {
+                self.input_channels
+            } else {
+                self.channels_down[i - 1]
+            };
             let down = self.channels_down[i];
             let up = self.channels_up[i];
             let skip_ch = self.channels_skip[i];
-            let deeper = if i + 1 < n { self.channels_up[i + 1] } else { down };
+            let deeper = if i + 1 < n {
+                self.channels_up[i + 1]
+            } else {
+                down
+            };
             let block = |cin, cout, k, stride| ConvBnAct::new(cin, cout, k, stride, self, device);
             scales.push(Scale {
                 skip: (skip_ch > 0).then(|| block(input, skip_ch, 1, 1)),
                 down1: block(input, down, 3, 2),
-                nonlocal: self.nonlocal_scales.contains(&i).then(|| NonLocalConfig::new(down).init(device)),
+                nonlocal: self
+                    .nonlocal_scales
+                    .contains(&i)
+                    .then(|| NonLocalConfig::new(down).init(device)),
                 down2: block(down, down, 3, 1),
                 up_norm: BatchStatNorm::new(skip_ch + deeper, device),
                 up1: block(skip_ch + deeper, up, 3, 1),
@@ -98,7 +112,8 @@ impl DipConfig {
         }
         Dip {
             scales,
-            output: Conv2dConfig::new([self.channels_up[0], self.output_channels], [1, 1]).init(device),
+            output: Conv2dConfig::new([self.channels_up[0], self.output_channels], [1, 1])
+                .init(device),
             input_channels: self.input_channels,
             input_noise_scale: self.input_noise_scale,
         }
@@ -117,9 +132,18 @@ pub struct ConvBnAct {
 }
 
 impl ConvBnAct {
-    fn new(cin: usize, cout: usize, kernel: usize, stride: usize, config: &DipConfig, device: &Device) -> Self {
+    fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        config: &DipConfig,
+        device: &Device,
+    ) -> Self {
         ConvBnAct {
-            conv: Conv2dConfig::new([cin, cout], [kernel, kernel]).with_stride([stride, stride]).init(device),
+            conv: Conv2dConfig::new([cin, cout], [kernel, kernel])
+                .with_stride([stride, stride])
+                .init(device),
             norm: BatchStatNorm::new(cout, device),
             pad: (kernel - 1) / 2,
             reflect: config.reflect_padding,
@@ -134,7 +158,11 @@ impl ConvBnAct {
         let x = if self.pad == 0 {
             x
         } else {
-            let mode = if self.reflect { PadMode::Reflect } else { PadMode::Constant(0.0) };
+            let mode = if self.reflect {
+                PadMode::Reflect
+            } else {
+                PadMode::Constant(0.0)
+            };
             x.pad([(self.pad, self.pad), (self.pad, self.pad)], mode)
         };
         leaky_relu(self.norm.forward(self.conv.forward(x)), self.slope)
@@ -171,7 +199,11 @@ fn concat_cropped(tensors: Vec<Tensor<4>>) -> Tensor<4> {
         .into_iter()
         .map(|t| {
             let [_, _, th, tw] = t.dims();
-            if th == h && tw == w { t } else { t.narrow(2, (th - h) / 2, h).narrow(3, (tw - w) / 2, w) }
+            if th == h && tw == w {
+                t
+            } else {
+                t.narrow(2, (th - h) / 2, h).narrow(3, (tw - w) / 2, w)
+            }
         })
         .collect();
     Tensor::cat(cropped, 1)
@@ -186,7 +218,10 @@ impl Dip {
         let n = self.input_channels * size[0] * size[1];
         let scale = self.input_noise_scale as f32;
         let values: Vec<f32> = (0..n).map(|_| rng.random::<f32>() * scale).collect();
-        Tensor::from_data(TensorData::new(values, [1, self.input_channels, size[0], size[1]]), device)
+        Tensor::from_data(
+            TensorData::new(values, [1, self.input_channels, size[0], size[1]]),
+            device,
+        )
     }
 
     /// Number of scales.
@@ -206,7 +241,9 @@ impl Dip {
             deep = self.forward_scale(index + 1, deep); // [n, u_{i+1}, ⌈h/2⌉, ⌈w/2⌉]
         }
         let [_, _, dh, dw] = deep.dims();
-        let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size([2 * dh, 2 * dw]);
+        let options = InterpolateOptions::new(InterpolateMode::Bilinear)
+            .with_align_corners(false)
+            .with_output_size([2 * dh, 2 * dw]);
         let up = interpolate(deep, options); // [n, ·, 2⌈h/2⌉, 2⌈w/2⌉]
         let joined = match skip {
             Some(s) => concat_cropped(vec![s, up]),
@@ -222,7 +259,11 @@ impl Dip {
         let [_, _, h, w] = noise.dims();
         let features = self.forward_scale(0, noise);
         let [_, _, fh, fw] = features.dims();
-        let features = if (fh, fw) == (h, w) { features } else { features.narrow(2, 0, h).narrow(3, 0, w) };
+        let features = if (fh, fw) == (h, w) {
+            features
+        } else {
+            features.narrow(2, 0, h).narrow(3, 0, w)
+        };
         sigmoid(self.output.forward(features))
     }
 }
@@ -246,7 +287,10 @@ mod tests {
         for size in [[37, 37], [40, 33], [64, 64]] {
             let out = net.forward(net.input_noise(size, 0, &device));
             assert_eq!(out.dims(), [1, 1, size[0], size[1]]);
-            let (lo, hi) = (out.clone().min().into_scalar::<f32>(), out.max().into_scalar::<f32>());
+            let (lo, hi) = (
+                out.clone().min().into_scalar::<f32>(),
+                out.max().into_scalar::<f32>(),
+            );
             assert!(lo > 0.0 && hi < 1.0);
         }
     }

@@ -49,7 +49,9 @@ impl KernelMlp {
     /// The fixed input: `[1, noise_dim]` uniform `U[0, 1) · 0.1` from `seed` (spec §2.1).
     pub fn input_noise(&self, seed: u64, device: &Device) -> Tensor<2> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let values: Vec<f32> = (0..self.noise_dim).map(|_| rng.random::<f32>() * 0.1).collect();
+        let values: Vec<f32> = (0..self.noise_dim)
+            .map(|_| rng.random::<f32>() * 0.1)
+            .collect();
         Tensor::from_data(TensorData::new(values, [1, self.noise_dim]), device)
     }
 

@@ -35,7 +35,11 @@ pub struct NonLocalBlock {
 impl NonLocalConfig {
     /// Builds the block (identity at start).
     pub fn init(&self, device: &Device) -> NonLocalBlock {
-        let inner = if self.inner_channels == 0 { (self.channels / 2).max(1) } else { self.inner_channels };
+        let inner = if self.inner_channels == 0 {
+            (self.channels / 2).max(1)
+        } else {
+            self.inner_channels
+        };
         let conv = |cin, cout| Conv2dConfig::new([cin, cout], [1, 1]).init(device);
         NonLocalBlock {
             theta: conv(self.channels, inner),
@@ -52,7 +56,13 @@ impl NonLocalBlock {
     /// `[n, c, h, w]` → `[n, c, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [n, _, h, w] = x.dims();
-        let pool = |t: Tensor<4>| if h >= 2 && w >= 2 { max_pool2d(t, MaxPoolOptions::new([2, 2])) } else { t };
+        let pool = |t: Tensor<4>| {
+            if h >= 2 && w >= 2 {
+                max_pool2d(t, MaxPoolOptions::new([2, 2]))
+            } else {
+                t
+            }
+        };
         let theta = self.theta.forward(x.clone()); // [n, c', h, w]
         let c = theta.dims()[1];
         let phi = pool(self.phi.forward(x.clone())); // [n, c', h', w']

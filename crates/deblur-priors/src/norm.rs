@@ -59,8 +59,16 @@ mod tests {
     fn normalises_each_channel_to_zero_mean_unit_variance() {
         let device = Device::default();
         // channel 0: [1, 2, 3, 4] → mean 2.5, biased var 1.25; channel 1 constant 7 → all zeros
-        let x = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2., 3., 4., 7., 7., 7., 7.], [1, 2, 2, 2]), &device);
-        let y: Vec<f32> = BatchStatNorm::new(2, &device).forward(x).into_data().convert::<f32>().try_into_vec().unwrap();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1f32, 2., 3., 4., 7., 7., 7., 7.], [1, 2, 2, 2]),
+            &device,
+        );
+        let y: Vec<f32> = BatchStatNorm::new(2, &device)
+            .forward(x)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .unwrap();
         let s = (1.25f32 + 1e-5).sqrt();
         let expected = [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s, 0., 0., 0., 0.];
         for (a, b) in y.iter().zip(expected) {

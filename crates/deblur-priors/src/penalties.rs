@@ -23,7 +23,9 @@ fn gradients(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
 /// If the image is smaller than 2×2.
 pub fn hyper_laplacian(x: Tensor<4>, alpha: f64, epsilon: f64) -> Tensor<1> {
     let (gu, gv) = gradients(x);
-    (gu.square() + gv.square() + epsilon).powf_scalar(alpha / 2.0).sum()
+    (gu.square() + gv.square() + epsilon)
+        .powf_scalar(alpha / 2.0)
+        .sum()
 }
 
 /// Isotropic total variation `Σ √(g_u² + g_v² + ε)`.
@@ -50,7 +52,10 @@ mod tests {
 
     fn image() -> Tensor<4> {
         // [[0, 1], [3, 7]]: g_u = 1 (top row, first column), g_v = 3
-        Tensor::from_data(TensorData::new(vec![0f32, 1., 3., 7.], [1, 1, 2, 2]), &Device::default())
+        Tensor::from_data(
+            TensorData::new(vec![0f32, 1., 3., 7.], [1, 1, 2, 2]),
+            &Device::default(),
+        )
     }
 
     #[test]
@@ -70,14 +75,26 @@ mod tests {
         let make = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [1, 1, 4, 5]), &device);
         let x = make(x0.clone()).require_grad();
         let grads = hyper_laplacian(x.clone(), 2.0 / 3.0, 1e-2).backward();
-        let g: Vec<f32> = x.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+        let g: Vec<f32> = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .unwrap();
         for idx in [0usize, 6, 13] {
             let eps = 1e-3f32;
             let (mut p, mut m) = (x0.clone(), x0.clone());
             p[idx] += eps;
             m[idx] -= eps;
-            let fd = (hyper_laplacian(make(p), 2.0 / 3.0, 1e-2).into_scalar::<f32>() - hyper_laplacian(make(m), 2.0 / 3.0, 1e-2).into_scalar::<f32>()) / (2.0 * eps);
-            assert!((fd - g[idx]).abs() < 2e-2 * (1.0 + g[idx].abs()), "[{idx}] fd {fd} vs {}", g[idx]);
+            let fd = (hyper_laplacian(make(p), 2.0 / 3.0, 1e-2).into_scalar::<f32>()
+                - hyper_laplacian(make(m), 2.0 / 3.0, 1e-2).into_scalar::<f32>())
+                / (2.0 * eps);
+            assert!(
+                (fd - g[idx]).abs() < 2e-2 * (1.0 + g[idx].abs()),
+                "[{idx}] fd {fd} vs {}",
+                g[idx]
+            );
         }
     }
 }

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod generator;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use generator::{KernelDiscriminator, KernelGenerator, KernelGeneratorConfig};
+pub use train::{GanLosses, GanTrainConfig, GanTrainer};

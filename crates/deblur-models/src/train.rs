@@ -1,0 +1,233 @@
+//! DCGAN training of the kernel generator (reference spec §4.4): BCE losses, Adam (lr 2e-4,
+//! β = (0.5, 0.999)) for both networks; per batch, a discriminator step on real kernels (label 1)
+//! and detached fakes (label 0), then a generator step with label 1 on the same fakes
+//! (non-saturating loss). Batches walk a kernel bank in a per-epoch shuffled order; latents are
+//! drawn on the host from `(seed, step)`, so a run resumed from a checkpoint continues exactly.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, Tensor, TensorData};
+use deblur_core::Kernel;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::generator::{KernelDiscriminator, KernelGenerator, KernelGeneratorConfig};
+use crate::{Error, Result};
+
+/// Settings of a generator training run (saved as `config.json` in the run folder).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GanTrainConfig {
+    /// The networks.
+    pub model: KernelGeneratorConfig,
+    /// Kernels per batch. Reference: 128.
+    pub batch: usize,
+    /// Adam learning rate of both networks. Reference: 2e-4.
+    pub lr: f64,
+    /// Adam β₁. Reference: 0.5.
+    pub beta1: f32,
+    /// Master seed (initialisation, shuffling, latents). Reference: 0.
+    pub seed: u64,
+}
+
+impl GanTrainConfig {
+    /// The reference settings for kernels of side `kernel_size`.
+    pub fn reference(kernel_size: usize) -> Self {
+        GanTrainConfig { model: KernelGeneratorConfig::new(kernel_size), batch: 128, lr: 2e-4, beta1: 0.5, seed: 0 }
+    }
+}
+
+/// Losses of one step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GanLosses {
+    /// Step number (1-based).
+    pub step: usize,
+    /// Discriminator loss (real + fake BCE).
+    pub d_loss: f32,
+    /// Generator loss (BCE of fakes against label 1).
+    pub g_loss: f32,
+    /// Mean D output on real kernels.
+    pub d_real: f32,
+    /// Mean D output on fakes (before the D step).
+    pub d_fake: f32,
+}
+
+/// Training state: both networks, their optimisers, the bank and the step counter.
+pub struct GanTrainer {
+    config: GanTrainConfig,
+    generator: KernelGenerator,
+    discriminator: KernelDiscriminator,
+    opt_g: ModuleOptimizer,
+    opt_d: ModuleOptimizer,
+    bank: Vec<f32>,
+    bank_len: usize,
+    step: usize,
+    device: Device,
+}
+
+fn adam(beta1: f32) -> ModuleOptimizer {
+    AdamConfig::new().with_beta_1(beta1).with_beta_2(0.999).with_epsilon(1e-8).init()
+}
+
+fn bce(p: Tensor<1>, label: f32) -> Tensor<1> {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    if label > 0.5 { p.log().mean().neg() } else { (p.neg() + 1.0).log().mean().neg() }
+}
+
+fn record_err(path: &Path, e: impl std::fmt::Debug) -> Error {
+    Error::Checkpoint { path: path.to_path_buf(), reason: format!("{e:?}") }
+}
+
+impl GanTrainer {
+    /// Starts a run on `bank` (kernels of the configured size) on `device` (autodiff is enabled here).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an unsupported size, an empty bank or kernels of another size.
+    pub fn new(config: GanTrainConfig, bank: &[Kernel], device: &Device) -> Result<Self> {
+        config.model.geometry().map_err(Error::InvalidConfig)?;
+        let k = config.model.kernel_size;
+        if config.batch == 0 {
+            return Err(Error::InvalidConfig("batch must be at least 1".into()));
+        }
+        if bank.is_empty() {
+            return Err(Error::InvalidConfig("the kernel bank is empty".into()));
+        }
+        if let Some(bad) = bank.iter().find(|kernel| kernel.size() != [k, k]) {
+            return Err(Error::InvalidConfig(format!("bank holds {:?} kernels but the model makes {k}x{k}", bad.size())));
+        }
+        let device = device.clone().autodiff();
+        device.seed(config.seed);
+        let generator = config.model.init(&device);
+        let discriminator = config.model.init_discriminator(&device);
+        let flat: Vec<f32> = bank.iter().flat_map(|kernel| kernel.values().iter().copied()).collect();
+        Ok(GanTrainer {
+            opt_g: adam(config.beta1),
+            opt_d: adam(config.beta1),
+            config,
+            generator,
+            discriminator,
+            bank: flat,
+            bank_len: bank.len(),
+            step: 0,
+            device,
+        })
+    }
+
+    /// Steps done so far.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// The generator being trained.
+    pub fn generator(&self) -> &KernelGenerator {
+        &self.generator
+    }
+
+    /// The real kernels of batch `step` (0-based): the bank in a shuffled order per epoch.
+    fn real_batch(&self, step: usize) -> Tensor<4> {
+        let b = self.config.batch.min(self.bank_len);
+        let per_epoch = (self.bank_len / b).max(1);
+        let (epoch, index) = (step / per_epoch, step % per_epoch);
+        let mut order: Vec<usize> = (0..self.bank_len).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let k = self.config.model.kernel_size;
+        let mut data = Vec::with_capacity(b * k * k);
+        for &i in &order[index * b..index * b + b] {
+            data.extend_from_slice(&self.bank[i * k * k..(i + 1) * k * k]);
+        }
+        Tensor::from_data(TensorData::new(data, [b, 1, k, k]), &self.device)
+    }
+
+    /// One D step and one G step.
+    pub fn train_step(&mut self) -> GanLosses {
+        let real = self.real_batch(self.step);
+        let b = real.dims()[0];
+        let z = self.generator.sample_latent(b, self.config.seed.wrapping_add(1 + self.step as u64), &self.device);
+        let fake = self.generator.forward(z);
+        // discriminator: real → 1, fake → 0
+        let p_real = self.discriminator.forward(real);
+        let p_fake = self.discriminator.forward(fake.clone().detach());
+        let d_real = p_real.clone().mean().into_scalar::<f32>();
+        let d_fake = p_fake.clone().mean().into_scalar::<f32>();
+        let d_loss = bce(p_real, 1.0) + bce(p_fake, 0.0);
+        let d_value = d_loss.clone().into_scalar::<f32>();
+        let mut grads = d_loss.backward();
+        let d_grads = GradientsParams::from_module(&mut grads, &self.discriminator);
+        self.discriminator = self.opt_d.step(self.config.lr, self.discriminator.clone(), d_grads);
+        // generator: fakes → 1 through the updated discriminator
+        let g_loss = bce(self.discriminator.forward(fake), 1.0);
+        let g_value = g_loss.clone().into_scalar::<f32>();
+        let mut grads = g_loss.backward();
+        let g_grads = GradientsParams::from_module(&mut grads, &self.generator);
+        self.generator = self.opt_g.step(self.config.lr, self.generator.clone(), g_grads);
+        self.step += 1;
+        GanLosses { step: self.step, d_loss: d_value, g_loss: g_value, d_real, d_fake }
+    }
+
+    /// Writes `config.json`, `state.json`, the networks (`generator.bpk`, `discriminator.bpk`) and
+    /// the optimiser states into `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file that failed.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| record_err(dir, e))?;
+        write_json(&dir.join("config.json"), &self.config)?;
+        write_json(&dir.join("state.json"), &serde_json::json!({ "step": self.step }))?;
+        let save = |record: ModuleRecord, name: &str| -> Result<()> {
+            let path = dir.join(name);
+            record.save(&path).map_err(|e| record_err(&path, e))
+        };
+        save(self.generator.clone().into_record(), "generator.bpk")?;
+        save(self.discriminator.clone().into_record(), "discriminator.bpk")?;
+        let opt = |o: &ModuleOptimizer, name: &str| -> Result<()> {
+            let path = dir.join(name);
+            o.save(&path).map_err(|e| record_err(&path, e))
+        };
+        opt(&self.opt_g, "optim_generator.bpk")?;
+        opt(&self.opt_d, "optim_discriminator.bpk")
+    }
+
+    /// Resumes a run from `dir` (written by [`GanTrainer::save_checkpoint`]) on the same bank.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] for missing or unreadable files, and the errors of [`GanTrainer::new`].
+    pub fn resume(dir: &Path, bank: &[Kernel], device: &Device) -> Result<Self> {
+        let read = |name: &str| -> Result<String> {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))
+        };
+        let config: GanTrainConfig = serde_json::from_str(&read("config.json")?).map_err(|e| record_err(&dir.join("config.json"), e))?;
+        let state: serde_json::Value = serde_json::from_str(&read("state.json")?).map_err(|e| record_err(&dir.join("state.json"), e))?;
+        let mut trainer = GanTrainer::new(config, bank, device)?;
+        trainer.step = state["step"].as_u64().unwrap_or(0) as usize;
+        let load = |name: &str| -> Result<ModuleRecord> {
+            let path = dir.join(name);
+            ModuleRecord::load(&path).map_err(|e| record_err(&path, e))
+        };
+        trainer.generator = trainer.generator.clone().load_record(load("generator.bpk")?);
+        trainer.discriminator = trainer.discriminator.clone().load_record(load("discriminator.bpk")?);
+        let path_g = dir.join("optim_generator.bpk");
+        trainer.opt_g = adam(trainer.config.beta1).load(&path_g).map_err(|e| record_err(&path_g, e))?;
+        let path_d = dir.join("optim_discriminator.bpk");
+        trainer.opt_d = adam(trainer.config.beta1).load(&path_d).map_err(|e| record_err(&path_d, e))?;
+        Ok(trainer)
+    }
+}
+
+/// Folder layout helper: the checkpoint folder of a run.
+pub fn checkpoint_dir(run: &Path) -> PathBuf {
+    run.join("checkpoint")
+}
+
+/// Writes `value` as pretty JSON, atomically.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming the file.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| record_err(path, e))?;
+    deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes())).map_err(|e| record_err(path, e))
+}
