@@ -11,6 +11,8 @@ pub use deblur_core as core;
 pub use deblur_kernels as kernels;
 /// Image and kernel quality measures (`deblur-metrics`).
 pub use deblur_metrics as metrics;
+/// Kernel-space models: the DCGAN kernel prior and its training (`deblur-models`).
+pub use deblur_models as models;
 /// Solvers (`deblur-optim`).
 pub use deblur_optim as optim;
 /// Image and kernel priors (`deblur-priors`).

@@ -43,9 +43,21 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Train models.
+    #[command(subcommand)]
+    Train(TrainCommand),
     /// Kernel utilities: show, synthesise and summarise kernels (also spelled `kernels`).
     #[command(subcommand, visible_alias = "kernels")]
     Kernel(KernelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TrainCommand {
+    /// DCGAN training of the GLKM kernel generator on a kernel bank (checkpoints, --resume,
+    /// CSV loss log, sample grids).
+    ///
+    /// Example: deblur train kernel-prior --bank shake31.npy --size 31 --steps 4000 --out runs/g31
+    KernelPrior(crate::train_cmds::TrainKernelPriorArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +233,9 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Blind(args) => crate::solve_cmds::blind(args),
         Command::Deconv(args) => crate::solve_cmds::deconv(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
+        Command::Train(TrainCommand::KernelPrior(args)) => {
+            crate::train_cmds::train_kernel_prior(args)
+        }
         Command::Kernel(KernelCommand::Show(args)) => kernel_show(args),
         Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),
         Command::Kernel(KernelCommand::Stats(args)) => kernel_stats(args),

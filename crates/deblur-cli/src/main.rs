@@ -5,6 +5,7 @@
 
 mod commands;
 mod solve_cmds;
+mod train_cmds;
 
 use std::process::ExitCode;
 

@@ -114,7 +114,9 @@ impl Observer for CliObserver {
     }
 
     fn wants_snapshot(&self, step: usize) -> bool {
-        self.every.as_ref().is_some_and(|(n, _)| step.is_multiple_of(*n))
+        self.every
+            .as_ref()
+            .is_some_and(|(n, _)| step.is_multiple_of(*n))
     }
 
     fn on_snapshot(

@@ -268,3 +268,82 @@ fn deconv_with_the_true_kernel_sharpens() {
         "deconvolution {after:.2} dB vs blurred {before:.2} dB"
     );
 }
+
+#[test]
+fn train_kernel_prior_writes_log_samples_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank = dir.path().join("bank.npy");
+    let run = dir.path().join("run");
+    assert!(
+        deblur(&[
+            "kernels",
+            "synth",
+            "--size",
+            "31",
+            "--count",
+            "40",
+            "-o",
+            s(&bank)
+        ])
+        .status
+        .success()
+    );
+    let args = |steps: &str| -> Vec<String> {
+        [
+            "train",
+            "kernel-prior",
+            "--bank",
+            s(&bank),
+            "--steps",
+            steps,
+            "--batch",
+            "8",
+            "--width",
+            "4",
+            "--out",
+            s(&run),
+            "--sample-every",
+            "2",
+            "--checkpoint-every",
+            "2",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let first = deblur(&args("2").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // a second start without --resume refuses to overwrite the run
+    let again = deblur(&args("4").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_fails(&again, &["--resume"]);
+    let mut resume = args("4");
+    resume.push("--resume".into());
+    assert!(
+        deblur(&resume.iter().map(String::as_str).collect::<Vec<_>>())
+            .status
+            .success()
+    );
+    let log = std::fs::read_to_string(run.join("losses.csv")).unwrap();
+    assert_eq!(log.lines().count(), 5, "{log}");
+    assert!(
+        run.join("samples_000004.png").exists()
+            && run.join("generator.bpk").exists()
+            && run.join("generator.json").exists()
+    );
+    // a bank of another kernel size is refused with a message
+    let wrong = deblur(&[
+        "train",
+        "kernel-prior",
+        "--bank",
+        s(&bank),
+        "--size",
+        "55",
+        "--out",
+        s(&dir.path().join("r2")),
+    ]);
+    assert_fails(&wrong, &["55"]);
+}

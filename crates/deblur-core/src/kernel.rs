@@ -333,14 +333,15 @@ fn parse_csv(text: &str) -> std::result::Result<Array2<f32>, String> {
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         if let Some(first) = rows.first()
-            && first.len() != row.len() {
-                return Err(format!(
-                    "line {}: {} values where earlier rows have {}",
-                    line_no + 1,
-                    row.len(),
-                    first.len()
-                ));
-            }
+            && first.len() != row.len()
+        {
+            return Err(format!(
+                "line {}: {} values where earlier rows have {}",
+                line_no + 1,
+                row.len(),
+                first.len()
+            ));
+        }
         rows.push(row);
     }
     let h = rows.len();

@@ -43,7 +43,11 @@ impl GpConfig {
         if self.size < 3 {
             return bad("size must be at least 3");
         }
-        if self.length_scale.is_nan() || self.length_scale <= 0.0 || self.sigma.is_nan() || self.sigma <= 0.0 {
+        if self.length_scale.is_nan()
+            || self.length_scale <= 0.0
+            || self.sigma.is_nan()
+            || self.sigma <= 0.0
+        {
             return bad("length_scale and sigma must be positive");
         }
         if self.knots < 2 || self.steps < 2 {

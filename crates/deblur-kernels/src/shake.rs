@@ -73,9 +73,10 @@ impl ShakeConfig {
             return bad("samples", "must be at least 2");
         }
         if let Some(l) = self.max_length_px
-            && !(l > 0.0 && l.is_finite()) {
-                return bad("max_length_px", "must be positive");
-            }
+            && !(l > 0.0 && l.is_finite())
+        {
+            return bad("max_length_px", "must be positive");
+        }
         if !(0.0..=1.0).contains(&self.min_length_fraction) {
             return bad("min_length_fraction", "must be in [0, 1]");
         }

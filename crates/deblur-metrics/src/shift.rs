@@ -115,7 +115,11 @@ pub fn shift_compensated_score(
             found: vec![estimate.nrows(), estimate.ncols()],
         });
     }
-    if options.step.is_nan() || options.step <= 0.0 || options.max_shift.is_nan() || options.max_shift < 0.0 {
+    if options.step.is_nan()
+        || options.step <= 0.0
+        || options.max_shift.is_nan()
+        || options.max_shift < 0.0
+    {
         return Err(Error::invalid(
             "shift step",
             "step must be > 0 and max_shift ≥ 0",

@@ -35,7 +35,15 @@ pub struct Geometry {
 
 /// The geometry for kernel side `k`, for the sizes of the reference tables (31, 45, 55, 65, 75).
 pub fn geometry(k: usize) -> Option<Geometry> {
-    let g = |s0, p1, k2, p2, p3, d_kernels, d_pads| Geometry { s0, p1, k2, p2, p3, d_kernels, d_pads };
+    let g = |s0, p1, k2, p2, p3, d_kernels, d_pads| Geometry {
+        s0,
+        p1,
+        k2,
+        p2,
+        p3,
+        d_kernels,
+        d_pads,
+    };
     match k {
         31 => Some(g(3, 1, 5, 1, 1, [5, 5, 5, 3], [1, 1, 1, 0])),
         45 => Some(g(5, 1, 4, 1, 1, [5, 4, 5, 5], [1, 1, 1, 0])),
@@ -63,11 +71,16 @@ pub struct KernelGeneratorConfig {
 }
 
 fn dcgan_init() -> Initializer {
-    Initializer::Normal { mean: 0.0, std: 0.02 }
+    Initializer::Normal {
+        mean: 0.0,
+        std: 0.02,
+    }
 }
 
 fn norm(channels: usize, eps: f64, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(channels).with_epsilon(eps).init(device)
+    BatchNormConfig::new(channels)
+        .with_epsilon(eps)
+        .init(device)
 }
 
 /// The kernel generator. Build with [`KernelGeneratorConfig::init`].
@@ -101,7 +114,12 @@ impl KernelGeneratorConfig {
     /// # Errors
     /// A message naming the supported sizes.
     pub fn geometry(&self) -> Result<Geometry, String> {
-        geometry(self.kernel_size).ok_or_else(|| format!("kernel size {} is not supported; use 31, 45, 55, 65 or 75", self.kernel_size))
+        geometry(self.kernel_size).ok_or_else(|| {
+            format!(
+                "kernel size {} is not supported; use 31, 45, 55, 65 or 75",
+                self.kernel_size
+            )
+        })
     }
 
     /// Builds G with the DCGAN initialisation (weights N(0, 0.02), BN γ ~ N(1, 0.02), β = 0).
@@ -165,7 +183,11 @@ impl KernelGeneratorConfig {
 /// DCGAN BatchNorm initialisation: γ ~ N(1, 0.02), β = 0.
 fn dcgan_norm(mut bn: BatchNorm, device: &Device) -> BatchNorm {
     let [c] = bn.gamma.shape().dims();
-    let gamma = Initializer::Normal { mean: 1.0, std: 0.02 }.init::<1, _>([c], device);
+    let gamma = Initializer::Normal {
+        mean: 1.0,
+        std: 0.02,
+    }
+    .init::<1, _>([c], device);
     bn.gamma = gamma;
     bn
 }
@@ -184,7 +206,9 @@ impl KernelGenerator {
     /// `n` latent codes z ~ N(0, I), `[n, latent_dim, 1, 1]`, drawn on the host from `seed`.
     pub fn sample_latent(&self, n: usize, seed: u64, device: &Device) -> Tensor<4> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let values: Vec<f32> = (0..n * self.latent_dim).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let values: Vec<f32> = (0..n * self.latent_dim)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
         Tensor::from_data(TensorData::new(values, [n, self.latent_dim, 1, 1]), device)
     }
 
@@ -234,7 +258,13 @@ mod tests {
     fn parameter_counts_and_shapes_match_the_reference_tables() {
         let device = Device::default();
         // spec §4.1/4.2 [derived]: (K, G params, D params); BN running statistics excluded
-        for (k, g_params, d_params) in [(31, 1_256_896, 1_028_672), (45, 1_592_768, 959_040), (55, 1_666_496, 1_032_768), (65, 2_371_008, 1_129_024), (75, 2_207_168, 965_184)] {
+        for (k, g_params, d_params) in [
+            (31, 1_256_896, 1_028_672),
+            (45, 1_592_768, 959_040),
+            (55, 1_666_496, 1_032_768),
+            (65, 2_371_008, 1_129_024),
+            (75, 2_207_168, 965_184),
+        ] {
             let config = KernelGeneratorConfig::new(k);
             let g = config.init(&device);
             let d = config.init_discriminator(&device);
@@ -244,10 +274,19 @@ mod tests {
             assert_eq!(d.num_params() - 768, d_params, "D for K={k}");
             let kernels = g.forward(g.sample_latent(2, 1, &device));
             assert_eq!(kernels.dims(), [2, 1, k, k]);
-            let sums: Vec<f32> = kernels.clone().sum_dims(&[1, 2, 3]).into_data().convert::<f32>().try_into_vec().unwrap();
+            let sums: Vec<f32> = kernels
+                .clone()
+                .sum_dims(&[1, 2, 3])
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .unwrap();
             assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums:?}");
             assert!(kernels.min().into_scalar::<f32>() >= 0.0);
-            assert_eq!(d.forward(g.forward(g.sample_latent(3, 2, &device))).dims(), [3]);
+            assert_eq!(
+                d.forward(g.forward(g.sample_latent(3, 2, &device))).dims(),
+                [3]
+            );
         }
     }
 }

@@ -37,7 +37,13 @@ pub struct GanTrainConfig {
 impl GanTrainConfig {
     /// The reference settings for kernels of side `kernel_size`.
     pub fn reference(kernel_size: usize) -> Self {
-        GanTrainConfig { model: KernelGeneratorConfig::new(kernel_size), batch: 128, lr: 2e-4, beta1: 0.5, seed: 0 }
+        GanTrainConfig {
+            model: KernelGeneratorConfig::new(kernel_size),
+            batch: 128,
+            lr: 2e-4,
+            beta1: 0.5,
+            seed: 0,
+        }
     }
 }
 
@@ -70,16 +76,27 @@ pub struct GanTrainer {
 }
 
 fn adam(beta1: f32) -> ModuleOptimizer {
-    AdamConfig::new().with_beta_1(beta1).with_beta_2(0.999).with_epsilon(1e-8).init()
+    AdamConfig::new()
+        .with_beta_1(beta1)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .init()
 }
 
 fn bce(p: Tensor<1>, label: f32) -> Tensor<1> {
     let p = p.clamp(1e-7, 1.0 - 1e-7);
-    if label > 0.5 { p.log().mean().neg() } else { (p.neg() + 1.0).log().mean().neg() }
+    if label > 0.5 {
+        p.log().mean().neg()
+    } else {
+        (p.neg() + 1.0).log().mean().neg()
+    }
 }
 
 fn record_err(path: &Path, e: impl std::fmt::Debug) -> Error {
-    Error::Checkpoint { path: path.to_path_buf(), reason: format!("{e:?}") }
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: format!("{e:?}"),
+    }
 }
 
 impl GanTrainer {
@@ -97,13 +114,19 @@ impl GanTrainer {
             return Err(Error::InvalidConfig("the kernel bank is empty".into()));
         }
         if let Some(bad) = bank.iter().find(|kernel| kernel.size() != [k, k]) {
-            return Err(Error::InvalidConfig(format!("bank holds {:?} kernels but the model makes {k}x{k}", bad.size())));
+            return Err(Error::InvalidConfig(format!(
+                "bank holds {:?} kernels but the model makes {k}x{k}",
+                bad.size()
+            )));
         }
         let device = device.clone().autodiff();
         device.seed(config.seed);
         let generator = config.model.init(&device);
         let discriminator = config.model.init_discriminator(&device);
-        let flat: Vec<f32> = bank.iter().flat_map(|kernel| kernel.values().iter().copied()).collect();
+        let flat: Vec<f32> = bank
+            .iter()
+            .flat_map(|kernel| kernel.values().iter().copied())
+            .collect();
         Ok(GanTrainer {
             opt_g: adam(config.beta1),
             opt_d: adam(config.beta1),
@@ -133,7 +156,9 @@ impl GanTrainer {
         let per_epoch = (self.bank_len / b).max(1);
         let (epoch, index) = (step / per_epoch, step % per_epoch);
         let mut order: Vec<usize> = (0..self.bank_len).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        order.shuffle(&mut StdRng::seed_from_u64(
+            self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
         let k = self.config.model.kernel_size;
         let mut data = Vec::with_capacity(b * k * k);
         for &i in &order[index * b..index * b + b] {
@@ -146,7 +171,11 @@ impl GanTrainer {
     pub fn train_step(&mut self) -> GanLosses {
         let real = self.real_batch(self.step);
         let b = real.dims()[0];
-        let z = self.generator.sample_latent(b, self.config.seed.wrapping_add(1 + self.step as u64), &self.device);
+        let z = self.generator.sample_latent(
+            b,
+            self.config.seed.wrapping_add(1 + self.step as u64),
+            &self.device,
+        );
         let fake = self.generator.forward(z);
         // discriminator: real → 1, fake → 0
         let p_real = self.discriminator.forward(real);
@@ -157,15 +186,25 @@ impl GanTrainer {
         let d_value = d_loss.clone().into_scalar::<f32>();
         let mut grads = d_loss.backward();
         let d_grads = GradientsParams::from_module(&mut grads, &self.discriminator);
-        self.discriminator = self.opt_d.step(self.config.lr, self.discriminator.clone(), d_grads);
+        self.discriminator = self
+            .opt_d
+            .step(self.config.lr, self.discriminator.clone(), d_grads);
         // generator: fakes → 1 through the updated discriminator
         let g_loss = bce(self.discriminator.forward(fake), 1.0);
         let g_value = g_loss.clone().into_scalar::<f32>();
         let mut grads = g_loss.backward();
         let g_grads = GradientsParams::from_module(&mut grads, &self.generator);
-        self.generator = self.opt_g.step(self.config.lr, self.generator.clone(), g_grads);
+        self.generator = self
+            .opt_g
+            .step(self.config.lr, self.generator.clone(), g_grads);
         self.step += 1;
-        GanLosses { step: self.step, d_loss: d_value, g_loss: g_value, d_real, d_fake }
+        GanLosses {
+            step: self.step,
+            d_loss: d_value,
+            g_loss: g_value,
+            d_real,
+            d_fake,
+        }
     }
 
     /// Writes `config.json`, `state.json`, the networks (`generator.bpk`, `discriminator.bpk`) and
@@ -176,13 +215,19 @@ impl GanTrainer {
     pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| record_err(dir, e))?;
         write_json(&dir.join("config.json"), &self.config)?;
-        write_json(&dir.join("state.json"), &serde_json::json!({ "step": self.step }))?;
+        write_json(
+            &dir.join("state.json"),
+            &serde_json::json!({ "step": self.step }),
+        )?;
         let save = |record: ModuleRecord, name: &str| -> Result<()> {
             let path = dir.join(name);
             record.save(&path).map_err(|e| record_err(&path, e))
         };
         save(self.generator.clone().into_record(), "generator.bpk")?;
-        save(self.discriminator.clone().into_record(), "discriminator.bpk")?;
+        save(
+            self.discriminator.clone().into_record(),
+            "discriminator.bpk",
+        )?;
         let opt = |o: &ModuleOptimizer, name: &str| -> Result<()> {
             let path = dir.join(name);
             o.save(&path).map_err(|e| record_err(&path, e))
@@ -200,20 +245,32 @@ impl GanTrainer {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))
         };
-        let config: GanTrainConfig = serde_json::from_str(&read("config.json")?).map_err(|e| record_err(&dir.join("config.json"), e))?;
-        let state: serde_json::Value = serde_json::from_str(&read("state.json")?).map_err(|e| record_err(&dir.join("state.json"), e))?;
+        let config: GanTrainConfig = serde_json::from_str(&read("config.json")?)
+            .map_err(|e| record_err(&dir.join("config.json"), e))?;
+        let state: serde_json::Value = serde_json::from_str(&read("state.json")?)
+            .map_err(|e| record_err(&dir.join("state.json"), e))?;
         let mut trainer = GanTrainer::new(config, bank, device)?;
         trainer.step = state["step"].as_u64().unwrap_or(0) as usize;
         let load = |name: &str| -> Result<ModuleRecord> {
             let path = dir.join(name);
             ModuleRecord::load(&path).map_err(|e| record_err(&path, e))
         };
-        trainer.generator = trainer.generator.clone().load_record(load("generator.bpk")?);
-        trainer.discriminator = trainer.discriminator.clone().load_record(load("discriminator.bpk")?);
+        trainer.generator = trainer
+            .generator
+            .clone()
+            .load_record(load("generator.bpk")?);
+        trainer.discriminator = trainer
+            .discriminator
+            .clone()
+            .load_record(load("discriminator.bpk")?);
         let path_g = dir.join("optim_generator.bpk");
-        trainer.opt_g = adam(trainer.config.beta1).load(&path_g).map_err(|e| record_err(&path_g, e))?;
+        trainer.opt_g = adam(trainer.config.beta1)
+            .load(&path_g)
+            .map_err(|e| record_err(&path_g, e))?;
         let path_d = dir.join("optim_discriminator.bpk");
-        trainer.opt_d = adam(trainer.config.beta1).load(&path_d).map_err(|e| record_err(&path_d, e))?;
+        trainer.opt_d = adam(trainer.config.beta1)
+            .load(&path_d)
+            .map_err(|e| record_err(&path_d, e))?;
         Ok(trainer)
     }
 }
@@ -229,5 +286,6 @@ pub fn checkpoint_dir(run: &Path) -> PathBuf {
 /// [`Error::Checkpoint`] naming the file.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| record_err(path, e))?;
-    deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes())).map_err(|e| record_err(path, e))
+    deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+        .map_err(|e| record_err(path, e))
 }

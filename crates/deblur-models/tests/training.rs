@@ -7,11 +7,19 @@ use deblur_kernels::{KernelGenerator as Synth, synthesize_bank};
 use deblur_models::{GanTrainConfig, GanTrainer, KernelGeneratorConfig};
 
 fn tiny() -> GanTrainConfig {
-    GanTrainConfig { model: KernelGeneratorConfig::new(31).with_base_channels(8), batch: 16, lr: 2e-4, beta1: 0.5, seed: 3 }
+    GanTrainConfig {
+        model: KernelGeneratorConfig::new(31).with_base_channels(8),
+        batch: 16,
+        lr: 2e-4,
+        beta1: 0.5,
+        seed: 3,
+    }
 }
 
 fn bank() -> Vec<deblur_core::Kernel> {
-    synthesize_bank(&Synth::by_name("shake", 31).unwrap(), 64, 1, &|_| {}).unwrap().kernels
+    synthesize_bank(&Synth::by_name("shake", 31).unwrap(), 64, 1, &|_| {})
+        .unwrap()
+        .kernels
 }
 
 /// burn's CPU backend seeds one process-wide RNG: tests that initialise networks must not interleave.
@@ -25,7 +33,11 @@ fn a_few_steps_lower_the_discriminator_loss() {
     let losses: Vec<_> = (0..12).map(|_| trainer.train_step()).collect();
     let first = losses[0].d_loss;
     let last = losses[losses.len() - 1].d_loss;
-    assert!(losses.iter().all(|l| l.d_loss.is_finite() && l.g_loss.is_finite()));
+    assert!(
+        losses
+            .iter()
+            .all(|l| l.d_loss.is_finite() && l.g_loss.is_finite())
+    );
     // D quickly learns to separate the (initially diffuse) fakes from sparse real kernels
     assert!(last < first, "D loss {first} → {last}");
 }
@@ -55,6 +67,9 @@ fn checkpoint_round_trip_and_resume_continue_the_same_curve() {
     let next_straight: Vec<_> = (0..3).map(|_| straight.train_step()).collect();
     let next_resumed: Vec<_> = (0..3).map(|_| resumed.train_step()).collect();
     for (x, y) in next_straight.iter().zip(&next_resumed) {
-        assert!((x.d_loss - y.d_loss).abs() < 1e-5 && (x.g_loss - y.g_loss).abs() < 1e-5, "{x:?} vs {y:?}");
+        assert!(
+            (x.d_loss - y.d_loss).abs() < 1e-5 && (x.g_loss - y.g_loss).abs() < 1e-5,
+            "{x:?} vs {y:?}"
+        );
     }
 }

@@ -68,11 +68,12 @@ pub fn load_levin(dir: &Path, only: Option<&[String]>) -> Result<Vec<LevinItem>>
         }
     }
     if let Some(o) = only
-        && let Some(missing) = o.iter().find(|n| !items.iter().any(|i| &i.name == *n)) {
-            return Err(Error::InvalidConfig(format!(
-                "unknown Levin case {missing:?}; names look like im1_kernel4"
-            )));
-        }
+        && let Some(missing) = o.iter().find(|n| !items.iter().any(|i| &i.name == *n))
+    {
+        return Err(Error::InvalidConfig(format!(
+            "unknown Levin case {missing:?}; names look like im1_kernel4"
+        )));
+    }
     Ok(items)
 }
 

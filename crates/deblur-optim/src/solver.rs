@@ -134,13 +134,15 @@ impl SolverConfig {
             image_steps,
             kernel_steps,
         } = self.update
-            && image_steps + kernel_steps == 0 {
-                return bad("alternating updates need at least one step per round");
-            }
+            && image_steps + kernel_steps == 0
+        {
+            return bad("alternating updates need at least one step per round");
+        }
         if let Some(p) = self.plateau
-            && p.window == 0 {
-                return bad("plateau window must be at least 1");
-            }
+            && p.window == 0
+        {
+            return bad("plateau window must be at least 1");
+        }
         Ok(())
     }
 }

@@ -1,0 +1,141 @@
+//! `deblur train kernel-prior`: DCGAN training of the GLKM kernel generator on a kernel bank.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use deblur_core::burn::module::Module;
+use deblur_core::visual::kernel_contact_sheet;
+use deblur_core::{BitDepth, Kernel, device_from_name, save_image};
+use deblur_kernels::KernelBank;
+use deblur_models::train::{checkpoint_dir, write_json};
+use deblur_models::{GanTrainConfig, GanTrainer, KernelGeneratorConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Args, Debug)]
+pub struct TrainKernelPriorArgs {
+    /// Kernel bank (.npy N×K×K, e.g. from `deblur kernels synth`).
+    #[arg(long)]
+    bank: PathBuf,
+    /// Kernel side K (31, 45, 55, 65 or 75); must match the bank.
+    #[arg(long, default_value_t = 31)]
+    size: usize,
+    /// Train until this many steps in total (a resumed run counts its earlier steps).
+    #[arg(long, default_value_t = 8000)]
+    steps: usize,
+    /// Kernels per batch.
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Base width of G and D (ngf = ndf; the reference uses 64).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Seed of initialisation, shuffling and latents.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run folder: checkpoint/, losses.csv, samples_STEP.png, generator.bpk + generator.json.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Write a sample grid every N steps.
+    #[arg(long, default_value_t = 500)]
+    sample_every: usize,
+    /// Write a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 250)]
+    checkpoint_every: usize,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let device = device_from_name(&args.device)?;
+    let bank = KernelBank::load(&args.bank)?.kernels;
+    let mut trainer = if args.resume {
+        GanTrainer::resume(&checkpoint_dir(&args.out), &bank, &device)?
+    } else {
+        if checkpoint_dir(&args.out).exists() {
+            return Err(format!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                args.out.display()
+            )
+            .into());
+        }
+        let config = GanTrainConfig {
+            model: KernelGeneratorConfig::new(args.size).with_base_channels(args.width),
+            batch: args.batch,
+            ..GanTrainConfig::reference(args.size)
+        };
+        GanTrainer::new(config, &bank, &device)?
+    };
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let log_path = args.out.join("losses.csv");
+    let new_log = !log_path.exists();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    if new_log {
+        writeln!(log, "step,d_loss,g_loss,d_real,d_fake,seconds")?;
+    }
+    let total = args.steps;
+    let bar = ProgressBar::new(total as u64).with_position(trainer.step_count() as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let start = Instant::now();
+    let z_fixed = trainer.generator().sample_latent(64, 12345, &device);
+    while trainer.step_count() < total {
+        let l = trainer.train_step();
+        writeln!(
+            log,
+            "{},{:.6},{:.6},{:.5},{:.5},{:.2}",
+            l.step,
+            l.d_loss,
+            l.g_loss,
+            l.d_real,
+            l.d_fake,
+            start.elapsed().as_secs_f64()
+        )?;
+        bar.set_position(l.step as u64);
+        bar.set_message(format!("D {:.3} G {:.3}", l.d_loss, l.g_loss));
+        if l.step % args.sample_every == 0 || l.step == total {
+            let kernels = trainer.generator().valid().forward(z_fixed.clone());
+            let kernels: Vec<Kernel> = (0..64)
+                .map(|i| Kernel::from_tensor(kernels.clone().narrow(0, i, 1)))
+                .collect::<Result<_, _>>()?;
+            save_image(
+                args.out.join(format!("samples_{:06}.png", l.step)),
+                &kernel_contact_sheet(&kernels, 64, 8),
+                BitDepth::Eight,
+            )?;
+        }
+        if l.step % args.checkpoint_every == 0 || l.step == total {
+            trainer.save_checkpoint(&checkpoint_dir(&args.out))?;
+        }
+    }
+    bar.finish_and_clear();
+    // the shipped artefact: the generator alone, with its config
+    let generator = trainer.generator().valid();
+    generator
+        .clone()
+        .into_record()
+        .save(args.out.join("generator.bpk"))
+        .map_err(|e| format!("{}: {e:?}", args.out.display()))?;
+    write_json(
+        &args.out.join("generator.json"),
+        &KernelGeneratorConfig::new(generator.kernel_size()).with_base_channels(args.width),
+    )?;
+    eprintln!(
+        "trained to step {} in {:.0} s; wrote {}",
+        trainer.step_count(),
+        start.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}
