@@ -4,8 +4,10 @@
 
 mod error;
 pub mod generator;
+pub mod initializer;
 pub mod train;
 
 pub use error::{Error, Result};
 pub use generator::{KernelDiscriminator, KernelGenerator, KernelGeneratorConfig};
+pub use initializer::{InitializerConfig, KernelInitializer};
 pub use train::{GanLosses, GanTrainConfig, GanTrainer};
