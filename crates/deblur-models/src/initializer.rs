@@ -78,7 +78,12 @@ impl BasicBlock {
             norm1: BatchNormConfig::new(cout).init(device),
             conv2: conv(cout, cout, 3, 1, 1, device),
             norm2: BatchNormConfig::new(cout).init(device),
-            project: (stride != 1 || cin != cout).then(|| (conv(cin, cout, 1, stride, 0, device), BatchNormConfig::new(cout).init(device))),
+            project: (stride != 1 || cin != cout).then(|| {
+                (
+                    conv(cin, cout, 1, stride, 0, device),
+                    BatchNormConfig::new(cout).init(device),
+                )
+            }),
         }
     }
 
@@ -107,7 +112,12 @@ impl KernelInitializer {
     /// `[n, in_channels, h, w]` → `[n, latent_dim, 1, 1]` (no bounding non-linearity)
     pub fn forward(&self, y: Tensor<4>) -> Tensor<4> {
         let x = relu(self.stem_norm.forward(self.stem.forward(y))); // [n, w, h/2, w/2]
-        let mut x = max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1])); // [n, w, h/4, w/4]
+        let mut x = max_pool2d(
+            x,
+            MaxPoolOptions::new([3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1]),
+        ); // [n, w, h/4, w/4]
         for block in &self.blocks {
             x = block.forward(x);
         }
@@ -133,7 +143,11 @@ mod tests {
         assert_eq!(net.num_params() - 9_600, 11_221_540);
         let small = InitializerConfig::narrow(8).init(&device);
         for size in [[64, 64], [57, 90]] {
-            let y = Tensor::<4>::random([2, 1, size[0], size[1]], Distribution::Uniform(0.0, 1.0), &device);
+            let y = Tensor::<4>::random(
+                [2, 1, size[0], size[1]],
+                Distribution::Uniform(0.0, 1.0),
+                &device,
+            );
             assert_eq!(small.forward(y).dims(), [2, 100, 1, 1]);
         }
     }

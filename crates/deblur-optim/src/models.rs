@@ -220,3 +220,71 @@ impl KernelModel for FixedKernel {
         [kh, kw]
     }
 }
+
+/// The trainable first-layer feature map `w` of a kernel generator.
+#[derive(Module, Debug)]
+pub struct FeatureParams {
+    /// `w`, `[1, 4·ngf, s₀, s₀]`.
+    pub w: Param<Tensor<4>>,
+}
+
+/// The GLKM kernel model (GKPILE `deblur_lai.py`, reference spec §4.6): a frozen kernel generator
+/// in evaluation mode, whose first-layer feature map `w = g₁(z₀)` is optimised instead of `z`;
+/// the kernel is `G_k(w)`, non-negative and summing to 1 by the generator's softmax. Plugs into
+/// the same solver loop as [`MlpKernel`].
+pub struct GeneratorKernel {
+    generator: deblur_models::KernelGenerator,
+    params: FeatureParams,
+    optim: ModuleOptimizer,
+    last: Option<Tensor<4>>,
+}
+
+impl GeneratorKernel {
+    /// Starts from the latent code `z0` (`[1, latent, 1, 1]`, e.g. from the initializer), on the
+    /// autodiff `device`; the generator is frozen.
+    pub fn new(generator: deblur_models::KernelGenerator, z0: Tensor<4>, device: &Device) -> Self {
+        let generator = generator.fork(device).freeze();
+        let w = generator
+            .first_layer(z0.to_device(device))
+            .detach()
+            .require_grad();
+        GeneratorKernel {
+            generator,
+            params: FeatureParams {
+                w: Param::from_tensor(w),
+            },
+            optim: adam(),
+            last: None,
+        }
+    }
+
+    /// The current feature map `w`.
+    pub fn features(&self) -> Tensor<4> {
+        self.params.w.val().detach()
+    }
+}
+
+impl KernelModel for GeneratorKernel {
+    fn forward(&mut self, _step: usize) -> Tensor<4> {
+        let k = self.generator.kernel_from_features(self.params.w.val());
+        self.last = Some(k.clone().detach());
+        k
+    }
+
+    fn update(&mut self, grads: &mut Gradients, lr: f64) {
+        self.params = step_module(&mut self.optim, &self.params, grads, lr);
+    }
+
+    fn kernel(&self) -> Tensor<4> {
+        self.last.clone().unwrap_or_else(|| {
+            self.generator
+                .kernel_from_features(self.params.w.val())
+                .detach()
+        })
+    }
+
+    fn size(&self) -> [usize; 2] {
+        let k = self.generator.kernel_size();
+        [k, k]
+    }
+}

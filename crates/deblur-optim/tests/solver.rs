@@ -136,3 +136,55 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         assert!(diff < 2e-3, "channel {ch}: max difference {diff}");
     }
 }
+
+#[test]
+fn the_generator_kernel_plugs_into_the_same_loop() {
+    use deblur_models::KernelGeneratorConfig;
+    use deblur_optim::models::{GeneratorKernel, KernelModel, PixelImage};
+    use deblur_optim::schedule::{LossSchedule, MultiStepLr};
+    use deblur_optim::solver::{SolverConfig, UpdateMode, solve};
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default().autodiff();
+    // an untrained generator is enough to check the plumbing: w moves, the kernel stays valid
+    let generator = KernelGeneratorConfig::new(31)
+        .with_base_channels(8)
+        .init(&device);
+    let z0 = generator.sample_latent(1, 4, &device);
+    let mut kernel = GeneratorKernel::new(generator, z0, &device);
+    let w0 = kernel.features();
+    let sharp = DeadLeaves::new(40, ColorMode::Gray)
+        .sample(&mut kernel_rng(1, 1))
+        .unwrap();
+    let x = deblur_core::convert::array_to_tensor(&sharp, &device);
+    let y = UniformBlur::new(Boundary::Valid)
+        .apply(
+            x.clone(),
+            Kernel::delta([31, 31]).unwrap().to_tensor(&device),
+        )
+        .unwrap();
+    let mut image = PixelImage::new(x, &device);
+    let config = SolverConfig {
+        iterations: 5,
+        image_lr: MultiStepLr::constant(0.0),
+        kernel_lr: MultiStepLr::constant(0.05),
+        loss: LossSchedule { ssim_from: None },
+        update: UpdateMode::Joint,
+        image_penalty: None,
+        kernel_l2: 0.0,
+        plateau: None,
+        seed: 0,
+    };
+    let out = solve(
+        y,
+        &mut image,
+        &mut kernel,
+        &UniformBlur::new(Boundary::Valid),
+        &config,
+        &mut Silent,
+    )
+    .unwrap();
+    assert!(out.losses[4] < out.losses[0], "{:?}", out.losses);
+    assert!((kernel.features() - w0).abs().max().into_scalar::<f32>() > 0.0);
+    let k = Kernel::from_tensor(kernel.kernel()).unwrap();
+    assert_eq!(k.size(), [31, 31]);
+}
