@@ -70,6 +70,9 @@ pub struct BlindArgs {
     /// Also write the estimated kernel (PNG scaled to its maximum, or .npy/.csv).
     #[arg(long)]
     kernel_out: Option<PathBuf>,
+    /// Also write the loss curve (log scale) as a PNG.
+    #[arg(long)]
+    loss_plot: Option<PathBuf>,
     /// Write the current image and kernel every N iterations into DIR.
     #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
     save_every: Option<Vec<String>>,
@@ -207,6 +210,13 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     save_image(&args.output, &result.image, input.bit_depth)?;
     if let Some(path) = &args.kernel_out {
         save_kernel(&result.kernel, path)?;
+    }
+    if let Some(path) = &args.loss_plot {
+        save_image(
+            path,
+            &deblur_core::visual::line_plot(&[&result.losses], 640, 360, true),
+            BitDepth::Eight,
+        )?;
     }
     let window = result
         .window

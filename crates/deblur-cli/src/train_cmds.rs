@@ -33,7 +33,7 @@ pub struct TrainKernelPriorArgs {
     /// Seed of initialisation, shuffling and latents.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Run folder: checkpoint/, losses.csv, samples_STEP.png, generator.bpk + generator.json.
+    /// Run folder: checkpoint/, losses.csv, losses.png, samples_STEP.png, generator.bpk + generator.json.
     #[arg(long, short)]
     out: PathBuf,
     /// Continue the run in --out from its checkpoint.
@@ -90,6 +90,7 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
     }
     let start = Instant::now();
     let z_fixed = trainer.generator().sample_latent(64, 12345, &device);
+    let (mut d_curve, mut g_curve) = (Vec::new(), Vec::new());
     while trainer.step_count() < total {
         let l = trainer.train_step();
         writeln!(
@@ -102,6 +103,8 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
             l.d_fake,
             start.elapsed().as_secs_f64()
         )?;
+        d_curve.push(l.d_loss);
+        g_curve.push(l.g_loss);
         bar.set_position(l.step as u64);
         bar.set_message(format!("D {:.3} G {:.3}", l.d_loss, l.g_loss));
         if l.step % args.sample_every == 0 || l.step == total {
