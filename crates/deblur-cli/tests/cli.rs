@@ -167,6 +167,7 @@ fn blind_runs_and_writes_image_and_kernel() {
     let out = dir.path().join("restored.png");
     let kernel = dir.path().join("kernel.png");
     let snapshots = dir.path().join("snaps");
+    let loss_plot = dir.path().join("loss.png");
     // a 48×48 crop of a Levin observation keeps this quick
     let crop = dir.path().join("crop.png");
     let img = deblur_core::load_image(data("levin_im1_kernel1_img.png"))
@@ -185,6 +186,8 @@ fn blind_runs_and_writes_image_and_kernel() {
         "4",
         "--kernel-out",
         s(&kernel),
+        "--loss-plot",
+        s(&loss_plot),
         "--save-every",
         "2",
         s(&snapshots),
@@ -196,6 +199,7 @@ fn blind_runs_and_writes_image_and_kernel() {
     );
     let restored = deblur_core::load_image(&out).unwrap().pixels;
     assert_eq!(restored.dim(), (1, 48, 48));
+    assert_eq!(deblur_core::load_image(&loss_plot).unwrap().pixels.dim(), (3, 360, 640));
     assert_eq!(deblur_core::Kernel::load(&kernel).unwrap().size(), [7, 7]);
     assert!(
         snapshots.join("image_00002.png").exists() && snapshots.join("kernel_00004.png").exists()
