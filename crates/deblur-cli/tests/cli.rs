@@ -199,7 +199,10 @@ fn blind_runs_and_writes_image_and_kernel() {
     );
     let restored = deblur_core::load_image(&out).unwrap().pixels;
     assert_eq!(restored.dim(), (1, 48, 48));
-    assert_eq!(deblur_core::load_image(&loss_plot).unwrap().pixels.dim(), (3, 360, 640));
+    assert_eq!(
+        deblur_core::load_image(&loss_plot).unwrap().pixels.dim(),
+        (3, 360, 640)
+    );
     assert_eq!(deblur_core::Kernel::load(&kernel).unwrap().size(), [7, 7]);
     assert!(
         snapshots.join("image_00002.png").exists() && snapshots.join("kernel_00004.png").exists()

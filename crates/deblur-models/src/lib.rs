@@ -5,7 +5,9 @@
 mod error;
 pub mod generator;
 pub mod initializer;
+pub mod inversion;
 pub mod train;
+pub mod weights;
 
 pub use error::{Error, Result};
 pub use generator::{KernelDiscriminator, KernelGenerator, KernelGeneratorConfig};

@@ -1,0 +1,218 @@
+//! Weights the project trains and ships under `weights/`, described by `weights/manifest.json`:
+//! one entry per file with the model, its config file, the SHA-256 of the weights, and how they
+//! were made (data, seed, steps, wall time, final losses). Loading verifies the checksum.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::generator::{KernelGenerator, KernelGeneratorConfig};
+use crate::{Error, Result};
+
+/// One shipped weight file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightEntry {
+    /// Model family, e.g. `kernel-generator`.
+    pub model: String,
+    /// Variant name, e.g. `shake-k31-v1`.
+    pub variant: String,
+    /// Weights file (burnpack), relative to the weights folder.
+    pub file: String,
+    /// Config file (JSON), relative to the weights folder.
+    pub config: String,
+    /// Lower-case hex SHA-256 of the weights file.
+    pub sha256: String,
+    /// Free-form provenance: command, data, seed, steps, wall time, losses, quality.
+    pub provenance: serde_json::Value,
+}
+
+/// The manifest of a weights folder.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The entries.
+    pub weights: Vec<WeightEntry>,
+}
+
+/// Hex SHA-256 of a file.
+///
+/// # Errors
+/// [`Error::Checkpoint`] if the file cannot be read.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+impl Manifest {
+    /// Reads `dir/manifest.json`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if it is missing or malformed.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            reason: format!("{e}; the weights folder needs a manifest.json"),
+        })?;
+        serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The entry of `model`/`variant`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] listing the variants available.
+    pub fn entry(&self, model: &str, variant: &str) -> Result<&WeightEntry> {
+        self.weights
+            .iter()
+            .find(|e| e.model == model && e.variant == variant)
+            .ok_or_else(|| Error::Checkpoint {
+                path: PathBuf::from("manifest.json"),
+                reason: format!(
+                    "no {model} weights named {variant:?}; available: {}",
+                    self.weights
+                        .iter()
+                        .filter(|e| e.model == model)
+                        .map(|e| e.variant.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+/// The weights folder: `$DEBLUR_WEIGHTS`, else `weights/` in the current folder, else beside the
+/// executable or two levels up from it (a `target/release` binary in the repository).
+pub fn find_weights_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("DEBLUR_WEIGHTS") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut candidates = vec![PathBuf::from("weights")];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("weights"));
+            candidates.extend(dir.ancestors().nth(2).map(|d| d.join("weights")));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|d| d.join("manifest.json").exists())
+}
+
+/// Loads the kernel generator `variant` from the weights folder `dir`, verifying its checksum.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
+pub fn load_generator(dir: &Path, variant: &str, device: &Device) -> Result<KernelGenerator> {
+    let manifest = Manifest::read(dir)?;
+    let entry = manifest.entry("kernel-generator", variant)?;
+    let file = dir.join(&entry.file);
+    let sum = sha256_file(&file)?;
+    if sum != entry.sha256 {
+        return Err(Error::Checkpoint {
+            path: file,
+            reason: format!(
+                "checksum {sum} does not match the manifest's {}; the file is damaged or was replaced",
+                entry.sha256
+            ),
+        });
+    }
+    let config_path = dir.join(&entry.config);
+    let text = std::fs::read_to_string(&config_path).map_err(|e| Error::Checkpoint {
+        path: config_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let config: KernelGeneratorConfig =
+        serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+            path: config_path,
+            reason: e.to_string(),
+        })?;
+    config.geometry().map_err(Error::InvalidConfig)?;
+    let record = ModuleRecord::load(&file).map_err(|e| Error::Checkpoint {
+        path: file.clone(),
+        reason: format!("{e:?}"),
+    })?;
+    Ok(config.init(device).load_record(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_a_known_string() {
+        // SHA-256("abc"), FIPS 180-2 appendix B.1
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc.txt");
+        std::fs::write(&p, "abc").unwrap();
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn round_trip_and_checksum_mismatch() {
+        let device = Device::default();
+        let dir = tempfile::tempdir().unwrap();
+        let config = KernelGeneratorConfig::new(31).with_base_channels(4);
+        let generator = config.init(&device);
+        generator
+            .clone()
+            .into_record()
+            .save(dir.path().join("g.bpk"))
+            .unwrap();
+        std::fs::write(
+            dir.path().join("g.json"),
+            serde_json::to_string(&config).unwrap(),
+        )
+        .unwrap();
+        let entry = WeightEntry {
+            model: "kernel-generator".into(),
+            variant: "test".into(),
+            file: "g.bpk".into(),
+            config: "g.json".into(),
+            sha256: sha256_file(&dir.path().join("g.bpk")).unwrap(),
+            provenance: serde_json::json!({}),
+        };
+        let manifest = Manifest {
+            weights: vec![entry],
+        };
+        std::fs::write(
+            dir.path().join("manifest.json"),
+            serde_json::to_string(&manifest).unwrap(),
+        )
+        .unwrap();
+        let loaded = load_generator(dir.path(), "test", &device).unwrap();
+        let z = generator.sample_latent(2, 1, &device);
+        let diff = (generator.valid().forward(z.clone()) - loaded.valid().forward(z))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(diff < 1e-6, "{diff}");
+        assert!(
+            load_generator(dir.path(), "other", &device)
+                .unwrap_err()
+                .to_string()
+                .contains("available: test")
+        );
+        std::fs::write(dir.path().join("g.bpk"), b"garbage").unwrap();
+        assert!(
+            load_generator(dir.path(), "test", &device)
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
+    }
+}
