@@ -99,12 +99,11 @@ pub fn find_weights_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     let mut candidates = vec![PathBuf::from("weights")];
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent() {
             candidates.push(dir.join("weights"));
             candidates.extend(dir.ancestors().nth(2).map(|d| d.join("weights")));
         }
-    }
     candidates
         .into_iter()
         .find(|d| d.join("manifest.json").exists())
