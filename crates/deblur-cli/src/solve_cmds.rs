@@ -70,6 +70,9 @@ pub struct BlindArgs {
     /// Also write the estimated kernel (PNG scaled to its maximum, or .npy/.csv).
     #[arg(long)]
     kernel_out: Option<PathBuf>,
+    /// Also write the input and the result side by side as one picture.
+    #[arg(long)]
+    before_after: Option<PathBuf>,
     /// Also write the loss curve (log scale) as a PNG.
     #[arg(long)]
     loss_plot: Option<PathBuf>,
@@ -210,6 +213,13 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     save_image(&args.output, &result.image, input.bit_depth)?;
     if let Some(path) = &args.kernel_out {
         save_kernel(&result.kernel, path)?;
+    }
+    if let Some(path) = &args.before_after {
+        save_image(
+            path,
+            &deblur_core::visual::side_by_side(&[&input.pixels, &result.image]),
+            BitDepth::Eight,
+        )?;
     }
     if let Some(path) = &args.loss_plot {
         save_image(

@@ -188,6 +188,8 @@ fn blind_runs_and_writes_image_and_kernel() {
         s(&kernel),
         "--loss-plot",
         s(&loss_plot),
+        "--before-after",
+        s(&dir.path().join("ba.png")),
         "--save-every",
         "2",
         s(&snapshots),

@@ -100,10 +100,11 @@ pub fn find_weights_dir() -> Option<PathBuf> {
     }
     let mut candidates = vec![PathBuf::from("weights")];
     if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent() {
-            candidates.push(dir.join("weights"));
-            candidates.extend(dir.ancestors().nth(2).map(|d| d.join("weights")));
-        }
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("weights"));
+        candidates.extend(dir.ancestors().nth(2).map(|d| d.join("weights")));
+    }
     candidates
         .into_iter()
         .find(|d| d.join("manifest.json").exists())
