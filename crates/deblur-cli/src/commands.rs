@@ -58,6 +58,11 @@ enum TrainCommand {
     ///
     /// Example: deblur train kernel-prior --bank shake31.npy --size 31 --steps 4000 --out runs/g31
     KernelPrior(crate::train_cmds::TrainKernelPriorArgs),
+    /// Collaborative training of the ResNet kernel initializer against a trained generator
+    /// (inner GAN inversion warm-started from E's prediction).
+    ///
+    /// Example: deblur train initializer --bank shake31.npy --generator runs/g31/generator.bpk --steps 2000 --out runs/e31
+    Initializer(crate::train_cmds::TrainInitializerArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +240,9 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
         Command::Train(TrainCommand::KernelPrior(args)) => {
             crate::train_cmds::train_kernel_prior(args)
+        }
+        Command::Train(TrainCommand::Initializer(args)) => {
+            crate::train_cmds::train_initializer(args)
         }
         Command::Kernel(KernelCommand::Show(args)) => kernel_show(args),
         Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),

@@ -142,3 +142,170 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
     );
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct TrainInitializerArgs {
+    /// Kernel bank (.npy N×K×K) of the generator's size.
+    #[arg(long)]
+    bank: PathBuf,
+    /// Trained generator weights (generator.bpk, with generator.json beside it).
+    #[arg(long)]
+    generator: PathBuf,
+    /// Sharp images: `dead-leaves` (procedural) or a folder of PNG/JPEG/TIFF images.
+    #[arg(long, default_value = "dead-leaves")]
+    images: String,
+    /// Crop side of the training images (the reference uses 256).
+    #[arg(long, default_value_t = 96)]
+    crop: usize,
+    /// Pairs per batch (the reference uses 128).
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Inner GAN-inversion steps per batch, warm-started from E's prediction (the reference uses 100).
+    #[arg(long, default_value_t = 20)]
+    inner_steps: usize,
+    /// Width of the first ResNet stage (64 = ResNet-18; 16 or 32 for CPU training).
+    #[arg(long, default_value_t = 16)]
+    width: usize,
+    /// Adam learning rate of E.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Train until this many steps in total.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run folder: checkpoint/, losses.csv, losses.png, initializer.bpk + initializer.json.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Continue the run in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Write a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use deblur_kernels::{ColorMode, DeadLeaves, FolderSource, ImageSource};
+    use deblur_models::train_init::{InitTrainConfig, InitTrainer};
+    let device = device_from_name(&args.device)?;
+    let bank = KernelBank::load(&args.bank)?.kernels;
+    let generator = deblur_models::weights::load_generator_files(
+        &args.generator,
+        &args.generator.with_extension("json"),
+        &device,
+    )?;
+    let images: Box<dyn ImageSource> = if args.images == "dead-leaves" {
+        Box::new(DeadLeaves::new(args.crop, ColorMode::Gray))
+    } else {
+        Box::new(FolderSource::new(
+            &args.images,
+            args.crop,
+            ColorMode::Gray,
+            true,
+        )?)
+    };
+    let images = SharedSource(std::sync::Arc::from(images));
+    let ckpt = checkpoint_dir(&args.out);
+    let mut trainer = if args.resume {
+        InitTrainer::resume(&ckpt, generator, images, bank, &device)?
+    } else {
+        if ckpt.exists() {
+            return Err(format!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                args.out.display()
+            )
+            .into());
+        }
+        let config = InitTrainConfig {
+            model: deblur_models::InitializerConfig::narrow(args.width),
+            batch: args.batch,
+            lr: args.lr,
+            inner_steps: args.inner_steps,
+            seed: args.seed,
+            ..InitTrainConfig::reference()
+        };
+        InitTrainer::new(config, generator, images, bank, &device)?
+    };
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let log_path = args.out.join("losses.csv");
+    let new_log = !log_path.exists();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    if new_log {
+        writeln!(log, "step,loss,kernel_l1,latent_mse,inverted_l1,seconds")?;
+    }
+    let bar = ProgressBar::new(args.steps as u64).with_position(trainer.step_count() as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let start = Instant::now();
+    let mut curve = Vec::new();
+    while trainer.step_count() < args.steps {
+        let l = trainer.train_step()?;
+        writeln!(
+            log,
+            "{},{:.6e},{:.6e},{:.6e},{:.6e},{:.2}",
+            l.step,
+            l.loss,
+            l.kernel_l1,
+            l.latent_mse,
+            l.inverted_l1,
+            start.elapsed().as_secs_f64()
+        )?;
+        curve.push(l.kernel_l1);
+        bar.set_position(l.step as u64);
+        bar.set_message(format!("L1 {:.2e}", l.kernel_l1));
+        if l.step % args.checkpoint_every == 0 || l.step == args.steps {
+            trainer.save_checkpoint(&ckpt)?;
+            save_image(
+                args.out.join("losses.png"),
+                &deblur_core::visual::line_plot(&[&curve], 640, 360, true),
+                BitDepth::Eight,
+            )?;
+        }
+    }
+    bar.finish_and_clear();
+    let e = trainer.initializer().valid();
+    e.into_record()
+        .save(args.out.join("initializer.bpk"))
+        .map_err(|err| format!("{}: {err:?}", args.out.display()))?;
+    write_json(
+        &args.out.join("initializer.json"),
+        &deblur_models::InitializerConfig::narrow(args.width),
+    )?;
+    eprintln!(
+        "trained to step {} in {:.0} s; wrote {}",
+        trainer.step_count(),
+        start.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// A cloneable handle on a boxed image source.
+#[derive(Clone)]
+struct SharedSource(std::sync::Arc<dyn deblur_kernels::ImageSource>);
+
+impl deblur_kernels::ImageSource for SharedSource {
+    fn crop_size(&self) -> usize {
+        self.0.crop_size()
+    }
+
+    fn channels(&self) -> usize {
+        self.0.channels()
+    }
+
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> deblur_kernels::Result<ndarray::Array3<f32>> {
+        self.0.sample(rng)
+    }
+}

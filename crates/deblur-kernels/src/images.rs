@@ -313,3 +313,17 @@ impl ImageSource for DeadLeaves {
         Ok(self.render(rng))
     }
 }
+
+impl ImageSource for Box<dyn ImageSource> {
+    fn crop_size(&self) -> usize {
+        self.as_ref().crop_size()
+    }
+
+    fn channels(&self) -> usize {
+        self.as_ref().channels()
+    }
+
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
+        self.as_ref().sample(rng)
+    }
+}

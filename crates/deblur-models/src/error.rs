@@ -23,3 +23,12 @@ pub enum Error {
 
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<deblur_kernels::Error> for Error {
+    fn from(e: deblur_kernels::Error) -> Self {
+        match e {
+            deblur_kernels::Error::Core(c) => Error::Core(c),
+            other => Error::InvalidConfig(other.to_string()),
+        }
+    }
+}

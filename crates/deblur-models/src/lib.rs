@@ -7,6 +7,7 @@ pub mod generator;
 pub mod initializer;
 pub mod inversion;
 pub mod train;
+pub mod train_init;
 pub mod weights;
 
 pub use error::{Error, Result};

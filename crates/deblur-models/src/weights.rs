@@ -128,22 +128,34 @@ pub fn load_generator(dir: &Path, variant: &str, device: &Device) -> Result<Kern
             ),
         });
     }
-    let config_path = dir.join(&entry.config);
-    let text = std::fs::read_to_string(&config_path).map_err(|e| Error::Checkpoint {
-        path: config_path.clone(),
+    load_generator_files(&file, &dir.join(&entry.config), device)
+}
+
+/// Loads a generator from a weights file and its config (`generator.bpk` + `generator.json`, as
+/// written by `deblur train kernel-prior`), without a manifest.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for missing or unreadable files; [`Error::InvalidConfig`] for a bad size.
+pub fn load_generator_files(
+    weights: &Path,
+    config: &Path,
+    device: &Device,
+) -> Result<KernelGenerator> {
+    let text = std::fs::read_to_string(config).map_err(|e| Error::Checkpoint {
+        path: config.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let config: KernelGeneratorConfig =
+    let parsed: KernelGeneratorConfig =
         serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
-            path: config_path,
+            path: config.to_path_buf(),
             reason: e.to_string(),
         })?;
-    config.geometry().map_err(Error::InvalidConfig)?;
-    let record = ModuleRecord::load(&file).map_err(|e| Error::Checkpoint {
-        path: file.clone(),
+    parsed.geometry().map_err(Error::InvalidConfig)?;
+    let record = ModuleRecord::load(weights).map_err(|e| Error::Checkpoint {
+        path: weights.to_path_buf(),
         reason: format!("{e:?}"),
     })?;
-    Ok(config.init(device).load_record(record))
+    Ok(parsed.init(device).load_record(record))
 }
 
 #[cfg(test)]

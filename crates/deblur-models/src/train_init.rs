@@ -1,0 +1,250 @@
+//! Collaborative training of the kernel initializer E (reference spec §4.5): for a batch of
+//! blurred images y with known kernels k, E predicts z_e = E(y); an inner GAN inversion, warm-started
+//! from z_e, finds z_i with G(z_i) ≈ k; E is then updated on
+//! `L1(G(z_e), k) + λ · MSE(z_e, z_i)` (λ = 0.1) through the frozen generator (evaluation mode).
+//!
+//! CPU settings are smaller than the reference (256² crops, batch 128, 100 inner steps): crop,
+//! batch and inner steps are configurable and recorded in the run's `config.json`. Batch `s` is
+//! drawn from its own seed `(seed, s)`, so a resumed run sees the same data as an uninterrupted one.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::store::ModuleRecord;
+use burn::tensor::Device;
+use deblur_core::{Boundary, Kernel, Padding};
+use deblur_kernels::bank::kernel_rng;
+use deblur_kernels::{ImageSource, PairConfig, PairGenerator};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::generator::KernelGenerator;
+use crate::initializer::{InitializerConfig, KernelInitializer};
+use crate::inversion::invert;
+use crate::train::write_json;
+use crate::{Error, Result};
+
+/// Settings of an initializer training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitTrainConfig {
+    /// The network.
+    pub model: InitializerConfig,
+    /// Pairs per batch. Reference: 128.
+    pub batch: usize,
+    /// Adam learning rate of E. Reference: 1e-4.
+    pub lr: f64,
+    /// Inner inversion steps per batch. Reference: 100.
+    pub inner_steps: usize,
+    /// Inner inversion learning rate. Reference: 0.01.
+    pub inner_lr: f64,
+    /// Weight λ of the latent term. Reference: 0.1.
+    pub latent_weight: f64,
+    /// Master seed.
+    pub seed: u64,
+}
+
+impl InitTrainConfig {
+    /// The reference settings (ResNet-18, batch 128, 100 inner steps).
+    pub fn reference() -> Self {
+        InitTrainConfig {
+            model: InitializerConfig::new(),
+            batch: 128,
+            lr: 1e-4,
+            inner_steps: 100,
+            inner_lr: 0.01,
+            latent_weight: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+/// Losses of one step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitLosses {
+    /// Step number (1-based).
+    pub step: usize,
+    /// Total loss.
+    pub loss: f32,
+    /// L1(G(E(y)), k).
+    pub kernel_l1: f32,
+    /// MSE(E(y), z_i).
+    pub latent_mse: f32,
+    /// L1(G(z_i), k) after the inner inversion.
+    pub inverted_l1: f32,
+}
+
+/// Training state of the initializer.
+pub struct InitTrainer<I: ImageSource + Clone> {
+    config: InitTrainConfig,
+    initializer: KernelInitializer,
+    generator: KernelGenerator,
+    optim: ModuleOptimizer,
+    images: I,
+    kernels: Vec<Kernel>,
+    step: usize,
+    device: Device,
+}
+
+impl<I: ImageSource + Clone> InitTrainer<I> {
+    /// Starts a run: `generator` is frozen; `images` gives sharp crops; `kernels` the bank.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an empty bank, kernels of another size than the generator's,
+    /// or crops smaller than the kernels.
+    pub fn new(
+        config: InitTrainConfig,
+        generator: KernelGenerator,
+        images: I,
+        kernels: Vec<Kernel>,
+        device: &Device,
+    ) -> Result<Self> {
+        let k = generator.kernel_size();
+        if kernels.is_empty() || kernels.iter().any(|kernel| kernel.size() != [k, k]) {
+            return Err(Error::InvalidConfig(format!(
+                "the bank must hold {k}x{k} kernels, the generator's size"
+            )));
+        }
+        if images.crop_size() < k || images.channels() != config.model.in_channels {
+            return Err(Error::InvalidConfig(format!(
+                "crops must be at least {k} px with {} channel(s)",
+                config.model.in_channels
+            )));
+        }
+        let device = device.clone().autodiff();
+        device.seed(config.seed);
+        let initializer = config.model.init(&device);
+        let generator = generator.fork(&device).freeze();
+        Ok(InitTrainer {
+            optim: AdamConfig::new().init(),
+            config,
+            initializer,
+            generator,
+            images,
+            kernels,
+            step: 0,
+            device,
+        })
+    }
+
+    /// Steps done.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// The initializer being trained.
+    pub fn initializer(&self) -> &KernelInitializer {
+        &self.initializer
+    }
+
+    /// One outer step (with its inner inversion).
+    ///
+    /// # Errors
+    /// Errors of the image source.
+    pub fn train_step(&mut self) -> Result<InitLosses> {
+        let pair_seed = kernel_rng(self.config.seed, self.step as u64).random::<u64>();
+        let pairs = PairConfig {
+            batch: self.config.batch,
+            boundary: Boundary::Same(Padding::Reflect),
+            noise_std: [0.0, 0.0],
+            seed: pair_seed,
+        };
+        let batch = PairGenerator::new(
+            self.images.clone(),
+            self.kernels.clone(),
+            pairs,
+            &self.device,
+        )?
+        .next_batch()?;
+        let blurred = batch.blurred.autodiff().detach();
+        let kernels = batch.kernels.autodiff().detach();
+        let z_e = self.initializer.forward(blurred); // [b, latent, 1, 1]
+        let inner = invert(
+            &self.generator,
+            kernels.clone(),
+            z_e.clone().detach(),
+            self.config.inner_steps,
+            self.config.inner_lr,
+            &self.device,
+        );
+        let z_i = inner.z.autodiff().detach();
+        let kernel_l1 = (self.generator.forward(z_e.clone()) - kernels).abs().mean();
+        let latent_mse = (z_e - z_i).square().mean();
+        let loss = kernel_l1.clone() + latent_mse.clone() * self.config.latent_weight;
+        let losses = InitLosses {
+            step: self.step + 1,
+            loss: loss.clone().into_scalar::<f32>(),
+            kernel_l1: kernel_l1.into_scalar::<f32>(),
+            latent_mse: latent_mse.into_scalar::<f32>(),
+            inverted_l1: inner.l1.iter().sum::<f32>() / inner.l1.len().max(1) as f32,
+        };
+        let mut grads = loss.backward();
+        let params = GradientsParams::from_module(&mut grads, &self.initializer);
+        self.initializer = self
+            .optim
+            .step(self.config.lr, self.initializer.clone(), params);
+        self.step += 1;
+        Ok(losses)
+    }
+
+    /// Writes `config.json`, `state.json`, `initializer.bpk` and `optim_initializer.bpk` into `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file that failed.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        let fail = |path: &Path, e: &dyn std::fmt::Debug| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!("{e:?}"),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(dir, &e))?;
+        write_json(&dir.join("config.json"), &self.config)?;
+        write_json(
+            &dir.join("state.json"),
+            &serde_json::json!({ "step": self.step }),
+        )?;
+        let path = dir.join("initializer.bpk");
+        self.initializer
+            .clone()
+            .into_record()
+            .save(&path)
+            .map_err(|e| fail(&path, &e))?;
+        let path = dir.join("optim_initializer.bpk");
+        self.optim.save(&path).map_err(|e| fail(&path, &e))
+    }
+
+    /// Resumes from `dir` with the same generator, images and bank.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] for missing or unreadable files, and the errors of [`InitTrainer::new`].
+    pub fn resume(
+        dir: &Path,
+        generator: KernelGenerator,
+        images: I,
+        kernels: Vec<Kernel>,
+        device: &Device,
+    ) -> Result<Self> {
+        let fail = |path: &Path, e: &dyn std::fmt::Debug| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!("{e:?}"),
+        };
+        let read = |name: &str| -> Result<serde_json::Value> {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| fail(&path, &e))?;
+            serde_json::from_str(&text).map_err(|e| fail(&path, &e))
+        };
+        let config: InitTrainConfig = serde_json::from_value(read("config.json")?)
+            .map_err(|e| fail(&dir.join("config.json"), &e))?;
+        let step = read("state.json")?["step"].as_u64().unwrap_or(0) as usize;
+        let mut trainer = InitTrainer::new(config, generator, images, kernels, device)?;
+        trainer.step = step;
+        let path = dir.join("initializer.bpk");
+        let record = ModuleRecord::load(&path).map_err(|e| fail(&path, &e))?;
+        trainer.initializer = trainer.initializer.clone().load_record(record);
+        let path = dir.join("optim_initializer.bpk");
+        trainer.optim = AdamConfig::new()
+            .init()
+            .load(&path)
+            .map_err(|e| fail(&path, &e))?;
+        Ok(trainer)
+    }
+}

@@ -1,0 +1,109 @@
+//! Collaborative training of the kernel initializer on a tiny configuration: the kernel error of
+//! G(E(y)) on a fixed batch falls, and a resumed run continues the same loss curve.
+
+use burn::module::Module;
+use burn::tensor::Device;
+use deblur_core::{Boundary, Kernel, Padding};
+use deblur_kernels::{
+    ColorMode, DeadLeaves, KernelGenerator as Synth, PairConfig, PairGenerator, synthesize_bank,
+};
+use deblur_models::train_init::{InitTrainConfig, InitTrainer};
+use deblur_models::{
+    GanTrainConfig, GanTrainer, InitializerConfig, KernelGenerator, KernelGeneratorConfig,
+};
+
+/// burn's CPU backend seeds one process-wide RNG: tests that initialise networks must not interleave.
+static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn setup(device: &Device) -> (KernelGenerator, Vec<Kernel>) {
+    let bank = synthesize_bank(&Synth::by_name("shake", 31).unwrap(), 64, 2, &|_| {})
+        .unwrap()
+        .kernels;
+    let config = GanTrainConfig {
+        model: KernelGeneratorConfig::new(31).with_base_channels(8),
+        batch: 16,
+        lr: 2e-3,
+        beta1: 0.5,
+        seed: 1,
+    };
+    let mut gan = GanTrainer::new(config, &bank, device).unwrap();
+    for _ in 0..30 {
+        gan.train_step();
+    }
+    (gan.generator().valid(), bank)
+}
+
+fn tiny() -> InitTrainConfig {
+    InitTrainConfig {
+        model: InitializerConfig::narrow(4),
+        batch: 4,
+        lr: 1e-3,
+        inner_steps: 5,
+        inner_lr: 0.01,
+        latent_weight: 0.1,
+        seed: 5,
+    }
+}
+
+#[test]
+fn training_lowers_the_kernel_error_and_resume_continues_the_curve() {
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    let (generator, bank) = setup(&device);
+    let images = DeadLeaves::new(40, ColorMode::Gray);
+    // a fixed evaluation batch
+    let eval = PairGenerator::new(
+        images.clone(),
+        bank.clone(),
+        PairConfig {
+            batch: 8,
+            boundary: Boundary::Same(Padding::Reflect),
+            noise_std: [0.0, 0.0],
+            seed: 99,
+        },
+        &device,
+    )
+    .unwrap()
+    .next_batch()
+    .unwrap();
+    let kernel_error = |trainer: &InitTrainer<DeadLeaves>| -> f32 {
+        let e = trainer.initializer().valid();
+        let z = e.forward(eval.blurred.clone());
+        (generator.forward(z) - eval.kernels.clone())
+            .abs()
+            .mean()
+            .into_scalar::<f32>()
+    };
+    let mut trainer = InitTrainer::new(
+        tiny(),
+        generator.clone(),
+        images.clone(),
+        bank.clone(),
+        &device,
+    )
+    .unwrap();
+    let before = kernel_error(&trainer);
+    let dir = tempfile::tempdir().unwrap();
+    let mut losses = Vec::new();
+    for step in 0..20 {
+        losses.push(trainer.train_step().unwrap());
+        if step == 9 {
+            trainer.save_checkpoint(dir.path()).unwrap();
+        }
+    }
+    let after = kernel_error(&trainer);
+    assert!(
+        after < before,
+        "kernel L1 on the evaluation batch {before} → {after}"
+    );
+    let mut resumed = InitTrainer::resume(dir.path(), generator, images, bank, &device).unwrap();
+    assert_eq!(resumed.step_count(), 10);
+    for expected in &losses[10..13] {
+        let got = resumed.train_step().unwrap();
+        assert_eq!(got.step, expected.step);
+        assert!(
+            (got.loss - expected.loss).abs() < 1e-4 * (1.0 + expected.loss.abs()),
+            "{got:?} vs {expected:?}"
+        );
+    }
+}
