@@ -14,3 +14,5 @@ pub use error::{Error, Result};
 pub use generator::{KernelDiscriminator, KernelGenerator, KernelGeneratorConfig};
 pub use initializer::{InitializerConfig, KernelInitializer};
 pub use train::{GanLosses, GanTrainConfig, GanTrainer};
+#[cfg(feature = "pytorch")]
+pub mod import;
