@@ -83,6 +83,10 @@ enum KernelCommand {
     ///
     /// Example: deblur kernels synth --generator shake --size 31 --count 10000 --seed 1 -o shake31.npy --preview shake31.png
     Synth(KernelSynthArgs),
+    /// Draw kernels from the shipped GLKM kernel generator (weights/ with its manifest).
+    ///
+    /// Example: deblur kernels sample --count 64 -o samples.png --npy samples.npy
+    Sample(KernelSampleArgs),
     /// Print size, support, sparsity and length statistics of a kernel bank.
     ///
     /// Example: deblur kernels stats shake31.npy
@@ -118,6 +122,28 @@ struct KernelSynthArgs {
     /// Also write a picture of the first kernels.
     #[arg(long)]
     preview: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct KernelSampleArgs {
+    /// Weights variant in the manifest.
+    #[arg(long, default_value = "shake-k31-v1")]
+    variant: String,
+    /// Weights folder (default: $DEBLUR_WEIGHTS, ./weights, or beside the executable).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Number of kernels.
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    /// Seed of the latent codes.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Picture of the kernels.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Also write the kernels as an N×K×K .npy bank.
+    #[arg(long)]
+    npy: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -247,6 +273,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Kernel(KernelCommand::Show(args)) => kernel_show(args),
         Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),
         Command::Kernel(KernelCommand::Stats(args)) => kernel_stats(args),
+        Command::Kernel(KernelCommand::Sample(args)) => kernel_sample(args),
     }
 }
 
@@ -408,5 +435,38 @@ fn kernel_stats(args: KernelStatsArgs) -> Result<(), Box<dyn std::error::Error>>
     row("extent (px)", &stats.extent_px);
     row("sparsity", &stats.sparsity);
     row("principal length (px)", &stats.principal_length_px);
+    Ok(())
+}
+
+fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use deblur_core::burn::module::Module;
+    let dir = match args.weights.clone().or_else(deblur_models::weights::find_weights_dir) {
+        Some(d) => d,
+        None => return Err("no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR, or run from the repository (weights/manifest.json)".into()),
+    };
+    if args.count == 0 {
+        return Err("--count must be at least 1".into());
+    }
+    let device = deblur_core::default_device();
+    let generator = deblur_models::weights::load_generator(&dir, &args.variant, &device)?.valid();
+    let kernels = generator.forward(generator.sample_latent(args.count, args.seed, &device));
+    let kernels: Vec<Kernel> = (0..args.count)
+        .map(|i| Kernel::from_tensor(kernels.clone().narrow(0, i, 1)))
+        .collect::<Result<_, _>>()?;
+    save_image(
+        &args.output,
+        &kernel_contact_sheet(&kernels, 64, 8),
+        BitDepth::Eight,
+    )?;
+    if let Some(path) = &args.npy {
+        deblur_core::kernel::save_kernel_stack(path, &kernels)?;
+    }
+    eprintln!(
+        "wrote {} ({} kernels from {} in {})",
+        args.output.display(),
+        args.count,
+        args.variant,
+        dir.display()
+    );
     Ok(())
 }

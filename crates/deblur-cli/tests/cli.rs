@@ -356,3 +356,19 @@ fn train_kernel_prior_writes_log_samples_and_resumes() {
     ]);
     assert_fails(&wrong, &["55"]);
 }
+
+#[test]
+fn sampling_without_weights_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.png");
+    let run = deblur(&[
+        "kernels",
+        "sample",
+        "--weights",
+        s(dir.path()),
+        "-o",
+        s(&out),
+    ]);
+    assert_fails(&run, &["manifest.json"]);
+    assert!(!out.exists());
+}
