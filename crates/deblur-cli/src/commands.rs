@@ -87,6 +87,11 @@ enum KernelCommand {
     ///
     /// Example: deblur kernels sample --count 64 -o samples.png --npy samples.npy
     Sample(KernelSampleArgs),
+    /// How well the shipped generator covers a bank: GAN inversion (Adam on z, L1) of each kernel,
+    /// against a delta kernel and the bank's mean kernel.
+    ///
+    /// Example: deblur kernels fit heldout31.npy --count 32 --steps 200
+    Fit(KernelFitArgs),
     /// Print size, support, sparsity and length statistics of a kernel bank.
     ///
     /// Example: deblur kernels stats shake31.npy
@@ -144,6 +149,27 @@ struct KernelSampleArgs {
     /// Also write the kernels as an N×K×K .npy bank.
     #[arg(long)]
     npy: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct KernelFitArgs {
+    /// Held-out kernels (.npy N×K×K) of the generator's size.
+    bank: PathBuf,
+    /// Weights variant in the manifest.
+    #[arg(long, default_value = "shake-k31-v1")]
+    variant: String,
+    /// Weights folder (default: $DEBLUR_WEIGHTS, ./weights, or beside the executable).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Kernels of the bank to invert (the first N).
+    #[arg(long, default_value_t = 32)]
+    count: usize,
+    /// Adam steps per inversion.
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    lr: f64,
 }
 
 #[derive(Args, Debug)]
@@ -274,6 +300,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),
         Command::Kernel(KernelCommand::Stats(args)) => kernel_stats(args),
         Command::Kernel(KernelCommand::Sample(args)) => kernel_sample(args),
+        Command::Kernel(KernelCommand::Fit(args)) => kernel_fit(args),
     }
 }
 
@@ -467,6 +494,58 @@ fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error
         args.count,
         args.variant,
         dir.display()
+    );
+    Ok(())
+}
+
+fn kernel_fit(args: KernelFitArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use deblur_core::burn::module::Module;
+    let dir = args
+        .weights
+        .clone()
+        .or_else(deblur_models::weights::find_weights_dir)
+        .ok_or("no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR, or run from the repository")?;
+    let device = deblur_core::default_device();
+    let generator = deblur_models::weights::load_generator(&dir, &args.variant, &device)?.valid();
+    let bank = KernelBank::load(&args.bank)?.kernels;
+    let n = args.count.min(bank.len());
+    if n == 0 {
+        return Err(format!("{}: empty bank", args.bank.display()).into());
+    }
+    let k = generator.kernel_size();
+    let targets = deblur_core::kernel::kernels_to_tensor(&bank[..n], &device)?;
+    if targets.dims()[2] != k {
+        return Err(format!(
+            "{}: {}x{} kernels, the generator makes {k}x{k}",
+            args.bank.display(),
+            targets.dims()[2],
+            targets.dims()[3]
+        )
+        .into());
+    }
+    let z0 = generator.sample_latent(n, 1, &device);
+    let start = Instant::now();
+    let inversion = deblur_models::inversion::invert(
+        &generator,
+        targets.clone(),
+        z0,
+        args.steps,
+        args.lr,
+        &device,
+    );
+    let l1 = inversion.l1.iter().sum::<f32>() / n as f32;
+    let delta = Kernel::delta([k, k])?.to_tensor(&device);
+    let delta_l1 = (targets.clone() - delta).abs().mean().into_scalar::<f32>();
+    let mean = targets.clone().mean_dim(0);
+    let mean_l1 = (targets - mean).abs().mean().into_scalar::<f32>();
+    println!(
+        "{} kernels of {k}x{k}, {} Adam steps ({:.1} s)",
+        n,
+        args.steps,
+        start.elapsed().as_secs_f64()
+    );
+    println!(
+        "  mean L1 per entry: inversion {l1:.3e}  delta kernel {delta_l1:.3e}  mean kernel {mean_l1:.3e}"
     );
     Ok(())
 }
