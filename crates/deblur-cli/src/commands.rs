@@ -467,10 +467,7 @@ fn kernel_stats(args: KernelStatsArgs) -> Result<(), Box<dyn std::error::Error>>
 
 fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error>> {
     use deblur_core::burn::module::Module;
-    let dir = match args.weights.clone().or_else(deblur_models::weights::find_weights_dir) {
-        Some(d) => d,
-        None => return Err("no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR, or run from the repository (weights/manifest.json)".into()),
-    };
+    let dir = weights_dir(args.weights.clone())?;
     if args.count == 0 {
         return Err("--count must be at least 1".into());
     }
@@ -500,11 +497,7 @@ fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error
 
 fn kernel_fit(args: KernelFitArgs) -> Result<(), Box<dyn std::error::Error>> {
     use deblur_core::burn::module::Module;
-    let dir = args
-        .weights
-        .clone()
-        .or_else(deblur_models::weights::find_weights_dir)
-        .ok_or("no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR, or run from the repository")?;
+    let dir = weights_dir(args.weights.clone())?;
     let device = deblur_core::default_device();
     let generator = deblur_models::weights::load_generator(&dir, &args.variant, &device)?.valid();
     let bank = KernelBank::load(&args.bank)?.kernels;
@@ -548,4 +541,11 @@ fn kernel_fit(args: KernelFitArgs) -> Result<(), Box<dyn std::error::Error>> {
         "  mean L1 per entry: inversion {l1:.3e}  delta kernel {delta_l1:.3e}  mean kernel {mean_l1:.3e}"
     );
     Ok(())
+}
+
+/// The weights folder given, or the default one; a clear error when there is none.
+fn weights_dir(given: Option<PathBuf>) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    given.or_else(deblur_models::weights::find_weights_dir).ok_or_else(|| {
+        "no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR, or run from the repository (weights/manifest.json)".into()
+    })
 }

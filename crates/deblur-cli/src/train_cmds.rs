@@ -70,24 +70,9 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         };
         GanTrainer::new(config, &bank, &device)?
     };
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let log_path = args.out.join("losses.csv");
-    let new_log = !log_path.exists();
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
-    if new_log {
-        writeln!(log, "step,d_loss,g_loss,d_real,d_fake,seconds")?;
-    }
+    let mut log = open_run_log(&args.out, "step,d_loss,g_loss,d_real,d_fake,seconds")?;
     let total = args.steps;
-    let bar = ProgressBar::new(total as u64).with_position(trainer.step_count() as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = step_bar(total, trainer.step_count());
     let start = Instant::now();
     let z_fixed = trainer.generator().sample_latent(64, 12345, &device);
     let (mut d_curve, mut g_curve) = (Vec::new(), Vec::new());
@@ -231,23 +216,11 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         };
         InitTrainer::new(config, generator, images, bank, &device)?
     };
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let log_path = args.out.join("losses.csv");
-    let new_log = !log_path.exists();
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
-    if new_log {
-        writeln!(log, "step,loss,kernel_l1,latent_mse,inverted_l1,seconds")?;
-    }
-    let bar = ProgressBar::new(args.steps as u64).with_position(trainer.step_count() as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let mut log = open_run_log(
+        &args.out,
+        "step,loss,kernel_l1,latent_mse,inverted_l1,seconds",
+    )?;
+    let bar = step_bar(args.steps, trainer.step_count());
     let start = Instant::now();
     let mut curve = Vec::new();
     while trainer.step_count() < args.steps {
@@ -308,4 +281,34 @@ impl deblur_kernels::ImageSource for SharedSource {
     fn sample(&self, rng: &mut dyn rand::RngCore) -> deblur_kernels::Result<ndarray::Array3<f32>> {
         self.0.sample(rng)
     }
+}
+
+/// Creates the run folder and opens its `losses.csv` for appending, writing `header` if new.
+fn open_run_log(
+    dir: &std::path::Path,
+    header: &str,
+) -> Result<std::fs::File, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("losses.csv");
+    let new_log = !path.exists();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if new_log {
+        writeln!(log, "{header}")?;
+    }
+    Ok(log)
+}
+
+/// A progress bar over training steps, starting at `done`.
+fn step_bar(total: usize, done: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64).with_position(done as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }

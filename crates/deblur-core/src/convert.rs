@@ -82,12 +82,16 @@ pub fn from_dynamic(img: &DynamicImage) -> LoadedImage {
     }
 }
 
-fn format_for(path: &Path) -> Result<ImageFormat> {
-    let ext = path
-        .extension()
+/// The lower-case extension of `path` ("" if none).
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn format_for(path: &Path) -> Result<ImageFormat> {
+    let ext = extension(path);
     match ext.as_str() {
         "png" => Ok(ImageFormat::Png),
         "tif" | "tiff" => Ok(ImageFormat::Tiff),

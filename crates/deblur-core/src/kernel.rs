@@ -248,11 +248,7 @@ fn validate_in(path: &Path, values: Array2<f32>) -> Result<Kernel> {
 /// As [`Kernel::load`].
 pub fn load_kernel_stack(path: impl AsRef<Path>) -> Result<Vec<Kernel>> {
     let path = path.as_ref();
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+    let ext = crate::convert::extension(path);
     match ext.as_str() {
         "npy" => {
             let array = read_npy(path)?;
