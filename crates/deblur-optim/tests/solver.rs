@@ -188,3 +188,115 @@ fn the_generator_kernel_plugs_into_the_same_loop() {
     let k = Kernel::from_tensor(kernel.kernel()).unwrap();
     assert_eq!(k.size(), [31, 31]);
 }
+
+fn pixel_config(iterations: usize) -> deblur_optim::SolverConfig {
+    use deblur_optim::schedule::{LossSchedule, MultiStepLr};
+    use deblur_optim::solver::UpdateMode;
+    deblur_optim::SolverConfig {
+        iterations,
+        image_lr: MultiStepLr::constant(0.05),
+        kernel_lr: MultiStepLr::constant(0.0),
+        loss: LossSchedule { ssim_from: None },
+        update: UpdateMode::Joint,
+        image_penalty: None,
+        kernel_l2: 0.0,
+        plateau: None,
+        seed: 0,
+    }
+}
+
+#[test]
+fn plateau_stops_early_and_nan_is_reported() {
+    use deblur_optim::models::{FixedKernel, PixelImage};
+    use deblur_optim::solver::{Plateau, StopReason, solve};
+    let device = Device::default().autodiff();
+    let blur = UniformBlur::new(Boundary::Same(deblur_core::Padding::Reflect));
+    let delta = Kernel::delta([3, 3]).unwrap().to_tensor(&device);
+    let target = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..256).map(|i| (i % 16) as f32 / 16.0).collect::<Vec<_>>(),
+            [1, 1, 16, 16],
+        ),
+        &device,
+    );
+    // fitting free pixels to the observation through a delta blur converges, then plateaus
+    let mut config = pixel_config(2000);
+    config.plateau = Some(Plateau {
+        window: 20,
+        min_relative_improvement: 1e-3,
+    });
+    let mut image = PixelImage::new(Tensor::zeros([1, 1, 16, 16], &device), &device);
+    let out = solve(
+        target.clone(),
+        &mut image,
+        &mut FixedKernel::new(delta.clone()),
+        &blur,
+        &config,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(out.stop, StopReason::Plateau);
+    assert!(
+        out.losses.len() < 2000 && out.losses.len() >= 40,
+        "{} steps",
+        out.losses.len()
+    );
+    // a NaN in the observation is reported with the step, not propagated
+    let mut bad = vec![0.5f32; 256];
+    bad[17] = f32::NAN;
+    let observation = Tensor::<4>::from_data(TensorData::new(bad, [1, 1, 16, 16]), &device);
+    let mut image = PixelImage::new(Tensor::zeros([1, 1, 16, 16], &device), &device);
+    let err = solve(
+        observation,
+        &mut image,
+        &mut FixedKernel::new(delta),
+        &blur,
+        &pixel_config(5),
+        &mut Silent,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, deblur_optim::Error::NonFinite { step: 0, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn large_images_estimate_on_the_most_textured_window() {
+    use deblur_optim::pipeline::{BlindRequest, ColorPath, CropChoice, deblur_blind};
+    let device = Device::default();
+    // a 90×100 scene: flat except a textured block at rows 40..90, columns 50..100
+    let scene = DeadLeaves::new(64, ColorMode::Gray)
+        .sample(&mut kernel_rng(3, 3))
+        .unwrap();
+    let mut image = ndarray::Array3::<f32>::from_elem((1, 90, 100), 0.5);
+    image
+        .slice_mut(ndarray::s![.., 40..90, 50..100])
+        .assign(&scene.slice(ndarray::s![.., ..50, ..50]));
+    let request = BlindRequest {
+        method: small_selfdeblur(3),
+        color: ColorPath::Luma,
+        crop: CropChoice::Auto { side: 48 },
+        nonblind: Default::default(),
+    };
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let result = deblur_blind(&image, &request, &device, &mut Silent).unwrap();
+    assert_eq!(result.image.dim(), (1, 90, 100));
+    let [x, y, w, h] = result.window.expect("a window");
+    assert_eq!((w, h), (48, 48));
+    assert!(
+        x >= 45 && y >= 36,
+        "window at ({x}, {y}) should sit in the textured block"
+    );
+    let err = deblur_blind(
+        &image,
+        &BlindRequest {
+            crop: CropChoice::Window([80, 0, 48, 48]),
+            ..request
+        },
+        &device,
+        &mut Silent,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("does not fit"), "{err}");
+}
