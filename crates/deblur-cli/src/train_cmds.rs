@@ -70,7 +70,11 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         };
         GanTrainer::new(config, &bank, &device)?
     };
-    let mut log = open_run_log(&args.out, "step,d_loss,g_loss,d_real,d_fake,seconds")?;
+    let mut log = open_run_log(
+        &args.out,
+        "step,d_loss,g_loss,d_real,d_fake,seconds",
+        trainer.step_count(),
+    )?;
     let total = args.steps;
     let bar = step_bar(total, trainer.step_count());
     let start = Instant::now();
@@ -219,6 +223,7 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
     let mut log = open_run_log(
         &args.out,
         "step,loss,kernel_l1,latent_mse,inverted_l1,seconds",
+        trainer.step_count(),
     )?;
     let bar = step_bar(args.steps, trainer.step_count());
     let start = Instant::now();
@@ -284,12 +289,31 @@ impl deblur_kernels::ImageSource for SharedSource {
 }
 
 /// Creates the run folder and opens its `losses.csv` for appending, writing `header` if new.
+/// Rows logged after step `resumed_at` (by a run stopped between checkpoints) are dropped first,
+/// so that a resumed run continues the log without duplicate steps.
 fn open_run_log(
     dir: &std::path::Path,
     header: &str,
+    resumed_at: usize,
 ) -> Result<std::fs::File, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join("losses.csv");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                line.split(',')
+                    .next()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_none_or(|step| step <= resumed_at)
+            })
+            .collect();
+        if kept.len() != text.lines().count() {
+            deblur_core::npy::write_atomic(&path, |w| {
+                w.write_all((kept.join("\n") + "\n").as_bytes())
+            })?;
+        }
+    }
     let new_log = !path.exists();
     let mut log = std::fs::OpenOptions::new()
         .create(true)
