@@ -129,14 +129,21 @@ struct KernelSynthArgs {
     preview: Option<PathBuf>,
 }
 
+/// Which shipped generator to use and where to find it.
 #[derive(Args, Debug)]
-struct KernelSampleArgs {
+struct ShippedWeights {
     /// Weights variant in the manifest.
     #[arg(long, default_value = "shake-k31-v1")]
     variant: String,
     /// Weights folder (default: $DEBLUR_WEIGHTS, ./weights, or beside the executable).
     #[arg(long)]
     weights: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct KernelSampleArgs {
+    #[command(flatten)]
+    shipped: ShippedWeights,
     /// Number of kernels.
     #[arg(long, default_value_t = 64)]
     count: usize,
@@ -155,12 +162,8 @@ struct KernelSampleArgs {
 struct KernelFitArgs {
     /// Held-out kernels (.npy N×K×K) of the generator's size.
     bank: PathBuf,
-    /// Weights variant in the manifest.
-    #[arg(long, default_value = "shake-k31-v1")]
-    variant: String,
-    /// Weights folder (default: $DEBLUR_WEIGHTS, ./weights, or beside the executable).
-    #[arg(long)]
-    weights: Option<PathBuf>,
+    #[command(flatten)]
+    shipped: ShippedWeights,
     /// Kernels of the bank to invert (the first N).
     #[arg(long, default_value_t = 32)]
     count: usize,
@@ -467,12 +470,13 @@ fn kernel_stats(args: KernelStatsArgs) -> Result<(), Box<dyn std::error::Error>>
 
 fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error>> {
     use deblur_core::burn::module::Module;
-    let dir = weights_dir(args.weights.clone())?;
+    let dir = weights_dir(args.shipped.weights.clone())?;
     if args.count == 0 {
         return Err("--count must be at least 1".into());
     }
     let device = deblur_core::default_device();
-    let generator = deblur_models::weights::load_generator(&dir, &args.variant, &device)?.valid();
+    let generator =
+        deblur_models::weights::load_generator(&dir, &args.shipped.variant, &device)?.valid();
     let kernels = generator.forward(generator.sample_latent(args.count, args.seed, &device));
     let kernels: Vec<Kernel> = (0..args.count)
         .map(|i| Kernel::from_tensor(kernels.clone().narrow(0, i, 1)))
@@ -489,7 +493,7 @@ fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error
         "wrote {} ({} kernels from {} in {})",
         args.output.display(),
         args.count,
-        args.variant,
+        args.shipped.variant,
         dir.display()
     );
     Ok(())
@@ -497,9 +501,10 @@ fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error
 
 fn kernel_fit(args: KernelFitArgs) -> Result<(), Box<dyn std::error::Error>> {
     use deblur_core::burn::module::Module;
-    let dir = weights_dir(args.weights.clone())?;
+    let dir = weights_dir(args.shipped.weights.clone())?;
     let device = deblur_core::default_device();
-    let generator = deblur_models::weights::load_generator(&dir, &args.variant, &device)?.valid();
+    let generator =
+        deblur_models::weights::load_generator(&dir, &args.shipped.variant, &device)?.valid();
     let bank = KernelBank::load(&args.bank)?.kernels;
     let n = args.count.min(bank.len());
     if n == 0 {

@@ -362,19 +362,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
             match args.method {
                 BenchMethodArg::Blurred => Ok(item.blurred.clone()),
                 BenchMethodArg::Nonblind => {
-                    let oriented = deblur_optim::levin::orient_true_kernel(
-                        &item.sharp,
-                        &item.blurred,
-                        &item.true_kernel,
-                        6,
-                        &device,
-                    )?;
-                    let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
-                    let x =
-                        hyper_laplacian_deconv(y, oriented.kernel.to_tensor(&device), &nonblind)?;
-                    Ok(tensor_to_array(x, 0)?
-                        .index_axis(Axis(0), 0)
-                        .mapv(|v| v.clamp(0.0, 1.0)))
+                    Ok(deblur_optim::levin::true_kernel_deconvolution(item, &nonblind, &device)?.1)
                 }
                 BenchMethodArg::Selfdeblur => {
                     let k = SELFDEBLUR_KERNEL_SIZES[item.kernel - 1];

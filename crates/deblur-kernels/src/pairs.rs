@@ -33,7 +33,7 @@ impl KernelSource for KernelGenerator {
     }
 }
 
-impl KernelSource for Vec<Kernel> {
+impl KernelSource for [Kernel] {
     fn kernel_size(&self) -> usize {
         self.first().map_or(0, |k| k.size()[0])
     }
@@ -43,6 +43,27 @@ impl KernelSource for Vec<Kernel> {
             return Err(Error::InvalidConfig("the kernel bank is empty".into()));
         }
         Ok(self[rng.random_range(0..self.len())].clone())
+    }
+}
+
+impl KernelSource for Vec<Kernel> {
+    fn kernel_size(&self) -> usize {
+        self.as_slice().kernel_size()
+    }
+
+    fn sample_kernel(&self, rng: &mut StdRng) -> Result<Kernel> {
+        self.as_slice().sample_kernel(rng)
+    }
+}
+
+/// A borrowed source, so a large bank is not copied into every generator.
+impl<T: KernelSource + ?Sized> KernelSource for &T {
+    fn kernel_size(&self) -> usize {
+        (**self).kernel_size()
+    }
+
+    fn sample_kernel(&self, rng: &mut StdRng) -> Result<Kernel> {
+        (**self).sample_kernel(rng)
     }
 }
 

@@ -151,7 +151,7 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         };
         let batch = PairGenerator::new(
             self.images.clone(),
-            self.kernels.clone(),
+            self.kernels.as_slice(),
             pairs,
             &self.device,
         )?

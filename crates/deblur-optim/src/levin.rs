@@ -213,7 +213,26 @@ pub fn run_levin(
     Ok(rows)
 }
 
-/// Non-blind hyper-Laplacian deconvolution of an item with its oriented true kernel, scored.
+/// Non-blind hyper-Laplacian deconvolution of an item with its oriented true kernel, clipped to
+/// [0, 1]: the upper bound every blind method is compared with.
+///
+/// # Errors
+/// Orientation and deconvolution errors.
+pub fn true_kernel_deconvolution(
+    item: &LevinItem,
+    nonblind: &HyperLaplacianConfig,
+    device: &Device,
+) -> Result<(OrientedKernel, Array2<f32>)> {
+    let oriented = orient_true_kernel(&item.sharp, &item.blurred, &item.true_kernel, 6, device)?;
+    let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), device);
+    let x = hyper_laplacian_deconv(y, oriented.kernel.to_tensor(device), nonblind)?;
+    let x = tensor_to_array(x, 0)?
+        .index_axis(Axis(0), 0)
+        .mapv(|v| v.clamp(0.0, 1.0));
+    Ok((oriented, x))
+}
+
+/// [`true_kernel_deconvolution`], scored by the shift-compensated protocol.
 ///
 /// # Errors
 /// Deconvolution and scoring errors.
@@ -222,12 +241,7 @@ pub fn true_kernel_result(
     nonblind: &HyperLaplacianConfig,
     device: &Device,
 ) -> Result<(OrientedKernel, ShiftScore)> {
-    let oriented = orient_true_kernel(&item.sharp, &item.blurred, &item.true_kernel, 6, device)?;
-    let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), device);
-    let x = hyper_laplacian_deconv(y, oriented.kernel.to_tensor(device), nonblind)?;
-    let x = tensor_to_array(x, 0)?
-        .index_axis(Axis(0), 0)
-        .mapv(|v| v.clamp(0.0, 1.0));
+    let (oriented, x) = true_kernel_deconvolution(item, nonblind, device)?;
     let score = shift_compensated_score(x.view(), item.sharp.view(), &ShiftOptions::default())?;
     Ok((oriented, score))
 }
