@@ -8,7 +8,7 @@ use std::error::Error;
 use deblur::core::convert::{array_to_tensor, tensor_to_array};
 use deblur::core::{device_from_name, load_image};
 use deblur::metrics::{ShiftOptions, score_images};
-use deblur::optim::pipeline::selfdeblur_quick;
+use deblur::optim::{BlindRequest, MethodKind, Preset};
 use deblur::optim::solver::Silent;
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -19,8 +19,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let sharp = load_image("examples/data/im1_sharp.png")?.pixels;
 
     // Levin kernel 4 is 27 px wide: estimate a 27×27 kernel with the small-network preset.
-    let config = selfdeblur_quick([27, 27], iterations);
-    let result = config.run(array_to_tensor(&blurred, &device), &mut Silent)?;
+    let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Quick, 27, Some(iterations));
+    let result = request
+        .method
+        .run(array_to_tensor(&blurred, &device), None, &mut Silent)?;
     let restored = tensor_to_array(result.image.to_device(&device), 0)?.mapv(|v| v.clamp(0.0, 1.0));
 
     let before = score_images(&blurred, &sharp, &ShiftOptions::default())?;

@@ -71,6 +71,11 @@ enum BenchCommand {
     ///
     /// Example: deblur bench levin --images im1_kernel4 --iters 1000 --csv levin.csv
     Levin(crate::solve_cmds::BenchLevinArgs),
+    /// The kernel initializer: error of G(E(y)) against the true kernel on held-out synthetic
+    /// pairs (and the Levin set), beside G(0), the mean kernel, a broad start and a delta.
+    ///
+    /// Example: deblur bench initializer --bank heldout31.npy --levin ../shared/data/levin
+    Initializer(crate::bench_cmds::BenchInitializerArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,13 +136,43 @@ struct KernelSynthArgs {
 
 /// Which shipped generator to use and where to find it.
 #[derive(Args, Debug)]
-struct ShippedWeights {
+pub(crate) struct ShippedWeights {
     /// Weights variant in the manifest.
     #[arg(long, default_value = "shake-k31-v1")]
-    variant: String,
+    pub(crate) variant: String,
     /// Weights folder (default: $DEBLUR_WEIGHTS, ./weights, or beside the executable).
     #[arg(long)]
-    weights: Option<PathBuf>,
+    pub(crate) weights: Option<PathBuf>,
+}
+
+impl ShippedWeights {
+    /// The GLKM models of this variant: the generator (required) and its initializer (a warning
+    /// and a start from z = 0 when the manifest has none).
+    pub(crate) fn load_glkm(
+        &self,
+        device: &deblur_core::burn::tensor::Device,
+    ) -> Result<deblur_optim::GlkmModels, Box<dyn std::error::Error>> {
+        use deblur_core::burn::module::Module;
+        let dir = weights_dir(self.weights.clone())?;
+        let generator = deblur_models::weights::load_generator(&dir, &self.variant, device)?.valid();
+        let has_initializer = deblur_models::weights::Manifest::read(&dir)?
+            .entry("kernel-initializer", &self.variant)
+            .is_ok();
+        let initializer = if has_initializer {
+            Some(deblur_models::weights::load_initializer(&dir, &self.variant, device)?.valid())
+        } else {
+            eprintln!(
+                "warning: {} has no kernel initializer {:?}; starting from the latent mean",
+                dir.display(),
+                self.variant
+            );
+            None
+        };
+        Ok(deblur_optim::GlkmModels {
+            generator,
+            initializer,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -173,6 +208,18 @@ struct KernelFitArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 0.01)]
     lr: f64,
+    /// Fit the 100-d latent z (GAN inversion) or the first-layer feature map w (what GLKM
+    /// optimises during deblurring).
+    #[arg(long, value_enum, default_value = "z")]
+    space: FitSpace,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FitSpace {
+    /// The latent code z.
+    Z,
+    /// The feature map w = g1(z).
+    W,
 }
 
 #[derive(Args, Debug)]
@@ -293,6 +340,9 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Blind(args) => crate::solve_cmds::blind(args),
         Command::Deconv(args) => crate::solve_cmds::deconv(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
+        Command::Bench(BenchCommand::Initializer(args)) => {
+            crate::bench_cmds::bench_initializer(args)
+        }
         Command::Train(TrainCommand::KernelPrior(args)) => {
             crate::train_cmds::train_kernel_prior(args)
         }
@@ -521,17 +571,32 @@ fn kernel_fit(args: KernelFitArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let z0 = generator.sample_latent(n, 1, &device);
     let start = Instant::now();
-    let inversion = deblur_models::inversion::invert(
-        &generator,
-        targets.clone(),
-        z0,
-        args.steps,
-        args.lr,
-        &device,
-    );
-    let l1 = inversion.l1.iter().sum::<f32>() / n as f32;
+    let l1 = match args.space {
+        FitSpace::Z => {
+            let z0 = generator.sample_latent(n, 1, &device);
+            let inversion = deblur_models::inversion::invert(
+                &generator,
+                targets.clone(),
+                z0,
+                args.steps,
+                args.lr,
+                &device,
+            );
+            inversion.l1.iter().sum::<f32>() / n as f32
+        }
+        FitSpace::W => {
+            let models = deblur_optim::GlkmModels {
+                generator: generator.clone(),
+                initializer: None,
+            };
+            let w = models.fit_features(targets.clone(), args.steps, args.lr);
+            (generator.kernel_from_features(w) - targets.clone())
+                .abs()
+                .mean()
+                .into_scalar::<f32>()
+        }
+    };
     let delta = Kernel::delta([k, k])?.to_tensor(&device);
     let delta_l1 = (targets.clone() - delta).abs().mean().into_scalar::<f32>();
     let mean = targets.clone().mean_dim(0);
@@ -543,7 +608,8 @@ fn kernel_fit(args: KernelFitArgs) -> Result<(), Box<dyn std::error::Error>> {
         start.elapsed().as_secs_f64()
     );
     println!(
-        "  mean L1 per entry: inversion {l1:.3e}  delta kernel {delta_l1:.3e}  mean kernel {mean_l1:.3e}"
+        "  mean L1 per entry: fit in {:?} {l1:.3e}  delta kernel {delta_l1:.3e}  mean kernel {mean_l1:.3e}",
+        args.space
     );
     Ok(())
 }

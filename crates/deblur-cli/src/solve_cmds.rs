@@ -6,9 +6,14 @@ use clap::{Args, ValueEnum};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
 use deblur_core::{BitDepth, Kernel, device_from_name, load_image, save_image};
 use deblur_optim::levin::{LevinRow, SELFDEBLUR_KERNEL_SIZES, load_levin, run_levin};
-use deblur_optim::pipeline::{BlindRequest, ColorPath, CropChoice, deblur_blind, selfdeblur_quick};
+use deblur_optim::pipeline::{ColorPath, CropChoice};
 use deblur_optim::solver::{Observer, Progress};
-use deblur_optim::{HyperLaplacianConfig, SelfDeblurConfig, hyper_laplacian_deconv, wiener};
+use deblur_optim::{
+    BlindRequest, GlkmModels, HyperLaplacianConfig, MethodKind, Preset, deblur_blind,
+    hyper_laplacian_deconv, wiener,
+};
+
+use crate::commands::ShippedWeights;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Axis;
 
@@ -16,16 +21,40 @@ type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum MethodArg {
-    /// SelfDeblur: DIP image prior + kernel MLP (Ren et al. 2020).
+    /// DIP-GLKM: DIP image prior + the shipped learned kernel generator, started by its initializer.
+    Glkm,
+    /// SelfDeblur: DIP image prior + kernel MLP (Ren et al. 2020); any kernel size.
     Selfdeblur,
+}
+
+impl From<MethodArg> for MethodKind {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Glkm => MethodKind::Glkm,
+            MethodArg::Selfdeblur => MethodKind::SelfDeblur,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PresetArg {
-    /// A 32-channel DIP and 500 iterations: minutes on a CPU.
+    /// About a minute on a CPU: kernel from the most textured 128² window with a 16-channel DIP
+    /// (300 iterations), then hyper-Laplacian deconvolution of the whole image.
+    Fast,
+    /// A 32-channel DIP on the whole image and 500 iterations: minutes on a CPU.
     Quick,
-    /// The published settings: 128-channel DIP, 5000 iterations (hours on a CPU).
+    /// The published settings: 128-channel DIP, 5000 iterations (hours on a CPU; for GPUs).
     Paper,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(p: PresetArg) -> Self {
+        match p {
+            PresetArg::Fast => Preset::Fast,
+            PresetArg::Quick => Preset::Quick,
+            PresetArg::Paper => Preset::Paper,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -43,18 +72,25 @@ pub struct BlindArgs {
     /// Output image.
     #[arg(long, short)]
     output: PathBuf,
-    /// Blind method.
+    /// Blind method. The default is SelfDeblur: with the fast preset it scores higher on the Levin
+    /// set than GLKM with the shipped CPU-trained generator (docs/benchmarks.md).
     #[arg(long, value_enum, default_value = "selfdeblur")]
     method: MethodArg,
     /// Settings preset.
-    #[arg(long, value_enum, default_value = "quick")]
+    #[arg(long, value_enum, default_value = "fast")]
     preset: PresetArg,
-    /// Kernel size to estimate (an upper bound of the blur's extent, odd preferred).
-    #[arg(long, default_value_t = 31)]
-    kernel_size: usize,
-    /// Iterations (default: 500 quick, 5000 paper); the schedule scales with it.
+    /// Kernel size to estimate, an upper bound of the blur's extent (selfdeblur: default 31;
+    /// glkm: always the generator's size, 31 for the shipped weights).
+    #[arg(long)]
+    kernel_size: Option<usize>,
+    /// Iterations (default: 300 fast, 500 quick, 5000 paper); the schedule scales with it.
     #[arg(long)]
     iters: Option<usize>,
+    /// Side of the automatic kernel-estimation window (default: 128 fast, 256 otherwise).
+    #[arg(long)]
+    window_side: Option<usize>,
+    #[command(flatten)]
+    shipped: ShippedWeights,
     /// Compute device: cpu, wgpu or cuda (if compiled in).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -90,11 +126,13 @@ fn parse_window(text: &str) -> Result<[usize; 4], String> {
     <[usize; 4]>::try_from(parts).map_err(|_| format!("{text:?}: expected four numbers X,Y,W,H"))
 }
 
-/// Progress bar, and snapshots every N steps.
+/// Progress bar, snapshots every N steps, and kernels kept at given steps.
 struct CliObserver {
     bar: ProgressBar,
     every: Option<(usize, PathBuf)>,
     failed: Option<String>,
+    kernel_steps: Vec<usize>,
+    kernels: Vec<(usize, deblur_core::burn::tensor::Tensor<4>)>,
 }
 
 impl CliObserver {
@@ -109,6 +147,8 @@ impl CliObserver {
             bar,
             every,
             failed: None,
+            kernel_steps: Vec::new(),
+            kernels: Vec::new(),
         }
     }
 }
@@ -120,9 +160,11 @@ impl Observer for CliObserver {
     }
 
     fn wants_snapshot(&self, step: usize) -> bool {
-        self.every
-            .as_ref()
-            .is_some_and(|(n, _)| step.is_multiple_of(*n))
+        self.kernel_steps.contains(&step)
+            || self
+                .every
+                .as_ref()
+                .is_some_and(|(n, _)| step.is_multiple_of(*n))
     }
 
     fn on_snapshot(
@@ -131,7 +173,13 @@ impl Observer for CliObserver {
         image: deblur_core::burn::tensor::Tensor<4>,
         kernel: deblur_core::burn::tensor::Tensor<4>,
     ) {
-        let Some((_, dir)) = &self.every else { return };
+        if self.kernel_steps.contains(&step) {
+            self.kernels.push((step, kernel.clone()));
+        }
+        let Some((n, dir)) = &self.every else { return };
+        if !step.is_multiple_of(*n) {
+            return;
+        }
         let result = (|| -> Result<(), Box<dyn std::error::Error>> {
             let img = tensor_to_array(image, 0)?.mapv(|v| v.clamp(0.0, 1.0));
             save_image(
@@ -149,32 +197,60 @@ impl Observer for CliObserver {
     }
 }
 
-fn preset(preset: PresetArg, kernel: usize, iters: Option<usize>) -> SelfDeblurConfig {
-    match preset {
-        PresetArg::Quick => selfdeblur_quick([kernel, kernel], iters.unwrap_or(500)),
-        PresetArg::Paper => {
-            let config = SelfDeblurConfig::paper([kernel, kernel]);
-            match iters {
-                Some(n) => config.with_iterations(n),
-                None => config,
-            }
-        }
+/// The GLKM models when `method` needs them.
+fn load_models(
+    method: MethodArg,
+    shipped: &ShippedWeights,
+    device: &deblur_core::burn::tensor::Device,
+) -> Result<Option<GlkmModels>, Box<dyn std::error::Error>> {
+    Ok(match method {
+        MethodArg::Glkm => Some(shipped.load_glkm(device)?),
+        MethodArg::Selfdeblur => None,
+    })
+}
+
+/// The request for a method and preset; `models` are GLKM's (their kernel size is the method's).
+fn build_request(
+    method: MethodArg,
+    preset: PresetArg,
+    kernel_size: Option<usize>,
+    iters: Option<usize>,
+    models: Option<&GlkmModels>,
+) -> Result<BlindRequest, String> {
+    if iters == Some(0) {
+        return Err("--iters must be at least 1".into());
     }
+    let k = match models {
+        None => kernel_size.unwrap_or(31),
+        Some(models) => {
+            let k = models.kernel_size();
+            if let Some(asked) = kernel_size
+                && asked > k
+            {
+                return Err(format!(
+                    "--kernel-size {asked}: the GLKM generator makes {k}x{k} kernels; use \
+                     --method selfdeblur for larger blur"
+                ));
+            }
+            k
+        }
+    };
+    if k < 3 {
+        return Err(format!("--kernel-size {k} is too small; use 3 or more"));
+    }
+    Ok(BlindRequest::preset(
+        method.into(),
+        preset.into(),
+        k,
+        iters,
+    ))
 }
 
 pub fn blind(args: BlindArgs) -> CmdResult {
-    let MethodArg::Selfdeblur = args.method;
     let device = device_from_name(&args.device)?;
     let input = load_image(&args.input)?;
     if input.dropped_alpha {
         eprintln!("warning: {}: alpha channel dropped", args.input.display());
-    }
-    if args.kernel_size < 3 {
-        return Err(format!(
-            "--kernel-size {} is too small; use 3 or more",
-            args.kernel_size
-        )
-        .into());
     }
     let every = match &args.save_every {
         Some(v) => {
@@ -190,21 +266,26 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         }
         None => None,
     };
-    let method = preset(args.preset, args.kernel_size, args.iters);
-    let request = BlindRequest {
-        method,
-        color: match args.color {
-            ColorArg::Y => ColorPath::Luma,
-            ColorArg::Rgb => ColorPath::Rgb,
-        },
-        crop: match args.crop {
-            Some(w) => CropChoice::Window(w),
-            None => CropChoice::Auto { side: 256 },
-        },
-        nonblind: HyperLaplacianConfig::default(),
+    let models = load_models(args.method, &args.shipped, &device)?;
+    let mut request = build_request(
+        args.method,
+        args.preset,
+        args.kernel_size,
+        args.iters,
+        models.as_ref(),
+    )?;
+    request.color = match args.color {
+        ColorArg::Y => ColorPath::Luma,
+        ColorArg::Rgb => ColorPath::Rgb,
     };
-    let mut observer = CliObserver::new(request.method.solver.iterations, every);
-    let result = deblur_blind(&input.pixels, &request, &device, &mut observer)
+    request.crop = match (args.crop, args.window_side) {
+        (Some(w), _) => CropChoice::Window(w),
+        (None, Some(0)) => return Err("--window-side must be at least 1".into()),
+        (None, Some(side)) => CropChoice::Auto { side },
+        (None, None) => request.crop,
+    };
+    let mut observer = CliObserver::new(request.method.solver().iterations, every);
+    let result = deblur_blind(&input.pixels, &request, models.as_ref(), &device, &mut observer)
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
     observer.bar.finish_and_clear();
     if let Some(e) = observer.failed {
@@ -309,7 +390,9 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum BenchMethodArg {
-    /// SelfDeblur with the chosen preset.
+    /// DIP-GLKM with the chosen preset and the shipped weights.
+    Glkm,
+    /// SelfDeblur with the chosen preset (kernel sizes of the SelfDeblur Levin script).
     Selfdeblur,
     /// Non-blind hyper-Laplacian deconvolution with the (oriented) true kernel: the upper bound.
     Nonblind,
@@ -326,8 +409,10 @@ pub struct BenchLevinArgs {
     #[arg(long, value_enum, default_value = "selfdeblur")]
     method: BenchMethodArg,
     /// Preset for blind methods.
-    #[arg(long, value_enum, default_value = "quick")]
+    #[arg(long, value_enum, default_value = "fast")]
     preset: PresetArg,
+    #[command(flatten)]
+    shipped: ShippedWeights,
     /// Iterations for blind methods.
     #[arg(long)]
     iters: Option<usize>,
@@ -337,6 +422,10 @@ pub struct BenchLevinArgs {
     /// Write the table as CSV.
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Also score the kernel estimate at these iterations (comma-separated; each read out by
+    /// hyper-Laplacian deconvolution of the whole image), e.g. 250,500,1000.
+    #[arg(long, value_delimiter = ',')]
+    snapshots: Vec<usize>,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -347,6 +436,12 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let items = load_levin(&args.data, args.images.as_deref())
         .map_err(|e| format!("{}: {e}", args.data.display()))?;
     let nonblind = HyperLaplacianConfig::default();
+    let blind_method = match args.method {
+        BenchMethodArg::Glkm => MethodArg::Glkm,
+        _ => MethodArg::Selfdeblur,
+    };
+    // the GLKM models are loaded once, not per image
+    let models = load_models(blind_method, &args.shipped, &device)?;
     println!(
         "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
@@ -364,18 +459,41 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                 BenchMethodArg::Nonblind => {
                     Ok(deblur_optim::levin::true_kernel_deconvolution(item, &nonblind, &device)?.1)
                 }
-                BenchMethodArg::Selfdeblur => {
-                    let k = SELFDEBLUR_KERNEL_SIZES[item.kernel - 1];
-                    let config = preset(args.preset, k, args.iters);
-                    let mut observer = CliObserver::new(config.solver.iterations, None);
-                    let out = config.run(
-                        array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device),
+                BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur => {
+                    let k = match blind_method {
+                        MethodArg::Glkm => None,
+                        MethodArg::Selfdeblur => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
+                    };
+                    let request =
+                        build_request(blind_method, args.preset, k, args.iters, models.as_ref())
+                            .map_err(deblur_optim::Error::InvalidConfig)?;
+                    let mut observer = CliObserver::new(request.method.solver().iterations, None);
+                    observer.kernel_steps = args.snapshots.clone();
+                    let out = deblur_blind(
+                        &item.blurred.clone().insert_axis(Axis(0)),
+                        &request,
+                        models.as_ref(),
+                        &device,
                         &mut observer,
                     )?;
                     observer.bar.finish_and_clear();
-                    Ok(tensor_to_array(out.image.to_device(&device), 0)?
-                        .index_axis(Axis(0), 0)
-                        .mapv(|v| v.clamp(0.0, 1.0)))
+                    for (step, kernel) in observer.kernels {
+                        let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
+                        let x = hyper_laplacian_deconv(y, kernel.to_device(&device), &nonblind)?;
+                        let x = tensor_to_array(x, 0)?
+                            .index_axis(Axis(0), 0)
+                            .mapv(|v| v.clamp(0.0, 1.0));
+                        let score = deblur_metrics::shift_compensated_score(
+                            x.view(),
+                            item.sharp.view(),
+                            &deblur_metrics::ShiftOptions::default(),
+                        )?;
+                        println!(
+                            "{:<14} snapshot {step:>5} it: PSNR {:>6.2}  SSIM {:.4}",
+                            item.name, score.psnr, score.ssim
+                        );
+                    }
+                    Ok(out.image.index_axis(Axis(0), 0).to_owned())
                 }
             }
         };

@@ -180,6 +180,10 @@ fn blind_runs_and_writes_image_and_kernel() {
         s(&crop),
         "-o",
         s(&out),
+        "--method",
+        "selfdeblur",
+        "--preset",
+        "quick",
         "--kernel-size",
         "7",
         "--iters",
@@ -212,6 +216,21 @@ fn blind_runs_and_writes_image_and_kernel() {
 }
 
 #[test]
+fn blind_with_the_defaults_deblurs_the_included_image() {
+    // the README's main job, shortened: no --method, no --preset
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("restored.png");
+    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data/im1_kernel4_img.png");
+    let run = deblur(&["blind", s(&input), "-o", s(&out), "--iters", "10"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("10 iterations"), "{err}");
+    let restored = deblur_core::load_image(&out).unwrap().pixels;
+    assert_eq!(restored.dim(), (1, 255, 255));
+}
+
+#[test]
 fn blind_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.png");
@@ -221,12 +240,28 @@ fn blind_errors_exit_2() {
         s(&kernel4),
         "-o",
         s(&out),
+        "--method",
+        "selfdeblur",
         "--kernel-size",
         "31",
         "--iters",
         "1",
     ]);
     assert_fails(&run, &["levin_kernel4.png", "larger than image"]);
+    // GLKM's kernels are the generator's size: 31 px, larger than this 27 px image
+    let run = deblur(&["blind", s(&kernel4), "-o", s(&out), "--method", "glkm"]);
+    assert_fails(&run, &["levin_kernel4.png", "31x31"]);
+    let run = deblur(&[
+        "blind",
+        s(&data("levin_im1.png")),
+        "-o",
+        s(&out),
+        "--method",
+        "glkm",
+        "--kernel-size",
+        "41",
+    ]);
+    assert_fails(&run, &["--kernel-size 41", "selfdeblur"]);
     let run = deblur(&["blind", s(&dir.path().join("missing.png")), "-o", s(&out)]);
     assert_fails(&run, &["missing.png"]);
     let run = deblur(&[

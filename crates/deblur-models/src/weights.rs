@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::generator::{KernelGenerator, KernelGeneratorConfig};
+use crate::initializer::{InitializerConfig, KernelInitializer};
 use crate::{Error, Result};
 
 /// One shipped weight file.
@@ -110,13 +111,14 @@ pub fn find_weights_dir() -> Option<PathBuf> {
         .find(|d| d.join("manifest.json").exists())
 }
 
-/// Loads the kernel generator `variant` from the weights folder `dir`, verifying its checksum.
+/// The weights file and config file of `model`/`variant` in the weights folder `dir`, after
+/// checking the file's SHA-256 against the manifest.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
-pub fn load_generator(dir: &Path, variant: &str, device: &Device) -> Result<KernelGenerator> {
+pub fn verified_entry(dir: &Path, model: &str, variant: &str) -> Result<(PathBuf, PathBuf)> {
     let manifest = Manifest::read(dir)?;
-    let entry = manifest.entry("kernel-generator", variant)?;
+    let entry = manifest.entry(model, variant)?;
     let file = dir.join(&entry.file);
     let sum = sha256_file(&file)?;
     if sum != entry.sha256 {
@@ -128,7 +130,57 @@ pub fn load_generator(dir: &Path, variant: &str, device: &Device) -> Result<Kern
             ),
         });
     }
-    load_generator_files(&file, &dir.join(&entry.config), device)
+    Ok((file, dir.join(&entry.config)))
+}
+
+/// Loads the kernel generator `variant` from the weights folder `dir`, verifying its checksum.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
+pub fn load_generator(dir: &Path, variant: &str, device: &Device) -> Result<KernelGenerator> {
+    let (file, config) = verified_entry(dir, "kernel-generator", variant)?;
+    load_generator_files(&file, &config, device)
+}
+
+/// Loads the kernel initializer `variant` from the weights folder `dir`, verifying its checksum.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
+pub fn load_initializer(dir: &Path, variant: &str, device: &Device) -> Result<KernelInitializer> {
+    let (file, config) = verified_entry(dir, "kernel-initializer", variant)?;
+    load_initializer_files(&file, &config, device)
+}
+
+fn read_config<C: serde::de::DeserializeOwned>(path: &Path) -> Result<C> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+fn read_record(path: &Path) -> Result<ModuleRecord> {
+    ModuleRecord::load(path).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: format!("{e:?}"),
+    })
+}
+
+/// Loads an initializer from a weights file and its config (`initializer.bpk` +
+/// `initializer.json`, as written by `deblur train initializer`), without a manifest.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for missing or unreadable files.
+pub fn load_initializer_files(
+    weights: &Path,
+    config: &Path,
+    device: &Device,
+) -> Result<KernelInitializer> {
+    let parsed: InitializerConfig = read_config(config)?;
+    Ok(parsed.init(device).load_record(read_record(weights)?))
 }
 
 /// Loads a generator from a weights file and its config (`generator.bpk` + `generator.json`, as
@@ -141,21 +193,9 @@ pub fn load_generator_files(
     config: &Path,
     device: &Device,
 ) -> Result<KernelGenerator> {
-    let text = std::fs::read_to_string(config).map_err(|e| Error::Checkpoint {
-        path: config.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let parsed: KernelGeneratorConfig =
-        serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
-            path: config.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let parsed: KernelGeneratorConfig = read_config(config)?;
     parsed.geometry().map_err(Error::InvalidConfig)?;
-    let record = ModuleRecord::load(weights).map_err(|e| Error::Checkpoint {
-        path: weights.to_path_buf(),
-        reason: format!("{e:?}"),
-    })?;
-    Ok(parsed.init(device).load_record(record))
+    Ok(parsed.init(device).load_record(read_record(weights)?))
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dip_blind;
 mod error;
+pub mod glkm;
 pub mod levin;
 pub mod models;
 pub mod nonblind;
@@ -13,5 +15,8 @@ pub mod solver;
 
 pub use error::{Error, Result};
 pub use nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
+pub use dip_blind::DipImageConfig;
+pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
+pub use pipeline::{BlindMethod, BlindRequest, MethodKind, Preset, deblur_blind};
 pub use selfdeblur::SelfDeblurConfig;
 pub use solver::{BlurModel, Observer, Progress, SolveOutput, SolverConfig, solve};

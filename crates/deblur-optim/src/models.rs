@@ -124,7 +124,7 @@ pub struct PixelImage {
 impl PixelImage {
     /// Starts from `init` (moved to the autodiff `device`).
     pub fn new(init: Tensor<4>, device: &Device) -> Self {
-        let pixels = Param::from_tensor(init.to_device(device).detach().require_grad());
+        let pixels = Param::from_tensor(init.to_device(device).autodiff().detach().require_grad());
         PixelImage {
             params: PixelParams { pixels },
             optim: adam(),
@@ -243,11 +243,22 @@ impl GeneratorKernel {
     /// Starts from the latent code `z0` (`[1, latent, 1, 1]`, e.g. from the initializer), on the
     /// autodiff `device`; the generator is frozen.
     pub fn new(generator: deblur_models::KernelGenerator, z0: Tensor<4>, device: &Device) -> Self {
-        let generator = generator.fork(device).freeze();
         let w = generator
-            .first_layer(z0.to_device(device))
-            .detach()
-            .require_grad();
+            .clone()
+            .fork(device)
+            .freeze()
+            .first_layer(z0.to_device(device).autodiff());
+        Self::from_features(generator, w, device)
+    }
+
+    /// Starts from a given feature map `w0` (`[1, 4·ngf, s₀, s₀]`), e.g. one fitted to a kernel.
+    pub fn from_features(
+        generator: deblur_models::KernelGenerator,
+        w0: Tensor<4>,
+        device: &Device,
+    ) -> Self {
+        let generator = generator.fork(device).freeze();
+        let w = w0.to_device(device).autodiff().detach().require_grad();
         GeneratorKernel {
             generator,
             params: FeatureParams {

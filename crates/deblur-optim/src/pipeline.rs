@@ -6,6 +6,10 @@
 //! - **Large images**: the kernel is estimated on a window (by default the most textured
 //!   `crop_side`² window, or one the caller names), then the whole image is deconvolved with it
 //!   by hyper-Laplacian non-blind deconvolution.
+//! - **Presets** ([`Preset`]): `fast` (the CPU default: GLKM with a small DIP on a 128² window for
+//!   a few hundred steps, then hyper-Laplacian deconvolution of the whole image), `quick` (a
+//!   32-channel DIP on the whole image) and `paper` (the published settings, for GPUs). Every
+//!   preset is a [`BlindMethod`] run by the same solver loop.
 
 use burn::tensor::Device;
 use deblur_core::Kernel;
@@ -15,9 +19,10 @@ use deblur_priors::DipConfig;
 use ndarray::{Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
 
+use crate::glkm::{GlkmConfig, GlkmModels, KernelStart};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
 use crate::selfdeblur::SelfDeblurConfig;
-use crate::solver::Observer;
+use crate::solver::{Observer, SolveOutput, SolverConfig};
 use crate::{Error, Result};
 
 /// How colour images are deblurred.
@@ -44,17 +49,148 @@ pub enum CropChoice {
     Full,
 }
 
+/// A blind method: which kernel model the solver loop optimises with the DIP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BlindMethod {
+    /// SelfDeblur: the kernel MLP.
+    SelfDeblur(SelfDeblurConfig),
+    /// DIP-GLKM: the learned kernel generator, started by the initializer (needs [`GlkmModels`]).
+    Glkm(GlkmConfig),
+}
+
+impl BlindMethod {
+    /// The loop settings.
+    pub fn solver(&self) -> &SolverConfig {
+        match self {
+            BlindMethod::SelfDeblur(c) => &c.solver,
+            BlindMethod::Glkm(c) => &c.solver,
+        }
+    }
+
+    /// Runs the method on `observation` (`[1, c, h, w]`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if GLKM is asked for without its models, and the method's errors.
+    pub fn run(
+        &self,
+        observation: burn::tensor::Tensor<4>,
+        glkm: Option<&GlkmModels>,
+        observer: &mut dyn Observer,
+    ) -> Result<SolveOutput> {
+        match self {
+            BlindMethod::SelfDeblur(c) => c.run(observation, observer),
+            BlindMethod::Glkm(c) => {
+                let models = glkm.ok_or_else(|| {
+                    Error::InvalidConfig(
+                        "GLKM needs a trained kernel generator (the shipped weights/ folder, or \
+                         --weights DIR); use the SelfDeblur method to deblur without one"
+                            .into(),
+                    )
+                })?;
+                c.run(observation, models, observer)
+            }
+        }
+    }
+}
+
+/// Which kernel model a preset uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MethodKind {
+    /// The kernel MLP (SelfDeblur).
+    SelfDeblur,
+    /// The learned kernel generator (DIP-GLKM).
+    Glkm,
+}
+
+/// Speed/quality presets of [`BlindRequest::preset`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Preset {
+    /// About a minute for a 255² image on two CPU cores: kernel estimation on the most textured
+    /// 128² window with a 16-channel DIP for 300 steps, then hyper-Laplacian deconvolution of the
+    /// whole image.
+    Fast,
+    /// A 32-channel DIP on the whole image (up to 256²), 500 steps: minutes on a CPU.
+    Quick,
+    /// The published settings (128-channel DIP, 5000 steps): for GPUs.
+    Paper,
+}
+
+impl Preset {
+    /// Steps the preset runs unless told otherwise.
+    pub fn default_iterations(self) -> usize {
+        match self {
+            Preset::Fast => 300,
+            Preset::Quick => 500,
+            Preset::Paper => 5000,
+        }
+    }
+}
+
 /// Settings of a blind deblurring run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlindRequest {
-    /// The SelfDeblur-style solver settings (kernel size, networks, schedules).
-    pub method: SelfDeblurConfig,
+    /// The method and its solver settings.
+    pub method: BlindMethod,
     /// Colour handling.
     pub color: ColorPath,
     /// Where to estimate the kernel.
     pub crop: CropChoice,
     /// Non-blind deconvolution used for the full image when the kernel came from a window.
     pub nonblind: HyperLaplacianConfig,
+    /// Deconvolve the whole image non-blindly with the estimated kernel even when the kernel was
+    /// estimated on the whole image (instead of reading out the DIP's latent image).
+    pub final_nonblind: bool,
+}
+
+impl BlindRequest {
+    /// The request for `method` with `preset`, kernels of `kernel_size` (SelfDeblur; GLKM uses
+    /// its generator's size) and `iterations` steps (default: the preset's), luma colour path.
+    pub fn preset(
+        method: MethodKind,
+        preset: Preset,
+        kernel_size: usize,
+        iterations: Option<usize>,
+    ) -> Self {
+        let iterations = iterations.unwrap_or(preset.default_iterations());
+        let k = [kernel_size, kernel_size];
+        let dip = match preset {
+            Preset::Fast => DipConfig::narrow(1, 16, 4, 4),
+            Preset::Quick => DipConfig::narrow(1, 32, 8, 5),
+            Preset::Paper => DipConfig::paper(1),
+        };
+        let method = match method {
+            MethodKind::SelfDeblur => {
+                let mut c = SelfDeblurConfig::paper(k).with_iterations(iterations);
+                c.image = c.image.with_dip(dip);
+                if preset != Preset::Paper {
+                    // the kernel learning rate of the shorter reference runs (shared/data README)
+                    c.solver.kernel_lr.base = 5e-4;
+                }
+                BlindMethod::SelfDeblur(c)
+            }
+            MethodKind::Glkm => {
+                let mut c = GlkmConfig::paper().with_iterations(iterations);
+                c.image = c.image.with_dip(dip);
+                if preset != Preset::Paper {
+                    // short runs: a broad start and a faster w (measured on Levin, docs/benchmarks.md)
+                    c.solver.kernel_lr.base = 5e-3;
+                    c.start = KernelStart::Broad { sigma: 4.0 };
+                }
+                BlindMethod::Glkm(c)
+            }
+        };
+        let (crop, final_nonblind) = match preset {
+            Preset::Fast => (CropChoice::Auto { side: 128 }, true),
+            Preset::Quick | Preset::Paper => (CropChoice::Auto { side: 256 }, false),
+        };
+        BlindRequest {
+            method,
+            color: ColorPath::Luma,
+            crop,
+            nonblind: HyperLaplacianConfig::default(),
+            final_nonblind,
+        }
+    }
 }
 
 /// The result of [`deblur_blind`].
@@ -122,6 +258,7 @@ pub fn most_textured_window(image: &Array2<f32>, side: usize) -> [usize; 4] {
 pub fn deblur_blind(
     pixels: &Array3<f32>,
     request: &BlindRequest,
+    glkm: Option<&GlkmModels>,
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<BlindResult> {
@@ -157,11 +294,11 @@ pub fn deblur_blind(
         None => work.clone(),
     };
     let observation = array_to_tensor(&estimate_on, device);
-    let out = request.method.run(observation, observer)?;
+    let out = request.method.run(observation, glkm, observer)?;
     let kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
     let restored = match window {
-        None => tensor_to_array(out.image.to_device(device), 0)?,
-        Some(_) => {
+        None if !request.final_nonblind => tensor_to_array(out.image.to_device(device), 0)?,
+        _ => {
             let full = array_to_tensor(&work, device);
             tensor_to_array(
                 hyper_laplacian_deconv(full, kernel.to_tensor(device), &request.nonblind)?,
@@ -186,16 +323,6 @@ pub fn deblur_blind(
         seconds: out.seconds,
         window,
     })
-}
-
-/// A small-network SelfDeblur for CPUs: a 32-channel DIP (skip 8, 5 scales), kernel learning rate
-/// 5e-4 (the settings of the 1000-iteration reference runs in `../shared/data/README.md`), the
-/// reference schedule scaled to `iterations`.
-pub fn selfdeblur_quick(kernel_size: [usize; 2], iterations: usize) -> SelfDeblurConfig {
-    let mut config = SelfDeblurConfig::paper(kernel_size).with_iterations(iterations);
-    config.dip = DipConfig::narrow(1, 32, 8, 5);
-    config.solver.kernel_lr.base = 5e-4;
-    config
 }
 
 #[cfg(test)]

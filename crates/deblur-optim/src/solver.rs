@@ -107,6 +107,10 @@ pub struct SolverConfig {
     pub image_penalty: Option<(ImagePenalty, f64)>,
     /// Weight of `Σ k²` (0 for none).
     pub kernel_l2: f64,
+    /// Steps at the start during which only the image model is updated (the kernel stays at its
+    /// initial estimate while the image model fits the observation). Reference methods: 0.
+    #[serde(default)]
+    pub kernel_warmup: usize,
     /// Optional early stop.
     pub plateau: Option<Plateau>,
     /// Seed of the device RNG (input perturbations).
@@ -114,6 +118,18 @@ pub struct SolverConfig {
 }
 
 impl SolverConfig {
+    /// The same settings over `iterations` steps: learning-rate milestones and the loss switch
+    /// scale with it (a 5000-step schedule run for 500 steps switches at a tenth of the way).
+    pub fn with_iterations(mut self, iterations: usize) -> Self {
+        let from = self.iterations;
+        self.image_lr = self.image_lr.rescaled(from, iterations);
+        self.kernel_lr = self.kernel_lr.rescaled(from, iterations);
+        self.loss.ssim_from = self.loss.ssim_from.map(|s| s * iterations / from.max(1));
+        self.kernel_warmup = self.kernel_warmup * iterations / from.max(1);
+        self.iterations = iterations;
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -264,7 +280,7 @@ pub fn solve(
         if update_image {
             image.update(&mut grads, config.image_lr.lr(step));
         }
-        if update_kernel {
+        if update_kernel && step >= config.kernel_warmup {
             kernel.update(&mut grads, config.kernel_lr.lr(step));
         }
         losses.push(value);

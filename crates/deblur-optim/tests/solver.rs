@@ -31,7 +31,7 @@ fn problem(device: &Device) -> (Tensor<4>, Kernel) {
 
 fn small_selfdeblur(iterations: usize) -> SelfDeblurConfig {
     let mut config = SelfDeblurConfig::paper([K, K]).with_iterations(iterations);
-    config.dip = DipConfig::narrow(1, 16, 4, 4);
+    config.image.dip = DipConfig::narrow(1, 16, 4, 4);
     config.kernel_hidden = 200;
     config.solver.kernel_lr.base = 2e-3;
     config
@@ -112,21 +112,22 @@ fn rejects_a_kernel_larger_than_the_image() {
 
 #[test]
 fn gray_stored_as_rgb_gives_the_gray_result() {
-    use deblur_optim::pipeline::{BlindRequest, ColorPath, CropChoice, deblur_blind};
+    use deblur_optim::pipeline::{BlindMethod, BlindRequest, ColorPath, CropChoice, deblur_blind};
     let device = Device::default();
     let (observation, _) = problem(&device);
     let gray = deblur_core::convert::tensor_to_array(observation, 0).unwrap();
     let rgb =
         ndarray::concatenate(ndarray::Axis(0), &[gray.view(), gray.view(), gray.view()]).unwrap();
     let request = BlindRequest {
-        method: small_selfdeblur(10),
+        method: BlindMethod::SelfDeblur(small_selfdeblur(10)),
         color: ColorPath::Luma,
         crop: CropChoice::Auto { side: 256 },
         nonblind: Default::default(),
+        final_nonblind: false,
     };
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let a = deblur_blind(&gray, &request, &device, &mut Silent).unwrap();
-    let b = deblur_blind(&rgb, &request, &device, &mut Silent).unwrap();
+    let a = deblur_blind(&gray, &request, None, &device, &mut Silent).unwrap();
+    let b = deblur_blind(&rgb, &request, None, &device, &mut Silent).unwrap();
     assert_eq!(b.image.dim(), (3, OBS, OBS));
     for ch in 0..3 {
         let diff = (&b.image.index_axis(ndarray::Axis(0), ch)
@@ -171,6 +172,7 @@ fn the_generator_kernel_plugs_into_the_same_loop() {
         update: UpdateMode::Joint,
         image_penalty: None,
         kernel_l2: 0.0,
+        kernel_warmup: 0,
         plateau: None,
         seed: 0,
     };
@@ -200,6 +202,7 @@ fn pixel_config(iterations: usize) -> deblur_optim::SolverConfig {
         update: UpdateMode::Joint,
         image_penalty: None,
         kernel_l2: 0.0,
+        kernel_warmup: 0,
         plateau: None,
         seed: 0,
     }
@@ -265,7 +268,7 @@ fn plateau_stops_early_and_nan_is_reported() {
 
 #[test]
 fn large_images_estimate_on_the_most_textured_window() {
-    use deblur_optim::pipeline::{BlindRequest, ColorPath, CropChoice, deblur_blind};
+    use deblur_optim::pipeline::{BlindMethod, BlindRequest, ColorPath, CropChoice, deblur_blind};
     let device = Device::default();
     // a 90×100 scene: flat except a textured block at rows 40..90, columns 50..100
     let scene = DeadLeaves::new(64, ColorMode::Gray)
@@ -276,13 +279,14 @@ fn large_images_estimate_on_the_most_textured_window() {
         .slice_mut(ndarray::s![.., 40..90, 50..100])
         .assign(&scene.slice(ndarray::s![.., ..50, ..50]));
     let request = BlindRequest {
-        method: small_selfdeblur(3),
+        method: BlindMethod::SelfDeblur(small_selfdeblur(3)),
         color: ColorPath::Luma,
         crop: CropChoice::Auto { side: 48 },
         nonblind: Default::default(),
+        final_nonblind: false,
     };
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let result = deblur_blind(&image, &request, &device, &mut Silent).unwrap();
+    let result = deblur_blind(&image, &request, None, &device, &mut Silent).unwrap();
     assert_eq!(result.image.dim(), (1, 90, 100));
     let [x, y, w, h] = result.window.expect("a window");
     assert_eq!((w, h), (48, 48));
@@ -296,6 +300,7 @@ fn large_images_estimate_on_the_most_textured_window() {
             crop: CropChoice::Window([80, 0, 48, 48]),
             ..request
         },
+        None,
         &device,
         &mut Silent,
     )
