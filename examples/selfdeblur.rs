@@ -8,8 +8,8 @@ use std::error::Error;
 use deblur::core::convert::{array_to_tensor, tensor_to_array};
 use deblur::core::{device_from_name, load_image};
 use deblur::metrics::{ShiftOptions, score_images};
-use deblur::optim::{BlindRequest, MethodKind, Preset};
 use deblur::optim::solver::Silent;
+use deblur::optim::{BlindRequest, MethodKind, Preset};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);

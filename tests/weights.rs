@@ -100,5 +100,8 @@ fn shipped_initializer_loads_and_predicts_a_kernel_closer_than_delta() {
         .unwrap()
         .mse;
     // docs/weights.md: 2.1e-5 on average over 64 held-out pairs, delta 9.4e-4
-    assert!(err < 0.2 * delta, "G(E(y)) kernel MSE {err:.3e}, delta {delta:.3e}");
+    assert!(
+        err < 0.2 * delta,
+        "G(E(y)) kernel MSE {err:.3e}, delta {delta:.3e}"
+    );
 }

@@ -72,7 +72,10 @@ impl Candidates {
 
     fn print(&self, title: &str) {
         println!("{title} ({} kernels)", self.n);
-        println!("  {:<16} {:>12} {:>12}", "start", "kernel MSE", "kernel PSNR");
+        println!(
+            "  {:<16} {:>12} {:>12}",
+            "start", "kernel MSE", "kernel PSNR"
+        );
         let n = self.n.max(1) as f64;
         for (name, (mse, psnr)) in self.names.iter().zip(self.sums) {
             println!("  {name:<16} {:>12.3e} {:>12.2}", mse / n, psnr / n);
@@ -88,12 +91,20 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
     let device: Device = device_from_name("cpu")?;
     let models: GlkmModels = args.shipped.load_glkm(&device)?;
     let Some(initializer) = &models.initializer else {
-        return Err(format!("no kernel initializer {:?} to evaluate", args.shipped.variant).into());
+        return Err(format!(
+            "no kernel initializer {:?} to evaluate",
+            args.shipped.variant
+        )
+        .into());
     };
     let k = models.kernel_size();
     let bank = KernelBank::load(&args.bank)?.kernels;
     if bank.is_empty() || bank[0].size() != [k, k] {
-        return Err(format!("{}: expected a bank of {k}x{k} kernels", args.bank.display()).into());
+        return Err(format!(
+            "{}: expected a bank of {k}x{k} kernels",
+            args.bank.display()
+        )
+        .into());
     }
     let latent = models.generator.latent_dim();
     let g0 = one(
@@ -116,9 +127,11 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
         0.0,
     ))?;
     let broad = one(
-        models.generator.kernel_from_features(
-            models.fit_features(broad.to_tensor(&device), 300, 5e-3),
-        ),
+        models.generator.kernel_from_features(models.fit_features(
+            broad.to_tensor(&device),
+            300,
+            5e-3,
+        )),
         0,
     )?;
     let delta = Kernel::delta([k, k])?;
@@ -167,8 +180,9 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
                 &device,
             );
             let e = one(models.initial_kernel(&y), 0)?;
-            let truth = orient_true_kernel(&item.sharp, &item.blurred, &item.true_kernel, 6, &device)?
-                .kernel;
+            let truth =
+                orient_true_kernel(&item.sharp, &item.blurred, &item.true_kernel, 6, &device)?
+                    .kernel;
             levin.add(&truth, [&e, &g0, &mean, &broad, &delta])?;
         }
         levin.print("Levin et al. 2009, whole blurred images");

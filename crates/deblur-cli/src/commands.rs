@@ -154,7 +154,8 @@ impl ShippedWeights {
     ) -> Result<deblur_optim::GlkmModels, Box<dyn std::error::Error>> {
         use deblur_core::burn::module::Module;
         let dir = weights_dir(self.weights.clone())?;
-        let generator = deblur_models::weights::load_generator(&dir, &self.variant, device)?.valid();
+        let generator =
+            deblur_models::weights::load_generator(&dir, &self.variant, device)?.valid();
         let has_initializer = deblur_models::weights::Manifest::read(&dir)?
             .entry("kernel-initializer", &self.variant)
             .is_ok();

@@ -238,12 +238,7 @@ fn build_request(
     if k < 3 {
         return Err(format!("--kernel-size {k} is too small; use 3 or more"));
     }
-    Ok(BlindRequest::preset(
-        method.into(),
-        preset.into(),
-        k,
-        iters,
-    ))
+    Ok(BlindRequest::preset(method.into(), preset.into(), k, iters))
 }
 
 pub fn blind(args: BlindArgs) -> CmdResult {
@@ -285,8 +280,14 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         (None, None) => request.crop,
     };
     let mut observer = CliObserver::new(request.method.solver().iterations, every);
-    let result = deblur_blind(&input.pixels, &request, models.as_ref(), &device, &mut observer)
-        .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let result = deblur_blind(
+        &input.pixels,
+        &request,
+        models.as_ref(),
+        &device,
+        &mut observer,
+    )
+    .map_err(|e| format!("{}: {e}", args.input.display()))?;
     observer.bar.finish_and_clear();
     if let Some(e) = observer.failed {
         eprintln!("warning: a snapshot could not be written: {e}");
@@ -478,7 +479,8 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                     )?;
                     observer.bar.finish_and_clear();
                     for (step, kernel) in observer.kernels {
-                        let y = array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
+                        let y =
+                            array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
                         let x = hyper_laplacian_deconv(y, kernel.to_device(&device), &nonblind)?;
                         let x = tensor_to_array(x, 0)?
                             .index_axis(Axis(0), 0)

@@ -220,8 +220,8 @@ fn blind_with_the_defaults_deblurs_the_included_image() {
     // the README's main job, shortened: no --method, no --preset
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("restored.png");
-    let input = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/data/im1_kernel4_img.png");
+    let input =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/im1_kernel4_img.png");
     let run = deblur(&["blind", s(&input), "-o", s(&out), "--iters", "10"]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");

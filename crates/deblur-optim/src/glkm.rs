@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dip_blind::DipImageConfig;
 use crate::models::{GeneratorKernel, KernelModel};
-use crate::schedule::{LossSchedule, MultiStepLr};
-use crate::solver::{Observer, SolveOutput, SolverConfig, UpdateMode};
+use crate::solver::{Observer, SolveOutput, SolverConfig};
 use crate::{Error, Result};
 
 /// Adam steps and learning rate of the w-space fit of [`KernelStart::Broad`] (≈ 1 s on a CPU;
@@ -119,31 +118,9 @@ impl GlkmConfig {
     /// The reference settings: reference DIP, 5000 iterations, lr 0.01 (image) and 5e-4 (w), halved
     /// at 2000/3000/4000, 1 − SSIM from step 500, joint updates.
     pub fn paper() -> Self {
-        let milestones = vec![2000, 3000, 4000];
         GlkmConfig {
             image: DipImageConfig::paper(),
-            solver: SolverConfig {
-                iterations: 5000,
-                image_lr: MultiStepLr {
-                    base: 0.01,
-                    milestones: milestones.clone(),
-                    gamma: 0.5,
-                },
-                kernel_lr: MultiStepLr {
-                    base: 5e-4,
-                    milestones,
-                    gamma: 0.5,
-                },
-                loss: LossSchedule {
-                    ssim_from: Some(500),
-                },
-                update: UpdateMode::Joint,
-                image_penalty: None,
-                kernel_l2: 0.0,
-                kernel_warmup: 0,
-                plateau: None,
-                seed: 0,
-            },
+            solver: SolverConfig::dip_reference(5e-4, 500),
             start: KernelStart::Initializer,
         }
     }
@@ -175,7 +152,7 @@ impl GlkmConfig {
         let w0 = match self.start {
             KernelStart::Initializer => {
                 let z0 = models.initial_latent(&observation);
-                models.generator.valid().first_layer(z0)
+                models.generator.valid().fork(&z0.device()).first_layer(z0)
             }
             KernelStart::Broad { sigma } => {
                 let device = observation.device().without_autodiff();

@@ -13,10 +13,10 @@ pub mod schedule;
 pub mod selfdeblur;
 pub mod solver;
 
-pub use error::{Error, Result};
-pub use nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
 pub use dip_blind::DipImageConfig;
+pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
+pub use nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
 pub use pipeline::{BlindMethod, BlindRequest, MethodKind, Preset, deblur_blind};
 pub use selfdeblur::SelfDeblurConfig;
 pub use solver::{BlurModel, Observer, Progress, SolveOutput, SolverConfig, solve};

@@ -243,11 +243,11 @@ impl GeneratorKernel {
     /// Starts from the latent code `z0` (`[1, latent, 1, 1]`, e.g. from the initializer), on the
     /// autodiff `device`; the generator is frozen.
     pub fn new(generator: deblur_models::KernelGenerator, z0: Tensor<4>, device: &Device) -> Self {
+        let plain = device.clone().without_autodiff();
         let w = generator
-            .clone()
-            .fork(device)
-            .freeze()
-            .first_layer(z0.to_device(device).autodiff());
+            .valid()
+            .fork(&plain)
+            .first_layer(z0.to_device(&plain));
         Self::from_features(generator, w, device)
     }
 

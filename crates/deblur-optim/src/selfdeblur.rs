@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::dip_blind::DipImageConfig;
 use crate::models::MlpKernel;
-use crate::schedule::{LossSchedule, MultiStepLr};
-use crate::solver::{Observer, SolveOutput, SolverConfig, UpdateMode};
+use crate::solver::{Observer, SolveOutput, SolverConfig};
 
 /// Settings of SelfDeblur.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,33 +28,11 @@ impl SelfDeblurConfig {
     /// The published Levin settings: 5000 iterations, lr 0.01 (image) and 1e-4 (kernel), halved at
     /// 2000/3000/4000, 1 − SSIM from step 1000, the reference DIP.
     pub fn paper(kernel_size: [usize; 2]) -> Self {
-        let milestones = vec![2000, 3000, 4000];
         SelfDeblurConfig {
             kernel_size,
             kernel_hidden: 1000,
             image: DipImageConfig::paper(),
-            solver: SolverConfig {
-                iterations: 5000,
-                image_lr: MultiStepLr {
-                    base: 0.01,
-                    milestones: milestones.clone(),
-                    gamma: 0.5,
-                },
-                kernel_lr: MultiStepLr {
-                    base: 1e-4,
-                    milestones,
-                    gamma: 0.5,
-                },
-                loss: LossSchedule {
-                    ssim_from: Some(1000),
-                },
-                update: UpdateMode::Joint,
-                image_penalty: None,
-                kernel_l2: 0.0,
-                kernel_warmup: 0,
-                plateau: None,
-                seed: 0,
-            },
+            solver: SolverConfig::dip_reference(1e-4, 1000),
         }
     }
 

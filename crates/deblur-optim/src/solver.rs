@@ -118,6 +118,31 @@ pub struct SolverConfig {
 }
 
 impl SolverConfig {
+    /// The schedule shared by the DIP methods' reference scripts (SelfDeblur, GKPILE): 5000 joint
+    /// steps, image lr 0.01 and kernel lr `kernel_lr`, both halved at 2000/3000/4000, MSE then
+    /// 1 − SSIM from `ssim_from`.
+    pub fn dip_reference(kernel_lr: f64, ssim_from: usize) -> Self {
+        let decay = |base| MultiStepLr {
+            base,
+            milestones: vec![2000, 3000, 4000],
+            gamma: 0.5,
+        };
+        SolverConfig {
+            iterations: 5000,
+            image_lr: decay(0.01),
+            kernel_lr: decay(kernel_lr),
+            loss: LossSchedule {
+                ssim_from: Some(ssim_from),
+            },
+            update: UpdateMode::Joint,
+            image_penalty: None,
+            kernel_l2: 0.0,
+            kernel_warmup: 0,
+            plateau: None,
+            seed: 0,
+        }
+    }
+
     /// The same settings over `iterations` steps: learning-rate milestones and the loss switch
     /// scale with it (a 5000-step schedule run for 500 steps switches at a tenth of the way).
     pub fn with_iterations(mut self, iterations: usize) -> Self {

@@ -7,13 +7,13 @@ use deblur_core::{Boundary, Kernel, UniformBlur};
 use deblur_kernels::bank::kernel_rng;
 use deblur_kernels::{ColorMode, DeadLeaves, ImageSource};
 use deblur_metrics::{ShiftOptions, score_images};
-use ndarray::Array3;
 use deblur_models::InitializerConfig;
 use deblur_optim::solver::Silent;
 use deblur_optim::{
     BlindMethod, BlindRequest, GlkmConfig, GlkmModels, KernelStart, MethodKind, Preset,
 };
 use deblur_priors::DipConfig;
+use ndarray::Array3;
 
 /// burn's CPU backend seeds one process-wide RNG: tests that draw from it must not interleave.
 static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -48,7 +48,9 @@ fn problem(models: &GlkmModels, device: &Device) -> (Tensor<4>, Kernel, Array3<f
         .apply(x, truth.to_tensor(device))
         .unwrap();
     let c = (k - 1) / 2;
-    let view = sharp.slice(ndarray::s![.., c..c + OBS, c..c + OBS]).to_owned();
+    let view = sharp
+        .slice(ndarray::s![.., c..c + OBS, c..c + OBS])
+        .to_owned();
     (y, truth, view)
 }
 
@@ -125,7 +127,12 @@ fn same_seed_same_result() {
     };
     let (a, b) = (run(), run());
     assert_eq!(a.losses, b.losses);
-    let to_vec = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    let to_vec = |t: Tensor<4>| {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
     assert_eq!(to_vec(a.kernel), to_vec(b.kernel));
 }
 
@@ -165,8 +172,7 @@ fn glkm_without_models_is_a_clear_error() {
     let device = Device::default();
     let request = BlindRequest::preset(MethodKind::Glkm, Preset::Fast, 31, Some(2));
     let image = ndarray::Array3::<f32>::from_elem((1, 40, 40), 0.5);
-    let err =
-        deblur_optim::deblur_blind(&image, &request, None, &device, &mut Silent).unwrap_err();
+    let err = deblur_optim::deblur_blind(&image, &request, None, &device, &mut Silent).unwrap_err();
     assert!(err.to_string().contains("kernel generator"), "{err}");
     // an image smaller than the generator's kernel
     let models = shipped_models(&device);
