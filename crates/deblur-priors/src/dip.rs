@@ -12,13 +12,14 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::activation::{leaky_relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::fused::conv2d_unpadded;
 use crate::nonlocal::{NonLocalBlock, NonLocalConfig};
 use crate::norm::BatchStatNorm;
 
@@ -52,6 +53,10 @@ pub struct DipConfig {
     /// Scale of the uniform input noise, `U[0, 1) · scale`. Default: 0.1.
     #[config(default = 0.1)]
     pub input_noise_scale: f64,
+    /// Fused convolution and BN + LeakyReLU kernels on the CPU backend ([`crate::fused`]);
+    /// `false` runs burn's own operations (same values within float rounding). Default: true.
+    #[config(default = true)]
+    pub fused_ops: bool,
 }
 
 impl DipConfig {
@@ -105,7 +110,7 @@ impl DipConfig {
                     .contains(&i)
                     .then(|| NonLocalConfig::new(down).init(device)),
                 down2: block(down, down, 3, 1),
-                up_norm: BatchStatNorm::new(skip_ch + deeper, device),
+                up_norm: BatchStatNorm::new(skip_ch + deeper, device).with_fused(self.fused_ops),
                 up1: block(skip_ch + deeper, up, 3, 1),
                 up2: block(up, up, 1, 1),
             });
@@ -114,6 +119,7 @@ impl DipConfig {
             scales,
             output: Conv2dConfig::new([self.channels_up[0], self.output_channels], [1, 1])
                 .init(device),
+            fused: self.fused_ops,
             input_channels: self.input_channels,
             input_noise_scale: self.input_noise_scale,
         }
@@ -129,6 +135,7 @@ pub struct ConvBnAct {
     reflect: bool,
     stride: usize,
     slope: f64,
+    fused: bool,
 }
 
 impl ConvBnAct {
@@ -144,11 +151,12 @@ impl ConvBnAct {
             conv: Conv2dConfig::new([cin, cout], [kernel, kernel])
                 .with_stride([stride, stride])
                 .init(device),
-            norm: BatchStatNorm::new(cout, device),
+            norm: BatchStatNorm::new(cout, device).with_fused(config.fused_ops),
             pad: (kernel - 1) / 2,
             reflect: config.reflect_padding,
             stride,
             slope: config.leaky_slope,
+            fused: config.fused_ops,
         }
     }
 
@@ -165,8 +173,19 @@ impl ConvBnAct {
             };
             x.pad([(self.pad, self.pad), (self.pad, self.pad)], mode)
         };
-        leaky_relu(self.norm.forward(self.conv.forward(x)), self.slope)
+        let y = conv_forward(&self.conv, x, self.stride, self.fused);
+        self.norm.forward_leaky(y, self.slope)
     }
+}
+
+/// An unpadded convolution layer through [`conv2d_unpadded`] (fused on `flex`).
+fn conv_forward(conv: &Conv2d, x: Tensor<4>, stride: usize, fused: bool) -> Tensor<4> {
+    let [cout, ..] = conv.weight.dims();
+    let bias = match &conv.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([cout], &x.device()),
+    };
+    conv2d_unpadded(x, conv.weight.val(), bias, stride, fused)
 }
 
 /// One scale of the encoder–decoder.
@@ -186,6 +205,7 @@ pub struct Scale {
 pub struct Dip {
     scales: Vec<Scale>,
     output: Conv2d,
+    fused: bool,
     input_channels: usize,
     input_noise_scale: f64,
 }
@@ -264,7 +284,7 @@ impl Dip {
         } else {
             features.narrow(2, 0, h).narrow(3, 0, w)
         };
-        sigmoid(self.output.forward(features))
+        sigmoid(conv_forward(&self.output, features, 1, self.fused))
     }
 }
 

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod dip;
+pub mod fused;
 pub mod kernel_mlp;
 pub mod nonlocal;
 pub mod norm;

@@ -6,6 +6,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
+use crate::fused::batch_norm_leaky_relu;
+
 /// Batch normalisation over `[n, c, h, w]` with batch statistics.
 #[derive(Module, Debug)]
 pub struct BatchStatNorm {
@@ -15,6 +17,8 @@ pub struct BatchStatNorm {
     pub beta: Param<Tensor<1>>,
     /// ε added to the variance.
     pub epsilon: f64,
+    /// Use the fused kernel on `flex` ([`crate::fused`]); `false` composes burn's own operations.
+    pub fused: bool,
 }
 
 impl BatchStatNorm {
@@ -24,6 +28,7 @@ impl BatchStatNorm {
             gamma: Param::from_tensor(Tensor::ones([channels], device)),
             beta: Param::from_tensor(Tensor::zeros([channels], device)),
             epsilon: 1e-5,
+            fused: true,
         }
     }
 
@@ -33,20 +38,35 @@ impl BatchStatNorm {
             gamma: Param::from_tensor(Tensor::zeros([channels], device)),
             beta: Param::from_tensor(Tensor::zeros([channels], device)),
             epsilon: 1e-5,
+            fused: true,
         }
+    }
+
+    /// The same layer with the fused kernel switched on or off.
+    pub fn with_fused(mut self, fused: bool) -> Self {
+        self.fused = fused;
+        self
     }
 
     /// # Shapes
     /// `[n, c, h, w]` → `[n, c, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, c, _, _] = x.dims();
-        let mean = x.clone().mean_dims(&[0, 2, 3]); // [1, c, 1, 1]
-        let centred = x - mean;
-        let var = centred.clone().square().mean_dims(&[0, 2, 3]); // [1, c, 1, 1]
-        let normalised = centred / (var + self.epsilon).sqrt();
-        let gamma = self.gamma.val().reshape([1, c, 1, 1]);
-        let beta = self.beta.val().reshape([1, c, 1, 1]);
-        normalised * gamma + beta
+        self.forward_leaky(x, 1.0)
+    }
+
+    /// Normalisation followed by LeakyReLU with `slope` (1 = no activation), fused on `flex`.
+    ///
+    /// # Shapes
+    /// `[n, c, h, w]` → `[n, c, h, w]`
+    pub fn forward_leaky(&self, x: Tensor<4>, slope: f64) -> Tensor<4> {
+        batch_norm_leaky_relu(
+            x,
+            self.gamma.val(),
+            self.beta.val(),
+            self.epsilon,
+            slope,
+            self.fused,
+        )
     }
 }
 

@@ -1,0 +1,225 @@
+//! Plain-Rust kernels on flex's CPU tensors for the fused DIP operations: the convolution weight
+//! gradient as tiled im2col + one GEMM per tile, and batch normalisation with batch statistics
+//! fused with LeakyReLU, forward and backward. They work on contiguous `f32` buffers and use
+//! rayon (the pool flex itself uses) across channels or planes.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
+use burn::tensor::TensorData;
+use rayon::prelude::*;
+
+/// Elements of one im2col tile (≈ 16 MB of `f32`): large enough for GEMM efficiency, small enough
+/// to stay in memory for the 128-channel reference network at any image size.
+const IM2COL_TILE_ELEMS: usize = 1 << 22;
+
+/// The `[d0, d1, d2, d3]` dimensions of a rank-4 flex tensor.
+pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// The tensor's values in row-major order (copied only when the tensor is a strided view).
+pub(crate) fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t.clone()
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// A contiguous flex tensor from values and a shape.
+pub(crate) fn from_vec(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("fused DIP kernels need contiguous f32 tensors")
+}
+
+/// Gradient of a bias-carrying, unpadded convolution with respect to its weight.
+///
+/// `x`: `[n, ci, h, w]`, `grad`: `[n, co, ho, wo]` with `ho = (h − k) / stride + 1`; returns
+/// `[co, ci, k, k]` = Σₙ Gₙ · colsₙᵀ, where `colsₙ` is the `[ci·k·k, ho·wo]` im2col matrix of
+/// image n, built a band of output rows at a time.
+pub(crate) fn conv2d_weight_grad(
+    x: &FlexTensor,
+    grad: &FlexTensor,
+    kernel: usize,
+    stride: usize,
+) -> FlexTensor {
+    let x = contiguous_f32(x);
+    let grad = contiguous_f32(grad);
+    let [n, ci, h, w] = dims4(&x);
+    let [_, co, ho, wo] = dims4(&grad);
+    let rows = ci * kernel * kernel;
+    let band = (IM2COL_TILE_ELEMS / (rows * wo).max(1)).clamp(1, ho);
+    let xs = slice(&x);
+    // [n·co, ho·wo]: a band of output rows of image b is a strided [co, band·wo] view of it
+    let g2 = grad.reshape(vec![n * co, ho * wo].into());
+    let mut acc: Option<FlexTensor> = None;
+    for b in 0..n {
+        let image = &xs[b * ci * h * w..(b + 1) * ci * h * w];
+        let mut oy0 = 0;
+        while oy0 < ho {
+            let th = band.min(ho - oy0);
+            let cols_len = th * wo;
+            let mut cols = vec![0f32; rows * cols_len];
+            cols.par_chunks_mut(cols_len)
+                .enumerate()
+                .for_each(|(r, row)| {
+                    let c = r / (kernel * kernel);
+                    let ky = (r / kernel) % kernel;
+                    let kx = r % kernel;
+                    let plane = &image[c * h * w..(c + 1) * h * w];
+                    for t in 0..th {
+                        let iy = (oy0 + t) * stride + ky;
+                        let src = &plane[iy * w..(iy + 1) * w];
+                        let dst = &mut row[t * wo..(t + 1) * wo];
+                        if stride == 1 {
+                            dst.copy_from_slice(&src[kx..kx + wo]);
+                        } else {
+                            for (ox, d) in dst.iter_mut().enumerate() {
+                                *d = src[kx + ox * stride];
+                            }
+                        }
+                    }
+                });
+            let cols = from_vec(cols, &[rows, cols_len]);
+            let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, cols_len);
+            let part = Flex::float_matmul(g_band, cols.transpose(0, 1));
+            acc = Some(match acc {
+                Some(a) => Flex::float_add(a, part),
+                None => part,
+            });
+            oy0 += th;
+        }
+    }
+    let acc = acc.expect("convolution with an empty batch or output");
+    contiguous_f32(&acc).reshape(vec![co, ci, kernel, kernel].into())
+}
+
+/// Sum of `grad` `[n, c, h, w]` over everything but the channel axis: the bias gradient.
+pub(crate) fn channel_sums(grad: &FlexTensor) -> FlexTensor {
+    let grad = contiguous_f32(grad);
+    let [n, c, h, w] = dims4(&grad);
+    let gs = slice(&grad);
+    let hw = h * w;
+    let sums: Vec<f32> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let mut s = 0f64;
+            for b in 0..n {
+                let off = (b * c + ch) * hw;
+                s += gs[off..off + hw].iter().map(|&v| v as f64).sum::<f64>();
+            }
+            s as f32
+        })
+        .collect();
+    from_vec(sums, &[c])
+}
+
+/// Per-channel mean and 1/√(σ² + ε) of `x` `[n, c, h, w]` (biased variance, two passes in f64).
+pub(crate) fn batch_stats(xs: &[f32], dims: [usize; 4], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
+    let [n, c, h, w] = dims;
+    let hw = h * w;
+    let count = (n * hw) as f64;
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = || (0..n).map(move |b| &xs[(b * c + ch) * hw..(b * c + ch + 1) * hw]);
+            let mean = planes()
+                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            let var = planes()
+                .map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            (mean as f32, (1.0 / (var + epsilon).sqrt()) as f32)
+        })
+        .unzip()
+}
+
+/// Forward of BN (batch statistics) → LeakyReLU: `lrelu(γ (x − μ) / σ + β)`.
+pub(crate) fn bn_lrelu_forward(
+    xs: &[f32],
+    dims: [usize; 4],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+    slope: f32,
+) -> Vec<f32> {
+    let [_, c, h, w] = dims;
+    let hw = h * w;
+    let mut out = vec![0f32; xs.len()];
+    out.par_chunks_mut(hw)
+        .zip(xs.par_chunks(hw))
+        .enumerate()
+        .for_each(|(plane, (o, x))| {
+            let ch = plane % c;
+            let scale = gamma[ch] * inv_std[ch];
+            let shift = beta[ch] - mean[ch] * scale;
+            for (o, &x) in o.iter_mut().zip(x) {
+                let y = x * scale + shift;
+                *o = if y < 0.0 { y * slope } else { y };
+            }
+        });
+    out
+}
+
+/// Gradients of BN (batch statistics) → LeakyReLU with respect to x, γ and β.
+///
+/// With x̂ = (x − μ)/σ, y = γ x̂ + β and gy = gz · lrelu′(y):
+/// dβ = Σ gy, dγ = Σ gy x̂, dx = (γ/σ) (gy − Σ gy / M − x̂ Σ gy x̂ / M), M = n·h·w.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn bn_lrelu_backward(
+    xs: &[f32],
+    gz: &[f32],
+    dims: [usize; 4],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+    slope: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let [n, c, h, w] = dims;
+    let hw = h * w;
+    let gy = |ch: usize, x: f32, g: f32| {
+        let xh = (x - mean[ch]) * inv_std[ch];
+        let y = gamma[ch] * xh + beta[ch];
+        (if y < 0.0 { g * slope } else { g }, xh)
+    };
+    let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mut sg, mut sgx) = (0f64, 0f64);
+            for b in 0..n {
+                let off = (b * c + ch) * hw;
+                for (&x, &g) in xs[off..off + hw].iter().zip(&gz[off..off + hw]) {
+                    let (g, xh) = gy(ch, x, g);
+                    sg += g as f64;
+                    sgx += (g * xh) as f64;
+                }
+            }
+            (sg as f32, sgx as f32)
+        })
+        .unzip();
+    let count = (n * hw) as f32;
+    let mut dx = vec![0f32; xs.len()];
+    dx.par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(plane, d)| {
+            let ch = plane % c;
+            let off = plane * hw;
+            let k = gamma[ch] * inv_std[ch];
+            let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
+            for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
+                let (g, xh) = gy(ch, x, g);
+                *d = k * (g - mg - xh * mgx);
+            }
+        });
+    (dx, d_gamma, d_beta)
+}

@@ -1,0 +1,144 @@
+//! The fused operations against burn's own composition of the same operations (forward values and
+//! every gradient within 1e-4), plus hand-computed values.
+
+use super::*;
+use burn::tensor::{Device, TensorData};
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// Uniform values in [−1, 1) from a fixed linear congruential sequence (no global RNG involved).
+fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
+    let n: usize = shape.iter().product();
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::<D>::from_data(TensorData::new(values, shape), &device())
+}
+
+fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+/// Random weights for the output gradient, so that every output element matters differently.
+fn weighted_sum(out: Tensor<4>, seed: u64) -> Tensor<1> {
+    let w = random(out.dims(), seed).detach();
+    (out * w).sum()
+}
+
+fn check_conv(x_shape: [usize; 4], co: usize, k: usize, stride: usize) {
+    let x = random(x_shape, 1).require_grad();
+    let w = random([co, x_shape[1], k, k], 2).require_grad();
+    let b = random([co], 3).require_grad();
+    let run = |fused: bool| {
+        let out = conv2d_unpadded(x.clone(), w.clone(), b.clone(), stride, fused);
+        let grads = weighted_sum(out.clone(), 4).backward();
+        (
+            out,
+            x.grad(&grads).unwrap(),
+            w.grad(&grads).unwrap(),
+            b.grad(&grads).unwrap(),
+        )
+    };
+    let (o1, gx1, gw1, gb1) = run(true);
+    let (o2, gx2, gw2, gb2) = run(false);
+    assert_eq!(o1.dims(), o2.dims());
+    let [_, _, ho, wo] = o1.dims();
+    let scale = (x_shape[1] * k * k) as f32; // sums of that many products: allow for rounding
+    let tol = 1e-4 * scale.sqrt();
+    assert!(max_abs_diff(o1.inner(), o2.inner()) < tol);
+    assert!(max_abs_diff(gx1.clone(), gx2) < tol);
+    let wtol = 1e-4 * ((x_shape[0] * ho * wo) as f32).sqrt();
+    assert!(max_abs_diff(gw1, gw2) < wtol, "weight gradients differ");
+    assert!(max_abs_diff(gb1, gb2) < wtol);
+}
+
+#[test]
+fn conv_matches_burn_for_3x3_stride_1() {
+    check_conv([1, 5, 23, 19], 7, 3, 1);
+}
+
+#[test]
+fn conv_matches_burn_for_3x3_stride_2_batch_2() {
+    check_conv([2, 4, 20, 17], 6, 3, 2);
+}
+
+#[test]
+fn conv_matches_burn_for_1x1() {
+    check_conv([1, 9, 15, 16], 3, 1, 1);
+}
+
+#[test]
+fn conv_weight_gradient_is_the_sum_of_input_windows() {
+    // x = 0..9 as a 3×3 image, 2×2 kernel, loss = sum of the 2×2 output: dL/dW[ky][kx] is the
+    // sum of the four inputs x[oy + ky][ox + kx], i.e. [[0+1+3+4, 1+2+4+5], [3+4+6+7, 4+5+7+8]].
+    let d = device();
+    let x = Tensor::<4>::from_data(TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]), &d);
+    let w = Tensor::<4>::zeros([1, 1, 2, 2], &d).require_grad();
+    let b = Tensor::<1>::zeros([1], &d).require_grad();
+    let grads = conv2d_unpadded(x, w.clone(), b.clone(), 1, true).sum().backward();
+    let gw: Vec<f32> = w.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+    assert_eq!(gw, vec![8.0, 12.0, 20.0, 24.0]);
+    let gb: Vec<f32> = b.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+    assert_eq!(gb, vec![4.0]);
+}
+
+fn check_bn(shape: [usize; 4], slope: f64) {
+    let x = random(shape, 5).require_grad();
+    let gamma = random([shape[1]], 6).require_grad();
+    let beta = random([shape[1]], 7).require_grad();
+    let run = |fused: bool| {
+        let out = batch_norm_leaky_relu(x.clone(), gamma.clone(), beta.clone(), 1e-5, slope, fused);
+        let grads = weighted_sum(out.clone(), 8).backward();
+        (
+            out,
+            x.grad(&grads).unwrap(),
+            gamma.grad(&grads).unwrap(),
+            beta.grad(&grads).unwrap(),
+        )
+    };
+    let (o1, gx1, gg1, gb1) = run(true);
+    let (o2, gx2, gg2, gb2) = run(false);
+    assert!(max_abs_diff(o1.inner(), o2.inner()) < 1e-4);
+    assert!(max_abs_diff(gx1, gx2) < 1e-4);
+    assert!(max_abs_diff(gg1, gg2) < 1e-3);
+    assert!(max_abs_diff(gb1, gb2) < 1e-3);
+}
+
+#[test]
+fn bn_leaky_relu_matches_burn() {
+    check_bn([1, 6, 13, 11], 0.2);
+    check_bn([3, 2, 5, 4], 0.2);
+}
+
+#[test]
+fn bn_without_activation_matches_burn() {
+    check_bn([1, 4, 9, 9], 1.0);
+}
+
+#[test]
+fn bn_leaky_relu_hand_computed() {
+    // one channel [1, 2, 3, 4]: mean 2.5, biased variance 1.25; γ = 2, β = 1:
+    // y = 2·(x − 2.5)/√1.25 + 1 = [−1.683, 0.106, 1.894, 3.683]; LeakyReLU(0.2) scales the negative one.
+    let d = Device::flex();
+    let x = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2., 3., 4.], [1, 1, 2, 2]), &d);
+    let gamma = Tensor::<1>::from_data(TensorData::new(vec![2f32], [1]), &d);
+    let beta = Tensor::<1>::from_data(TensorData::new(vec![1f32], [1]), &d);
+    let y: Vec<f32> = batch_norm_leaky_relu(x, gamma, beta, 0.0, 0.2, true)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    let s = 1.25f32.sqrt();
+    let expected = [0.2 * (-3.0 / s + 1.0), -1.0 / s + 1.0, 1.0 / s + 1.0, 3.0 / s + 1.0];
+    for (a, b) in y.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
