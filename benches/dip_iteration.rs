@@ -17,6 +17,7 @@ use deblur::optim::models::{DipImage, ImageModel, KernelModel, MlpKernel};
 use deblur::priors::{DipConfig, KernelMlpConfig};
 
 fn bench_dip(c: &mut Criterion) {
+    deblur::core::retain_freed_memory();
     let device = Device::default().autodiff();
     let kernel_size = 27;
     // 255 + 26 = 281, the Levin working size for kernel 4; 128 + 26 = 154, the fast preset's window

@@ -9,6 +9,7 @@ pub mod device;
 mod error;
 pub mod fft;
 pub mod kernel;
+pub mod memory;
 pub mod npy;
 pub mod pad;
 pub mod visual;
@@ -19,6 +20,7 @@ pub use convert::{BitDepth, LoadedImage, load_image, save_image};
 pub use device::{default_device, device_from_name};
 pub use error::{Error, Result};
 pub use kernel::Kernel;
+pub use memory::retain_freed_memory;
 pub use pad::Padding;
 
 /// Re-export of burn so that users share one version.

@@ -13,13 +13,11 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::fused::conv2d_unpadded;
+use crate::fused::{conv2d_padded, upsample_bilinear2};
 use crate::nonlocal::{NonLocalBlock, NonLocalConfig};
 use crate::norm::BatchStatNorm;
 
@@ -163,29 +161,33 @@ impl ConvBnAct {
     /// # Shapes
     /// `[n, cin, h, w]` → `[n, cout, ⌈h / stride⌉, ⌈w / stride⌉]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = if self.pad == 0 {
-            x
-        } else {
-            let mode = if self.reflect {
-                PadMode::Reflect
-            } else {
-                PadMode::Constant(0.0)
-            };
-            x.pad([(self.pad, self.pad), (self.pad, self.pad)], mode)
-        };
-        let y = conv_forward(&self.conv, x, self.stride, self.fused);
+        let y = conv_forward(
+            &self.conv,
+            x,
+            self.stride,
+            self.pad,
+            self.reflect,
+            self.fused,
+        );
         self.norm.forward_leaky(y, self.slope)
     }
 }
 
-/// An unpadded convolution layer through [`conv2d_unpadded`] (fused on `flex`).
-fn conv_forward(conv: &Conv2d, x: Tensor<4>, stride: usize, fused: bool) -> Tensor<4> {
+/// A convolution layer through [`conv2d_padded`] (fused on `flex`).
+fn conv_forward(
+    conv: &Conv2d,
+    x: Tensor<4>,
+    stride: usize,
+    pad: usize,
+    reflect: bool,
+    fused: bool,
+) -> Tensor<4> {
     let [cout, ..] = conv.weight.dims();
     let bias = match &conv.bias {
         Some(b) => b.val(),
         None => Tensor::zeros([cout], &x.device()),
     };
-    conv2d_unpadded(x, conv.weight.val(), bias, stride, fused)
+    conv2d_padded(x, conv.weight.val(), bias, stride, pad, reflect, fused)
 }
 
 /// One scale of the encoder–decoder.
@@ -260,11 +262,7 @@ impl Dip {
         if index + 1 < self.scales.len() {
             deep = self.forward_scale(index + 1, deep); // [n, u_{i+1}, ⌈h/2⌉, ⌈w/2⌉]
         }
-        let [_, _, dh, dw] = deep.dims();
-        let options = InterpolateOptions::new(InterpolateMode::Bilinear)
-            .with_align_corners(false)
-            .with_output_size([2 * dh, 2 * dw]);
-        let up = interpolate(deep, options); // [n, ·, 2⌈h/2⌉, 2⌈w/2⌉]
+        let up = upsample_bilinear2(deep, self.fused); // [n, ·, 2⌈h/2⌉, 2⌈w/2⌉]
         let joined = match skip {
             Some(s) => concat_cropped(vec![s, up]),
             None => up,
@@ -284,7 +282,14 @@ impl Dip {
         } else {
             features.narrow(2, 0, h).narrow(3, 0, w)
         };
-        sigmoid(conv_forward(&self.output, features, 1, self.fused))
+        sigmoid(conv_forward(
+            &self.output,
+            features,
+            1,
+            0,
+            false,
+            self.fused,
+        ))
     }
 }
 

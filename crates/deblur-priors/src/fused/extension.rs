@@ -1,11 +1,12 @@
-//! The backend extension behind [`super::conv2d_unpadded`] and [`super::batch_norm_leaky_relu`]:
+//! The backend extension behind [`super::conv2d_padded`], [`super::upsample_bilinear2`] and
+//! [`super::batch_norm_leaky_relu`]:
 //! a backend trait implemented for `Flex` (forward) and `Autodiff<Flex, _>` (forward + handwritten
 //! backward), routed at run time through burn's `Dispatch`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
@@ -15,19 +16,25 @@ use burn::tensor::ops::ConvOptions;
 
 use super::flex_kernels::{
     batch_stats, bn_lrelu_backward, bn_lrelu_forward, channel_sums, contiguous_f32,
-    conv2d_weight_grad, dims4, from_vec,
+    conv2d_weight_grad, dims4, from_vec, pad_planes, unpad_planes_adjoint, upsample2_planes,
+    upsample2_planes_adjoint,
 };
 
 /// Fused DIP operations (see the parent module).
 #[backend_extension(Flex, Autodiff)]
 pub trait DipOps: Backend {
-    /// Unpadded convolution with bias, dilation 1, one group.
+    /// Convolution with bias after padding by `pad` (reflection or zeros), dilation 1, one group.
     fn dip_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         stride: usize,
+        pad: usize,
+        reflect: bool,
     ) -> FloatTensor<Self>;
+
+    /// Bilinear ×2 upsampling with half-pixel centres.
+    fn dip_upsample2(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// Batch-statistics batch normalisation followed by LeakyReLU.
     fn dip_bn_lrelu(
@@ -77,14 +84,41 @@ fn bn_forward(
     (out, state)
 }
 
+/// `x` padded by `pad` on each side of every plane (the tensor itself when `pad` is 0).
+fn padded(x: FlexTensor, pad: usize, reflect: bool) -> FlexTensor {
+    if pad == 0 {
+        return x;
+    }
+    let x = contiguous_f32(&x);
+    let [n, c, h, w] = dims4(&x);
+    let xs = x.as_slice::<f32>().expect("contiguous f32");
+    let out = pad_planes(xs, [n, c, h, w], pad, reflect);
+    from_vec(out, &[n, c, h + 2 * pad, w + 2 * pad])
+}
+
+/// Bilinear ×2 upsampling of a flex tensor.
+fn upsample2(x: &FlexTensor) -> FlexTensor {
+    let x = contiguous_f32(x);
+    let [n, c, h, w] = dims4(&x);
+    let out = upsample2_planes(x.as_slice::<f32>().expect("contiguous f32"), [n, c, h, w]);
+    from_vec(out, &[n, c, 2 * h, 2 * w])
+}
+
 impl DipOps for Flex {
     fn dip_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         stride: usize,
+        pad: usize,
+        reflect: bool,
     ) -> FloatTensor<Self> {
+        let x = padded(x, pad, reflect);
         Flex::conv2d(x, weight, Some(bias), conv_options(stride))
+    }
+
+    fn dip_upsample2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        upsample2(&x)
     }
 
     fn dip_bn_lrelu(
@@ -112,13 +146,16 @@ struct BnState {
 #[derive(Debug)]
 struct ConvBackward;
 
+/// The padded input, the weight, the stride, the padding and whether it reflects.
+type ConvState = (FlexTensor, FlexTensor, usize, usize, bool);
+
 impl Backward<Flex, 3> for ConvBackward {
-    type State = (FlexTensor, FlexTensor, usize);
+    type State = ConvState;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x, weight, stride) = ops.state;
+        let (x, weight, stride, pad, reflect) = ops.state;
         let kernel = dims4(&weight)[2];
         if let Some(node) = node_x {
             let gx = Flex::conv2d_x_backward(
@@ -127,6 +164,15 @@ impl Backward<Flex, 3> for ConvBackward {
                 grad.clone(),
                 conv_options(stride),
             );
+            let gx = if pad == 0 {
+                gx
+            } else {
+                let gx = contiguous_f32(&gx);
+                let [n, c, ph, pw] = dims4(&gx);
+                let dims = [n, c, ph - 2 * pad, pw - 2 * pad];
+                let gs = gx.as_slice::<f32>().expect("contiguous f32");
+                from_vec(unpad_planes_adjoint(gs, dims, pad, reflect), &dims)
+            };
             grads.register::<Flex>(node.id, gx);
         }
         if let Some(node) = node_w {
@@ -135,6 +181,22 @@ impl Backward<Flex, 3> for ConvBackward {
         if let Some(node) = node_b {
             grads.register::<Flex>(node.id, channel_sums(&grad));
         }
+    }
+}
+
+#[derive(Debug)]
+struct UpsampleBackward;
+
+impl Backward<Flex, 1> for UpsampleBackward {
+    type State = [usize; 4];
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dims = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let grad = contiguous_f32(&grad);
+            let gs = grad.as_slice::<f32>().expect("contiguous f32");
+            from_vec(upsample2_planes_adjoint(gs, dims), &dims)
+        });
     }
 }
 
@@ -151,8 +213,9 @@ impl Backward<Flex, 3> for BnBackward {
         let dims = dims4(&s.x);
         let xs = s.x.as_slice::<f32>().expect("contiguous f32");
         let gz = grad.as_slice::<f32>().expect("contiguous f32");
-        let (dx, d_gamma, d_beta) =
-            bn_lrelu_backward(xs, gz, dims, &s.gamma, &s.beta, &s.mean, &s.inv_std, s.slope);
+        let (dx, d_gamma, d_beta) = bn_lrelu_backward(
+            xs, gz, dims, &s.gamma, &s.beta, &s.mean, &s.inv_std, s.slope,
+        );
         let c = dims[1];
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, from_vec(dx, &dims));
@@ -172,6 +235,8 @@ impl<C: CheckpointStrategy> DipOps for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         stride: usize,
+        pad: usize,
+        reflect: bool,
     ) -> FloatTensor<Self> {
         let prep = ConvBackward
             .prepare::<C>([x.node(), weight.node(), bias.node()])
@@ -182,12 +247,25 @@ impl<C: CheckpointStrategy> DipOps for Autodiff<Flex, C> {
             weight.into_primitive(),
             bias.into_primitive(),
         );
+        let x = padded(x, pad, reflect);
+        let out = Flex::conv2d(x.clone(), weight.clone(), Some(bias), conv_options(stride));
         match prep {
-            OpsKind::Tracked(prep) => {
-                let out = Flex::dip_conv2d(x.clone(), weight.clone(), bias, stride);
-                prep.finish((x, weight, stride), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::dip_conv2d(x, weight, bias, stride)),
+            OpsKind::Tracked(prep) => prep.finish((x, weight, stride, pad, reflect), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn dip_upsample2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prep = UpsampleBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let x = x.into_primitive();
+        let dims = dims4(&x);
+        let out = upsample2(&x);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(dims, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 
@@ -215,14 +293,28 @@ impl<C: CheckpointStrategy> DipOps for Autodiff<Flex, C> {
     }
 }
 
-/// [`super::conv2d_unpadded`] on the extension.
-pub(super) fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: usize) -> Tensor<4> {
+/// [`super::conv2d_padded`] on the extension.
+pub(super) fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: usize,
+    pad: usize,
+    reflect: bool,
+) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as DipOps>::dip_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
         stride,
+        pad,
+        reflect,
     ))
+}
+
+/// [`super::upsample_bilinear2`] on the extension.
+pub(super) fn upsample2x(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DipOps>::dip_upsample2(x.into_dispatch()))
 }
 
 /// [`super::batch_norm_leaky_relu`] on the extension.

@@ -209,17 +209,163 @@ pub(crate) fn bn_lrelu_backward(
         .unzip();
     let count = (n * hw) as f32;
     let mut dx = vec![0f32; xs.len()];
-    dx.par_chunks_mut(hw)
-        .enumerate()
-        .for_each(|(plane, d)| {
-            let ch = plane % c;
-            let off = plane * hw;
-            let k = gamma[ch] * inv_std[ch];
-            let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
-            for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
-                let (g, xh) = gy(ch, x, g);
-                *d = k * (g - mg - xh * mgx);
+    dx.par_chunks_mut(hw).enumerate().for_each(|(plane, d)| {
+        let ch = plane % c;
+        let off = plane * hw;
+        let k = gamma[ch] * inv_std[ch];
+        let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
+        for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
+            let (g, xh) = gy(ch, x, g);
+            *d = k * (g - mg - xh * mgx);
+        }
+    });
+    (dx, d_gamma, d_beta)
+}
+
+/// Source index of padded position `i` (may be negative or past the end) in a line of `n` values:
+/// mirrored without repeating the edge (PyTorch's `ReflectionPad2d`), or `None` for zero padding.
+fn source_index(i: isize, n: usize, reflect: bool) -> Option<usize> {
+    let n = n as isize;
+    if (0..n).contains(&i) {
+        Some(i as usize)
+    } else if reflect {
+        let r = if i < 0 { -i } else { 2 * (n - 1) - i };
+        Some(r.clamp(0, n - 1) as usize)
+    } else {
+        None
+    }
+}
+
+/// Pads every `[h, w]` plane of `xs` by `pad` on each side (reflection or zeros).
+pub(crate) fn pad_planes(xs: &[f32], dims: [usize; 4], pad: usize, reflect: bool) -> Vec<f32> {
+    let [_, _, h, w] = dims;
+    let (ph, pw) = (h + 2 * pad, w + 2 * pad);
+    let mut out = vec![0f32; xs.len() / (h * w) * ph * pw];
+    out.par_chunks_mut(ph * pw)
+        .zip(xs.par_chunks(h * w))
+        .for_each(|(o, x)| {
+            for py in 0..ph {
+                let Some(sy) = source_index(py as isize - pad as isize, h, reflect) else {
+                    continue;
+                };
+                let src = &x[sy * w..(sy + 1) * w];
+                let dst = &mut o[py * pw..(py + 1) * pw];
+                dst[pad..pad + w].copy_from_slice(src);
+                for p in 0..pad {
+                    if let Some(sx) = source_index(p as isize - pad as isize, w, reflect) {
+                        dst[p] = src[sx];
+                    }
+                    if let Some(sx) =
+                        source_index((w + pad + p) as isize - pad as isize, w, reflect)
+                    {
+                        dst[w + pad + p] = src[sx];
+                    }
+                }
             }
         });
-    (dx, d_gamma, d_beta)
+    out
+}
+
+/// Adjoint of [`pad_planes`]: sums the gradient of every padded position onto its source pixel.
+pub(crate) fn unpad_planes_adjoint(
+    gs: &[f32],
+    dims: [usize; 4],
+    pad: usize,
+    reflect: bool,
+) -> Vec<f32> {
+    let [_, _, h, w] = dims;
+    let (ph, pw) = (h + 2 * pad, w + 2 * pad);
+    let mut out = vec![0f32; gs.len() / (ph * pw) * h * w];
+    out.par_chunks_mut(h * w)
+        .zip(gs.par_chunks(ph * pw))
+        .for_each(|(o, g)| {
+            for py in 0..ph {
+                let Some(sy) = source_index(py as isize - pad as isize, h, reflect) else {
+                    continue;
+                };
+                let src = &g[py * pw..(py + 1) * pw];
+                let dst = &mut o[sy * w..(sy + 1) * w];
+                for (d, s) in dst.iter_mut().zip(&src[pad..pad + w]) {
+                    *d += s;
+                }
+                for p in (0..pad).chain(w + pad..pw) {
+                    if let Some(sx) = source_index(p as isize - pad as isize, w, reflect) {
+                        dst[sx] += src[p];
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// One line of bilinear ×2 upsampling with half-pixel centres (`align_corners = false`):
+/// `out[2i] = ¾ x[i] + ¼ x[i−1]`, `out[2i+1] = ¾ x[i] + ¼ x[i+1]`, indices clamped at the ends.
+fn upsample_line(x: &[f32], out: &mut [f32]) {
+    let n = x.len();
+    for i in 0..n {
+        let prev = x[i.saturating_sub(1)];
+        let next = x[(i + 1).min(n - 1)];
+        out[2 * i] = 0.75 * x[i] + 0.25 * prev;
+        out[2 * i + 1] = 0.75 * x[i] + 0.25 * next;
+    }
+}
+
+/// Adjoint of [`upsample_line`].
+fn upsample_line_adjoint(g: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    out.fill(0.0);
+    for i in 0..n {
+        out[i] += 0.75 * (g[2 * i] + g[2 * i + 1]);
+        out[i.saturating_sub(1)] += 0.25 * g[2 * i];
+        out[(i + 1).min(n - 1)] += 0.25 * g[2 * i + 1];
+    }
+}
+
+/// Bilinear ×2 upsampling of every `[h, w]` plane to `[2h, 2w]` (separable: rows, then columns).
+pub(crate) fn upsample2_planes(xs: &[f32], dims: [usize; 4]) -> Vec<f32> {
+    let [_, _, h, w] = dims;
+    let mut out = vec![0f32; xs.len() * 4];
+    out.par_chunks_mut(4 * h * w)
+        .zip(xs.par_chunks(h * w))
+        .for_each(|(o, x)| {
+            let mut wide = vec![0f32; h * 2 * w]; // [h, 2w]
+            for (src, dst) in x.chunks(w).zip(wide.chunks_mut(2 * w)) {
+                upsample_line(src, dst);
+            }
+            let w2 = 2 * w;
+            for y in 0..h {
+                let (prev, next) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                for xx in 0..w2 {
+                    let c = wide[y * w2 + xx];
+                    o[2 * y * w2 + xx] = 0.75 * c + 0.25 * wide[prev * w2 + xx];
+                    o[(2 * y + 1) * w2 + xx] = 0.75 * c + 0.25 * wide[next * w2 + xx];
+                }
+            }
+        });
+    out
+}
+
+/// Adjoint of [`upsample2_planes`]: `[2h, 2w]` gradients back to `[h, w]` (`dims` of the input).
+pub(crate) fn upsample2_planes_adjoint(gs: &[f32], dims: [usize; 4]) -> Vec<f32> {
+    let [_, _, h, w] = dims;
+    let w2 = 2 * w;
+    let mut out = vec![0f32; gs.len() / 4];
+    out.par_chunks_mut(h * w)
+        .zip(gs.par_chunks(4 * h * w))
+        .for_each(|(o, g)| {
+            let mut wide = vec![0f32; h * w2]; // adjoint of the column pass
+            for y in 0..h {
+                let (prev, next) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                for xx in 0..w2 {
+                    let (ge, go) = (g[2 * y * w2 + xx], g[(2 * y + 1) * w2 + xx]);
+                    wide[y * w2 + xx] += 0.75 * (ge + go);
+                    wide[prev * w2 + xx] += 0.25 * ge;
+                    wide[next * w2 + xx] += 0.25 * go;
+                }
+            }
+            for (src, dst) in wide.chunks(w2).zip(o.chunks_mut(w)) {
+                upsample_line_adjoint(src, dst);
+            }
+        });
+    out
 }

@@ -3,18 +3,20 @@
 //! burn-flex computes a convolution's weight gradient through burn's generic fallback (a forward
 //! convolution with the output gradient as a huge kernel), which made it ~75 % of a DIP iteration,
 //! and batch normalisation + LeakyReLU as a dozen separate tensor passes. On `flex` these two
-//! operations are replaced through burn's backend-extension mechanism by:
+//! operations, the padding and the upsampling are replaced through burn's backend-extension mechanism by:
 //!
-//! - [`conv2d_unpadded`]: flex's own convolution forward and input gradient, and a weight gradient
+//! - [`conv2d_padded`]: reflection/zero padding in one pass (burn composes it of slices and
+//!   concatenations), flex's own convolution forward and input gradient, and a weight gradient
 //!   computed as tiled im2col + one GEMM per tile (the shape flex's GEMM is fast on);
+//! - [`upsample_bilinear2`]: the DIP's bilinear ×2 upsampling as two separable passes;
 //! - [`batch_norm_leaky_relu`]: batch-statistics BN and LeakyReLU in one pass forward and two
 //!   passes backward.
 //!
 //! On other backends, or with `fused = false`, both fall back to the composition of burn's own
 //! operations, which is also the reference the tests compare against (within 1e-4).
 
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv2d, interpolate};
+use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Tensor, activation::leaky_relu};
 
 #[cfg(feature = "flex")]
@@ -35,32 +37,63 @@ fn fused_available(x: &Tensor<4>) -> bool {
     }
 }
 
-/// Convolution without padding, dilation 1, one group, with bias.
+/// Padding by `pad` pixels on each side (reflection as PyTorch's `ReflectionPad2d`, or zeros),
+/// then convolution with bias, dilation 1, one group.
 ///
-/// With `fused` and a `flex` tensor, runs the fused extension (fast weight gradient); otherwise
-/// burn's `conv2d`. Both give the same values within float rounding.
+/// With `fused` and a `flex` tensor, runs the fused extension (padding in one pass, fast weight
+/// gradient); otherwise burn's `pad` and `conv2d`. Both give the same values within rounding.
 ///
 /// # Shapes
 /// `x` `[n, ci, h, w]`, `weight` `[co, ci, k, k]`, `bias` `[co]` →
-/// `[n, co, (h − k) / stride + 1, (w − k) / stride + 1]`
-pub fn conv2d_unpadded(
+/// `[n, co, (h + 2 pad − k) / stride + 1, (w + 2 pad − k) / stride + 1]`
+pub fn conv2d_padded(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Tensor<1>,
     stride: usize,
+    pad: usize,
+    reflect: bool,
     fused: bool,
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if fused && fused_available(&x) {
-        return extension::conv2d(x, weight, bias, stride);
+        return extension::conv2d(x, weight, bias, stride, pad, reflect);
     }
     let _ = fused;
+    let x = if pad == 0 {
+        x
+    } else {
+        let mode = if reflect {
+            PadMode::Reflect
+        } else {
+            PadMode::Constant(0.0)
+        };
+        x.pad([(pad, pad), (pad, pad)], mode)
+    };
     conv2d(
         x,
         weight,
         Some(bias),
         ConvOptions::new([stride, stride], [0, 0], [1, 1], 1),
     )
+}
+
+/// Bilinear ×2 upsampling with half-pixel centres (`align_corners = false`), as PyTorch's
+/// `Upsample(scale_factor=2, mode='bilinear')`; fused on `flex`, else burn's `interpolate`.
+///
+/// # Shapes
+/// `[n, c, h, w]` → `[n, c, 2h, 2w]`
+pub fn upsample_bilinear2(x: Tensor<4>, fused: bool) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if fused && fused_available(&x) {
+        return extension::upsample2x(x);
+    }
+    let _ = fused;
+    let [_, _, h, w] = x.dims();
+    let options = InterpolateOptions::new(InterpolateMode::Bilinear)
+        .with_align_corners(false)
+        .with_output_size([2 * h, 2 * w]);
+    interpolate(x, options)
 }
 
 /// Batch normalisation with the statistics of `x` (biased variance), then LeakyReLU:

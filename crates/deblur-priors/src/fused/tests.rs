@@ -33,12 +33,12 @@ fn weighted_sum(out: Tensor<4>, seed: u64) -> Tensor<1> {
     (out * w).sum()
 }
 
-fn check_conv(x_shape: [usize; 4], co: usize, k: usize, stride: usize) {
+fn check_conv(x_shape: [usize; 4], co: usize, k: usize, stride: usize, pad: usize, reflect: bool) {
     let x = random(x_shape, 1).require_grad();
     let w = random([co, x_shape[1], k, k], 2).require_grad();
     let b = random([co], 3).require_grad();
     let run = |fused: bool| {
-        let out = conv2d_unpadded(x.clone(), w.clone(), b.clone(), stride, fused);
+        let out = conv2d_padded(x.clone(), w.clone(), b.clone(), stride, pad, reflect, fused);
         let grads = weighted_sum(out.clone(), 4).backward();
         (
             out,
@@ -62,17 +62,20 @@ fn check_conv(x_shape: [usize; 4], co: usize, k: usize, stride: usize) {
 
 #[test]
 fn conv_matches_burn_for_3x3_stride_1() {
-    check_conv([1, 5, 23, 19], 7, 3, 1);
+    check_conv([1, 5, 23, 19], 7, 3, 1, 0, false);
+    check_conv([1, 5, 23, 19], 7, 3, 1, 1, true);
+    check_conv([1, 3, 12, 10], 2, 5, 1, 2, true);
+    check_conv([1, 3, 12, 10], 2, 3, 1, 1, false);
 }
 
 #[test]
 fn conv_matches_burn_for_3x3_stride_2_batch_2() {
-    check_conv([2, 4, 20, 17], 6, 3, 2);
+    check_conv([2, 4, 20, 17], 6, 3, 2, 1, true);
 }
 
 #[test]
 fn conv_matches_burn_for_1x1() {
-    check_conv([1, 9, 15, 16], 3, 1, 1);
+    check_conv([1, 9, 15, 16], 3, 1, 1, 0, false);
 }
 
 #[test]
@@ -80,13 +83,30 @@ fn conv_weight_gradient_is_the_sum_of_input_windows() {
     // x = 0..9 as a 3×3 image, 2×2 kernel, loss = sum of the 2×2 output: dL/dW[ky][kx] is the
     // sum of the four inputs x[oy + ky][ox + kx], i.e. [[0+1+3+4, 1+2+4+5], [3+4+6+7, 4+5+7+8]].
     let d = device();
-    let x = Tensor::<4>::from_data(TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]), &d);
+    let x = Tensor::<4>::from_data(
+        TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]),
+        &d,
+    );
     let w = Tensor::<4>::zeros([1, 1, 2, 2], &d).require_grad();
     let b = Tensor::<1>::zeros([1], &d).require_grad();
-    let grads = conv2d_unpadded(x, w.clone(), b.clone(), 1, true).sum().backward();
-    let gw: Vec<f32> = w.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+    let grads = conv2d_padded(x, w.clone(), b.clone(), 1, 0, false, true)
+        .sum()
+        .backward();
+    let gw: Vec<f32> = w
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
     assert_eq!(gw, vec![8.0, 12.0, 20.0, 24.0]);
-    let gb: Vec<f32> = b.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+    let gb: Vec<f32> = b
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
     assert_eq!(gb, vec![4.0]);
 }
 
@@ -137,8 +157,72 @@ fn bn_leaky_relu_hand_computed() {
         .try_into_vec()
         .unwrap();
     let s = 1.25f32.sqrt();
-    let expected = [0.2 * (-3.0 / s + 1.0), -1.0 / s + 1.0, 1.0 / s + 1.0, 3.0 / s + 1.0];
+    let expected = [
+        0.2 * (-3.0 / s + 1.0),
+        -1.0 / s + 1.0,
+        1.0 / s + 1.0,
+        3.0 / s + 1.0,
+    ];
     for (a, b) in y.iter().zip(expected) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
+}
+
+#[test]
+fn upsampling_matches_burn_interpolate() {
+    for shape in [[1, 3, 7, 5], [2, 2, 1, 4]] {
+        let x = random(shape, 9).require_grad();
+        let run = |fused: bool| {
+            let out = upsample_bilinear2(x.clone(), fused);
+            let grads = weighted_sum(out.clone(), 10).backward();
+            (out, x.grad(&grads).unwrap())
+        };
+        let (o1, g1) = run(true);
+        let (o2, g2) = run(false);
+        assert_eq!(o1.dims(), [shape[0], shape[1], 2 * shape[2], 2 * shape[3]]);
+        assert!(max_abs_diff(o1.inner(), o2.inner()) < 1e-5);
+        assert!(max_abs_diff(g1, g2) < 1e-5);
+    }
+}
+
+#[test]
+fn upsampling_hand_computed() {
+    // [1, 2] along a row: half-pixel centres give [1, 1.25, 1.75, 2] (PyTorch's
+    // Upsample(scale_factor=2, mode='bilinear', align_corners=False) on this input).
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![1f32, 2.], [1, 1, 1, 2]),
+        &Device::flex(),
+    );
+    let y: Vec<f32> = upsample_bilinear2(x, true)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    assert_eq!(y, vec![1.0, 1.25, 1.75, 2.0, 1.0, 1.25, 1.75, 2.0]);
+}
+
+#[test]
+fn reflection_padding_hand_computed() {
+    // 1×1 kernel of weight 1: the output is the padded input. Row [1, 2, 3] reflected by 1 is
+    // [2, 1, 2, 3, 2]; a 1-row image padded vertically by reflection needs h ≥ 2, so use 2 rows.
+    let d = Device::flex();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![1f32, 2., 3., 4., 5., 6.], [1, 1, 2, 3]),
+        &d,
+    );
+    let w = Tensor::<4>::ones([1, 1, 1, 1], &d);
+    let b = Tensor::<1>::zeros([1], &d);
+    let y: Vec<f32> = conv2d_padded(x, w, b, 1, 1, true, true)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    #[rustfmt::skip]
+    let expected = vec![
+        5., 4., 5., 6., 5.,
+        2., 1., 2., 3., 2.,
+        5., 4., 5., 6., 5.,
+        2., 1., 2., 3., 2.,
+    ];
+    assert_eq!(y, expected);
 }
