@@ -120,7 +120,39 @@ pub(crate) fn channel_sums(grad: &FlexTensor) -> FlexTensor {
     from_vec(sums, &[c])
 }
 
-/// Per-channel mean and 1/√(σ² + ε) of `x` `[n, c, h, w]` (biased variance, two passes in f64).
+/// Independent accumulators per block: breaks the add dependency chain so the loop vectorises.
+const LANES: usize = 16;
+/// Values summed in `f32` before the block total is added in `f64`.
+const BLOCK: usize = 4096;
+
+/// Σ f(xᵢ) and Σ g(xᵢ, yᵢ)-style sums: `f` maps one (x, y) pair to two summands; returns both
+/// sums in f64 (blocks of [`BLOCK`] summed in f32 over [`LANES`] lanes).
+fn lane_sums2(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
+    let (mut t0, mut t1) = (0f64, 0f64);
+    for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks(BLOCK)) {
+        let (mut a0, mut a1) = ([0f32; LANES], [0f32; LANES]);
+        let (xc, yc) = (xb.chunks_exact(LANES), yb.chunks_exact(LANES));
+        let (xr, yr) = (xc.remainder(), yc.remainder());
+        for (x, y) in xc.zip(yc) {
+            for i in 0..LANES {
+                let (u, v) = f(x[i], y[i]);
+                a0[i] += u;
+                a1[i] += v;
+            }
+        }
+        let (mut s0, mut s1) = (a0.iter().sum::<f32>(), a1.iter().sum::<f32>());
+        for (&x, &y) in xr.iter().zip(yr) {
+            let (u, v) = f(x, y);
+            s0 += u;
+            s1 += v;
+        }
+        t0 += f64::from(s0);
+        t1 += f64::from(s1);
+    }
+    (t0, t1)
+}
+
+/// Per-channel mean and 1/√(σ² + ε) of `x` `[n, c, h, w]` (biased variance, two passes).
 pub(crate) fn batch_stats(xs: &[f32], dims: [usize; 4], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
     let [n, c, h, w] = dims;
     let hw = h * w;
@@ -130,14 +162,15 @@ pub(crate) fn batch_stats(xs: &[f32], dims: [usize; 4], epsilon: f64) -> (Vec<f3
         .map(|ch| {
             let planes = || (0..n).map(move |b| &xs[(b * c + ch) * hw..(b * c + ch + 1) * hw]);
             let mean = planes()
-                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
+                .map(|p| lane_sums2(p, p, |x, _| (x, 0.0)).0)
                 .sum::<f64>()
                 / count;
+            let m = mean as f32;
             let var = planes()
-                .map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                .map(|p| lane_sums2(p, p, |x, _| ((x - m) * (x - m), 0.0)).0)
                 .sum::<f64>()
                 / count;
-            (mean as f32, (1.0 / (var + epsilon).sqrt()) as f32)
+            (m, (1.0 / (var + epsilon).sqrt()) as f32)
         })
         .unzip()
 }
@@ -187,38 +220,45 @@ pub(crate) fn bn_lrelu_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let [n, c, h, w] = dims;
     let hw = h * w;
-    let gy = |ch: usize, x: f32, g: f32| {
-        let xh = (x - mean[ch]) * inv_std[ch];
-        let y = gamma[ch] * xh + beta[ch];
+    // gy and x̂ of one element, with the channel's constants hoisted by the caller
+    let grad_y = |x: f32, g: f32, (m, inv, ga, be): (f32, f32, f32, f32)| {
+        let xh = (x - m) * inv;
+        let y = ga * xh + be;
         (if y < 0.0 { g * slope } else { g }, xh)
     };
+    let constants = |ch: usize| (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
     let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = (0..c)
         .into_par_iter()
         .map(|ch| {
+            let k = constants(ch);
             let (mut sg, mut sgx) = (0f64, 0f64);
             for b in 0..n {
                 let off = (b * c + ch) * hw;
-                for (&x, &g) in xs[off..off + hw].iter().zip(&gz[off..off + hw]) {
-                    let (g, xh) = gy(ch, x, g);
-                    sg += g as f64;
-                    sgx += (g * xh) as f64;
-                }
+                let (a, b) = lane_sums2(&xs[off..off + hw], &gz[off..off + hw], |x, g| {
+                    let (g, xh) = grad_y(x, g, k);
+                    (g, g * xh)
+                });
+                sg += a;
+                sgx += b;
             }
             (sg as f32, sgx as f32)
         })
         .unzip();
     let count = (n * hw) as f32;
     let mut dx = vec![0f32; xs.len()];
-    dx.par_chunks_mut(hw).enumerate().for_each(|(plane, d)| {
-        let ch = plane % c;
-        let off = plane * hw;
-        let k = gamma[ch] * inv_std[ch];
-        let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
-        for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
-            let (g, xh) = gy(ch, x, g);
-            *d = k * (g - mg - xh * mgx);
-        }
-    });
+    dx.par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(plane, d)| {
+            let ch = plane % c;
+            let k = constants(ch);
+            let off = plane * hw;
+            let scale = gamma[ch] * inv_std[ch];
+            let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
+            for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
+                let (g, xh) = grad_y(x, g, k);
+                *d = scale * (g - mg - xh * mgx);
+            }
+        });
     (dx, d_gamma, d_beta)
 }
 

@@ -1,0 +1,123 @@
+//! Backend parity: the operations every method is built of give the same numbers on the device
+//! under test as on the CPU backend (`flex`), which is the reference here.
+//!
+//! The device under test is named by `DEBLUR_TEST_DEVICE` (`cpu`, `wgpu`, `cuda`; default `cpu`).
+//! `scripts/test-wgpu.sh` (run in CI) runs this file on wgpu through Mesa's software Vulkan driver.
+//! Sizes are tiny: a software GPU pays seconds of shader compilation per new kernel.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use deblur_core::{BlurMethod, Boundary, UniformBlur, device_from_name};
+use deblur_optim::SelfDeblurConfig;
+use deblur_optim::solver::Silent;
+use deblur_priors::DipConfig;
+
+fn test_device() -> Device {
+    let name = std::env::var("DEBLUR_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    device_from_name(&name).expect("DEBLUR_TEST_DEVICE names a compiled-in backend")
+}
+
+/// Deterministic values in [0, 1) (no backend RNG, so every backend sees the same data).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect()
+}
+
+fn tensor(shape: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
+    let n = shape.iter().product();
+    Tensor::from_data(TensorData::new(values(n, seed), shape), device)
+}
+
+/// A kernel `[1, 1, k, k]` with positive entries summing to 1.
+fn kernel(k: usize, device: &Device) -> Tensor<4> {
+    let mut v = values(k * k, 7);
+    let s: f32 = v.iter().sum();
+    v.iter_mut().for_each(|x| *x /= s);
+    Tensor::from_data(TensorData::new(v, [1, 1, k, k]), device)
+}
+
+fn host(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn blur_by_direct_and_fft_matches_the_cpu() {
+    let (cpu, dev) = (Device::flex(), test_device());
+    let reference = UniformBlur::new(Boundary::Valid)
+        .with_method(BlurMethod::Direct)
+        .apply(tensor([1, 1, 20, 24], 1, &cpu), kernel(5, &cpu))
+        .unwrap();
+    let reference = host(reference);
+    for method in [BlurMethod::Direct, BlurMethod::Fft] {
+        let out = UniformBlur::new(Boundary::Valid)
+            .with_method(method)
+            .apply(tensor([1, 1, 20, 24], 1, &dev), kernel(5, &dev))
+            .unwrap();
+        let d = max_diff(&host(out), &reference);
+        assert!(d < 1e-4, "{method:?}: max difference {d}");
+    }
+}
+
+#[test]
+fn blur_gradients_match_the_cpu() {
+    let grads_on = |device: &Device| {
+        let device = device.clone().autodiff();
+        let x = tensor([1, 1, 16, 16], 2, &device).require_grad();
+        let k = kernel(5, &device).require_grad();
+        let w = tensor([1, 1, 12, 12], 3, &device);
+        let y = UniformBlur::new(Boundary::Valid)
+            .with_method(BlurMethod::Direct)
+            .apply(x.clone(), k.clone())
+            .unwrap();
+        let grads = (y * w).sum().backward();
+        (
+            host(x.grad(&grads).unwrap()),
+            host(k.grad(&grads).unwrap()),
+        )
+    };
+    let (gx_cpu, gk_cpu) = grads_on(&Device::flex());
+    let (gx, gk) = grads_on(&test_device());
+    assert!(max_diff(&gx, &gx_cpu) < 1e-4);
+    assert!(max_diff(&gk, &gk_cpu) < 1e-3);
+}
+
+#[test]
+fn dip_forward_matches_the_cpu() {
+    // the same weights on both backends: built on the CPU, then moved
+    let cpu = Device::flex();
+    let net = DipConfig::narrow(1, 4, 2, 3).init(&cpu);
+    let noise = net.input_noise([19, 21], 0, &cpu);
+    let reference = host(net.forward(noise.clone()));
+    let dev = test_device();
+    let moved = net.to_device(&dev);
+    let out = host(moved.forward(noise.to_device(&dev)));
+    let d = max_diff(&out, &reference);
+    assert!(d < 1e-4, "max difference {d}");
+}
+
+#[test]
+fn selfdeblur_steps_reduce_the_loss_on_the_device() {
+    let dev = test_device();
+    let observation = UniformBlur::new(Boundary::Valid)
+        .apply(tensor([1, 1, 28, 28], 4, &dev), kernel(5, &dev))
+        .unwrap();
+    let mut config = SelfDeblurConfig::paper([5, 5]).with_iterations(12);
+    config.image.dip = DipConfig::narrow(1, 4, 2, 3);
+    config.kernel_hidden = 16;
+    config.solver.loss.ssim_from = None; // MSE throughout, so that losses are comparable
+    let out = config.run(observation, &mut Silent).unwrap();
+    let (first, last) = (out.losses[0], *out.losses.last().unwrap());
+    assert!(last.is_finite() && last < first, "loss {first} → {last}");
+}
