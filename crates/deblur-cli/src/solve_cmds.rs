@@ -39,7 +39,7 @@ impl From<MethodArg> for MethodKind {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PresetArg {
     /// About a minute on a CPU: kernel from the most textured 128² window with a 16-channel DIP
-    /// (300 iterations), then hyper-Laplacian deconvolution of the whole image.
+    /// (700 iterations), then hyper-Laplacian deconvolution of the whole image.
     Fast,
     /// A 32-channel DIP on the whole image and 500 iterations: minutes on a CPU.
     Quick,

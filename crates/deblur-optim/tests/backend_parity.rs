@@ -8,7 +8,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use deblur_core::{BlurMethod, Boundary, UniformBlur, device_from_name};
-use deblur_optim::SelfDeblurConfig;
+use deblur_optim::{GlkmConfig, GlkmModels, SelfDeblurConfig};
 use deblur_optim::solver::Silent;
 use deblur_priors::DipConfig;
 
@@ -118,6 +118,35 @@ fn selfdeblur_steps_reduce_the_loss_on_the_device() {
     config.kernel_hidden = 16;
     config.solver.loss.ssim_from = None; // MSE throughout, so that losses are comparable
     let out = config.run(observation, &mut Silent).unwrap();
+    let (first, last) = (out.losses[0], *out.losses.last().unwrap());
+    assert!(last.is_finite() && last < first, "loss {first} → {last}");
+}
+
+#[test]
+fn glkm_kernel_and_steps_match_the_cpu() {
+    // the shipped generator's kernel for z = 0 on both backends, then a few GLKM steps on the device
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights");
+    let load = |device: &Device| GlkmModels {
+        generator: deblur_models::weights::load_generator(&dir, "shake-k31-v1", device)
+            .unwrap()
+            .valid(),
+        initializer: None,
+    };
+    let (cpu, dev) = (Device::flex(), test_device());
+    let (models_cpu, models) = (load(&cpu), load(&dev));
+    let z = |device: &Device| Tensor::<4>::zeros([1, 100, 1, 1], device);
+    let k_cpu = host(models_cpu.generator.forward(z(&cpu)));
+    let k_dev = host(models.generator.forward(z(&dev)));
+    let d = max_diff(&k_dev, &k_cpu);
+    assert!(d < 1e-5, "generator kernels differ by {d}");
+
+    let observation = UniformBlur::new(Boundary::Valid)
+        .apply(tensor([1, 1, 40, 40], 5, &dev), kernel(5, &dev))
+        .unwrap();
+    let mut config = GlkmConfig::paper().with_iterations(6);
+    config.image.dip = DipConfig::narrow(1, 4, 2, 3);
+    config.solver.loss.ssim_from = None;
+    let out = config.run(observation, &models, &mut Silent).unwrap();
     let (first, last) = (out.losses[0], *out.losses.last().unwrap());
     assert!(last.is_finite() && last < first, "loss {first} → {last}");
 }

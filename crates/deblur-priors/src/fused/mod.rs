@@ -8,15 +8,16 @@
 //! - [`conv2d_padded`]: reflection/zero padding in one pass (burn composes it of slices and
 //!   concatenations), flex's own convolution forward and input gradient, and a weight gradient
 //!   computed as tiled im2col + one GEMM per tile (the shape flex's GEMM is fast on);
-//! - [`upsample_bilinear2`]: the DIP's bilinear ×2 upsampling as two separable passes;
+//! - [`upsample_bilinear2`]: the DIP's bilinear ×2 upsampling as two separable passes (its
+//!   portable path also replaces burn's `interpolate`, which cannot differentiate on cubecl);
 //! - [`batch_norm_leaky_relu`]: batch-statistics BN and LeakyReLU in one pass forward and two
 //!   passes backward.
 //!
 //! On other backends, or with `fused = false`, both fall back to the composition of burn's own
 //! operations, which is also the reference the tests compare against (within 1e-4).
 
-use burn::tensor::module::{conv2d, interpolate};
-use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, activation::leaky_relu};
 
 #[cfg(feature = "flex")]
@@ -79,7 +80,11 @@ pub fn conv2d_padded(
 }
 
 /// Bilinear ×2 upsampling with half-pixel centres (`align_corners = false`), as PyTorch's
-/// `Upsample(scale_factor=2, mode='bilinear')`; fused on `flex`, else burn's `interpolate`.
+/// `Upsample(scale_factor=2, mode='bilinear')`.
+///
+/// Fused on `flex`; elsewhere composed of slices, concatenations, products and an interleave,
+/// all differentiable on every backend (burn's cubecl backends have no backward for bilinear
+/// `interpolate`, so the DIP could not train on wgpu or CUDA through it).
 ///
 /// # Shapes
 /// `[n, c, h, w]` → `[n, c, 2h, 2w]`
@@ -89,11 +94,29 @@ pub fn upsample_bilinear2(x: Tensor<4>, fused: bool) -> Tensor<4> {
         return extension::upsample2x(x);
     }
     let _ = fused;
-    let [_, _, h, w] = x.dims();
-    let options = InterpolateOptions::new(InterpolateMode::Bilinear)
-        .with_align_corners(false)
-        .with_output_size([2 * h, 2 * w]);
-    interpolate(x, options)
+    upsample_axis(upsample_axis(x, 3), 2)
+}
+
+/// Doubles `axis` (2 or 3) of `x`: `out[2i] = ¾ x[i] + ¼ x[i−1]`, `out[2i+1] = ¾ x[i] + ¼ x[i+1]`,
+/// indices clamped at the ends.
+fn upsample_axis(x: Tensor<4>, axis: usize) -> Tensor<4> {
+    let mut dims = x.dims();
+    let n = dims[axis];
+    let (prev, next) = if n == 1 {
+        (x.clone(), x.clone())
+    } else {
+        let first = x.clone().narrow(axis, 0, 1);
+        let last = x.clone().narrow(axis, n - 1, 1);
+        (
+            Tensor::cat(vec![first, x.clone().narrow(axis, 0, n - 1)], axis),
+            Tensor::cat(vec![x.clone().narrow(axis, 1, n - 1), last], axis),
+        )
+    };
+    let even = x.clone() * 0.75 + prev * 0.25;
+    let odd = x * 0.75 + next * 0.25;
+    dims[axis] = 2 * n;
+    // [.., n, 2, ..] interleaves even and odd along the axis once flattened
+    Tensor::stack::<5>(vec![even, odd], axis + 1).reshape(dims)
 }
 
 /// Batch normalisation with the statistics of `x` (biased variance), then LeakyReLU:
