@@ -175,9 +175,6 @@ impl BlindRequest {
                     // short runs: a broad start and a faster w (measured on Levin, docs/benchmarks.md)
                     c.solver.kernel_lr.base = 5e-3;
                     c.start = KernelStart::Broad { sigma: 4.0 };
-                    // ZZ experiment overrides
-                    if let Ok(v) = std::env::var("ZZ_GLKM_SIGMA") { c.start = KernelStart::Broad { sigma: v.parse().unwrap() }; }
-                    if let Ok(v) = std::env::var("ZZ_GLKM_LR") { c.solver.kernel_lr.base = v.parse().unwrap(); }
                 }
                 BlindMethod::Glkm(c)
             }
