@@ -8,8 +8,8 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use deblur_core::{BlurMethod, Boundary, UniformBlur, device_from_name};
-use deblur_optim::{GlkmConfig, GlkmModels, SelfDeblurConfig};
 use deblur_optim::solver::Silent;
+use deblur_optim::{GlkmConfig, GlkmModels, SelfDeblurConfig};
 use deblur_priors::DipConfig;
 
 fn test_device() -> Device {
@@ -49,7 +49,10 @@ fn host(t: Tensor<4>) -> Vec<f32> {
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -82,10 +85,7 @@ fn blur_gradients_match_the_cpu() {
             .apply(x.clone(), k.clone())
             .unwrap();
         let grads = (y * w).sum().backward();
-        (
-            host(x.grad(&grads).unwrap()),
-            host(k.grad(&grads).unwrap()),
-        )
+        (host(x.grad(&grads).unwrap()), host(k.grad(&grads).unwrap()))
     };
     let (gx_cpu, gk_cpu) = grads_on(&Device::flex());
     let (gx, gk) = grads_on(&test_device());

@@ -250,19 +250,17 @@ pub(crate) fn bn_lrelu_backward(
         .unzip();
     let count = (n * hw) as f32;
     let mut dx = vec![0f32; xs.len()];
-    dx.par_chunks_mut(hw)
-        .enumerate()
-        .for_each(|(plane, d)| {
-            let ch = plane % c;
-            let k = constants(ch);
-            let off = plane * hw;
-            let scale = gamma[ch] * inv_std[ch];
-            let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
-            for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
-                let (g, xh) = grad_y(x, g, k);
-                *d = scale * (g - mg - xh * mgx);
-            }
-        });
+    dx.par_chunks_mut(hw).enumerate().for_each(|(plane, d)| {
+        let ch = plane % c;
+        let k = constants(ch);
+        let off = plane * hw;
+        let scale = gamma[ch] * inv_std[ch];
+        let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
+        for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
+            let (g, xh) = grad_y(x, g, k);
+            *d = scale * (g - mg - xh * mgx);
+        }
+    });
     (dx, d_gamma, d_beta)
 }
 

@@ -190,7 +190,10 @@ fn upsampling_matches_burn_interpolate() {
         for fused in [true, false] {
             let (o, g) = run(&|x| upsample_bilinear2(x, fused));
             assert_eq!(o.dims(), o0.dims());
-            assert!(max_abs_diff(o.inner(), o0.clone().inner()) < 1e-5, "fused {fused}");
+            assert!(
+                max_abs_diff(o.inner(), o0.clone().inner()) < 1e-5,
+                "fused {fused}"
+            );
             assert!(max_abs_diff(g, g0.clone()) < 1e-5, "fused {fused}");
         }
     }
