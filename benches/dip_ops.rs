@@ -12,6 +12,14 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use deblur::core::burn::tensor::{Device, Distribution, Tensor};
 use deblur::priors::fused::{batch_norm_leaky_relu, conv2d_padded, upsample_bilinear2};
 
+/// An operation's name, its input, the weights of its output in the loss, and the operation.
+type Case<'a> = (
+    &'static str,
+    &'a Tensor<4>,
+    &'a Tensor<4>,
+    Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>,
+);
+
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device)
 }
@@ -44,7 +52,7 @@ fn bench_ops(c: &mut Criterion) {
         let r_up = random([1, cout, 2 * (size / 2), 2 * (size / 2)], &device);
         for fused in [true, false] {
             let mode = if fused { "fused" } else { "plain" };
-            let cases: [(&str, &Tensor<4>, &Tensor<4>, Box<dyn Fn(Tensor<4>) -> Tensor<4>>); 4] = [
+            let cases: [Case; 4] = [
                 (
                     "conv3x3-reflect",
                     &x_in,
@@ -61,7 +69,9 @@ fn bench_ops(c: &mut Criterion) {
                     "bn-leaky-relu",
                     &x_out,
                     &r_out,
-                    Box::new(|x| batch_norm_leaky_relu(x, gamma.clone(), b.clone(), 1e-5, 0.2, fused)),
+                    Box::new(|x| {
+                        batch_norm_leaky_relu(x, gamma.clone(), b.clone(), 1e-5, 0.2, fused)
+                    }),
                 ),
                 (
                     "upsample-x2",
@@ -71,7 +81,8 @@ fn bench_ops(c: &mut Criterion) {
                 ),
             ];
             for (op, x, r, f) in cases {
-                let id = BenchmarkId::new(format!("{net}-{op}-{mode}"), format!("{cin}-{cout}-{size}"));
+                let id =
+                    BenchmarkId::new(format!("{net}-{op}-{mode}"), format!("{cin}-{cout}-{size}"));
                 group.bench_function(id, |bench| bench.iter(|| step(x, r, f.as_ref())));
             }
         }
