@@ -27,7 +27,7 @@ pub enum Padding {
 impl Padding {
     /// Source index for position `i` (may be negative or ≥ n) of a dimension of length `n`.
     /// `None` means a zero (only for [`Padding::Zero`]).
-    fn source(self, i: isize, n: usize) -> Option<usize> {
+    pub fn source(self, i: isize, n: usize) -> Option<usize> {
         let n_i = n as isize;
         match self {
             Padding::Zero => (0..n_i).contains(&i).then_some(i as usize),

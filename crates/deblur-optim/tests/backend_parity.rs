@@ -11,23 +11,19 @@ use deblur_core::{BlurMethod, Boundary, UniformBlur, device_from_name};
 use deblur_optim::solver::Silent;
 use deblur_optim::{GlkmConfig, GlkmModels, SelfDeblurConfig};
 use deblur_priors::DipConfig;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 fn test_device() -> Device {
     let name = std::env::var("DEBLUR_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
     device_from_name(&name).expect("DEBLUR_TEST_DEVICE names a compiled-in backend")
 }
 
-/// Deterministic values in [0, 1) (no backend RNG, so every backend sees the same data).
+/// Values in [0, 1) drawn on the host from `seed` (no backend RNG, so every backend sees the
+/// same data).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect()
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random::<f32>()).collect()
 }
 
 fn tensor(shape: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {

@@ -13,6 +13,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
+use deblur_core::Padding;
 
 use super::flex_kernels::{
     batch_stats, bn_lrelu_backward, bn_lrelu_forward, channel_sums, contiguous_f32,
@@ -44,6 +45,32 @@ pub trait DipOps: Backend {
         epsilon: f64,
         slope: f64,
     ) -> FloatTensor<Self>;
+}
+
+/// The project's padding mode for the extension's `reflect` flag.
+fn padding_mode(reflect: bool) -> Padding {
+    if reflect {
+        Padding::Reflect
+    } else {
+        Padding::Zero
+    }
+}
+
+/// Records the operation in the autodiff graph: with its backward state when any input is tracked
+/// (the state is built only then), else as a constant.
+fn record<O, C, const N: usize>(
+    prep: OpsKind<O, Flex, O::State, C, N>,
+    state: impl FnOnce() -> O::State,
+    out: FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    O: Backward<Flex, N>,
+    C: CheckpointStrategy,
+{
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(state(), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
 }
 
 fn conv_options(stride: usize) -> ConvOptions<2> {
@@ -92,7 +119,7 @@ fn padded(x: FlexTensor, pad: usize, reflect: bool) -> FlexTensor {
     let x = contiguous_f32(&x);
     let [n, c, h, w] = dims4(&x);
     let xs = x.as_slice::<f32>().expect("contiguous f32");
-    let out = pad_planes(xs, [n, c, h, w], pad, reflect);
+    let out = pad_planes(xs, [n, c, h, w], pad, padding_mode(reflect));
     from_vec(out, &[n, c, h + 2 * pad, w + 2 * pad])
 }
 
@@ -171,7 +198,10 @@ impl Backward<Flex, 3> for ConvBackward {
                 let [n, c, ph, pw] = dims4(&gx);
                 let dims = [n, c, ph - 2 * pad, pw - 2 * pad];
                 let gs = gx.as_slice::<f32>().expect("contiguous f32");
-                from_vec(unpad_planes_adjoint(gs, dims, pad, reflect), &dims)
+                from_vec(
+                    unpad_planes_adjoint(gs, dims, pad, padding_mode(reflect)),
+                    &dims,
+                )
             };
             grads.register::<Flex>(node.id, gx);
         }
@@ -249,10 +279,7 @@ impl<C: CheckpointStrategy> DipOps for Autodiff<Flex, C> {
         );
         let x = padded(x, pad, reflect);
         let out = Flex::conv2d(x.clone(), weight.clone(), Some(bias), conv_options(stride));
-        match prep {
-            OpsKind::Tracked(prep) => prep.finish((x, weight, stride, pad, reflect), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        record(prep, || (x, weight, stride, pad, reflect), out)
     }
 
     fn dip_upsample2(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -262,11 +289,7 @@ impl<C: CheckpointStrategy> DipOps for Autodiff<Flex, C> {
             .stateful();
         let x = x.into_primitive();
         let dims = dims4(&x);
-        let out = upsample2(&x);
-        match prep {
-            OpsKind::Tracked(prep) => prep.finish(dims, out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        record(prep, || dims, upsample2(&x))
     }
 
     fn dip_bn_lrelu(
@@ -286,10 +309,7 @@ impl<C: CheckpointStrategy> DipOps for Autodiff<Flex, C> {
             beta.into_primitive(),
         );
         let (out, state) = bn_forward(&x, &gamma, &beta, epsilon, slope);
-        match prep {
-            OpsKind::Tracked(prep) => prep.finish(state, out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        record(prep, || state, out)
     }
 }
 

@@ -7,6 +7,7 @@ use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
 use burn::tensor::TensorData;
+use deblur_core::Padding;
 use rayon::prelude::*;
 
 /// Elements of one im2col tile (≈ 16 MB of `f32`): large enough for GEMM efficiency, small enough
@@ -264,22 +265,8 @@ pub(crate) fn bn_lrelu_backward(
     (dx, d_gamma, d_beta)
 }
 
-/// Source index of padded position `i` (may be negative or past the end) in a line of `n` values:
-/// mirrored without repeating the edge (PyTorch's `ReflectionPad2d`), or `None` for zero padding.
-fn source_index(i: isize, n: usize, reflect: bool) -> Option<usize> {
-    let n = n as isize;
-    if (0..n).contains(&i) {
-        Some(i as usize)
-    } else if reflect {
-        let r = if i < 0 { -i } else { 2 * (n - 1) - i };
-        Some(r.clamp(0, n - 1) as usize)
-    } else {
-        None
-    }
-}
-
-/// Pads every `[h, w]` plane of `xs` by `pad` on each side (reflection or zeros).
-pub(crate) fn pad_planes(xs: &[f32], dims: [usize; 4], pad: usize, reflect: bool) -> Vec<f32> {
+/// Pads every `[h, w]` plane of `xs` by `pad` on each side, with `mode`'s index map.
+pub(crate) fn pad_planes(xs: &[f32], dims: [usize; 4], pad: usize, mode: Padding) -> Vec<f32> {
     let [_, _, h, w] = dims;
     let (ph, pw) = (h + 2 * pad, w + 2 * pad);
     let mut out = vec![0f32; xs.len() / (h * w) * ph * pw];
@@ -287,19 +274,17 @@ pub(crate) fn pad_planes(xs: &[f32], dims: [usize; 4], pad: usize, reflect: bool
         .zip(xs.par_chunks(h * w))
         .for_each(|(o, x)| {
             for py in 0..ph {
-                let Some(sy) = source_index(py as isize - pad as isize, h, reflect) else {
+                let Some(sy) = mode.source(py as isize - pad as isize, h) else {
                     continue;
                 };
                 let src = &x[sy * w..(sy + 1) * w];
                 let dst = &mut o[py * pw..(py + 1) * pw];
                 dst[pad..pad + w].copy_from_slice(src);
                 for p in 0..pad {
-                    if let Some(sx) = source_index(p as isize - pad as isize, w, reflect) {
+                    if let Some(sx) = mode.source(p as isize - pad as isize, w) {
                         dst[p] = src[sx];
                     }
-                    if let Some(sx) =
-                        source_index((w + pad + p) as isize - pad as isize, w, reflect)
-                    {
+                    if let Some(sx) = mode.source((w + pad + p) as isize - pad as isize, w) {
                         dst[w + pad + p] = src[sx];
                     }
                 }
@@ -313,7 +298,7 @@ pub(crate) fn unpad_planes_adjoint(
     gs: &[f32],
     dims: [usize; 4],
     pad: usize,
-    reflect: bool,
+    mode: Padding,
 ) -> Vec<f32> {
     let [_, _, h, w] = dims;
     let (ph, pw) = (h + 2 * pad, w + 2 * pad);
@@ -322,7 +307,7 @@ pub(crate) fn unpad_planes_adjoint(
         .zip(gs.par_chunks(ph * pw))
         .for_each(|(o, g)| {
             for py in 0..ph {
-                let Some(sy) = source_index(py as isize - pad as isize, h, reflect) else {
+                let Some(sy) = mode.source(py as isize - pad as isize, h) else {
                     continue;
                 };
                 let src = &g[py * pw..(py + 1) * pw];
@@ -331,7 +316,7 @@ pub(crate) fn unpad_planes_adjoint(
                     *d += s;
                 }
                 for p in (0..pad).chain(w + pad..pw) {
-                    if let Some(sx) = source_index(p as isize - pad as isize, w, reflect) {
+                    if let Some(sx) = mode.source(p as isize - pad as isize, w) {
                         dst[sx] += src[p];
                     }
                 }
@@ -369,21 +354,23 @@ pub(crate) fn upsample2_planes(xs: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let mut out = vec![0f32; xs.len() * 4];
     out.par_chunks_mut(4 * h * w)
         .zip(xs.par_chunks(h * w))
-        .for_each(|(o, x)| {
-            let mut wide = vec![0f32; h * 2 * w]; // [h, 2w]
-            for (src, dst) in x.chunks(w).zip(wide.chunks_mut(2 * w)) {
-                upsample_line(src, dst);
-            }
-            let w2 = 2 * w;
-            for y in 0..h {
-                let (prev, next) = (y.saturating_sub(1), (y + 1).min(h - 1));
-                for xx in 0..w2 {
-                    let c = wide[y * w2 + xx];
-                    o[2 * y * w2 + xx] = 0.75 * c + 0.25 * wide[prev * w2 + xx];
-                    o[(2 * y + 1) * w2 + xx] = 0.75 * c + 0.25 * wide[next * w2 + xx];
+        .for_each_init(
+            || vec![0f32; h * 2 * w], // [h, 2w], one per thread
+            |wide, (o, x)| {
+                for (src, dst) in x.chunks(w).zip(wide.chunks_mut(2 * w)) {
+                    upsample_line(src, dst);
                 }
-            }
-        });
+                let w2 = 2 * w;
+                for y in 0..h {
+                    let (prev, next) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                    for xx in 0..w2 {
+                        let c = wide[y * w2 + xx];
+                        o[2 * y * w2 + xx] = 0.75 * c + 0.25 * wide[prev * w2 + xx];
+                        o[(2 * y + 1) * w2 + xx] = 0.75 * c + 0.25 * wide[next * w2 + xx];
+                    }
+                }
+            },
+        );
     out
 }
 
@@ -394,20 +381,23 @@ pub(crate) fn upsample2_planes_adjoint(gs: &[f32], dims: [usize; 4]) -> Vec<f32>
     let mut out = vec![0f32; gs.len() / 4];
     out.par_chunks_mut(h * w)
         .zip(gs.par_chunks(4 * h * w))
-        .for_each(|(o, g)| {
-            let mut wide = vec![0f32; h * w2]; // adjoint of the column pass
-            for y in 0..h {
-                let (prev, next) = (y.saturating_sub(1), (y + 1).min(h - 1));
-                for xx in 0..w2 {
-                    let (ge, go) = (g[2 * y * w2 + xx], g[(2 * y + 1) * w2 + xx]);
-                    wide[y * w2 + xx] += 0.75 * (ge + go);
-                    wide[prev * w2 + xx] += 0.25 * ge;
-                    wide[next * w2 + xx] += 0.25 * go;
+        .for_each_init(
+            || vec![0f32; h * w2], // adjoint of the column pass, one per thread
+            |wide, (o, g)| {
+                wide.fill(0.0);
+                for y in 0..h {
+                    let (prev, next) = (y.saturating_sub(1), (y + 1).min(h - 1));
+                    for xx in 0..w2 {
+                        let (ge, go) = (g[2 * y * w2 + xx], g[(2 * y + 1) * w2 + xx]);
+                        wide[y * w2 + xx] += 0.75 * (ge + go);
+                        wide[prev * w2 + xx] += 0.25 * ge;
+                        wide[next * w2 + xx] += 0.25 * go;
+                    }
                 }
-            }
-            for (src, dst) in wide.chunks(w2).zip(o.chunks_mut(w)) {
-                upsample_line_adjoint(src, dst);
-            }
-        });
+                for (src, dst) in wide.chunks(w2).zip(o.chunks_mut(w)) {
+                    upsample_line_adjoint(src, dst);
+                }
+            },
+        );
     out
 }

@@ -25,17 +25,10 @@ mod extension;
 #[cfg(feature = "flex")]
 mod flex_kernels;
 
-/// Whether the fused path can run for tensors on this device (compiled in and on `flex`).
-fn fused_available(x: &Tensor<4>) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        x.device() == burn::tensor::Device::flex()
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = x;
-        false
-    }
+/// Whether to run the fused extension: asked for, compiled in, and `x` is on `flex`.
+#[cfg(feature = "flex")]
+fn use_extension(x: &Tensor<4>, fused: bool) -> bool {
+    fused && x.device() == burn::tensor::Device::flex()
 }
 
 /// Padding by `pad` pixels on each side (reflection as PyTorch's `ReflectionPad2d`, or zeros),
@@ -57,9 +50,10 @@ pub fn conv2d_padded(
     fused: bool,
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if fused && fused_available(&x) {
+    if use_extension(&x, fused) {
         return extension::conv2d(x, weight, bias, stride, pad, reflect);
     }
+    #[cfg(not(feature = "flex"))]
     let _ = fused;
     let x = if pad == 0 {
         x
@@ -90,9 +84,10 @@ pub fn conv2d_padded(
 /// `[n, c, h, w]` → `[n, c, 2h, 2w]`
 pub fn upsample_bilinear2(x: Tensor<4>, fused: bool) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if fused && fused_available(&x) {
+    if use_extension(&x, fused) {
         return extension::upsample2x(x);
     }
+    #[cfg(not(feature = "flex"))]
     let _ = fused;
     upsample_axis(upsample_axis(x, 3), 2)
 }
@@ -133,9 +128,10 @@ pub fn batch_norm_leaky_relu(
     fused: bool,
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if fused && fused_available(&x) {
+    if use_extension(&x, fused) {
         return extension::bn_lrelu(x, gamma, beta, epsilon, slope);
     }
+    #[cfg(not(feature = "flex"))]
     let _ = fused;
     let [_, c, _, _] = x.dims();
     let mean = x.clone().mean_dims(&[0, 2, 3]); // [1, c, 1, 1]

@@ -3,23 +3,18 @@
 
 use super::*;
 use burn::tensor::{Device, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 fn device() -> Device {
     Device::flex().autodiff()
 }
 
-/// Uniform values in [−1, 1) from a fixed linear congruential sequence (no global RNG involved).
+/// Uniform values in [−1, 1), drawn on the host from `seed` (no backend RNG involved).
 fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
+    let mut rng = StdRng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    let values: Vec<f32> = (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect();
+    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
     Tensor::<D>::from_data(TensorData::new(values, shape), &device())
 }
 
