@@ -16,7 +16,7 @@ pub mod solver;
 pub use dip_blind::DipImageConfig;
 pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
-pub use nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
+pub use nonblind::{DeconvBoundary, HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
 pub use pipeline::{BlindMethod, BlindRequest, MethodKind, Preset, deblur_blind};
 pub use selfdeblur::SelfDeblurConfig;
 pub use solver::{BlurModel, Observer, Progress, SolveOutput, SolverConfig, solve};

@@ -10,7 +10,13 @@
 //!
 //! Against the ringing of the FFT's periodic boundary, the observation is first extended by
 //! symmetric (mirror) padding of at least one kernel size on every side, up to power-of-two sizes;
-//! the result is cropped back.
+//! the result is cropped back. A mirrored blurry image is not the blur of any sharp image when the
+//! kernel is not symmetric, so the hyper-Laplacian solver by default treats the extension as
+//! unknown ([`DeconvBoundary::Unknown`]): before each x-step the pixels outside the observation are
+//! replaced by the blur of the current estimate, the expectation step of the missing-data
+//! formulation `min λ/2 ‖M (k ⋆ x − y)‖² + Σ |∇x|^α` with M the observed window (the masked
+//! data term of Reeves 2005, "Fast image restoration without boundary artifacts", solved by
+//! majorisation instead of conjugate gradients).
 
 use burn::tensor::{Device, Tensor, TensorData};
 use deblur_core::Padding;
@@ -33,8 +39,22 @@ pub struct HyperLaplacianConfig {
     pub beta_max: f64,
     /// Growth factor of β. Default: 2√2.
     pub beta_rate: f64,
-    /// Inner iterations per β. Default: 1.
+    /// Inner iterations per β. Default: 6.
     pub inner_iterations: usize,
+    /// How the unobserved extension of the image is treated. Default: unknown.
+    #[serde(default)]
+    pub boundary: DeconvBoundary,
+}
+
+/// The observation outside the image, as the FFT solver sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeconvBoundary {
+    /// Mirror padding of the observation, fixed (Krishnan & Fergus's setting with padding).
+    Mirror,
+    /// Mirror padding as the start only; re-estimated as the blur of the current estimate before
+    /// every x-step, so that only observed pixels constrain the solution.
+    #[default]
+    Unknown,
 }
 
 impl Default for HyperLaplacianConfig {
@@ -45,7 +65,8 @@ impl Default for HyperLaplacianConfig {
             beta_start: 1.0,
             beta_max: 256.0,
             beta_rate: 2.0 * std::f64::consts::SQRT_2,
-            inner_iterations: 1,
+            inner_iterations: 6,
+            boundary: DeconvBoundary::Unknown,
         }
     }
 }
@@ -211,16 +232,39 @@ pub fn hyper_laplacian_deconv(
     let s = setup(blurred, kernel)?;
     let device = s.padded.device();
     let [_, _, p, q] = s.padded.dims();
-    let y = rfft2(s.padded.clone());
     let fx = difference_spectrum(p, q, 3, &device);
     let fy = difference_spectrum(p, q, 2, &device);
-    let ky = s.kernel.mul(&y); // K̃ · Y
+    let mut ky = s.kernel.mul(&rfft2(s.padded.clone())); // K̃ · Y
+    let observed = match config.boundary {
+        DeconvBoundary::Mirror => None,
+        DeconvBoundary::Unknown => {
+            let [n, c, _, _] = s.padded.dims();
+            let window = Tensor::<4>::ones([n, c, s.size[0], s.size[1]], &device);
+            let mask = pad(
+                window,
+                [
+                    (s.offset[0], p - s.size[0] - s.offset[0]),
+                    (s.offset[1], q - s.size[1] - s.offset[1]),
+                ],
+                Padding::Zero,
+            );
+            Some((s.padded.clone() * mask.clone(), mask.neg() + 1.0))
+        }
+    };
     let k2 = power(&s.kernel);
     let g2 = power(&fx) + power(&fy);
     let mut x = s.padded.clone();
     let mut beta = config.beta_start;
+    let mut first = true;
     while beta <= config.beta_max * (1.0 + 1e-9) {
         for _ in 0..config.inner_iterations.max(1) {
+            if let (Some((observed, unobserved)), false) = (&observed, first) {
+                // E-step: the unobserved pixels are the blur of the current estimate
+                let predicted = irfft2(rfft2(x.clone()).mul_conj(&s.kernel), q);
+                let filled = observed.clone() + predicted * unobserved.clone();
+                ky = s.kernel.mul(&rfft2(filled));
+            }
+            first = false;
             let (gx, gy) = circular_gradients(x.clone());
             let wx = rfft2(shrink(gx, config.alpha, beta));
             let wy = rfft2(shrink(gy, config.alpha, beta));
@@ -248,6 +292,66 @@ pub fn hyper_laplacian_deconv(
 mod tests {
     use super::*;
     use burn::tensor::Device;
+
+    /// An observation made by a valid blur of a larger image (its border depends on pixels
+    /// outside the picture, as in a camera): treating the extension as unknown restores it
+    /// closer than fixed mirror padding, whose mirrored blur an asymmetric kernel cannot produce.
+    #[test]
+    fn unknown_extension_beats_mirror_padding_on_a_valid_blur() {
+        use deblur_core::{Boundary, UniformBlur};
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let device = Device::default();
+        let mut rng = StdRng::seed_from_u64(3);
+        // piecewise-constant scene 80², a one-sided horizontal motion kernel 1×11 (all weight on
+        // the right half: strongly asymmetric)
+        let (n, k) = (80usize, 11usize);
+        let mut scene = vec![0f32; n * n];
+        for _ in 0..40 {
+            let (r, c, s) = (
+                rng.random_range(0..n),
+                rng.random_range(0..n),
+                rng.random_range(4..20),
+            );
+            let v: f32 = rng.random();
+            for y in r..(r + s).min(n) {
+                for x in c..(c + s).min(n) {
+                    scene[y * n + x] = v;
+                }
+            }
+        }
+        let mut kernel = vec![0f32; k * k];
+        for v in 5..k {
+            kernel[5 * k + v] = 1.0 / 6.0;
+        }
+        let scene = Tensor::<4>::from_data(TensorData::new(scene, [1, 1, n, n]), &device);
+        let kernel = Tensor::<4>::from_data(TensorData::new(kernel, [1, 1, k, k]), &device);
+        let observed = UniformBlur::new(Boundary::Valid)
+            .apply(scene.clone(), kernel.clone())
+            .unwrap(); // 70², the scene's centre
+        let truth = scene.narrow(2, 5, n - 10).narrow(3, 5, n - 10);
+        let psnr = |boundary, inner| {
+            let config = HyperLaplacianConfig {
+                boundary,
+                inner_iterations: inner,
+                ..Default::default()
+            };
+            let x = hyper_laplacian_deconv(observed.clone(), kernel.clone(), &config).unwrap();
+            let mse: f32 = (x.clamp(0.0, 1.0) - truth.clone())
+                .square()
+                .mean()
+                .into_scalar();
+            -10.0 * mse.log10()
+        };
+        let (mirror, unknown) = (
+            psnr(DeconvBoundary::Mirror, 6),
+            psnr(DeconvBoundary::Unknown, 6),
+        );
+        // measured: 48.44 dB (unknown) vs 19.73 dB (mirror)
+        assert!(
+            unknown > 40.0 && unknown > mirror + 10.0,
+            "unknown {unknown:.2} dB, mirror {mirror:.2} dB"
+        );
+    }
 
     #[test]
     fn shrink_matches_brute_force_minimisation() {
