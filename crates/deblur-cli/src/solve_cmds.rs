@@ -39,7 +39,7 @@ impl From<MethodArg> for MethodKind {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PresetArg {
     /// About a minute on a CPU: kernel from the most textured 128² window with a 16-channel DIP
-    /// (700 iterations), then hyper-Laplacian deconvolution of the whole image.
+    /// (850 iterations), then hyper-Laplacian deconvolution of the whole image.
     Fast,
     /// A 32-channel DIP on the whole image and 500 iterations: minutes on a CPU.
     Quick,
@@ -83,7 +83,7 @@ pub struct BlindArgs {
     /// glkm: always the generator's size, 31 for the shipped weights).
     #[arg(long)]
     kernel_size: Option<usize>,
-    /// Iterations (default: 300 fast, 500 quick, 5000 paper); the schedule scales with it.
+    /// Iterations (default: 850 fast, 500 quick, 5000 paper); the schedule scales with it.
     #[arg(long)]
     iters: Option<usize>,
     /// Side of the automatic kernel-estimation window (default: 128 fast, 256 otherwise).
