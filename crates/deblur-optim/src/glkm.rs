@@ -21,6 +21,8 @@ use crate::{Error, Result};
 /// L1 per entry 2.8e-4 to a σ = 4 px Gaussian with the shipped generator).
 const BROAD_FIT_STEPS: usize = 300;
 const BROAD_FIT_LR: f64 = 5e-3;
+/// Adam learning rate of the z-space fit of [`KernelStart::Broad`] for a latent phase.
+const LATENT_FIT_LR: f64 = 1e-2;
 
 /// The trained models GLKM needs: a kernel generator and, optionally, its initializer.
 #[derive(Clone, Debug)]
@@ -81,6 +83,29 @@ impl GlkmModels {
         kernel.features()
     }
 
+    /// The latent code z whose kernel G(z) best matches `target` (`[1, 1, K, K]`): `steps` Adam
+    /// steps of learning rate `lr` on L1(G(z), target) from z = 0. Returns `[1, latent, 1, 1]`.
+    pub fn fit_latent(&self, target: Tensor<4>, steps: usize, lr: f64) -> Tensor<4> {
+        let device = target.device().without_autodiff().autodiff();
+        let latent = self.generator.latent_dim();
+        let mut kernel = GeneratorKernel::latent_first(
+            self.generator.clone(),
+            Tensor::zeros([1, latent, 1, 1], &device),
+            steps + 1,
+            1.0,
+            &device,
+        );
+        let target = target.to_device(&device).autodiff().detach();
+        for step in 0..steps {
+            let loss = (kernel.forward(step) - target.clone()).abs().mean();
+            let mut grads = loss.backward();
+            kernel.update(&mut grads, lr);
+        }
+        kernel
+            .latent()
+            .expect("the latent phase lasts past the fit")
+    }
+
     /// The kernel E predicts for `observation` before any optimisation, G(E(y)), `[1, 1, K, K]`.
     pub fn initial_kernel(&self, observation: &Tensor<4>) -> Tensor<4> {
         let z = self.initial_latent(observation);
@@ -103,6 +128,16 @@ pub enum KernelStart {
     },
 }
 
+/// A first phase in which the latent code z is optimised instead of w
+/// ([`GeneratorKernel::latent_first`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatentPhaseConfig {
+    /// Fraction of the iterations spent on z (the rest on w).
+    pub fraction: f64,
+    /// z's learning rate as a multiple of the kernel learning rate.
+    pub lr_scale: f64,
+}
+
 /// Settings of DIP-GLKM.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GlkmConfig {
@@ -110,8 +145,11 @@ pub struct GlkmConfig {
     pub image: DipImageConfig,
     /// The loop settings (the kernel learning rate applies to w).
     pub solver: SolverConfig,
-    /// Where w starts.
+    /// Where the kernel starts (z for a latent phase, w otherwise).
     pub start: KernelStart,
+    /// Optimise z first (None: w from the start, as the reference code).
+    #[serde(default)]
+    pub latent_phase: Option<LatentPhaseConfig>,
 }
 
 impl GlkmConfig {
@@ -122,6 +160,7 @@ impl GlkmConfig {
             image: DipImageConfig::paper(),
             solver: SolverConfig::dip_reference(5e-4, 500),
             start: KernelStart::Initializer,
+            latent_phase: None,
         }
     }
 
@@ -148,6 +187,33 @@ impl GlkmConfig {
             return Err(Error::InvalidConfig(format!(
                 "the kernel generator makes {k}x{k} kernels, larger than the {w}x{h} image"
             )));
+        }
+        if let Some(phase) = self.latent_phase {
+            let z0 = match self.start {
+                KernelStart::Initializer => models.initial_latent(&observation),
+                KernelStart::Broad { sigma } => {
+                    let device = observation.device().without_autodiff();
+                    let target =
+                        Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device);
+                    models.fit_latent(target, BROAD_FIT_STEPS, LATENT_FIT_LR)
+                }
+            };
+            let steps = (phase.fraction.clamp(0.0, 1.0) * self.solver.iterations as f64) as usize;
+            return self.image.solve(
+                observation,
+                [k, k],
+                |device: &Device| {
+                    Ok(GeneratorKernel::latent_first(
+                        models.generator.clone(),
+                        z0,
+                        steps,
+                        phase.lr_scale,
+                        device,
+                    ))
+                },
+                &self.solver,
+                observer,
+            );
         }
         let w0 = match self.start {
             KernelStart::Initializer => {

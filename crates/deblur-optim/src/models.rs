@@ -228,12 +228,33 @@ pub struct FeatureParams {
     pub w: Param<Tensor<4>>,
 }
 
+/// The trainable latent code `z` of a kernel generator.
+#[derive(Module, Debug)]
+pub struct LatentParams {
+    /// `z`, `[1, latent, 1, 1]`.
+    pub z: Param<Tensor<4>>,
+}
+
+/// The optional first phase of a [`GeneratorKernel`]: `z` is optimised (the kernel stays on the
+/// generator's manifold) until step `until`, then `w = g₁(z)` takes over.
+struct LatentPhase {
+    params: LatentParams,
+    until: usize,
+    lr_scale: f64,
+}
+
 /// The GLKM kernel model (GKPILE `deblur_lai.py`, reference spec §4.6): a frozen kernel generator
 /// in evaluation mode, whose first-layer feature map `w = g₁(z₀)` is optimised instead of `z`;
 /// the kernel is `G_k(w)`, non-negative and summing to 1 by the generator's softmax. Plugs into
 /// the same solver loop as [`MlpKernel`].
+///
+/// Optionally ([`GeneratorKernel::latent_first`]) the latent code `z` itself is optimised for the
+/// first steps, the paper's "optimisation within the latent kernel manifold": the kernel can only
+/// be one the generator learnt, which keeps it from collapsing to a delta while the image model
+/// is still blurry; `w` then refines it beyond the manifold.
 pub struct GeneratorKernel {
     generator: deblur_models::KernelGenerator,
+    latent: Option<LatentPhase>,
     params: FeatureParams,
     optim: ModuleOptimizer,
     last: Option<Tensor<4>>,
@@ -261,6 +282,7 @@ impl GeneratorKernel {
         let w = w0.to_device(device).autodiff().detach().require_grad();
         GeneratorKernel {
             generator,
+            latent: None,
             params: FeatureParams {
                 w: Param::from_tensor(w),
             },
@@ -269,27 +291,79 @@ impl GeneratorKernel {
         }
     }
 
-    /// The current feature map `w`.
+    /// Optimises the latent code `z` (from `z0`, `[1, latent, 1, 1]`) for the steps before
+    /// `latent_steps`, with the solver's kernel learning rate times `lr_scale`, then the feature
+    /// map `w = g₁(z)` from there on.
+    pub fn latent_first(
+        generator: deblur_models::KernelGenerator,
+        z0: Tensor<4>,
+        latent_steps: usize,
+        lr_scale: f64,
+        device: &Device,
+    ) -> Self {
+        let mut kernel = Self::new(generator, z0.clone(), device);
+        if latent_steps > 0 {
+            let z = z0.to_device(device).autodiff().detach().require_grad();
+            kernel.latent = Some(LatentPhase {
+                params: LatentParams {
+                    z: Param::from_tensor(z),
+                },
+                until: latent_steps,
+                lr_scale,
+            });
+        }
+        kernel
+    }
+
+    /// The latent code `z` while the latent phase lasts.
+    pub fn latent(&self) -> Option<Tensor<4>> {
+        self.latent.as_ref().map(|p| p.params.z.val().detach())
+    }
+
+    /// The current feature map `w` (`g₁(z)` during the latent phase).
     pub fn features(&self) -> Tensor<4> {
-        self.params.w.val().detach()
+        match &self.latent {
+            Some(phase) => self.generator.first_layer(phase.params.z.val()).detach(),
+            None => self.params.w.val().detach(),
+        }
     }
 }
 
 impl KernelModel for GeneratorKernel {
-    fn forward(&mut self, _step: usize) -> Tensor<4> {
+    fn forward(&mut self, step: usize) -> Tensor<4> {
+        if let Some(phase) = &self.latent {
+            if step < phase.until {
+                let k = self.generator.forward(phase.params.z.val());
+                self.last = Some(k.clone().detach());
+                return k;
+            }
+            // hand over to w = g₁(z), with a fresh optimiser
+            let w = self.features().require_grad();
+            self.params = FeatureParams {
+                w: Param::from_tensor(w),
+            };
+            self.optim = adam();
+            self.latent = None;
+        }
         let k = self.generator.kernel_from_features(self.params.w.val());
         self.last = Some(k.clone().detach());
         k
     }
 
     fn update(&mut self, grads: &mut Gradients, lr: f64) {
-        self.params = step_module(&mut self.optim, &self.params, grads, lr);
+        match &mut self.latent {
+            Some(phase) => {
+                phase.params =
+                    step_module(&mut self.optim, &phase.params, grads, lr * phase.lr_scale);
+            }
+            None => self.params = step_module(&mut self.optim, &self.params, grads, lr),
+        }
     }
 
     fn kernel(&self) -> Tensor<4> {
         self.last.clone().unwrap_or_else(|| {
             self.generator
-                .kernel_from_features(self.params.w.val())
+                .kernel_from_features(self.features())
                 .detach()
         })
     }

@@ -49,7 +49,7 @@ pub struct HyperLaplacianConfig {
 /// The observation outside the image, as the FFT solver sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeconvBoundary {
-    /// Mirror padding of the observation, fixed (Krishnan & Fergus's setting with padding).
+    /// Mirror padding of the observation, fixed.
     Mirror,
     /// Mirror padding as the start only; re-estimated as the blur of the current estimate before
     /// every x-step, so that only observed pixels constrain the solution.

@@ -191,6 +191,52 @@ fn the_generator_kernel_plugs_into_the_same_loop() {
     assert_eq!(k.size(), [31, 31]);
 }
 
+#[test]
+fn the_latent_phase_moves_z_then_hands_over_to_w_without_a_jump() {
+    use burn::module::Module;
+    use deblur_models::KernelGeneratorConfig;
+    use deblur_optim::models::{GeneratorKernel, KernelModel};
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default().autodiff();
+    let generator = KernelGeneratorConfig::new(31)
+        .with_base_channels(8)
+        .init(&device);
+    let z0 = generator.sample_latent(1, 5, &device);
+    let mut kernel = GeneratorKernel::latent_first(generator.clone(), z0.clone(), 3, 2.0, &device);
+    let target = Kernel::delta([31, 31]).unwrap().to_tensor(&device);
+    let mut zs = vec![z0];
+    for step in 0..3 {
+        let loss = (kernel.forward(step) - target.clone()).abs().mean();
+        let mut grads = loss.backward();
+        kernel.update(&mut grads, 0.05);
+        zs.push(kernel.latent().expect("still in the latent phase"));
+    }
+    // z moved at every step of the latent phase
+    for pair in zs.windows(2) {
+        let moved = (pair[1].clone() - pair[0].clone())
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(moved > 0.0);
+    }
+    // the hand-over: the first w-phase kernel is G(z) of the last z (evaluation-mode generator)
+    let plain = device.clone().without_autodiff();
+    let handed = kernel.forward(3).detach().to_device(&plain);
+    assert!(kernel.latent().is_none());
+    let expected = generator
+        .valid()
+        .fork(&plain)
+        .forward(zs[3].clone().to_device(&plain));
+    let diff = (handed - expected).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-6, "kernel jumps by {diff} at the hand-over");
+    // and from there w moves
+    let w = kernel.features();
+    let loss = (kernel.forward(4) - target).abs().mean();
+    let mut grads = loss.backward();
+    kernel.update(&mut grads, 0.05);
+    assert!((kernel.features() - w).abs().max().into_scalar::<f32>() > 0.0);
+}
+
 fn pixel_config(iterations: usize) -> deblur_optim::SolverConfig {
     use deblur_optim::schedule::{LossSchedule, MultiStepLr};
     use deblur_optim::solver::UpdateMode;
