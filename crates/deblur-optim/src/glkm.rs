@@ -66,44 +66,42 @@ impl GlkmModels {
     /// where the shipped generator reproduces the Levin kernels far better than in z-space).
     /// Returns `[n, 4·ngf, s₀, s₀]`.
     pub fn fit_features(&self, targets: Tensor<4>, steps: usize, lr: f64) -> Tensor<4> {
-        let device = targets.device().without_autodiff().autodiff();
-        let latent = self.generator.latent_dim();
         let [n, _, _, _] = targets.dims();
-        let mut kernel = GeneratorKernel::new(
-            self.generator.clone(),
-            Tensor::zeros([n, latent, 1, 1], &device),
-            &device,
-        );
-        let target = targets.to_device(&device).autodiff().detach();
-        for step in 0..steps {
-            let loss = (kernel.forward(step) - target.clone()).abs().mean();
-            let mut grads = loss.backward();
-            kernel.update(&mut grads, lr);
-        }
+        let kernel = self.fit(targets, steps, lr, |generator, z0, device| {
+            GeneratorKernel::new(generator, z0.repeat_dim(0, n), device)
+        });
         kernel.features()
     }
 
     /// The latent code z whose kernel G(z) best matches `target` (`[1, 1, K, K]`): `steps` Adam
     /// steps of learning rate `lr` on L1(G(z), target) from z = 0. Returns `[1, latent, 1, 1]`.
     pub fn fit_latent(&self, target: Tensor<4>, steps: usize, lr: f64) -> Tensor<4> {
-        let device = target.device().without_autodiff().autodiff();
-        let latent = self.generator.latent_dim();
-        let mut kernel = GeneratorKernel::latent_first(
-            self.generator.clone(),
-            Tensor::zeros([1, latent, 1, 1], &device),
-            steps + 1,
-            1.0,
-            &device,
-        );
-        let target = target.to_device(&device).autodiff().detach();
+        let kernel = self.fit(target, steps, lr, |generator, z0, device| {
+            GeneratorKernel::latent_first(generator, z0, steps + 1, 1.0, device)
+        });
+        kernel
+            .latent()
+            .expect("the latent phase lasts past the fit")
+    }
+
+    /// `steps` Adam steps on L1(kernel, `targets`) of the kernel model `make` builds from z = 0.
+    fn fit(
+        &self,
+        targets: Tensor<4>,
+        steps: usize,
+        lr: f64,
+        make: impl FnOnce(KernelGenerator, Tensor<4>, &Device) -> GeneratorKernel,
+    ) -> GeneratorKernel {
+        let device = targets.device().without_autodiff().autodiff();
+        let z0 = Tensor::zeros([1, self.generator.latent_dim(), 1, 1], &device);
+        let mut kernel = make(self.generator.clone(), z0, &device);
+        let target = targets.to_device(&device).autodiff().detach();
         for step in 0..steps {
             let loss = (kernel.forward(step) - target.clone()).abs().mean();
             let mut grads = loss.backward();
             kernel.update(&mut grads, lr);
         }
         kernel
-            .latent()
-            .expect("the latent phase lasts past the fit")
     }
 
     /// The kernel E predicts for `observation` before any optimisation, G(E(y)), `[1, 1, K, K]`.
