@@ -437,6 +437,9 @@ pub struct BenchLevinArgs {
     /// Iterations for blind methods.
     #[arg(long)]
     iters: Option<usize>,
+    /// Side of the kernel-estimation window for blind methods (default: the preset's).
+    #[arg(long)]
+    window_side: Option<usize>,
     /// Comma-separated cases, e.g. im1_kernel4,im2_kernel1 (default: all 32).
     #[arg(long, value_delimiter = ',')]
     images: Option<Vec<String>>,
@@ -485,9 +488,12 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         MethodArg::Glkm => None,
                         MethodArg::Selfdeblur => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
                     };
-                    let request =
+                    let mut request =
                         build_request(blind_method, args.preset, k, args.iters, models.as_ref())
                             .map_err(deblur_optim::Error::InvalidConfig)?;
+                    if let Some(side) = args.window_side {
+                        request.crop = CropChoice::Auto { side: side.max(1) };
+                    }
                     let mut observer = CliObserver::new(request.method.solver().iterations, None);
                     observer.kernel_steps = args.snapshots.clone();
                     let out = deblur_blind(
