@@ -38,8 +38,8 @@ impl From<MethodArg> for MethodKind {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PresetArg {
-    /// About a minute on a CPU: kernel from the most textured 128² window with a 16-channel DIP
-    /// (850 iterations), then hyper-Laplacian deconvolution of the whole image.
+    /// About a minute on a CPU: kernel from the most textured 192² window with a 16-channel DIP
+    /// (425 iterations), then hyper-Laplacian deconvolution of the whole image.
     Fast,
     /// A 32-channel DIP on the whole image and 500 iterations: minutes on a CPU.
     Quick,
@@ -83,10 +83,10 @@ pub struct BlindArgs {
     /// glkm: always the generator's size, 31 for the shipped weights).
     #[arg(long)]
     kernel_size: Option<usize>,
-    /// Iterations (default: 850 fast, 500 quick, 5000 paper); the schedule scales with it.
+    /// Iterations (default: 425 fast, 500 quick, 5000 paper); the schedule scales with it.
     #[arg(long)]
     iters: Option<usize>,
-    /// Side of the automatic kernel-estimation window (default: 128 fast, 256 otherwise).
+    /// Side of the automatic kernel-estimation window (default: 192 fast, 256 otherwise).
     #[arg(long)]
     window_side: Option<usize>,
     #[command(flatten)]
@@ -100,7 +100,7 @@ pub struct BlindArgs {
     /// Colour handling for RGB input.
     #[arg(long, value_enum, default_value = "y")]
     color: ColorArg,
-    /// Estimate the kernel on this window X,Y,W,H (default: the most textured 256² window of larger images).
+    /// Estimate the kernel on this window X,Y,W,H (default: the most textured window, see --window-side).
     #[arg(long, value_parser = parse_window)]
     crop: Option<[usize; 4]>,
     /// Also write the estimated kernel (PNG scaled to its maximum, or .npy/.csv).
