@@ -9,8 +9,8 @@ use deblur_optim::levin::{LevinRow, SELFDEBLUR_KERNEL_SIZES, load_levin, run_lev
 use deblur_optim::pipeline::{ColorPath, CropChoice};
 use deblur_optim::solver::{Observer, Progress};
 use deblur_optim::{
-    BlindRequest, DeconvBoundary, GlkmModels, HyperLaplacianConfig, MethodKind, Preset,
-    deblur_blind, hyper_laplacian_deconv, wiener,
+    BlindRequest, GlkmModels, HyperLaplacianConfig, MethodKind, Preset, deblur_blind,
+    hyper_laplacian_deconv, wiener,
 };
 
 use crate::commands::ShippedWeights;
@@ -215,10 +215,14 @@ fn build_request(
     preset: PresetArg,
     kernel_size: Option<usize>,
     iters: Option<usize>,
+    window_side: Option<usize>,
     models: Option<&GlkmModels>,
 ) -> Result<BlindRequest, String> {
     if iters == Some(0) {
         return Err("--iters must be at least 1".into());
+    }
+    if window_side == Some(0) {
+        return Err("--window-side must be at least 1".into());
     }
     let k = match models {
         None => kernel_size.unwrap_or(31),
@@ -238,7 +242,11 @@ fn build_request(
     if k < 3 {
         return Err(format!("--kernel-size {k} is too small; use 3 or more"));
     }
-    Ok(BlindRequest::preset(method.into(), preset.into(), k, iters))
+    let mut request = BlindRequest::preset(method.into(), preset.into(), k, iters);
+    if let Some(side) = window_side {
+        request.crop = CropChoice::Auto { side };
+    }
+    Ok(request)
 }
 
 pub fn blind(args: BlindArgs) -> CmdResult {
@@ -267,18 +275,16 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         args.preset,
         args.kernel_size,
         args.iters,
+        args.window_side,
         models.as_ref(),
     )?;
     request.color = match args.color {
         ColorArg::Y => ColorPath::Luma,
         ColorArg::Rgb => ColorPath::Rgb,
     };
-    request.crop = match (args.crop, args.window_side) {
-        (Some(w), _) => CropChoice::Window(w),
-        (None, Some(0)) => return Err("--window-side must be at least 1".into()),
-        (None, Some(side)) => CropChoice::Auto { side },
-        (None, None) => request.crop,
-    };
+    if let Some(window) = args.crop {
+        request.crop = CropChoice::Window(window);
+    }
     let mut observer = CliObserver::new(request.method.solver().iterations, every);
     let result = deblur_blind(
         &input.pixels,
@@ -388,11 +394,7 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
         DeconvArg::Hl => {
             let config = match args.boundary {
                 BoundaryArg::Unknown => HyperLaplacianConfig::default(),
-                BoundaryArg::Mirror => HyperLaplacianConfig {
-                    boundary: DeconvBoundary::Mirror,
-                    inner_iterations: 1,
-                    ..Default::default()
-                },
+                BoundaryArg::Mirror => HyperLaplacianConfig::mirror_padding(),
             };
             let config = HyperLaplacianConfig {
                 lambda: args.weight.unwrap_or(config.lambda),
@@ -488,12 +490,15 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         MethodArg::Glkm => None,
                         MethodArg::Selfdeblur => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
                     };
-                    let mut request =
-                        build_request(blind_method, args.preset, k, args.iters, models.as_ref())
-                            .map_err(deblur_optim::Error::InvalidConfig)?;
-                    if let Some(side) = args.window_side {
-                        request.crop = CropChoice::Auto { side: side.max(1) };
-                    }
+                    let request = build_request(
+                        blind_method,
+                        args.preset,
+                        k,
+                        args.iters,
+                        args.window_side,
+                        models.as_ref(),
+                    )
+                    .map_err(deblur_optim::Error::InvalidConfig)?;
                     let mut observer = CliObserver::new(request.method.solver().iterations, None);
                     observer.kernel_steps = args.snapshots.clone();
                     let out = deblur_blind(

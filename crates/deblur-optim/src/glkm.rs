@@ -126,6 +126,12 @@ pub enum KernelStart {
     },
 }
 
+/// Where the kernel model starts: a latent code z (for a latent phase) or a feature map w.
+enum Start {
+    Latent(Tensor<4>),
+    Features(Tensor<4>),
+}
+
 /// A first phase in which the latent code z is optimised instead of w
 /// ([`GeneratorKernel::latent_first`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -186,45 +192,30 @@ impl GlkmConfig {
                 "the kernel generator makes {k}x{k} kernels, larger than the {w}x{h} image"
             )));
         }
-        if let Some(phase) = self.latent_phase {
-            let z0 = match self.start {
-                KernelStart::Initializer => models.initial_latent(&observation),
-                KernelStart::Broad { sigma } => {
-                    let device = observation.device().without_autodiff();
-                    let target =
-                        Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device);
-                    models.fit_latent(target, BROAD_FIT_STEPS, LATENT_FIT_LR)
-                }
-            };
-            let steps = (phase.fraction.clamp(0.0, 1.0) * self.solver.iterations as f64) as usize;
-            return self.image.solve(
-                observation,
-                [k, k],
-                |device: &Device| {
-                    Ok(GeneratorKernel::latent_first(
-                        models.generator.clone(),
-                        z0,
-                        steps,
-                        phase.lr_scale,
-                        device,
-                    ))
-                },
-                &self.solver,
-                observer,
-            );
-        }
-        let w0 = match self.start {
-            KernelStart::Initializer => {
-                let z0 = models.initial_latent(&observation);
-                models.generator.valid().fork(&z0.device()).first_layer(z0)
-            }
-            KernelStart::Broad { sigma } => {
-                let device = observation.device().without_autodiff();
-                let target = Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device);
-                models.fit_features(target, BROAD_FIT_STEPS, BROAD_FIT_LR)
-            }
+        let broad_target = |sigma: f64| -> Result<Tensor<4>> {
+            let device = observation.device().without_autodiff();
+            Ok(Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device))
         };
-        self.run_from(observation, models, w0, observer)
+        let start = match (self.latent_phase, self.start) {
+            (Some(_), KernelStart::Initializer) => {
+                Start::Latent(models.initial_latent(&observation))
+            }
+            (Some(_), KernelStart::Broad { sigma }) => Start::Latent(models.fit_latent(
+                broad_target(sigma)?,
+                BROAD_FIT_STEPS,
+                LATENT_FIT_LR,
+            )),
+            (None, KernelStart::Initializer) => {
+                let z0 = models.initial_latent(&observation);
+                Start::Features(models.generator.valid().fork(&z0.device()).first_layer(z0))
+            }
+            (None, KernelStart::Broad { sigma }) => Start::Features(models.fit_features(
+                broad_target(sigma)?,
+                BROAD_FIT_STEPS,
+                BROAD_FIT_LR,
+            )),
+        };
+        self.solve_from(observation, models, start, observer)
     }
 
     /// [`GlkmConfig::run`] from a given feature map `w0` (`[1, 4·ngf, s₀, s₀]`) instead of
@@ -239,16 +230,37 @@ impl GlkmConfig {
         w0: Tensor<4>,
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
+        self.solve_from(observation, models, Start::Features(w0), observer)
+    }
+
+    fn solve_from(
+        &self,
+        observation: Tensor<4>,
+        models: &GlkmModels,
+        start: Start,
+        observer: &mut dyn Observer,
+    ) -> Result<SolveOutput> {
         let k = models.kernel_size();
+        let generator = models.generator.clone();
+        let latent_steps =
+            |fraction: f64| (fraction.clamp(0.0, 1.0) * self.solver.iterations as f64) as usize;
         self.image.solve(
             observation,
             [k, k],
             |device: &Device| {
-                Ok(GeneratorKernel::from_features(
-                    models.generator.clone(),
-                    w0,
-                    device,
-                ))
+                Ok(match (start, self.latent_phase) {
+                    (Start::Latent(z0), Some(phase)) => GeneratorKernel::latent_first(
+                        generator,
+                        z0,
+                        latent_steps(phase.fraction),
+                        phase.lr_scale,
+                        device,
+                    ),
+                    (Start::Latent(z0), None) => GeneratorKernel::new(generator, z0, device),
+                    (Start::Features(w0), _) => {
+                        GeneratorKernel::from_features(generator, w0, device)
+                    }
+                })
             },
             &self.solver,
             observer,

@@ -235,12 +235,17 @@ pub struct LatentParams {
     pub z: Param<Tensor<4>>,
 }
 
-/// The optional first phase of a [`GeneratorKernel`]: `z` is optimised (the kernel stays on the
-/// generator's manifold) until step `until`, then `w = g₁(z)` takes over.
-struct LatentPhase {
-    params: LatentParams,
-    until: usize,
-    lr_scale: f64,
+/// What a [`GeneratorKernel`] optimises now.
+enum Phase {
+    /// `z` (the kernel stays on the generator's manifold) until step `until`, with the kernel
+    /// learning rate times `lr_scale`; then `w = g₁(z)` takes over.
+    Latent {
+        params: LatentParams,
+        until: usize,
+        lr_scale: f64,
+    },
+    /// The first-layer feature map `w`.
+    Features(FeatureParams),
 }
 
 /// The GLKM kernel model (GKPILE `deblur_lai.py`, reference spec §4.6): a frozen kernel generator
@@ -250,12 +255,11 @@ struct LatentPhase {
 ///
 /// Optionally ([`GeneratorKernel::latent_first`]) the latent code `z` itself is optimised for the
 /// first steps, the paper's "optimisation within the latent kernel manifold": the kernel can only
-/// be one the generator learnt, which keeps it from collapsing to a delta while the image model
-/// is still blurry; `w` then refines it beyond the manifold.
+/// be one the generator learnt; `w` then refines it beyond the manifold. (On the Levin images
+/// this did not prevent the collapse to compact kernels: docs/benchmarks.md.)
 pub struct GeneratorKernel {
     generator: deblur_models::KernelGenerator,
-    latent: Option<LatentPhase>,
-    params: FeatureParams,
+    phase: Phase,
     optim: ModuleOptimizer,
     last: Option<Tensor<4>>,
 }
@@ -278,17 +282,14 @@ impl GeneratorKernel {
         w0: Tensor<4>,
         device: &Device,
     ) -> Self {
-        let generator = generator.fork(device).freeze();
         let w = w0.to_device(device).autodiff().detach().require_grad();
-        GeneratorKernel {
+        Self::with_phase(
             generator,
-            latent: None,
-            params: FeatureParams {
+            Phase::Features(FeatureParams {
                 w: Param::from_tensor(w),
-            },
-            optim: adam(),
-            last: None,
-        }
+            }),
+            device,
+        )
     }
 
     /// Optimises the latent code `z` (from `z0`, `[1, latent, 1, 1]`) for the steps before
@@ -301,62 +302,76 @@ impl GeneratorKernel {
         lr_scale: f64,
         device: &Device,
     ) -> Self {
-        let mut kernel = Self::new(generator, z0.clone(), device);
-        if latent_steps > 0 {
-            let z = z0.to_device(device).autodiff().detach().require_grad();
-            kernel.latent = Some(LatentPhase {
+        let z = z0.to_device(device).autodiff().detach().require_grad();
+        Self::with_phase(
+            generator,
+            Phase::Latent {
                 params: LatentParams {
                     z: Param::from_tensor(z),
                 },
                 until: latent_steps,
                 lr_scale,
-            });
+            },
+            device,
+        )
+    }
+
+    fn with_phase(
+        generator: deblur_models::KernelGenerator,
+        phase: Phase,
+        device: &Device,
+    ) -> Self {
+        GeneratorKernel {
+            generator: generator.fork(device).freeze(),
+            phase,
+            optim: adam(),
+            last: None,
         }
-        kernel
     }
 
     /// The latent code `z` while the latent phase lasts.
     pub fn latent(&self) -> Option<Tensor<4>> {
-        self.latent.as_ref().map(|p| p.params.z.val().detach())
+        match &self.phase {
+            Phase::Latent { params, .. } => Some(params.z.val().detach()),
+            Phase::Features(_) => None,
+        }
     }
 
     /// The current feature map `w` (`g₁(z)` during the latent phase).
     pub fn features(&self) -> Tensor<4> {
-        match &self.latent {
-            Some(phase) => self.generator.first_layer(phase.params.z.val()).detach(),
-            None => self.params.w.val().detach(),
+        match &self.phase {
+            Phase::Latent { params, .. } => self.generator.first_layer(params.z.val()).detach(),
+            Phase::Features(params) => params.w.val().detach(),
         }
     }
 }
 
 impl KernelModel for GeneratorKernel {
     fn forward(&mut self, step: usize) -> Tensor<4> {
-        if let Some(phase) = &self.latent {
-            if step < phase.until {
-                let k = self.generator.forward(phase.params.z.val());
-                self.last = Some(k.clone().detach());
-                return k;
-            }
+        if let Phase::Latent { until, .. } = self.phase
+            && step >= until
+        {
             // hand over to w = g₁(z), with a fresh optimiser
             let w = self.features().require_grad();
-            self.params = FeatureParams {
+            self.phase = Phase::Features(FeatureParams {
                 w: Param::from_tensor(w),
-            };
+            });
             self.optim = adam();
-            self.latent = None;
         }
-        let k = self.generator.kernel_from_features(self.params.w.val());
+        let k = match &self.phase {
+            Phase::Latent { params, .. } => self.generator.forward(params.z.val()),
+            Phase::Features(params) => self.generator.kernel_from_features(params.w.val()),
+        };
         self.last = Some(k.clone().detach());
         k
     }
 
     fn update(&mut self, grads: &mut Gradients, lr: f64) {
-        match &mut self.latent {
-            Some(phase) => {
-                phase.params =
-                    step_module(&mut self.optim, &phase.params, grads, lr * phase.lr_scale);
-            }
-            None => self.params = step_module(&mut self.optim, &self.params, grads, lr),
+        match &mut self.phase {
+            Phase::Latent {
+                params, lr_scale, ..
+            } => *params = step_module(&mut self.optim, params, grads, lr * *lr_scale),
+            Phase::Features(params) => *params = step_module(&mut self.optim, params, grads, lr),
         }
     }
 

@@ -57,6 +57,18 @@ pub enum DeconvBoundary {
     Unknown,
 }
 
+impl HyperLaplacianConfig {
+    /// The settings before the unknown-boundary treatment: fixed mirror padding, one x-step per β
+    /// (about 6× faster; rings at the borders for asymmetric kernels).
+    pub fn mirror_padding() -> Self {
+        HyperLaplacianConfig {
+            boundary: DeconvBoundary::Mirror,
+            inner_iterations: 1,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for HyperLaplacianConfig {
     fn default() -> Self {
         HyperLaplacianConfig {
@@ -254,17 +266,17 @@ pub fn hyper_laplacian_deconv(
     let k2 = power(&s.kernel);
     let g2 = power(&fx) + power(&fy);
     let mut x = s.padded.clone();
+    // the spectrum of the last x-step's solution, kept for the E-step (none before the first)
+    let mut x_spectrum: Option<Spectrum> = None;
     let mut beta = config.beta_start;
-    let mut first = true;
     while beta <= config.beta_max * (1.0 + 1e-9) {
         for _ in 0..config.inner_iterations.max(1) {
-            if let (Some((observed, unobserved)), false) = (&observed, first) {
+            if let (Some((observed, unobserved)), Some(spectrum)) = (&observed, &x_spectrum) {
                 // E-step: the unobserved pixels are the blur of the current estimate
-                let predicted = irfft2(rfft2(x.clone()).mul_conj(&s.kernel), q);
+                let predicted = irfft2(spectrum.mul_conj(&s.kernel), q);
                 let filled = observed.clone() + predicted * unobserved.clone();
                 ky = s.kernel.mul(&rfft2(filled));
             }
-            first = false;
             let (gx, gy) = circular_gradients(x.clone());
             let wx = rfft2(shrink(gx, config.alpha, beta));
             let wy = rfft2(shrink(gy, config.alpha, beta));
@@ -275,13 +287,14 @@ pub fn hyper_laplacian_deconv(
             let re = ky.re.clone() + (gw_x.re + gw_y.re) * ratio;
             let im = ky.im.clone() + (gw_x.im + gw_y.im) * ratio;
             let denominator = k2.clone() + g2.clone() * ratio;
-            x = irfft2(
-                Spectrum {
-                    re: re / denominator.clone(),
-                    im: im / denominator,
-                },
-                q,
-            );
+            let spectrum = Spectrum {
+                re: re / denominator.clone(),
+                im: im / denominator,
+            };
+            x = irfft2(spectrum.clone(), q);
+            if observed.is_some() {
+                x_spectrum = Some(spectrum);
+            }
         }
         beta *= config.beta_rate;
     }

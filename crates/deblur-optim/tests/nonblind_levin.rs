@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use deblur_metrics::{ShiftOptions, shift_compensated_score};
+use deblur_optim::HyperLaplacianConfig;
 use deblur_optim::levin::{load_levin, true_kernel_result};
-use deblur_optim::{DeconvBoundary, HyperLaplacianConfig};
 
 fn levin_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/levin")
@@ -30,11 +30,7 @@ fn hyper_laplacian_with_the_true_kernel_beats_the_input_on_every_levin_image() {
     let mut large_unknown = 0.0;
     let mut large_mirror = 0.0;
     let mut rotated = Vec::new();
-    let mirror = HyperLaplacianConfig {
-        boundary: DeconvBoundary::Mirror,
-        inner_iterations: 1,
-        ..Default::default()
-    };
+    let mirror = HyperLaplacianConfig::mirror_padding();
     for item in &items {
         let (oriented, score) =
             true_kernel_result(item, &HyperLaplacianConfig::default(), &device).unwrap();

@@ -138,19 +138,27 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
     }
 }
 
+/// An untrained 31×31 kernel generator with 8 base channels and a latent code drawn from `seed`.
+fn small_generator(
+    seed: u64,
+    device: &Device,
+) -> (deblur_models::KernelGenerator, burn::tensor::Tensor<4>) {
+    let generator = deblur_models::KernelGeneratorConfig::new(31)
+        .with_base_channels(8)
+        .init(device);
+    let z0 = generator.sample_latent(1, seed, device);
+    (generator, z0)
+}
+
 #[test]
 fn the_generator_kernel_plugs_into_the_same_loop() {
-    use deblur_models::KernelGeneratorConfig;
     use deblur_optim::models::{GeneratorKernel, KernelModel, PixelImage};
     use deblur_optim::schedule::{LossSchedule, MultiStepLr};
     use deblur_optim::solver::{SolverConfig, UpdateMode, solve};
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::default().autodiff();
     // an untrained generator is enough to check the plumbing: w moves, the kernel stays valid
-    let generator = KernelGeneratorConfig::new(31)
-        .with_base_channels(8)
-        .init(&device);
-    let z0 = generator.sample_latent(1, 4, &device);
+    let (generator, z0) = small_generator(4, &device);
     let mut kernel = GeneratorKernel::new(generator, z0, &device);
     let w0 = kernel.features();
     let sharp = DeadLeaves::new(40, ColorMode::Gray)
@@ -194,14 +202,10 @@ fn the_generator_kernel_plugs_into_the_same_loop() {
 #[test]
 fn the_latent_phase_moves_z_then_hands_over_to_w_without_a_jump() {
     use burn::module::Module;
-    use deblur_models::KernelGeneratorConfig;
     use deblur_optim::models::{GeneratorKernel, KernelModel};
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::default().autodiff();
-    let generator = KernelGeneratorConfig::new(31)
-        .with_base_channels(8)
-        .init(&device);
-    let z0 = generator.sample_latent(1, 5, &device);
+    let (generator, z0) = small_generator(5, &device);
     let mut kernel = GeneratorKernel::latent_first(generator.clone(), z0.clone(), 3, 2.0, &device);
     let target = Kernel::delta([31, 31]).unwrap().to_tensor(&device);
     let mut zs = vec![z0];
