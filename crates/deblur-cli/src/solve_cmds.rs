@@ -452,6 +452,10 @@ pub struct BenchLevinArgs {
     /// hyper-Laplacian deconvolution of the whole image), e.g. 250,500,1000.
     #[arg(long, value_delimiter = ',')]
     snapshots: Vec<usize>,
+    /// Write each blind kernel estimate into DIR as IMAGE_kernel.npy (exact values) and
+    /// IMAGE_kernel.png (scaled to its maximum).
+    #[arg(long, value_name = "DIR")]
+    kernels_out: Option<PathBuf>,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -459,6 +463,10 @@ pub struct BenchLevinArgs {
 
 pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let device = device_from_name(&args.device)?;
+    if let Some(dir) = &args.kernels_out {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the kernel folder {}: {e}", dir.display()))?;
+    }
     let items = load_levin(&args.data, args.images.as_deref())
         .map_err(|e| format!("{}: {e}", args.data.display()))?;
     let nonblind = HyperLaplacianConfig::default();
@@ -509,6 +517,17 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         &mut observer,
                     )?;
                     observer.bar.finish_and_clear();
+                    if let Some(dir) = &args.kernels_out {
+                        for ext in ["npy", "png"] {
+                            let path = dir.join(format!("{}_kernel.{ext}", item.name));
+                            save_kernel(&out.kernel, &path).map_err(|e| {
+                                deblur_optim::Error::InvalidConfig(format!(
+                                    "writing {}: {e}",
+                                    path.display()
+                                ))
+                            })?;
+                        }
+                    }
                     for (step, kernel) in observer.kernels {
                         let y =
                             array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
