@@ -106,8 +106,8 @@ pub enum MethodKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preset {
     /// About a minute for a 255² image on two CPU cores: kernel estimation on the most textured
-    /// 192² window with a 16-channel DIP for 425 steps, then hyper-Laplacian deconvolution of the
-    /// whole image.
+    /// 192² window with a 16-channel DIP for 425 steps (SelfDeblur kernel lr 2e-3), then
+    /// hyper-Laplacian deconvolution of the whole image.
     Fast,
     /// A 32-channel DIP on the whole image (up to 256²), 500 steps: minutes on a CPU.
     Quick,
@@ -163,10 +163,14 @@ impl BlindRequest {
             MethodKind::SelfDeblur => {
                 let mut c = SelfDeblurConfig::paper(k).with_iterations(iterations);
                 c.image = c.image.with_dip(dip);
-                if preset != Preset::Paper {
+                c.solver.kernel_lr.base = match preset {
+                    // a few hundred steps need a faster kernel: on eight Levin images 2e-3 beat
+                    // 5e-4, 1e-3 and 4e-3 (docs/benchmarks.md)
+                    Preset::Fast => 2e-3,
                     // the kernel learning rate of the shorter reference runs (shared/data README)
-                    c.solver.kernel_lr.base = 5e-4;
-                }
+                    Preset::Quick => 5e-4,
+                    Preset::Paper => c.solver.kernel_lr.base,
+                };
                 BlindMethod::SelfDeblur(c)
             }
             MethodKind::Glkm => {
