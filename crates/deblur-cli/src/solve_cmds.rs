@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
 use deblur_core::{BitDepth, Kernel, device_from_name, load_image, save_image};
-use deblur_optim::levin::{LevinRow, SELFDEBLUR_KERNEL_SIZES, load_levin, run_levin};
+use deblur_optim::levin::{
+    LevinRow, SELFDEBLUR_KERNEL_SIZES, kernel_result, load_levin, run_levin,
+};
 use deblur_optim::pipeline::{ColorPath, CropChoice};
 use deblur_optim::solver::{Observer, Progress};
 use deblur_optim::{
@@ -518,28 +520,13 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                     )?;
                     observer.bar.finish_and_clear();
                     if let Some(dir) = &args.kernels_out {
-                        for ext in ["npy", "png"] {
-                            let path = dir.join(format!("{}_kernel.{ext}", item.name));
-                            save_kernel(&out.kernel, &path).map_err(|e| {
-                                deblur_optim::Error::InvalidConfig(format!(
-                                    "writing {}: {e}",
-                                    path.display()
-                                ))
-                            })?;
-                        }
+                        let stem = dir.join(format!("{}_kernel", item.name));
+                        out.kernel.save_npy(stem.with_extension("npy"))?;
+                        out.kernel
+                            .save_image(stem.with_extension("png"), BitDepth::Sixteen)?;
                     }
                     for (step, kernel) in observer.kernels {
-                        let y =
-                            array_to_tensor(&item.blurred.clone().insert_axis(Axis(0)), &device);
-                        let x = hyper_laplacian_deconv(y, kernel.to_device(&device), &nonblind)?;
-                        let x = tensor_to_array(x, 0)?
-                            .index_axis(Axis(0), 0)
-                            .mapv(|v| v.clamp(0.0, 1.0));
-                        let score = deblur_metrics::shift_compensated_score(
-                            x.view(),
-                            item.sharp.view(),
-                            &deblur_metrics::ShiftOptions::default(),
-                        )?;
+                        let score = kernel_result(item, kernel, &nonblind, &device)?;
                         println!(
                             "{:<14} snapshot {step:>5} it: PSNR {:>6.2}  SSIM {:.4}",
                             item.name, score.psnr, score.ssim

@@ -126,9 +126,10 @@ pub enum KernelStart {
     },
 }
 
-/// Where the kernel model starts: a latent code z (for a latent phase) or a feature map w.
+/// Where the kernel model starts: a latent code z optimised during a latent phase, or a feature
+/// map w.
 enum Start {
-    Latent(Tensor<4>),
+    Latent(Tensor<4>, LatentPhaseConfig),
     Features(Tensor<4>),
 }
 
@@ -197,14 +198,13 @@ impl GlkmConfig {
             Ok(Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device))
         };
         let start = match (self.latent_phase, self.start) {
-            (Some(_), KernelStart::Initializer) => {
-                Start::Latent(models.initial_latent(&observation))
+            (Some(phase), KernelStart::Initializer) => {
+                Start::Latent(models.initial_latent(&observation), phase)
             }
-            (Some(_), KernelStart::Broad { sigma }) => Start::Latent(models.fit_latent(
-                broad_target(sigma)?,
-                BROAD_FIT_STEPS,
-                LATENT_FIT_LR,
-            )),
+            (Some(phase), KernelStart::Broad { sigma }) => Start::Latent(
+                models.fit_latent(broad_target(sigma)?, BROAD_FIT_STEPS, LATENT_FIT_LR),
+                phase,
+            ),
             (None, KernelStart::Initializer) => {
                 let z0 = models.initial_latent(&observation);
                 Start::Features(models.generator.valid().fork(&z0.device()).first_layer(z0))
@@ -248,18 +248,15 @@ impl GlkmConfig {
             observation,
             [k, k],
             |device: &Device| {
-                Ok(match (start, self.latent_phase) {
-                    (Start::Latent(z0), Some(phase)) => GeneratorKernel::latent_first(
+                Ok(match start {
+                    Start::Latent(z0, phase) => GeneratorKernel::latent_first(
                         generator,
                         z0,
                         latent_steps(phase.fraction),
                         phase.lr_scale,
                         device,
                     ),
-                    (Start::Latent(z0), None) => GeneratorKernel::new(generator, z0, device),
-                    (Start::Features(w0), _) => {
-                        GeneratorKernel::from_features(generator, w0, device)
-                    }
+                    Start::Features(w0) => GeneratorKernel::from_features(generator, w0, device),
                 })
             },
             &self.solver,
