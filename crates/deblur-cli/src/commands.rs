@@ -71,6 +71,11 @@ enum BenchCommand {
     ///
     /// Example: deblur bench levin --images im1_kernel4 --iters 1000 --csv levin.csv
     Levin(crate::solve_cmds::BenchLevinArgs),
+    /// The Lai et al. 2016 uniform protocol built from ../shared/data/lai2016: 13 images x 4
+    /// kernels (31-75 px), 1% noise, shift-compensated PSNR/SSIM, per-kernel and per-category means.
+    ///
+    /// Example: deblur bench lai --quick --csv lai.csv
+    Lai(crate::lai_cmds::BenchLaiArgs),
     /// The kernel initializer: error of G(E(y)) against the true kernel on held-out synthetic
     /// pairs (and the Levin set), beside G(0), the mean kernel, a broad start and a delta.
     ///
@@ -132,6 +137,10 @@ struct KernelSynthArgs {
     /// Also write a picture of the first kernels.
     #[arg(long)]
     preview: Option<PathBuf>,
+    /// Shake only: the path length of every kernel in pixels (default: drawn between 0.375 K
+    /// and 1.5 K). Shake paths curl, so long paths are needed for blur that fills the canvas.
+    #[arg(long)]
+    path_length: Option<f64>,
 }
 
 /// Which shipped generator to use and where to find it.
@@ -341,6 +350,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Blind(args) => crate::solve_cmds::blind(args),
         Command::Deconv(args) => crate::solve_cmds::deconv(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
+        Command::Bench(BenchCommand::Lai(args)) => crate::lai_cmds::bench_lai(args),
         Command::Bench(BenchCommand::Initializer(args)) => {
             crate::bench_cmds::bench_initializer(args)
         }
@@ -448,7 +458,16 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
     if args.count == 0 {
         return Err("--count must be at least 1".into());
     }
-    let generator = KernelGenerator::by_name(name, args.size)?;
+    let mut generator = KernelGenerator::by_name(name, args.size)?;
+    match (&mut generator, args.path_length) {
+        (KernelGenerator::Shake(config), Some(length)) => {
+            config.max_length_px = Some(length);
+            config.min_length_fraction = 1.0;
+            config.validate()?;
+        }
+        (_, Some(_)) => return Err("--path-length applies to --generator shake only".into()),
+        _ => {}
+    }
     let bar = ProgressBar::new(args.count as u64).with_style(
         ProgressStyle::with_template(
             "{spinner} {msg} [{bar:30}] {pos}/{len} kernels, {per_sec}, ETA {eta}",

@@ -5,6 +5,7 @@
 
 mod bench_cmds;
 mod commands;
+mod lai_cmds;
 mod solve_cmds;
 mod train_cmds;
 

@@ -27,6 +27,9 @@ pub enum MethodArg {
     Glkm,
     /// SelfDeblur: DIP image prior + kernel MLP (Ren et al. 2020); any kernel size.
     Selfdeblur,
+    /// Coarse-to-fine L0-gradient MAP kernel estimation (Xu et al. 2013, Pan et al. 2014); no
+    /// network; any kernel size; --iters sets the alternations per pyramid level.
+    L0,
 }
 
 impl From<MethodArg> for MethodKind {
@@ -34,6 +37,7 @@ impl From<MethodArg> for MethodKind {
         match m {
             MethodArg::Glkm => MethodKind::Glkm,
             MethodArg::Selfdeblur => MethodKind::SelfDeblur,
+            MethodArg::L0 => MethodKind::L0,
         }
     }
 }
@@ -199,20 +203,52 @@ impl Observer for CliObserver {
     }
 }
 
+/// Runs a blind request on a grey image with a progress bar; writes the kernel estimate into
+/// `kernels_out` as NAME_kernel.npy/.png when asked; returns the result and the snapshot kernels.
+pub(crate) fn blind_gray(
+    gray: &ndarray::Array2<f32>,
+    request: &BlindRequest,
+    models: Option<&GlkmModels>,
+    device: &deblur_core::burn::tensor::Device,
+    snapshots: &[usize],
+    kernels_out: Option<(&std::path::Path, &str)>,
+) -> deblur_optim::Result<(
+    deblur_optim::pipeline::BlindResult,
+    Vec<(usize, deblur_core::burn::tensor::Tensor<4>)>,
+)> {
+    let mut observer = CliObserver::new(request.method.steps(), None);
+    observer.kernel_steps = snapshots.to_vec();
+    let out = deblur_blind(
+        &gray.clone().insert_axis(Axis(0)),
+        request,
+        models,
+        device,
+        &mut observer,
+    )?;
+    observer.bar.finish_and_clear();
+    if let Some((dir, name)) = kernels_out {
+        let stem = dir.join(format!("{name}_kernel"));
+        out.kernel.save_npy(stem.with_extension("npy"))?;
+        out.kernel
+            .save_image(stem.with_extension("png"), BitDepth::Sixteen)?;
+    }
+    Ok((out, observer.kernels))
+}
+
 /// The GLKM models when `method` needs them.
-fn load_models(
+pub(crate) fn load_models(
     method: MethodArg,
     shipped: &ShippedWeights,
     device: &deblur_core::burn::tensor::Device,
 ) -> Result<Option<GlkmModels>, Box<dyn std::error::Error>> {
     Ok(match method {
         MethodArg::Glkm => Some(shipped.load_glkm(device)?),
-        MethodArg::Selfdeblur => None,
+        MethodArg::Selfdeblur | MethodArg::L0 => None,
     })
 }
 
 /// The request for a method and preset; `models` are GLKM's (their kernel size is the method's).
-fn build_request(
+pub(crate) fn build_request(
     method: MethodArg,
     preset: PresetArg,
     kernel_size: Option<usize>,
@@ -287,7 +323,7 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     if let Some(window) = args.crop {
         request.crop = CropChoice::Window(window);
     }
-    let mut observer = CliObserver::new(request.method.solver().iterations, every);
+    let mut observer = CliObserver::new(request.method.steps(), every);
     let result = deblur_blind(
         &input.pixels,
         &request,
@@ -322,13 +358,27 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         .window
         .map(|[x, y, w, h]| format!(", kernel from window {x},{y},{w},{h}"))
         .unwrap_or_default();
-    eprintln!(
-        "wrote {} ({} iterations in {:.1} s, final loss {:.3e}{window})",
-        args.output.display(),
-        result.losses.len(),
-        result.seconds,
-        result.losses.last().copied().unwrap_or(f32::NAN)
-    );
+    let path = if result.robust_path {
+        ", coarse-to-fine L0 estimate (large kernel or noisy input)"
+    } else {
+        ""
+    };
+    let window = format!("{window}{path}, noise σ ≈ {:.4}", result.noise_std);
+    if result.fell_back {
+        eprintln!(
+            "warning: the kernel estimate looked like scattered noise, not a motion path; the \
+             output is the input unchanged (try a smaller --kernel-size)"
+        );
+    }
+    let work = match result.losses.last() {
+        Some(loss) => format!(
+            "{} iterations in {:.1} s, final loss {loss:.3e}",
+            result.losses.len(),
+            result.seconds
+        ),
+        None => format!("kernel estimated in {:.1} s", result.seconds),
+    };
+    eprintln!("wrote {} ({work}{window})", args.output.display());
     Ok(())
 }
 
@@ -419,6 +469,8 @@ pub enum BenchMethodArg {
     Glkm,
     /// SelfDeblur with the chosen preset (kernel sizes of the SelfDeblur Levin script).
     Selfdeblur,
+    /// Coarse-to-fine L0-gradient MAP kernel estimation, then the pipeline's non-blind step.
+    L0,
     /// Non-blind hyper-Laplacian deconvolution with the (oriented) true kernel: the upper bound.
     Nonblind,
     /// The blurred input itself: the lower bound.
@@ -474,6 +526,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let nonblind = HyperLaplacianConfig::default();
     let blind_method = match args.method {
         BenchMethodArg::Glkm => MethodArg::Glkm,
+        BenchMethodArg::L0 => MethodArg::L0,
         _ => MethodArg::Selfdeblur,
     };
     // the GLKM models are loaded once, not per image
@@ -495,10 +548,10 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                 BenchMethodArg::Nonblind => {
                     Ok(deblur_optim::levin::true_kernel_deconvolution(item, &nonblind, &device)?.1)
                 }
-                BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur => {
+                BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
                     let k = match blind_method {
                         MethodArg::Glkm => None,
-                        MethodArg::Selfdeblur => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
+                        _ => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
                     };
                     let request = build_request(
                         blind_method,
@@ -509,23 +562,15 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         models.as_ref(),
                     )
                     .map_err(deblur_optim::Error::InvalidConfig)?;
-                    let mut observer = CliObserver::new(request.method.solver().iterations, None);
-                    observer.kernel_steps = args.snapshots.clone();
-                    let out = deblur_blind(
-                        &item.blurred.clone().insert_axis(Axis(0)),
+                    let (out, kernels) = blind_gray(
+                        &item.blurred,
                         &request,
                         models.as_ref(),
                         &device,
-                        &mut observer,
+                        &args.snapshots,
+                        args.kernels_out.as_deref().map(|d| (d, item.name.as_str())),
                     )?;
-                    observer.bar.finish_and_clear();
-                    if let Some(dir) = &args.kernels_out {
-                        let stem = dir.join(format!("{}_kernel", item.name));
-                        out.kernel.save_npy(stem.with_extension("npy"))?;
-                        out.kernel
-                            .save_image(stem.with_extension("png"), BitDepth::Sixteen)?;
-                    }
-                    for (step, kernel) in observer.kernels {
+                    for (step, kernel) in kernels {
                         let score = kernel_result(item, kernel, &nonblind, &device)?;
                         println!(
                             "{:<14} snapshot {step:>5} it: PSNR {:>6.2}  SSIM {:.4}",

@@ -459,3 +459,84 @@ fn bench_levin_writes_its_table_snapshots_and_kernel_estimates() {
     // the true-kernel bound must sharpen the observation (33.7 vs 24.1 dB on this image)
     assert!(true_kernel > blurred + 5.0, "{table}");
 }
+
+fn lai_dir() -> PathBuf {
+    let lai = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/lai2016");
+    assert!(
+        lai.exists(),
+        "Lai data not found at {}; the tests need ../shared/data beside the checkout",
+        lai.display()
+    );
+    lai
+}
+
+#[test]
+fn bench_lai_scores_the_true_kernel_bound_and_the_floor() {
+    let lai = lai_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lai.csv");
+    let run = deblur(&[
+        "bench",
+        "lai",
+        "--data",
+        s(&lai),
+        "--method",
+        "nonblind",
+        "--images",
+        "text_05",
+        "--kernels",
+        "1",
+        "--csv",
+        s(&csv),
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("text_05_kernel1"), "{stdout}");
+    assert!(
+        stdout.contains("cases below their blurred input: 0 of 1"),
+        "{stdout}"
+    );
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(&row[..4], &["text_05_kernel1", "text", "1", "31"]);
+    let (psnr, blurred): (f64, f64) = (row[4].parse().unwrap(), row[7].parse().unwrap());
+    // the true kernel must sharpen a 31 px blur of a text page by several dB
+    assert!(psnr > blurred + 4.0, "{table}");
+}
+
+#[test]
+fn bench_lai_bad_input_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let out = deblur(&["bench", "lai", "--data", s(&missing), "--method", "blurred"]);
+    assert_fails(&out, &["nowhere"]);
+    // a folder whose kernel file is not a PNG image
+    let folder = dir.path().join("lai");
+    std::fs::create_dir_all(folder.join("images")).unwrap();
+    std::fs::create_dir_all(folder.join("kernels")).unwrap();
+    std::fs::copy(data("levin_im1.png"), folder.join("images/natural_01.png")).unwrap();
+    std::fs::write(folder.join("kernels/kernel_01.png"), b"not a png").unwrap();
+    let out = deblur(&["bench", "lai", "--data", s(&folder), "--method", "blurred"]);
+    assert_fails(&out, &["kernel_01.png"]);
+    // an unknown image name
+    std::fs::copy(
+        data("levin_kernel1.png"),
+        folder.join("kernels/kernel_01.png"),
+    )
+    .unwrap();
+    let out = deblur(&[
+        "bench",
+        "lai",
+        "--data",
+        s(&folder),
+        "--method",
+        "blurred",
+        "--images",
+        "people_09",
+    ]);
+    assert_fails(&out, &["people_09"]);
+}

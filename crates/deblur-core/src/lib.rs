@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod memory;
 pub mod npy;
 pub mod pad;
+pub mod resample;
 pub mod visual;
 
 pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise, blur_image};

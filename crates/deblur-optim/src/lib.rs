@@ -5,6 +5,8 @@
 pub mod dip_blind;
 mod error;
 pub mod glkm;
+pub mod l0_blind;
+pub mod lai;
 pub mod levin;
 pub mod models;
 pub mod nonblind;
@@ -17,6 +19,8 @@ pub use dip_blind::DipImageConfig;
 pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
 pub use nonblind::{DeconvBoundary, HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
-pub use pipeline::{BlindMethod, BlindRequest, MethodKind, Preset, deblur_blind};
+pub use pipeline::{
+    BlindMethod, BlindRequest, MethodKind, NoiseAware, Preset, Robust, deblur_blind,
+};
 pub use selfdeblur::SelfDeblurConfig;
 pub use solver::{BlurModel, Observer, Progress, SolveOutput, SolverConfig, solve};

@@ -22,6 +22,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use deblur_core::Padding;
 use deblur_core::fft::{Spectrum, irfft2, rfft2};
 use deblur_core::pad::pad;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -92,6 +93,30 @@ struct Setup {
     q: usize,
 }
 
+/// The transfer function of a `[kh, kw]` kernel (row-major `values`) on a `p × q` grid: the
+/// kernel placed with its centre `(K−1)/2` at the origin, `k[u, v]` at `((u − c) mod p, (v − c)
+/// mod q)`, then [`rfft2`]. For the cross-correlation `y = x ⋆ k`, `Y = X · conj(K̃)`.
+pub(crate) fn kernel_spectrum(
+    values: &[f32],
+    [kh, kw]: [usize; 2],
+    [p, q]: [usize; 2],
+    device: &Device,
+) -> Spectrum {
+    let (ch, cw) = ((kh - 1) / 2, (kw - 1) / 2);
+    let mut canvas = vec![0f32; p * q];
+    for u in 0..kh {
+        for v in 0..kw {
+            let r = (u + p - ch) % p;
+            let c = (v + q - cw) % q;
+            canvas[r * q + c] += values[u * kw + v];
+        }
+    }
+    rfft2(Tensor::from_data(
+        TensorData::new(canvas, [1, 1, p, q]),
+        device,
+    ))
+}
+
 fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
     let [_, _, h, w] = blurred.dims();
     let [kn, kc, kh, kw] = kernel.dims();
@@ -116,26 +141,12 @@ fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
         [(top, p - h - top), (left, q - w - left)],
         Padding::Symmetric,
     );
-    // place k[u, v] at ((u − c) mod p, (v − c) mod q): the centred kernel, circularly
     let values: Vec<f32> = kernel
         .to_data()
         .convert::<f32>()
         .try_into_vec()
         .map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
-    let (ch, cw) = ((kh - 1) / 2, (kw - 1) / 2);
-    let mut canvas = vec![0f32; p * q];
-    for u in 0..kh {
-        for v in 0..kw {
-            let r = (u + p - ch) % p;
-            let c = (v + q - cw) % q;
-            canvas[r * q + c] += values[u * kw + v];
-        }
-    }
-    let device = padded.device();
-    let kspec = rfft2(Tensor::from_data(
-        TensorData::new(canvas, [1, 1, p, q]),
-        &device,
-    ));
+    let kspec = kernel_spectrum(&values, [kh, kw], [p, q], &padded.device());
     Ok(Setup {
         padded,
         kernel: kspec,
@@ -150,7 +161,7 @@ fn crop(x: Tensor<4>, s: &Setup) -> Tensor<4> {
         .narrow(3, s.offset[1], s.size[1])
 }
 
-fn power(s: &Spectrum) -> Tensor<4> {
+pub(crate) fn power(s: &Spectrum) -> Tensor<4> {
     s.re.clone().square() + s.im.clone().square()
 }
 
@@ -176,7 +187,7 @@ pub fn wiener(blurred: Tensor<4>, kernel: Tensor<4>, nsr: f64) -> Result<Tensor<
 }
 
 /// Circular forward differences along width and height.
-fn circular_gradients(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+pub(crate) fn circular_gradients(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     let [_, _, h, w] = x.dims();
     let right = Tensor::cat(
         vec![x.clone().narrow(3, 1, w - 1), x.clone().narrow(3, 0, 1)],
@@ -191,7 +202,7 @@ fn circular_gradients(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
 
 /// Spectrum of the circular forward-difference filter along `axis` (2 = height, 3 = width) of a
 /// `p × q` grid: correlation with `[−1, 1]` at offsets 0 and 1.
-fn difference_spectrum(p: usize, q: usize, axis: usize, device: &Device) -> Spectrum {
+pub(crate) fn difference_spectrum(p: usize, q: usize, axis: usize, device: &Device) -> Spectrum {
     let mut canvas = vec![0f32; p * q];
     canvas[0] = -1.0;
     if axis == 3 {
@@ -205,20 +216,72 @@ fn difference_spectrum(p: usize, q: usize, axis: usize, device: &Device) -> Spec
     ))
 }
 
-/// Solves `min_w |w|^α + β/2 (w − v)²` per element.
-fn shrink(v: Tensor<4>, alpha: f64, beta: f64) -> Tensor<4> {
-    let a = v.clone().abs();
-    let mut t = a.clone();
-    // fixed point of β (a − t) = α t^{α−1}, from t = a downwards to the larger root
+/// `argmin_w |w|^α + β/2 (w − a)²` for one `a ≥ 0`: the fixed point of `β (a − t) = α t^{α−1}`
+/// from `t = a` downwards (the larger root), kept only if it beats `w = 0`.
+fn shrink_one(a: f64, alpha: f64, beta: f64) -> f64 {
+    let mut t = a;
     for _ in 0..12 {
-        t = (a.clone() - t.clamp_min(1e-8).powf_scalar(alpha - 1.0) * (alpha / beta))
-            .clamp_min(0.0);
+        t = (a - t.max(1e-8).powf(alpha - 1.0) * (alpha / beta)).max(0.0);
     }
-    let objective = t.clone().powf_scalar(alpha) + (t.clone() - a.clone()).square() * (beta / 2.0);
-    let at_zero = a.square() * (beta / 2.0);
-    let keep = objective.lower(at_zero);
-    let t = t.clone().mask_fill(keep.bool_not(), 0.0);
-    t * v.sign()
+    let objective = t.powf(alpha) + (t - a) * (t - a) * (beta / 2.0);
+    if objective < a * a * (beta / 2.0) {
+        t
+    } else {
+        0.0
+    }
+}
+
+/// [`shrink_one`] tabulated on `[0, RANGE]` for one `(α, β)` (the lookup table of Krishnan &
+/// Fergus, section 4), read with linear interpolation; larger inputs are solved directly.
+struct ShrinkTable {
+    alpha: f64,
+    beta: f64,
+    values: Vec<f32>,
+}
+
+impl ShrinkTable {
+    const RANGE: f64 = 4.0;
+    const ENTRIES: usize = 1 << 14;
+
+    fn new(alpha: f64, beta: f64) -> Self {
+        let step = Self::RANGE / Self::ENTRIES as f64;
+        let values = (0..=Self::ENTRIES)
+            .map(|i| shrink_one(i as f64 * step, alpha, beta) as f32)
+            .collect();
+        ShrinkTable {
+            alpha,
+            beta,
+            values,
+        }
+    }
+
+    fn apply(&self, v: f32) -> f32 {
+        let a = v.abs();
+        let position = a * (Self::ENTRIES as f64 / Self::RANGE) as f32;
+        let w = if position < Self::ENTRIES as f32 {
+            let i = position as usize;
+            let f = position - i as f32;
+            self.values[i] * (1.0 - f) + self.values[i + 1] * f
+        } else {
+            shrink_one(f64::from(a), self.alpha, self.beta) as f32
+        };
+        w.copysign(v)
+    }
+}
+
+/// Solves `min_w |w|^α + β/2 (w − v)²` per element through `table`, on the host in parallel.
+fn shrink(v: Tensor<4>, table: &ShrinkTable) -> Result<Tensor<4>> {
+    let dims = v.dims();
+    let device = v.device();
+    let mut values: Vec<f32> = v
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
+    values
+        .par_chunks_mut(1 << 14)
+        .for_each(|chunk| chunk.iter_mut().for_each(|x| *x = table.apply(*x)));
+    Ok(Tensor::from_data(TensorData::new(values, dims), &device))
 }
 
 /// Hyper-Laplacian non-blind deconvolution (Krishnan & Fergus 2009) of `blurred` (`[n, c, h, w]`)
@@ -270,6 +333,7 @@ pub fn hyper_laplacian_deconv(
     let mut x_spectrum: Option<Spectrum> = None;
     let mut beta = config.beta_start;
     while beta <= config.beta_max * (1.0 + 1e-9) {
+        let table = ShrinkTable::new(config.alpha, beta);
         for _ in 0..config.inner_iterations.max(1) {
             if let (Some((observed, unobserved)), Some(spectrum)) = (&observed, &x_spectrum) {
                 // E-step: the unobserved pixels are the blur of the current estimate
@@ -278,8 +342,8 @@ pub fn hyper_laplacian_deconv(
                 ky = s.kernel.mul(&rfft2(filled));
             }
             let (gx, gy) = circular_gradients(x.clone());
-            let wx = rfft2(shrink(gx, config.alpha, beta));
-            let wy = rfft2(shrink(gy, config.alpha, beta));
+            let wx = rfft2(shrink(gx, &table)?);
+            let wy = rfft2(shrink(gy, &table)?);
             // ∇ᵀw in Fourier: F̃ · W (the transpose of correlation with f is convolution)
             let gw_x = fx.mul(&wx);
             let gw_y = fy.mul(&wy);
@@ -369,10 +433,12 @@ mod tests {
     #[test]
     fn shrink_matches_brute_force_minimisation() {
         let device = Device::default();
-        let vs = [-0.8f32, -0.3, -0.05, 0.0, 0.02, 0.1, 0.25, 0.6];
+        // the last two lie beyond the table and are solved directly
+        let vs = [-0.8f32, -0.3, -0.05, 0.0, 0.02, 0.1, 0.25, 0.6, 4.5, -7.0];
         for (alpha, beta) in [(2.0 / 3.0, 8.0), (0.5, 64.0), (2.0 / 3.0, 256.0)] {
-            let v = Tensor::<4>::from_data(TensorData::new(vs.to_vec(), [1, 1, 1, 8]), &device);
-            let w: Vec<f32> = shrink(v, alpha, beta)
+            let v = Tensor::<4>::from_data(TensorData::new(vs.to_vec(), [1, 1, 1, 10]), &device);
+            let w: Vec<f32> = shrink(v, &ShrinkTable::new(alpha, beta))
+                .unwrap()
                 .into_data()
                 .convert::<f32>()
                 .try_into_vec()

@@ -11,18 +11,20 @@
 //!   32-channel DIP on the whole image) and `paper` (the published settings, for GPUs). Every
 //!   preset is a [`BlindMethod`] run by the same solver loop.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use deblur_core::Kernel;
 use deblur_core::color::{YCbCrStandard, luma, merge_luma};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
+use deblur_core::resample::estimate_noise_std;
 use deblur_priors::DipConfig;
 use ndarray::{Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
 
 use crate::glkm::{GlkmConfig, GlkmModels, KernelStart};
+use crate::l0_blind::{L0BlindConfig, estimate_kernel_l0};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
 use crate::selfdeblur::SelfDeblurConfig;
-use crate::solver::{Observer, SolveOutput, SolverConfig};
+use crate::solver::{Observer, Progress, SolveOutput, StopReason};
 use crate::{Error, Result};
 
 /// How colour images are deblurred.
@@ -56,14 +58,43 @@ pub enum BlindMethod {
     SelfDeblur(SelfDeblurConfig),
     /// DIP-GLKM: the learned kernel generator, started by the initializer (needs [`GlkmModels`]).
     Glkm(GlkmConfig),
+    /// Coarse-to-fine L0-gradient MAP estimation of the kernel (Xu et al. 2013, Pan et al. 2014),
+    /// no network: the image is always read out by the final non-blind step.
+    L0(L0BlindConfig),
 }
 
 impl BlindMethod {
-    /// The loop settings.
-    pub fn solver(&self) -> &SolverConfig {
+    /// Steps a progress display should expect (solver steps, or pyramid levels for L0).
+    pub fn steps(&self) -> usize {
         match self {
-            BlindMethod::SelfDeblur(c) => &c.solver,
-            BlindMethod::Glkm(c) => &c.solver,
+            BlindMethod::SelfDeblur(c) => c.solver.iterations,
+            BlindMethod::Glkm(c) => c.solver.iterations,
+            BlindMethod::L0(c) => c.levels().len(),
+        }
+    }
+
+    /// The side of the kernels the method estimates (SelfDeblur: its setting; GLKM: `None`, the
+    /// generator's size is fixed by its weights).
+    pub fn kernel_side(&self) -> Option<usize> {
+        match self {
+            BlindMethod::SelfDeblur(c) => Some(c.kernel_size[0].max(c.kernel_size[1])),
+            BlindMethod::Glkm(_) => None,
+            BlindMethod::L0(c) => Some(c.kernel_size),
+        }
+    }
+
+    /// The same method estimating `side`² kernels, if its kernel size can change.
+    pub fn with_kernel_side(&self, side: usize) -> Option<BlindMethod> {
+        match self {
+            BlindMethod::SelfDeblur(c) => Some(BlindMethod::SelfDeblur(SelfDeblurConfig {
+                kernel_size: [side, side],
+                ..c.clone()
+            })),
+            BlindMethod::Glkm(_) => None,
+            BlindMethod::L0(c) => Some(BlindMethod::L0(L0BlindConfig {
+                kernel_size: side,
+                ..*c
+            })),
         }
     }
 
@@ -89,6 +120,34 @@ impl BlindMethod {
                 })?;
                 c.run(observation, models, observer)
             }
+            BlindMethod::L0(c) => {
+                let start = std::time::Instant::now();
+                let device = observation.device();
+                let gray = tensor_to_array(observation, 0)?
+                    .index_axis(Axis(0), 0)
+                    .to_owned();
+                let levels = c.levels().len();
+                let kernel = estimate_kernel_l0(&gray, c, &device, &mut |level, _| {
+                    let elapsed = start.elapsed();
+                    observer.on_step(&Progress {
+                        step: level,
+                        total: levels,
+                        loss: f32::NAN,
+                        elapsed,
+                        eta: elapsed.mul_f64((levels - level) as f64 / level as f64),
+                    });
+                })?;
+                let kernel = kernel.to_tensor(&device);
+                let image = Tensor::zeros([1, 1, 1, 1], &device);
+                Ok(SolveOutput {
+                    image: image.clone(),
+                    latent: image,
+                    kernel,
+                    losses: Vec::new(),
+                    stop: StopReason::Completed,
+                    seconds: start.elapsed().as_secs_f64(),
+                })
+            }
         }
     }
 }
@@ -100,6 +159,8 @@ pub enum MethodKind {
     SelfDeblur,
     /// The learned kernel generator (DIP-GLKM).
     Glkm,
+    /// Coarse-to-fine L0-gradient MAP estimation (no network; `iterations` are per level).
+    L0,
 }
 
 /// Speed/quality presets of [`BlindRequest::preset`].
@@ -141,6 +202,71 @@ pub struct BlindRequest {
     /// Deconvolve the whole image non-blindly with the estimated kernel even when the kernel was
     /// estimated on the whole image (instead of reading out the DIP's latent image).
     pub final_nonblind: bool,
+    /// Beyond the conditions the method was tuned for (large kernels, noise), estimate the kernel
+    /// coarse-to-fine instead and check it (`None`: always the method as given).
+    #[serde(default)]
+    pub robust: Option<Robust>,
+    /// Lower the final deconvolution's data weight for noisy input (`None`: always
+    /// [`BlindRequest::nonblind`]'s λ).
+    #[serde(default)]
+    pub noise_aware: Option<NoiseAware>,
+}
+
+/// When and how the pipeline leaves the request's method for the coarse-to-fine L0 estimator
+/// ([`crate::l0_blind`]), and the self-check of its estimate.
+///
+/// The DIP methods' fast settings were tuned on the Levin set (kernels up to 27 px, no noise);
+/// past `max_kernel` or `max_noise_std` the kernel is estimated by [`estimate_kernel_l0`]
+/// instead. Its estimate is then checked: a kernel whose taps of at least 5 % of its peak cover
+/// more than `max_coverage` of its canvas is scattered noise, not a motion path; then the input
+/// is returned as it is (with a delta kernel) rather than deconvolved with noise.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Robust {
+    /// Largest kernel side the request's method handles itself. Default: 27.
+    pub max_kernel: usize,
+    /// Largest estimated noise level the request's method handles itself. Default: 0.004.
+    pub max_noise_std: f64,
+    /// Largest fraction of the canvas a plausible kernel covers. Default: 0.25 (a path as long
+    /// as the canvas, widened by upsampling from the estimation scale, covers 5–15 %).
+    pub max_coverage: f64,
+}
+
+impl Default for Robust {
+    fn default() -> Self {
+        Robust {
+            max_kernel: 27,
+            max_noise_std: 0.004,
+            max_coverage: 0.25,
+        }
+    }
+}
+
+/// Fraction of the canvas covered by the taps of at least 5 % of the kernel's peak.
+pub fn kernel_coverage(kernel: &Kernel) -> f64 {
+    let values = kernel.values();
+    let peak = values.iter().copied().fold(0f32, f32::max);
+    let covered = values
+        .iter()
+        .filter(|&&v| v >= 0.05 * peak && v > 0.0)
+        .count();
+    covered as f64 / values.len().max(1) as f64
+}
+
+/// The final deconvolution's data weight follows the noise level σ estimated from the input
+/// ([`deblur_core::resample::estimate_noise_std`]): `λ = λ₀ · min(1, (σ_ref / σ)²)`, the MAP
+/// weight of a Gaussian likelihood scaled from the noise-free setting.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoiseAware {
+    /// Noise level up to which λ₀ is kept. Default: 0.0058 (λ = 1000 at 1 % noise).
+    pub reference_std: f64,
+}
+
+impl Default for NoiseAware {
+    fn default() -> Self {
+        NoiseAware {
+            reference_std: 0.0058,
+        }
+    }
 }
 
 impl BlindRequest {
@@ -152,6 +278,7 @@ impl BlindRequest {
         kernel_size: usize,
         iterations: Option<usize>,
     ) -> Self {
+        let iterations_asked = iterations;
         let iterations = iterations.unwrap_or(preset.default_iterations());
         let k = [kernel_size, kernel_size];
         let dip = match preset {
@@ -183,18 +310,39 @@ impl BlindRequest {
                 }
                 BlindMethod::Glkm(c)
             }
+            MethodKind::L0 => {
+                let mut c = L0BlindConfig::new(kernel_size);
+                if let Some(n) = iterations_asked {
+                    c.iterations = n;
+                }
+                BlindMethod::L0(c)
+            }
         };
         let (crop, final_nonblind) = match preset {
             Preset::Fast => (CropChoice::Auto { side: 192 }, true),
             Preset::Quick | Preset::Paper => (CropChoice::Auto { side: 256 }, false),
         };
+        let robust = preset == Preset::Fast;
         BlindRequest {
             method,
             color: ColorPath::Luma,
             crop,
             nonblind: HyperLaplacianConfig::default(),
             final_nonblind,
+            robust: robust.then(Robust::default),
+            noise_aware: robust.then(NoiseAware::default),
         }
+    }
+
+    /// The final non-blind deconvolution's settings for an input with noise level `noise_std`.
+    pub fn final_deconv(&self, noise_std: f64) -> HyperLaplacianConfig {
+        let mut config = self.nonblind;
+        if let Some(aware) = self.noise_aware
+            && noise_std > aware.reference_std
+        {
+            config.lambda *= (aware.reference_std / noise_std).powi(2);
+        }
+        config
     }
 }
 
@@ -211,6 +359,12 @@ pub struct BlindResult {
     pub seconds: f64,
     /// The window `[x, y, w, h]` the kernel was estimated on, if not the whole image.
     pub window: Option<[usize; 4]>,
+    /// The noise level estimated from the input (luma).
+    pub noise_std: f64,
+    /// Whether the coarse-to-fine L0 estimator replaced the request's method.
+    pub robust_path: bool,
+    /// Whether the estimate failed the self-check and the input was returned unchanged.
+    pub fell_back: bool,
 }
 
 /// The `side`² window with the largest gradient energy (sum of squared forward differences),
@@ -278,8 +432,26 @@ pub fn deblur_blind(
     } else {
         pixels.clone()
     };
+    let noise_std = estimate_noise_std(work.index_axis(Axis(0), 0))?;
+    let switch = request.robust.filter(|r| {
+        request
+            .method
+            .kernel_side()
+            .is_some_and(|k| k > r.max_kernel || noise_std > r.max_noise_std)
+    });
+    let method = match (switch, request.method.kernel_side()) {
+        (Some(_), Some(side)) => BlindMethod::L0(L0BlindConfig::new(side)),
+        _ => request.method.clone(),
+    };
+    let method = match method {
+        BlindMethod::L0(c) => BlindMethod::L0(L0BlindConfig { noise_std, ..c }),
+        other => other,
+    };
+    let l0 = matches!(method, BlindMethod::L0(_));
     let window = match request.crop {
         CropChoice::Full => None,
+        // the L0 estimator picks its windows per level
+        CropChoice::Auto { .. } if l0 => None,
         CropChoice::Auto { side } if h <= side && w <= side => None,
         CropChoice::Auto { side } => Some(most_textured_window(
             &work.index_axis(Axis(0), 0).to_owned(),
@@ -299,14 +471,23 @@ pub fn deblur_blind(
         None => work.clone(),
     };
     let observation = array_to_tensor(&estimate_on, device);
-    let out = request.method.run(observation, glkm, observer)?;
-    let kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
+    let out = method.run(observation, glkm, observer)?;
+    let mut kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
+    let fell_back = switch.is_some_and(|r| kernel_coverage(&kernel) > r.max_coverage);
+    if fell_back {
+        kernel = Kernel::delta(kernel.size())?;
+    }
     let restored = match window {
-        None if !request.final_nonblind => tensor_to_array(out.image.to_device(device), 0)?,
+        _ if fell_back => work.clone(),
+        None if !request.final_nonblind && !l0 => tensor_to_array(out.image.to_device(device), 0)?,
         _ => {
             let full = array_to_tensor(&work, device);
             tensor_to_array(
-                hyper_laplacian_deconv(full, kernel.to_tensor(device), &request.nonblind)?,
+                hyper_laplacian_deconv(
+                    full,
+                    kernel.to_tensor(device),
+                    &request.final_deconv(noise_std),
+                )?,
                 0,
             )?
         }
@@ -327,12 +508,47 @@ pub fn deblur_blind(
         losses: out.losses,
         seconds: out.seconds,
         window,
+        noise_std,
+        robust_path: switch.is_some(),
+        fell_back,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_tells_a_path_from_scattered_noise() {
+        // a 1-px line across a 21² canvas covers 21 of 441 taps
+        let mut line = Array2::<f32>::zeros((21, 21));
+        line.row_mut(10).fill(1.0);
+        let line = Kernel::new(line).unwrap();
+        assert!((kernel_coverage(&line) - 21.0 / 441.0).abs() < 1e-12);
+        // every other tap set: half the canvas
+        let speckle = Kernel::new(Array2::from_shape_fn((21, 21), |(r, c)| {
+            ((r + c) % 2) as f32
+        }))
+        .unwrap();
+        assert!(kernel_coverage(&speckle) > Robust::default().max_coverage);
+        assert!(kernel_coverage(&line) < Robust::default().max_coverage);
+    }
+
+    #[test]
+    fn final_weight_follows_the_noise_level() {
+        let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5));
+        let reference = request.noise_aware.unwrap().reference_std;
+        let lambda = request.nonblind.lambda;
+        assert_eq!(request.final_deconv(reference / 2.0).lambda, lambda);
+        // twice the reference noise: a quarter of the weight (Gaussian MAP, λ ∝ 1/σ²)
+        let noisy = request.final_deconv(2.0 * reference).lambda;
+        assert!((noisy - lambda / 4.0).abs() < 1e-9 * lambda, "{noisy}");
+        let fixed = BlindRequest {
+            noise_aware: None,
+            ..request
+        };
+        assert_eq!(fixed.final_deconv(0.05).lambda, lambda);
+    }
 
     #[test]
     fn textured_window_finds_the_busy_corner() {

@@ -148,7 +148,7 @@ fn presets_are_settings_of_one_method() {
     for kind in [MethodKind::Glkm, MethodKind::SelfDeblur] {
         let fast = BlindRequest::preset(kind, Preset::Fast, 31, Some(5000));
         let paper = BlindRequest::preset(kind, Preset::Paper, 31, None);
-        assert_eq!(fast.method.solver().iterations, 5000);
+        assert_eq!(fast.method.steps(), 5000);
         let mut aligned = fast.method.clone();
         match (&mut aligned, &paper.method) {
             (BlindMethod::Glkm(a), BlindMethod::Glkm(b)) => {

@@ -124,6 +124,8 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         crop: CropChoice::Auto { side: 256 },
         nonblind: Default::default(),
         final_nonblind: false,
+        robust: None,
+        noise_aware: None,
     };
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let a = deblur_blind(&gray, &request, None, &device, &mut Silent).unwrap();
@@ -334,6 +336,8 @@ fn large_images_estimate_on_the_most_textured_window() {
         crop: CropChoice::Auto { side: 48 },
         nonblind: Default::default(),
         final_nonblind: false,
+        robust: None,
+        noise_aware: None,
     };
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let result = deblur_blind(&image, &request, None, &device, &mut Silent).unwrap();
@@ -356,4 +360,63 @@ fn large_images_estimate_on_the_most_textured_window() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("does not fit"), "{err}");
+}
+
+/// A kernel size far above the blur's extent (the user's upper bound): the coarse-to-fine path
+/// must still sharpen a 9 px blur estimated as a 31 px kernel.
+#[test]
+fn oversized_kernel_bound_still_beats_the_blurred_input() {
+    use deblur_metrics::{ShiftOptions, shift_compensated_score};
+    use deblur_optim::pipeline::{BlindRequest, MethodKind, Preset, deblur_blind};
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    let device = Device::default();
+    let mut rng = StdRng::seed_from_u64(21);
+    let n = 192usize;
+    let mut scene = ndarray::Array2::<f32>::from_elem((n, n), 0.5);
+    for _ in 0..90 {
+        let (r, c, h, w) = (
+            rng.random_range(0..n),
+            rng.random_range(0..n),
+            rng.random_range(4..30),
+            rng.random_range(4..30),
+        );
+        let v: f32 = rng.random();
+        scene
+            .slice_mut(ndarray::s![r..(r + h).min(n), c..(c + w).min(n)])
+            .fill(v);
+    }
+    // a 9 px diagonal stroke
+    let mut k = ndarray::Array2::<f32>::zeros((9, 9));
+    for i in 1..8 {
+        k[[i, i]] = 1.0;
+    }
+    let kernel = deblur_core::Kernel::new(k).unwrap();
+    let blurred = deblur_core::blur_image(
+        &scene.clone().insert_axis(ndarray::Axis(0)),
+        &kernel,
+        deblur_core::UniformBlur::new(deblur_core::Boundary::Same(deblur_core::Padding::Symmetric)),
+        0.01,
+        5,
+        &device,
+    )
+    .unwrap();
+    let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, None);
+    let result = deblur_blind(&blurred, &request, None, &device, &mut Silent).unwrap();
+    assert!(
+        result.robust_path,
+        "a 31 px bound takes the coarse-to-fine path"
+    );
+    let options = ShiftOptions::default();
+    let score = |x: &ndarray::Array3<f32>| {
+        shift_compensated_score(x.index_axis(ndarray::Axis(0), 0), scene.view(), &options)
+            .unwrap()
+            .psnr
+    };
+    let (before, after) = (score(&blurred), score(&result.image));
+    eprintln!("OVERSIZED {before} {after} fell_back {}", result.fell_back);
+    assert!(!result.fell_back);
+    assert!(
+        after > before + 1.0,
+        "blurred {before:.2} dB, restored {after:.2} dB"
+    );
 }

@@ -1,0 +1,245 @@
+//! `deblur bench lai`: the Lai et al. 2016 uniform protocol (13 sharp images × 4 kernels of
+//! 31–75 px, 1 % noise), built deterministically from `../shared/data/lai2016` and scored by the
+//! shift-compensated protocol, with per-kernel and per-category tables.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use deblur_core::convert::{array_to_tensor, tensor_to_array};
+use deblur_core::device_from_name;
+use deblur_core::kernel::load_kernel_stack;
+use deblur_core::resample::estimate_noise_std;
+use deblur_optim::lai::{
+    LAI_QUICK_IMAGES, LaiCase, LaiRow, LaiSet, group_means, load_lai, run_lai, screening_set,
+};
+use deblur_optim::{BlindRequest, HyperLaplacianConfig, hyper_laplacian_deconv};
+use ndarray::Axis;
+
+use crate::commands::ShippedWeights;
+use crate::solve_cmds::{
+    BenchMethodArg, MethodArg, PresetArg, blind_gray, build_request, load_models,
+};
+
+type CmdResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(Args, Debug)]
+pub struct BenchLaiArgs {
+    /// The Lai folder (images/*.png sharp images, kernels/kernel_NN.png).
+    #[arg(long, default_value = "../shared/data/lai2016")]
+    data: PathBuf,
+    /// Method to evaluate (selfdeblur: the default `deblur blind` pipeline).
+    #[arg(long, value_enum, default_value = "selfdeblur")]
+    method: BenchMethodArg,
+    /// Preset for blind methods.
+    #[arg(long, value_enum, default_value = "fast")]
+    preset: PresetArg,
+    #[command(flatten)]
+    shipped: ShippedWeights,
+    /// Iterations for blind methods.
+    #[arg(long)]
+    iters: Option<usize>,
+    /// Side of the kernel-estimation window for blind methods (default: the preset's).
+    #[arg(long)]
+    window_side: Option<usize>,
+    /// Kernel size given to blind methods (default: each true kernel's size, an upper bound).
+    #[arg(long)]
+    kernel_size: Option<usize>,
+    /// Comma-separated image names, e.g. natural_01,text_03 (default: all).
+    #[arg(long, value_delimiter = ',')]
+    images: Option<Vec<String>>,
+    /// Comma-separated kernel numbers 1–4 (default: all).
+    #[arg(long, value_delimiter = ',')]
+    kernels: Option<Vec<usize>>,
+    /// Screening subset: natural_02, text_03, manmade_03 and people_05 with every kernel.
+    #[arg(long, conflicts_with = "images")]
+    quick: bool,
+    /// Screen instead on training data under the same protocol: the kernels of these files
+    /// (comma-separated kernel images or .npy banks, e.g. from `deblur kernels synth`) × images
+    /// of --screen-images.
+    #[arg(long, value_name = "KERNELS", value_delimiter = ',')]
+    screen_kernels: Option<Vec<PathBuf>>,
+    /// Folder of training images for --screen-kernels.
+    #[arg(long, default_value = "../shared/data/train400")]
+    screen_images: PathBuf,
+    /// Number of screening images (mosaics of training images) for --screen-kernels.
+    #[arg(long, default_value_t = 4)]
+    screen_count: usize,
+    /// Each screening image is a mosaic of N x N training images (train400 crops are 180²).
+    #[arg(long, default_value_t = 3)]
+    screen_tiles: usize,
+    /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
+    #[arg(long)]
+    weight: Option<f64>,
+    /// Noise standard deviation of the observations (the protocol's is 0.01).
+    #[arg(long, default_value_t = 0.01)]
+    noise_std: f32,
+    /// Seed of the observations' noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the table as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write each blind kernel estimate into DIR as CASE_kernel.npy and CASE_kernel.png.
+    #[arg(long, value_name = "DIR")]
+    kernels_out: Option<PathBuf>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+fn print_groups(title: &str, rows: &[LaiRow], key: impl Fn(&LaiRow) -> String) {
+    println!(
+        "\n{title:<14} {:>5} {:>8} {:>7} {:>9} {:>9} {:>8}",
+        "cases", "PSNR", "SSIM", "seconds", "blurred", "gain"
+    );
+    for (k, n, psnr, ssim, seconds, blurred) in group_means(rows, key) {
+        println!(
+            "{k:<14} {n:>5} {psnr:>8.2} {ssim:>7.4} {seconds:>9.1} {blurred:>9.2} {:>+8.2}",
+            psnr - blurred
+        );
+    }
+}
+
+pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
+    let device = device_from_name(&args.device)?;
+    if args.kernel_size.is_some_and(|k| k < 3) {
+        return Err("--kernel-size must be at least 3".into());
+    }
+    if let Some(dir) = &args.kernels_out {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the kernel folder {}: {e}", dir.display()))?;
+    }
+    let quick: Vec<String> = LAI_QUICK_IMAGES.iter().map(|s| s.to_string()).collect();
+    let images = if args.quick {
+        Some(quick.as_slice())
+    } else {
+        args.images.as_deref()
+    };
+    if !(args.noise_std >= 0.0 && args.noise_std.is_finite()) {
+        return Err(format!("--noise-std {} must be finite and ≥ 0", args.noise_std).into());
+    }
+    let mut set = match &args.screen_kernels {
+        Some(files) => {
+            let mut kernels = Vec::new();
+            for file in files {
+                kernels.extend(load_kernel_stack(file)?);
+            }
+            screening_set(
+                &args.screen_images,
+                args.screen_count,
+                args.screen_tiles,
+                kernels,
+            )?
+        }
+        None => load_lai(&args.data, images, args.kernels.as_deref())?,
+    };
+    set.noise_std = args.noise_std;
+    let blind_method = match args.method {
+        BenchMethodArg::Glkm => MethodArg::Glkm,
+        BenchMethodArg::L0 => MethodArg::L0,
+        _ => MethodArg::Selfdeblur,
+    };
+    let models = match args.method {
+        BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
+            load_models(blind_method, &args.shipped, &device)?
+        }
+        _ => None,
+    };
+    println!(
+        "Lai et al. 2016 uniform protocol: {} images x {} kernels, noise std {}, seed {}",
+        set.images.len(),
+        set.kernels.len(),
+        set.noise_std,
+        args.seed
+    );
+    println!(
+        "{:<22} {:>8} {:>7} {:>9} {:>9} {:>8}",
+        "case", "PSNR", "SSIM", "seconds", "blurred", "gain"
+    );
+    let mut print_row = |r: &LaiRow| {
+        println!(
+            "{:<22} {:>8.2} {:>7.4} {:>9.1} {:>9.2} {:>+8.2}",
+            r.name,
+            r.psnr,
+            r.ssim,
+            r.seconds,
+            r.blurred_psnr,
+            r.psnr - r.blurred_psnr
+        );
+    };
+    let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
+        let true_kernel = &set.kernels[case.kernel].kernel;
+        let [kh, kw] = true_kernel.size();
+        let request = build_request(
+            blind_method,
+            args.preset,
+            Some(args.kernel_size.unwrap_or(kh.max(kw))),
+            args.iters,
+            args.window_side,
+            models.as_ref(),
+        )
+        .map_err(deblur_optim::Error::InvalidConfig)?;
+        let request = match args.weight {
+            Some(lambda) => BlindRequest {
+                nonblind: HyperLaplacianConfig {
+                    lambda,
+                    ..request.nonblind
+                },
+                noise_aware: None,
+                ..request
+            },
+            None => request,
+        };
+        match args.method {
+            BenchMethodArg::Blurred => Ok(case.blurred.clone()),
+            BenchMethodArg::Nonblind => {
+                // the final step of the pipeline, with the true kernel
+                let noise = estimate_noise_std(case.blurred.view())?;
+                let config = request.final_deconv(noise);
+                let y = array_to_tensor(&case.blurred.clone().insert_axis(Axis(0)), &device);
+                let x = hyper_laplacian_deconv(y, true_kernel.to_tensor(&device), &config)?;
+                Ok(tensor_to_array(x, 0)?
+                    .index_axis(Axis(0), 0)
+                    .mapv(|v| v.clamp(0.0, 1.0)))
+            }
+            BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
+                let (out, _) = blind_gray(
+                    &case.blurred,
+                    &request,
+                    models.as_ref(),
+                    &device,
+                    &[],
+                    args.kernels_out.as_deref().map(|d| (d, case.name.as_str())),
+                )?;
+                Ok(out.image.index_axis(Axis(0), 0).to_owned())
+            }
+        }
+    };
+    let rows = run_lai(&set, args.seed, &mut method, &device, &mut print_row)?;
+    print_groups("kernel", &rows, |r| {
+        format!("{} ({} px)", r.kernel, r.kernel_size)
+    });
+    print_groups("category", &rows, |r| r.category.clone());
+    print_groups("all", &rows, |_| "mean".to_string());
+    let below = rows.iter().filter(|r| r.psnr < r.blurred_psnr).count();
+    println!("cases below their blurred input: {below} of {}", rows.len());
+    if let Some(path) = &args.csv {
+        let mut text =
+            String::from("case,category,kernel,kernel_size,psnr,ssim,seconds,blurred_psnr\n");
+        for r in &rows {
+            text.push_str(&format!(
+                "{},{},{},{},{:.4},{:.5},{:.2},{:.4}\n",
+                r.name,
+                r.category,
+                r.kernel,
+                r.kernel_size,
+                r.psnr,
+                r.ssim,
+                r.seconds,
+                r.blurred_psnr
+            ));
+        }
+        deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! The Lai et al. 2016 protocol as built from `../shared/data/lai2016`: deterministic from its
+//! seed, with the stated noise level.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use deblur_optim::lai::{LAI_NOISE_STD, load_lai, synthesize_observation};
+
+fn lai_dir() -> PathBuf {
+    let lai = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/lai2016");
+    assert!(
+        lai.exists(),
+        "Lai data not found at {}; the tests need ../shared/data beside the checkout",
+        lai.display()
+    );
+    lai
+}
+
+#[test]
+fn the_set_is_rebuilt_bit_for_bit_from_its_seed() {
+    let device = Device::default();
+    let set = load_lai(&lai_dir(), Some(&["text_05".to_string()]), Some(&[1, 4])).unwrap();
+    assert_eq!(set.len(), 2);
+    assert_eq!(set.images[0].category, "text");
+    assert_eq!(set.kernels[1].kernel.size(), [75, 75]);
+    let a = set.case(1, 7, &device).unwrap();
+    let b = set.case(1, 7, &device).unwrap();
+    assert_eq!(a.name, "text_05_kernel4");
+    assert_eq!(a.blurred, b.blurred, "same seed, same observation");
+    let c = set.case(1, 8, &device).unwrap();
+    assert_ne!(a.blurred, c.blurred, "another seed draws other noise");
+    // a subset draws the same noise for a case as the full set does
+    let full = load_lai(&lai_dir(), Some(&["text_05".to_string()]), None).unwrap();
+    assert_eq!(full.case(3, 7, &device).unwrap().blurred, a.blurred);
+    // the noise is 1 %: compare with the noise-free blur (quantisation adds 1/255/√12 ≈ 0.0011)
+    let clean = synthesize_observation(
+        &set.images[0].sharp,
+        &set.kernels[1].kernel,
+        0.0,
+        0,
+        &device,
+    )
+    .unwrap();
+    // over pixels away from black and white (clipping removes noise there)
+    let (mut sum, mut n) = (0f64, 0usize);
+    for (y, x) in a.blurred.iter().zip(clean.iter()) {
+        if (0.1..0.9).contains(x) {
+            sum += f64::from((y - x) * (y - x));
+            n += 1;
+        }
+    }
+    let std = (sum / n as f64).sqrt() as f32;
+    assert!(n > 1000, "only {n} mid-grey pixels");
+    assert!(
+        (std - LAI_NOISE_STD).abs() < 0.001,
+        "noise std {std} should be about {LAI_NOISE_STD}"
+    );
+}
