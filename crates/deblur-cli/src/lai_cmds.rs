@@ -15,10 +15,7 @@ use deblur_optim::lai::{
 use deblur_optim::{BlindRequest, HyperLaplacianConfig, hyper_laplacian_deconv};
 use ndarray::Axis;
 
-use crate::commands::ShippedWeights;
-use crate::solve_cmds::{
-    BenchMethodArg, MethodArg, PresetArg, blind_gray, build_request, load_models,
-};
+use crate::solve_cmds::{BenchMethodArg, BenchMethodArgs, blind_gray, build_request, load_models};
 
 type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -27,20 +24,8 @@ pub struct BenchLaiArgs {
     /// The Lai folder (images/*.png sharp images, kernels/kernel_NN.png).
     #[arg(long, default_value = "../shared/data/lai2016")]
     data: PathBuf,
-    /// Method to evaluate (selfdeblur: the default `deblur blind` pipeline).
-    #[arg(long, value_enum, default_value = "selfdeblur")]
-    method: BenchMethodArg,
-    /// Preset for blind methods.
-    #[arg(long, value_enum, default_value = "fast")]
-    preset: PresetArg,
     #[command(flatten)]
-    shipped: ShippedWeights,
-    /// Iterations for blind methods.
-    #[arg(long)]
-    iters: Option<usize>,
-    /// Side of the kernel-estimation window for blind methods (default: the preset's).
-    #[arg(long)]
-    window_side: Option<usize>,
+    run: BenchMethodArgs,
     /// Kernel size given to blind methods (default: each true kernel's size, an upper bound).
     #[arg(long)]
     kernel_size: Option<usize>,
@@ -67,6 +52,9 @@ pub struct BenchLaiArgs {
     /// Each screening image is a mosaic of N x N training images (train400 crops are 180²).
     #[arg(long, default_value_t = 3)]
     screen_tiles: usize,
+    /// Keep every kernel estimate, even one the self-check rejects (to measure the check).
+    #[arg(long)]
+    no_self_check: bool,
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long)]
     weight: Option<f64>,
@@ -82,9 +70,6 @@ pub struct BenchLaiArgs {
     /// Write each blind kernel estimate into DIR as CASE_kernel.npy and CASE_kernel.png.
     #[arg(long, value_name = "DIR")]
     kernels_out: Option<PathBuf>,
-    /// Compute device.
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 fn print_groups(title: &str, rows: &[LaiRow], key: impl Fn(&LaiRow) -> String) {
@@ -101,7 +86,7 @@ fn print_groups(title: &str, rows: &[LaiRow], key: impl Fn(&LaiRow) -> String) {
 }
 
 pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
-    let device = device_from_name(&args.device)?;
+    let device = device_from_name(&args.run.device)?;
     if args.kernel_size.is_some_and(|k| k < 3) {
         return Err("--kernel-size must be at least 3".into());
     }
@@ -134,14 +119,10 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         None => load_lai(&args.data, images, args.kernels.as_deref())?,
     };
     set.noise_std = args.noise_std;
-    let blind_method = match args.method {
-        BenchMethodArg::Glkm => MethodArg::Glkm,
-        BenchMethodArg::L0 => MethodArg::L0,
-        _ => MethodArg::Selfdeblur,
-    };
-    let models = match args.method {
+    let blind_method = args.run.blind_method();
+    let models = match args.run.method {
         BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
-            load_models(blind_method, &args.shipped, &device)?
+            load_models(blind_method, &args.run.shipped, &device)?
         }
         _ => None,
     };
@@ -172,13 +153,19 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         let [kh, kw] = true_kernel.size();
         let request = build_request(
             blind_method,
-            args.preset,
+            args.run.preset,
             Some(args.kernel_size.unwrap_or(kh.max(kw))),
-            args.iters,
-            args.window_side,
+            args.run.iters,
+            args.run.window_side,
             models.as_ref(),
         )
         .map_err(deblur_optim::Error::InvalidConfig)?;
+        let mut request = request;
+        if args.no_self_check
+            && let Some(robust) = request.robust.as_mut()
+        {
+            robust.max_coverage = f64::INFINITY;
+        }
         let request = match args.weight {
             Some(lambda) => BlindRequest {
                 nonblind: HyperLaplacianConfig {
@@ -190,7 +177,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             },
             None => request,
         };
-        match args.method {
+        match args.run.method {
             BenchMethodArg::Blurred => Ok(case.blurred.clone()),
             BenchMethodArg::Nonblind => {
                 // the final step of the pipeline, with the true kernel
@@ -211,6 +198,17 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                     &[],
                     args.kernels_out.as_deref().map(|d| (d, case.name.as_str())),
                 )?;
+                if let Some(coverage) = out.coverage {
+                    println!(
+                        "{:<22} kernel coverage {coverage:.3}{}",
+                        case.name,
+                        if out.fell_back {
+                            ": failed the self-check, input returned"
+                        } else {
+                            ""
+                        }
+                    );
+                }
                 Ok(out.image.index_axis(Axis(0), 0).to_owned())
             }
         }

@@ -477,25 +477,46 @@ pub enum BenchMethodArg {
     Blurred,
 }
 
+/// The method settings shared by the benchmark commands.
+#[derive(Args, Debug)]
+pub struct BenchMethodArgs {
+    /// Method to evaluate (selfdeblur: the default `deblur blind` pipeline).
+    #[arg(long, value_enum, default_value = "selfdeblur")]
+    pub(crate) method: BenchMethodArg,
+    /// Preset for blind methods.
+    #[arg(long, value_enum, default_value = "fast")]
+    pub(crate) preset: PresetArg,
+    #[command(flatten)]
+    pub(crate) shipped: ShippedWeights,
+    /// Iterations for blind methods.
+    #[arg(long)]
+    pub(crate) iters: Option<usize>,
+    /// Side of the kernel-estimation window for blind methods (default: the preset's).
+    #[arg(long)]
+    pub(crate) window_side: Option<usize>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    pub(crate) device: String,
+}
+
+impl BenchMethodArgs {
+    /// The blind method behind the benchmark method (SelfDeblur for the bounds).
+    pub(crate) fn blind_method(&self) -> MethodArg {
+        match self.method {
+            BenchMethodArg::Glkm => MethodArg::Glkm,
+            BenchMethodArg::L0 => MethodArg::L0,
+            _ => MethodArg::Selfdeblur,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct BenchLevinArgs {
     /// The Levin folder (imI_kernelJ_img.png and gt/).
     #[arg(long, default_value = "../shared/data/levin")]
     data: PathBuf,
-    /// Method to evaluate.
-    #[arg(long, value_enum, default_value = "selfdeblur")]
-    method: BenchMethodArg,
-    /// Preset for blind methods.
-    #[arg(long, value_enum, default_value = "fast")]
-    preset: PresetArg,
     #[command(flatten)]
-    shipped: ShippedWeights,
-    /// Iterations for blind methods.
-    #[arg(long)]
-    iters: Option<usize>,
-    /// Side of the kernel-estimation window for blind methods (default: the preset's).
-    #[arg(long)]
-    window_side: Option<usize>,
+    run: BenchMethodArgs,
     /// Comma-separated cases, e.g. im1_kernel4,im2_kernel1 (default: all 32).
     #[arg(long, value_delimiter = ',')]
     images: Option<Vec<String>>,
@@ -510,13 +531,10 @@ pub struct BenchLevinArgs {
     /// IMAGE_kernel.png (scaled to its maximum).
     #[arg(long, value_name = "DIR")]
     kernels_out: Option<PathBuf>,
-    /// Compute device.
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
-    let device = device_from_name(&args.device)?;
+    let device = device_from_name(&args.run.device)?;
     if let Some(dir) = &args.kernels_out {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the kernel folder {}: {e}", dir.display()))?;
@@ -524,13 +542,9 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let items = load_levin(&args.data, args.images.as_deref())
         .map_err(|e| format!("{}: {e}", args.data.display()))?;
     let nonblind = HyperLaplacianConfig::default();
-    let blind_method = match args.method {
-        BenchMethodArg::Glkm => MethodArg::Glkm,
-        BenchMethodArg::L0 => MethodArg::L0,
-        _ => MethodArg::Selfdeblur,
-    };
+    let blind_method = args.run.blind_method();
     // the GLKM models are loaded once, not per image
-    let models = load_models(blind_method, &args.shipped, &device)?;
+    let models = load_models(blind_method, &args.run.shipped, &device)?;
     println!(
         "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
@@ -543,7 +557,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     };
     let mut method =
         |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<ndarray::Array2<f32>> {
-            match args.method {
+            match args.run.method {
                 BenchMethodArg::Blurred => Ok(item.blurred.clone()),
                 BenchMethodArg::Nonblind => {
                     Ok(deblur_optim::levin::true_kernel_deconvolution(item, &nonblind, &device)?.1)
@@ -555,10 +569,10 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                     };
                     let request = build_request(
                         blind_method,
-                        args.preset,
+                        args.run.preset,
                         k,
-                        args.iters,
-                        args.window_side,
+                        args.run.iters,
+                        args.run.window_side,
                         models.as_ref(),
                     )
                     .map_err(deblur_optim::Error::InvalidConfig)?;

@@ -222,12 +222,26 @@ fn blind_with_the_defaults_deblurs_the_included_image() {
     let out = dir.path().join("restored.png");
     let input =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/im1_kernel4_img.png");
-    let run = deblur(&["blind", s(&input), "-o", s(&out), "--iters", "10"]);
+    let run = deblur(&[
+        "blind",
+        s(&input),
+        "-o",
+        s(&out),
+        "--kernel-size",
+        "27",
+        "--iters",
+        "10",
+    ]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
     assert!(err.contains("10 iterations"), "{err}");
     let restored = deblur_core::load_image(&out).unwrap().pixels;
     assert_eq!(restored.dim(), (1, 255, 255));
+    // without --kernel-size the bound is 31 px, beyond the DIP's tuned range: coarse-to-fine L0
+    let run = deblur(&["blind", s(&input), "-o", s(&out)]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("coarse-to-fine L0"), "{err}");
 }
 
 #[test]

@@ -494,6 +494,13 @@ pub fn estimate_kernel_l0(
 ) -> Result<Kernel> {
     config.validate()?;
     let (h, w) = blurred.dim();
+    let k = config.kernel_size;
+    if h < k || w < k {
+        return Err(Error::Core(deblur_core::Error::KernelLargerThanImage {
+            kernel: [k, k],
+            image: [h, w],
+        }));
+    }
     if h < 2 * config.kernel_size || w < 2 * config.kernel_size {
         return Err(Error::InvalidConfig(format!(
             "a {h}x{w} image is too small to estimate a {0}x{0} kernel; use a smaller kernel size",

@@ -365,6 +365,8 @@ pub struct BlindResult {
     pub robust_path: bool,
     /// Whether the estimate failed the self-check and the input was returned unchanged.
     pub fell_back: bool,
+    /// The estimate's [`kernel_coverage`] when the coarse-to-fine path ran.
+    pub coverage: Option<f64>,
 }
 
 /// The `side`² window with the largest gradient energy (sum of squared forward differences),
@@ -473,7 +475,8 @@ pub fn deblur_blind(
     let observation = array_to_tensor(&estimate_on, device);
     let out = method.run(observation, glkm, observer)?;
     let mut kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
-    let fell_back = switch.is_some_and(|r| kernel_coverage(&kernel) > r.max_coverage);
+    let coverage = switch.map(|_| kernel_coverage(&kernel));
+    let fell_back = switch.is_some_and(|r| coverage.is_some_and(|c| c > r.max_coverage));
     if fell_back {
         kernel = Kernel::delta(kernel.size())?;
     }
@@ -511,6 +514,7 @@ pub fn deblur_blind(
         noise_std,
         robust_path: switch.is_some(),
         fell_back,
+        coverage,
     })
 }
 
