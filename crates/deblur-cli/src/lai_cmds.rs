@@ -90,6 +90,13 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     if args.kernel_size.is_some_and(|k| k < 3) {
         return Err("--kernel-size must be at least 3".into());
     }
+    // a table that cannot be written should fail now, not after an hour of deblurring
+    if let Some(parent) = args.csv.as_deref().and_then(|p| p.parent())
+        && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
+    {
+        return Err(format!("--csv: the folder {} does not exist", parent.display()).into());
+    }
     if let Some(dir) = &args.kernels_out {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the kernel folder {}: {e}", dir.display()))?;

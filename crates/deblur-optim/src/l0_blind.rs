@@ -24,16 +24,18 @@
 //! a periodic boundary extension); the k-step sees only gradients away from that extension; the
 //! kernel is recentred on its centre of mass at the end of every level.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use deblur_core::convert::array_to_tensor;
 use deblur_core::fft::{Spectrum, irfft2, rfft2};
 use deblur_core::pad::pad;
 use deblur_core::resample::{rescale_kernel, resize_area};
-use deblur_core::{Kernel, Padding};
+use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
 use ndarray::{Array2, Axis, s};
 use serde::{Deserialize, Serialize};
 
-use crate::nonblind::{circular_gradients, difference_spectrum, kernel_spectrum, power};
+use crate::nonblind::{
+    circular_gradients, difference_spectrum, kernel_canvas, kernel_spectrum, power,
+};
 use crate::pipeline::most_textured_window;
 use crate::{Error, Result};
 
@@ -122,9 +124,12 @@ impl L0BlindConfig {
                 self.level_ratio
             ));
         }
-        if !self.fft_side.is_power_of_two() || self.fft_side < 4 * self.kernel_size {
+        // the levels never see a kernel above `finest_kernel`
+        let largest = self.kernel_size.min(self.finest_kernel.max(3));
+        if !self.fft_side.is_power_of_two() || self.fft_side < 4 * largest {
             return bad(format!(
-                "the FFT side {} must be a power of two and at least 4 kernel sizes",
+                "the FFT side {} must be a power of two and at least 4 × {largest} (the largest \
+                 kernel a level estimates)",
                 self.fft_side
             ));
         }
@@ -256,17 +261,6 @@ fn l0_deblur(level: &Level, kernel: &Kernel, lambda: f64, mu: f64, beta_max: f64
     x
 }
 
-/// Places a `side`² kernel on a `p × q` canvas with its centre at the origin (circularly).
-fn to_canvas(k: &Array2<f32>, [p, q]: [usize; 2], device: &Device) -> Tensor<4> {
-    let side = k.nrows();
-    let c = (side - 1) / 2;
-    let mut canvas = vec![0f32; p * q];
-    for ((u, v), &value) in k.indexed_iter() {
-        canvas[((u + p - c) % p) * q + (v + q - c) % q] = value;
-    }
-    Tensor::from_data(TensorData::new(canvas, [1, 1, p, q]), device)
-}
-
 /// Reads the `side`² taps around the origin of a `p × q` canvas.
 fn from_canvas(canvas: Tensor<4>, side: usize) -> Result<Array2<f32>> {
     let [_, _, p, q] = canvas.dims();
@@ -322,7 +316,8 @@ fn estimate_psf(
     )?;
     let gamma = config.kernel_l2 as f32;
     let apply = |k: &Array2<f32>| -> Result<Array2<f32>> {
-        let spectrum = rfft2(to_canvas(k, grid, &device));
+        let values: Vec<f32> = k.iter().copied().collect();
+        let spectrum = rfft2(kernel_canvas(&values, [side, side], grid, &device));
         let product = Spectrum {
             re: spectrum.re * autocorrelation.clone(),
             im: spectrum.im * autocorrelation.clone(),
@@ -452,32 +447,21 @@ fn drop_small_components(k: &mut Array2<f32>, min_mass: f32) {
     }
 }
 
-/// `image` smoothed by a Gaussian of `sigma` px (separable, truncated at 3σ, edges replicated).
-fn gaussian_smooth(image: &Array2<f32>, sigma: f64) -> Array2<f32> {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let taps: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
-        .collect();
-    let total: f32 = taps.iter().sum();
-    let taps: Vec<f32> = taps.iter().map(|t| t / total).collect();
-    let (h, w) = image.dim();
-    let pass = |src: &Array2<f32>, along_rows: bool| {
-        Array2::from_shape_fn((h, w), |(r, c)| {
-            taps.iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let o = i as isize - radius;
-                    let (rr, cc) = if along_rows {
-                        (r as isize, (c as isize + o).clamp(0, w as isize - 1))
-                    } else {
-                        ((r as isize + o).clamp(0, h as isize - 1), c as isize)
-                    };
-                    t * src[[rr as usize, cc as usize]]
-                })
-                .sum()
-        })
-    };
-    pass(&pass(image, true), false)
+/// `image` smoothed by a Gaussian of `sigma` px (truncated at 3σ, edges replicated).
+fn gaussian_smooth(image: &Array2<f32>, sigma: f64, device: &Device) -> Result<Array2<f32>> {
+    let side = 2 * (3.0 * sigma).ceil() as usize + 1;
+    let kernel = Kernel::new(deblur_kernels::simple::gaussian_kernel(
+        side, sigma, sigma, 0.0,
+    ))?;
+    let smooth = deblur_core::blur_image(
+        &image.clone().insert_axis(Axis(0)),
+        &kernel,
+        UniformBlur::new(Boundary::Same(Padding::Replicate)),
+        0.0,
+        0,
+        device,
+    )?;
+    Ok(smooth.index_axis(Axis(0), 0).to_owned())
 }
 
 /// Estimates a `config.kernel_size`² kernel (cross-correlation convention) from a blurred grey
@@ -492,7 +476,6 @@ pub fn estimate_kernel_l0(
     device: &Device,
     on_level: &mut dyn FnMut(usize, usize),
 ) -> Result<Kernel> {
-    config.validate()?;
     let (h, w) = blurred.dim();
     let k = config.kernel_size;
     if h < k || w < k {
@@ -507,6 +490,7 @@ pub fn estimate_kernel_l0(
             config.kernel_size
         )));
     }
+    config.validate()?;
     let levels = config.levels();
     let mut kernel = initial_kernel(levels[0].0)?;
     let mut previous_scale = levels[0].1;
@@ -534,7 +518,7 @@ pub fn estimate_kernel_l0(
         };
         let sigma = (150.0 * config.noise_std * scale).min(2.0);
         let window = if sigma > 0.3 {
-            gaussian_smooth(&window, sigma)
+            gaussian_smooth(&window, sigma, device)?
         } else {
             window
         };

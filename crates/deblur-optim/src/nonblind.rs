@@ -93,15 +93,14 @@ struct Setup {
     q: usize,
 }
 
-/// The transfer function of a `[kh, kw]` kernel (row-major `values`) on a `p × q` grid: the
-/// kernel placed with its centre `(K−1)/2` at the origin, `k[u, v]` at `((u − c) mod p, (v − c)
-/// mod q)`, then [`rfft2`]. For the cross-correlation `y = x ⋆ k`, `Y = X · conj(K̃)`.
-pub(crate) fn kernel_spectrum(
+/// A `[kh, kw]` kernel (row-major `values`) on a `p × q` canvas with its centre `(K−1)/2` at the
+/// origin: `k[u, v]` at `((u − c) mod p, (v − c) mod q)`.
+pub(crate) fn kernel_canvas(
     values: &[f32],
     [kh, kw]: [usize; 2],
     [p, q]: [usize; 2],
     device: &Device,
-) -> Spectrum {
+) -> Tensor<4> {
     let (ch, cw) = ((kh - 1) / 2, (kw - 1) / 2);
     let mut canvas = vec![0f32; p * q];
     for u in 0..kh {
@@ -111,10 +110,18 @@ pub(crate) fn kernel_spectrum(
             canvas[r * q + c] += values[u * kw + v];
         }
     }
-    rfft2(Tensor::from_data(
-        TensorData::new(canvas, [1, 1, p, q]),
-        device,
-    ))
+    Tensor::from_data(TensorData::new(canvas, [1, 1, p, q]), device)
+}
+
+/// The transfer function of a kernel: [`rfft2`] of its [`kernel_canvas`]. For the
+/// cross-correlation `y = x ⋆ k`, `Y = X · conj(K̃)`.
+pub(crate) fn kernel_spectrum(
+    values: &[f32],
+    size: [usize; 2],
+    grid: [usize; 2],
+    device: &Device,
+) -> Spectrum {
+    rfft2(kernel_canvas(values, size, grid, device))
 }
 
 fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
@@ -295,13 +302,14 @@ pub fn hyper_laplacian_deconv(
     config: &HyperLaplacianConfig,
 ) -> Result<Tensor<4>> {
     if !(config.lambda > 0.0
+        && config.lambda.is_finite()
         && config.alpha > 0.0
         && config.alpha < 1.0
         && config.beta_start > 0.0
         && config.beta_rate > 1.0)
     {
         return Err(Error::InvalidConfig(
-            "hyper-Laplacian: need λ > 0, 0 < α < 1, β₀ > 0, β rate > 1".into(),
+            "hyper-Laplacian: need a finite λ > 0, 0 < α < 1, β₀ > 0, β rate > 1".into(),
         ));
     }
     let s = setup(blurred, kernel)?;

@@ -83,21 +83,6 @@ impl BlindMethod {
         }
     }
 
-    /// The same method estimating `side`² kernels, if its kernel size can change.
-    pub fn with_kernel_side(&self, side: usize) -> Option<BlindMethod> {
-        match self {
-            BlindMethod::SelfDeblur(c) => Some(BlindMethod::SelfDeblur(SelfDeblurConfig {
-                kernel_size: [side, side],
-                ..c.clone()
-            })),
-            BlindMethod::Glkm(_) => None,
-            BlindMethod::L0(c) => Some(BlindMethod::L0(L0BlindConfig {
-                kernel_size: side,
-                ..*c
-            })),
-        }
-    }
-
     /// Runs the method on `observation` (`[1, c, h, w]`).
     ///
     /// # Errors
@@ -429,6 +414,11 @@ pub fn deblur_blind(
             "images need 1 or 3 channels, got {c}"
         )));
     }
+    if let Some(((ch, y, x), v)) = pixels.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::InvalidConfig(format!(
+            "the image holds {v} at channel {ch}, row {y}, column {x}; pixel values must be finite"
+        )));
+    }
     let work: Array3<f32> = if c == 3 && request.color == ColorPath::Luma {
         luma(pixels, YCbCrStandard::FullRange)?.insert_axis(Axis(0))
     } else {
@@ -441,13 +431,17 @@ pub fn deblur_blind(
             .kernel_side()
             .is_some_and(|k| k > r.max_kernel || noise_std > r.max_noise_std)
     });
-    let method = match (switch, request.method.kernel_side()) {
-        (Some(_), Some(side)) => BlindMethod::L0(L0BlindConfig::new(side)),
-        _ => request.method.clone(),
-    };
-    let method = match method {
-        BlindMethod::L0(c) => BlindMethod::L0(L0BlindConfig { noise_std, ..c }),
-        other => other,
+    // the L0 estimator smooths each level by the noise level it is told
+    let method = match (switch, &request.method) {
+        (_, BlindMethod::L0(c)) => BlindMethod::L0(L0BlindConfig { noise_std, ..*c }),
+        (Some(_), method) => match method.kernel_side() {
+            Some(side) => BlindMethod::L0(L0BlindConfig {
+                noise_std,
+                ..L0BlindConfig::new(side)
+            }),
+            None => method.clone(),
+        },
+        (None, method) => method.clone(),
     };
     let l0 = matches!(method, BlindMethod::L0(_));
     let window = match request.crop {

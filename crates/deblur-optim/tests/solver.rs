@@ -420,3 +420,17 @@ fn oversized_kernel_bound_still_beats_the_blurred_input() {
         "blurred {before:.2} dB, restored {after:.2} dB"
     );
 }
+
+/// A NaN pixel (possible in a float TIFF) is a typed error before any work, on every path.
+#[test]
+fn non_finite_pixels_are_rejected() {
+    use deblur_optim::pipeline::{BlindRequest, MethodKind, Preset, deblur_blind};
+    let device = Device::default();
+    let mut image = ndarray::Array3::<f32>::from_elem((1, 80, 80), 0.5);
+    image[[0, 7, 9]] = f32::NAN;
+    for kernel in [15, 31] {
+        let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, kernel, Some(2));
+        let err = deblur_blind(&image, &request, None, &device, &mut Silent).unwrap_err();
+        assert!(err.to_string().contains("row 7, column 9"), "{err}");
+    }
+}
