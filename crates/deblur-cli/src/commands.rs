@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use deblur_core::kernel::load_kernel_stack;
+use deblur_core::outputs::{Output, check_outputs};
 use deblur_core::visual::kernel_contact_sheet;
 use deblur_core::{
     BitDepth, BlurMethod, Boundary, Kernel, Padding, UniformBlur, blur_image, device_from_name,
@@ -369,6 +370,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
+    check_outputs(&[&args.sharp, &args.kernel], &[Output::Image(&args.output)])?;
     let device = device_from_name(&args.device)?;
     let sharp = load_image(&args.sharp)?;
     if sharp.dropped_alpha {
@@ -433,6 +435,8 @@ fn score(args: ScoreArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn kernel_show(args: KernelShowArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let inputs: Vec<&std::path::Path> = args.kernels.iter().map(PathBuf::as_path).collect();
+    check_outputs(&inputs, &[Output::Image(&args.output)])?;
     let mut kernels = Vec::new();
     for path in &args.kernels {
         kernels.extend(load_kernel_stack(path)?);
@@ -458,6 +462,11 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
     if args.count == 0 {
         return Err("--count must be at least 1".into());
     }
+    let mut outputs = vec![Output::Npy(&args.output)];
+    if let Some(preview) = &args.preview {
+        outputs.push(Output::Image(preview));
+    }
+    check_outputs(&[], &outputs)?;
     let mut generator = KernelGenerator::by_name(name, args.size)?;
     match (&mut generator, args.path_length) {
         (KernelGenerator::Shake(config), Some(length)) => {
@@ -544,6 +553,11 @@ fn kernel_sample(args: KernelSampleArgs) -> Result<(), Box<dyn std::error::Error
     if args.count == 0 {
         return Err("--count must be at least 1".into());
     }
+    let mut outputs = vec![Output::Image(&args.output)];
+    if let Some(npy) = &args.npy {
+        outputs.push(Output::Npy(npy));
+    }
+    check_outputs(&[], &outputs)?;
     let device = deblur_core::default_device();
     let generator =
         deblur_models::weights::load_generator(&dir, &args.shipped.variant, &device)?.valid();

@@ -55,8 +55,15 @@ pub struct BenchLaiArgs {
     /// Keep every kernel estimate, even one the self-check rejects (to measure the check).
     #[arg(long)]
     no_self_check: bool,
-    /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
+    /// The self-check's largest kernel coverage (default: the pipeline's).
     #[arg(long)]
+    max_coverage: Option<f64>,
+    /// Also estimate the kernel on the image's two halves and require this agreement with the
+    /// whole image's estimate (default: off, as in the pipeline).
+    #[arg(long)]
+    min_agreement: Option<f64>,
+    /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
+    #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
     /// Noise standard deviation of the observations (the protocol's is 0.01).
     #[arg(long, default_value_t = 0.01)]
@@ -168,10 +175,15 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         )
         .map_err(deblur_optim::Error::InvalidConfig)?;
         let mut request = request;
+        if let Some(robust) = request.robust.as_mut() {
+            robust.max_coverage = args.max_coverage.unwrap_or(robust.max_coverage);
+            robust.min_agreement = args.min_agreement.or(robust.min_agreement);
+        }
         if args.no_self_check
             && let Some(robust) = request.robust.as_mut()
         {
             robust.max_coverage = f64::INFINITY;
+            robust.min_agreement = robust.min_agreement.map(|_| f64::NEG_INFINITY);
         }
         let request = match args.weight {
             Some(lambda) => BlindRequest {
@@ -206,8 +218,12 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                     args.kernels_out.as_deref().map(|d| (d, case.name.as_str())),
                 )?;
                 if let Some(coverage) = out.coverage {
+                    let agreement = out
+                        .agreement
+                        .map(|a| format!(", agreement of the halves {a:.3}"))
+                        .unwrap_or_default();
                     println!(
-                        "{:<22} kernel coverage {coverage:.3}{}",
+                        "{:<22} kernel coverage {coverage:.3}{agreement}{}",
                         case.name,
                         if out.fell_back {
                             ": failed the self-check, input returned"

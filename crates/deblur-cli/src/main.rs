@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    default_sigpipe();
     deblur_core::retain_freed_memory();
     let cli = commands::Cli::parse();
     match commands::run(cli) {
@@ -22,5 +23,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A closed pipe (`deblur bench … | head`) ends the process quietly, as for other Unix tools,
+/// instead of a panic in `println!` (Rust ignores SIGPIPE by default).
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: `signal` with the default disposition, called before any other thread starts
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

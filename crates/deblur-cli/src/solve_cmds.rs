@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
+use deblur_core::outputs::{Output, check_outputs};
 use deblur_core::{BitDepth, Kernel, device_from_name, load_image, save_image};
 use deblur_optim::levin::{
     LevinRow, SELFDEBLUR_KERNEL_SIZES, kernel_result, load_levin, run_levin,
@@ -100,7 +101,8 @@ pub struct BlindArgs {
     /// Compute device: cpu, wgpu or cuda (if compiled in).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Seed of the networks and their inputs.
+    /// Seed of the networks and their inputs (DIP methods; the coarse-to-fine L0 path taken for
+    /// large kernels or noisy input draws nothing at random).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Colour handling for RGB input.
@@ -288,6 +290,11 @@ pub(crate) fn build_request(
 }
 
 pub fn blind(args: BlindArgs) -> CmdResult {
+    let mut outputs = vec![Output::Image(&args.output)];
+    outputs.extend(args.kernel_out.as_deref().map(Output::Kernel));
+    outputs.extend(args.before_after.as_deref().map(Output::Image));
+    outputs.extend(args.loss_plot.as_deref().map(Output::Image));
+    check_outputs(&[&args.input], &outputs)?;
     let device = device_from_name(&args.device)?;
     let input = load_image(&args.input)?;
     if input.dropped_alpha {
@@ -316,6 +323,7 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         args.window_side,
         models.as_ref(),
     )?;
+    request.method = request.method.with_seed(args.seed);
     request.color = match args.color {
         ColorArg::Y => ColorPath::Luma,
         ColorArg::Rgb => ColorPath::Rgb,
@@ -366,8 +374,14 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     let window = format!("{window}{path}, noise σ ≈ {:.4}", result.noise_std);
     if result.fell_back {
         eprintln!(
-            "warning: the kernel estimate looked like scattered noise, not a motion path; the \
-             output is the input unchanged (try a smaller --kernel-size)"
+            "warning: the kernel estimate failed the self-check (agreement with the halves' \
+             estimates {}, canvas coverage {:.2}), so the output is the input unchanged; little \
+             texture, a blur that varies across the image or a --kernel-size far above the \
+             blur's extent can cause this",
+            result
+                .agreement
+                .map_or("not measured".to_string(), |a| format!("{a:.2}")),
+            result.coverage.unwrap_or(0.0)
         );
     }
     let work = match result.losses.last() {
@@ -418,7 +432,7 @@ pub struct DeconvArgs {
     #[arg(long, value_enum, default_value = "hl")]
     method: DeconvArg,
     /// Data weight λ for hl (default 3000); noise-to-signal ratio for wiener (default 1e-3).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
     /// Pixels beyond the image border (hl): unknown (re-estimated, no border ringing) or mirror
     /// (fixed mirror padding, about 6× faster).
@@ -438,6 +452,7 @@ pub enum BoundaryArg {
 }
 
 pub fn deconv(args: DeconvArgs) -> CmdResult {
+    check_outputs(&[&args.input, &args.kernel], &[Output::Image(&args.output)])?;
     let device = device_from_name(&args.device)?;
     let input = load_image(&args.input)?;
     let kernel = Kernel::load(&args.kernel)?;
@@ -534,6 +549,9 @@ pub struct BenchLevinArgs {
 }
 
 pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
+    if let Some(csv) = &args.csv {
+        check_outputs(&[], &[Output::File(csv)])?;
+    }
     let device = device_from_name(&args.run.device)?;
     if let Some(dir) = &args.kernels_out {
         std::fs::create_dir_all(dir)

@@ -1,7 +1,7 @@
 //! `deblur train kernel-prior`: DCGAN training of the GLKM kernel generator on a kernel bank.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
@@ -9,7 +9,7 @@ use deblur_core::burn::module::Module;
 use deblur_core::visual::kernel_contact_sheet;
 use deblur_core::{BitDepth, Kernel, device_from_name, save_image};
 use deblur_kernels::KernelBank;
-use deblur_models::train::{checkpoint_dir, write_json};
+use deblur_models::train::{checkpoint_dir, recover_checkpoint, write_json};
 use deblur_models::{GanTrainConfig, GanTrainer, KernelGeneratorConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -24,15 +24,16 @@ pub struct TrainKernelPriorArgs {
     /// Train until this many steps in total (a resumed run counts its earlier steps).
     #[arg(long, default_value_t = 8000)]
     steps: usize,
-    /// Kernels per batch.
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
-    /// Base width of G and D (ngf = ndf; the reference uses 64).
-    #[arg(long, default_value_t = 64)]
-    width: usize,
-    /// Seed of initialisation, shuffling and latents.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Kernels per batch [default: 128; a resumed run keeps its own].
+    #[arg(long, value_parser = at_least_one)]
+    batch: Option<usize>,
+    /// Base width of G and D (ngf = ndf; the reference uses 64) [default: 64; a resumed run keeps
+    /// its own].
+    #[arg(long, value_parser = at_least_one)]
+    width: Option<usize>,
+    /// Seed of initialisation, shuffling and latents [default: 0; a resumed run keeps its own].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Run folder: checkpoint/, losses.csv, losses.png, samples_STEP.png, generator.bpk + generator.json.
     #[arg(long, short)]
     out: PathBuf,
@@ -40,10 +41,10 @@ pub struct TrainKernelPriorArgs {
     #[arg(long)]
     resume: bool,
     /// Write a sample grid every N steps.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = at_least_one)]
     sample_every: usize,
     /// Write a checkpoint every N steps (and at the end).
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250, value_parser = at_least_one)]
     checkpoint_every: usize,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
@@ -53,23 +54,27 @@ pub struct TrainKernelPriorArgs {
 pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = device_from_name(&args.device)?;
     let bank = KernelBank::load(&args.bank)?.kernels;
+    let _lock = lock_run(&args.out)?;
     let mut trainer = if args.resume {
-        GanTrainer::resume(&checkpoint_dir(&args.out), &bank, &device)?
+        let trainer = GanTrainer::resume(&existing_run(&args.out)?, &bank, &device)?;
+        let run = trainer.config();
+        same_as_run(&args.out, "--size", Some(args.size), run.model.kernel_size)?;
+        same_as_run(&args.out, "--width", args.width, run.model.base_channels)?;
+        same_as_run(&args.out, "--batch", args.batch, run.batch)?;
+        same_as_run(&args.out, "--seed", args.seed, run.seed)?;
+        trainer
     } else {
-        if checkpoint_dir(&args.out).exists() {
-            return Err(format!(
-                "{} already holds a run; pass --resume to continue it or choose another --out",
-                args.out.display()
-            )
-            .into());
-        }
+        new_run(&args.out)?;
         let config = GanTrainConfig {
-            model: KernelGeneratorConfig::new(args.size).with_base_channels(args.width),
-            batch: args.batch,
+            model: KernelGeneratorConfig::new(args.size)
+                .with_base_channels(args.width.unwrap_or(64)),
+            batch: args.batch.unwrap_or(128),
+            seed: args.seed.unwrap_or(0),
             ..GanTrainConfig::reference(args.size)
         };
         GanTrainer::new(config, &bank, &device)?
     };
+    let width = trainer.config().model.base_channels;
     let mut log = open_run_log(
         &args.out,
         "step,d_loss,g_loss,d_real,d_fake,seconds",
@@ -121,7 +126,7 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         .map_err(|e| format!("{}: {e:?}", args.out.display()))?;
     write_json(
         &args.out.join("generator.json"),
-        &KernelGeneratorConfig::new(generator.kernel_size()).with_base_channels(args.width),
+        &KernelGeneratorConfig::new(generator.kernel_size()).with_base_channels(width),
     )?;
     eprintln!(
         "trained to step {} in {:.0} s; wrote {}",
@@ -146,24 +151,26 @@ pub struct TrainInitializerArgs {
     /// Crop side of the training images (the reference uses 256).
     #[arg(long, default_value_t = 96)]
     crop: usize,
-    /// Pairs per batch (the reference uses 128).
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
-    /// Inner GAN-inversion steps per batch, warm-started from E's prediction (the reference uses 100).
-    #[arg(long, default_value_t = 20)]
-    inner_steps: usize,
-    /// Width of the first ResNet stage (64 = ResNet-18; 16 or 32 for CPU training).
-    #[arg(long, default_value_t = 16)]
-    width: usize,
-    /// Adam learning rate of E.
-    #[arg(long, default_value_t = 1e-4)]
-    lr: f64,
+    /// Pairs per batch (the reference uses 128) [default: 16; a resumed run keeps its own].
+    #[arg(long, value_parser = at_least_one)]
+    batch: Option<usize>,
+    /// Inner GAN-inversion steps per batch, warm-started from E's prediction (the reference uses
+    /// 100) [default: 20; a resumed run keeps its own].
+    #[arg(long)]
+    inner_steps: Option<usize>,
+    /// Width of the first ResNet stage (64 = ResNet-18; 16 or 32 for CPU training) [default: 16;
+    /// a resumed run keeps its own].
+    #[arg(long, value_parser = at_least_one)]
+    width: Option<usize>,
+    /// Adam learning rate of E [default: 1e-4; a resumed run keeps its own].
+    #[arg(long, value_parser = positive_finite, allow_hyphen_values = true)]
+    lr: Option<f64>,
     /// Train until this many steps in total.
     #[arg(long, default_value_t = 2000)]
     steps: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed [default: 0; a resumed run keeps its own].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Run folder: checkpoint/, losses.csv, losses.png, initializer.bpk + initializer.json.
     #[arg(long, short)]
     out: PathBuf,
@@ -171,7 +178,7 @@ pub struct TrainInitializerArgs {
     #[arg(long)]
     resume: bool,
     /// Write a checkpoint every N steps (and at the end).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     checkpoint_every: usize,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
@@ -200,26 +207,35 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
     };
     let images = SharedSource(std::sync::Arc::from(images));
     let ckpt = checkpoint_dir(&args.out);
+    let _lock = lock_run(&args.out)?;
     let mut trainer = if args.resume {
-        InitTrainer::resume(&ckpt, generator, images, bank, &device)?
+        let trainer =
+            InitTrainer::resume(&existing_run(&args.out)?, generator, images, bank, &device)?;
+        let run = trainer.config();
+        same_as_run(&args.out, "--width", args.width, run.model.base_width)?;
+        same_as_run(&args.out, "--batch", args.batch, run.batch)?;
+        same_as_run(
+            &args.out,
+            "--inner-steps",
+            args.inner_steps,
+            run.inner_steps,
+        )?;
+        same_as_run(&args.out, "--lr", args.lr, run.lr)?;
+        same_as_run(&args.out, "--seed", args.seed, run.seed)?;
+        trainer
     } else {
-        if ckpt.exists() {
-            return Err(format!(
-                "{} already holds a run; pass --resume to continue it or choose another --out",
-                args.out.display()
-            )
-            .into());
-        }
+        new_run(&args.out)?;
         let config = InitTrainConfig {
-            model: deblur_models::InitializerConfig::narrow(args.width),
-            batch: args.batch,
-            lr: args.lr,
-            inner_steps: args.inner_steps,
-            seed: args.seed,
+            model: deblur_models::InitializerConfig::narrow(args.width.unwrap_or(16)),
+            batch: args.batch.unwrap_or(16),
+            lr: args.lr.unwrap_or(1e-4),
+            inner_steps: args.inner_steps.unwrap_or(20),
+            seed: args.seed.unwrap_or(0),
             ..InitTrainConfig::reference()
         };
         InitTrainer::new(config, generator, images, bank, &device)?
     };
+    let width = trainer.config().model.base_width;
     let mut log = open_run_log(
         &args.out,
         "step,loss,kernel_l1,latent_mse,inverted_l1,seconds",
@@ -259,7 +275,7 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         .map_err(|err| format!("{}: {err:?}", args.out.display()))?;
     write_json(
         &args.out.join("initializer.json"),
-        &deblur_models::InitializerConfig::narrow(args.width),
+        &deblur_models::InitializerConfig::narrow(width),
     )?;
     eprintln!(
         "trained to step {} in {:.0} s; wrote {}",
@@ -268,6 +284,93 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         args.out.display()
     );
     Ok(())
+}
+
+/// Takes the lock of the run folder `out` (created if missing) for as long as the returned file
+/// is held: a second run into the same folder is refused instead of interleaving with the first.
+/// The operating system releases the lock when the process ends, killed or not.
+fn lock_run(out: &Path) -> Result<std::fs::File, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let path = out.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another run is training into {}; wait for it to finish or choose another --out",
+            out.display()
+        )
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display()).into()),
+    }
+}
+
+/// The checkpoint folder of the run in `out` for `--resume` (after recovering an interrupted
+/// checkpoint commit), or an error saying there is none.
+fn existing_run(out: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let ckpt = checkpoint_dir(out);
+    recover_checkpoint(&ckpt)?;
+    if !ckpt.join("state.json").exists() {
+        return Err(format!(
+            "{} holds no checkpoint to resume; start the run without --resume",
+            out.display()
+        )
+        .into());
+    }
+    Ok(ckpt)
+}
+
+/// Refuses to start a new run in `out` when it already holds one.
+fn new_run(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let ckpt = checkpoint_dir(out);
+    recover_checkpoint(&ckpt)?;
+    if ckpt.exists() {
+        return Err(format!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            out.display()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Refuses to resume the run in `out` with `option` given as a value other than the run's.
+fn same_as_run<T: PartialEq + std::fmt::Display>(
+    out: &Path,
+    option: &str,
+    given: Option<T>,
+    run: T,
+) -> Result<(), String> {
+    match given {
+        Some(value) if value != run => Err(format!(
+            "{option} {value} differs from the run in {} ({option} {run}); resume without \
+             {option} or start a new run in another --out",
+            out.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// clap parser: an integer of at least 1.
+pub(crate) fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// clap parser: a finite number above 0.
+pub(crate) fn positive_finite(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("{v} must be a finite number above 0")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A cloneable handle on a boxed image source.

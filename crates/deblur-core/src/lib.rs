@@ -11,6 +11,7 @@ pub mod fft;
 pub mod kernel;
 pub mod memory;
 pub mod npy;
+pub mod outputs;
 pub mod pad;
 pub mod resample;
 pub mod visual;

@@ -168,6 +168,8 @@ pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
+    // never rename over a folder, link, device or pipe
+    crate::outputs::check_writable(path)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -67,6 +67,74 @@ fn shifted(values: &Array2<f32>, shift: [isize; 2]) -> Array2<f32> {
     })
 }
 
+/// Similarity of two kernels that may differ by a translation: both are placed on a common
+/// canvas and recentred, each is smoothed by a 3σ-truncated Gaussian of `sigma` px (so that two
+/// estimates of one motion path that run a pixel apart still overlap; 0: no smoothing), and the
+/// largest normalised inner product `⟨a, shift(b)⟩ / (‖a‖ ‖b‖)` over whole-pixel shifts of up to
+/// `max_shift` is returned. 1 for kernels equal up to a shift; for non-negative kernels with
+/// disjoint supports (after smoothing) 0.
+///
+/// # Errors
+/// Only kernel-geometry errors from `deblur-core`, which cannot happen for valid kernels.
+pub fn kernel_similarity(a: &Kernel, b: &Kernel, sigma: f64, max_shift: usize) -> Result<f64> {
+    let [ah, aw] = a.size();
+    let [bh, bw] = b.size();
+    let canvas = [ah.max(bh), aw.max(bw)];
+    let a = smoothed(a.resize_canvas(canvas)?.recentre()?.values(), sigma);
+    let b = smoothed(b.resize_canvas(canvas)?.recentre()?.values(), sigma);
+    let norm = |v: &Array2<f32>| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    let scale = norm(&a) * norm(&b);
+    if scale <= 0.0 {
+        return Ok(0.0);
+    }
+    let m = max_shift as isize;
+    let mut best = f64::NEG_INFINITY;
+    for dy in -m..=m {
+        for dx in -m..=m {
+            let moved = shifted(&b, [dy, dx]);
+            let dot: f64 = a
+                .iter()
+                .zip(moved.iter())
+                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                .sum();
+            best = best.max(dot / scale);
+        }
+    }
+    Ok(best)
+}
+
+/// `values` convolved with a normalised, 3σ-truncated Gaussian of `sigma` px (zero outside).
+fn smoothed(values: &Array2<f32>, sigma: f64) -> Array2<f32> {
+    if sigma <= 0.0 {
+        return values.clone();
+    }
+    let radius = (3.0 * sigma).ceil() as isize;
+    let taps: Vec<f64> = (-radius..=radius)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f64 = taps.iter().sum();
+    let taps: Vec<f32> = taps.iter().map(|t| (t / total) as f32).collect();
+    let (h, w) = values.dim();
+    let pass = |input: &Array2<f32>, along_rows: bool| {
+        Array2::from_shape_fn((h, w), |(y, x)| {
+            let mut sum = 0f32;
+            for (i, &t) in taps.iter().enumerate() {
+                let o = i as isize - radius;
+                let (sy, sx) = if along_rows {
+                    (y as isize + o, x as isize)
+                } else {
+                    (y as isize, x as isize + o)
+                };
+                if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w {
+                    sum += t * input[[sy as usize, sx as usize]];
+                }
+            }
+            sum
+        })
+    };
+    pass(&pass(values, true), false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +161,33 @@ mod tests {
         )
         .unwrap();
         assert!((e.mse - 0.5 / 9.0).abs() < 1e-9, "{e:?}");
+    }
+
+    #[test]
+    fn similarity_is_one_up_to_a_shift_and_known_for_a_delta() {
+        let mut v = Array2::zeros((9, 9));
+        v[[2, 3]] = 1.0;
+        v[[3, 3]] = 1.0;
+        v[[3, 4]] = 2.0;
+        let k = Kernel::new(v).unwrap();
+        let moved = k.shift([2, 1]).unwrap();
+        for sigma in [0.0, 1.0] {
+            let s = kernel_similarity(&moved, &k, sigma, 2).unwrap();
+            assert!((s - 1.0).abs() < 1e-6, "σ {sigma}: {s}");
+        }
+        // a delta against two taps of ½: ⟨δ, shift(k)⟩ = ½ at best, ‖δ‖ = 1, ‖k‖ = √½ → 1/√2
+        let mut two = Array2::zeros((3, 3));
+        two[[1, 1]] = 1.0;
+        two[[1, 2]] = 1.0;
+        let two = Kernel::new(two).unwrap();
+        let s = kernel_similarity(&Kernel::delta([3, 3]).unwrap(), &two, 0.0, 1).unwrap();
+        assert!((s - 0.5f64.sqrt()).abs() < 1e-6, "{s}");
+        // a horizontal and a vertical line of 7 taps share one tap at best: 1/7 unsmoothed
+        let mut h = Array2::zeros((7, 7));
+        h.row_mut(3).fill(1.0);
+        let v = h.t().to_owned();
+        let (h, v) = (Kernel::new(h).unwrap(), Kernel::new(v).unwrap());
+        let s = kernel_similarity(&h, &v, 0.0, 3).unwrap();
+        assert!((s - 1.0 / 7.0).abs() < 1e-6, "{s}");
     }
 }

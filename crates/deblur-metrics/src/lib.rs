@@ -8,7 +8,7 @@ mod shift;
 mod ssim;
 mod ssim_tensor;
 
-pub use kernel_error::{KernelError, kernel_error};
+pub use kernel_error::{KernelError, kernel_error, kernel_similarity};
 pub use psnr::{mse, psnr};
 pub use shift::{ShiftOptions, ShiftScore, error_ratio, score_images, shift_compensated_score};
 pub use ssim::{SsimFiltering, SsimOptions, ssim};

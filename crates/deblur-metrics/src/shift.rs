@@ -117,12 +117,13 @@ pub fn shift_compensated_score(
     }
     if options.step.is_nan()
         || options.step <= 0.0
-        || options.max_shift.is_nan()
+        || !options.step.is_finite()
+        || !options.max_shift.is_finite()
         || options.max_shift < 0.0
     {
         return Err(Error::invalid(
             "shift step",
-            "step must be > 0 and max_shift ≥ 0",
+            "step must be finite and > 0, max_shift finite and ≥ 0",
         ));
     }
     if (options.crop as f64) < options.max_shift.ceil() {
@@ -136,7 +137,9 @@ pub fn shift_compensated_score(
     }
     let (h, w) = reference.dim();
     let crop = options.crop;
-    if h < 2 * crop + 11 || w < 2 * crop + 11 {
+    // saturating: a crop near usize::MAX must be refused, not wrap around
+    let needed = crop.saturating_mul(2).saturating_add(11);
+    if h < needed || w < needed {
         return Err(Error::invalid(
             "crop",
             format!("a {h}x{w} image cropped by {crop} px leaves less than the 11 px SSIM window"),

@@ -17,6 +17,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::generator::{KernelDiscriminator, KernelGenerator, KernelGeneratorConfig};
+use crate::weights::apply_record;
 use crate::{Error, Result};
 
 /// Settings of a generator training run (saved as `config.json` in the run folder).
@@ -208,32 +209,42 @@ impl GanTrainer {
     }
 
     /// Writes `config.json`, `state.json`, the networks (`generator.bpk`, `discriminator.bpk`) and
-    /// the optimiser states into `dir`.
+    /// the optimiser states into `dir`, as one atomic commit ([`commit_checkpoint`]).
     ///
     /// # Errors
     /// [`Error::Checkpoint`] naming the file that failed.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| record_err(dir, e))?;
-        write_json(&dir.join("config.json"), &self.config)?;
-        write_json(
-            &dir.join("state.json"),
-            &serde_json::json!({ "step": self.step }),
-        )?;
-        let save = |record: ModuleRecord, name: &str| -> Result<()> {
-            let path = dir.join(name);
-            record.save(&path).map_err(|e| record_err(&path, e))
-        };
-        save(self.generator.clone().into_record(), "generator.bpk")?;
-        save(
-            self.discriminator.clone().into_record(),
-            "discriminator.bpk",
-        )?;
-        let opt = |o: &ModuleOptimizer, name: &str| -> Result<()> {
-            let path = dir.join(name);
-            o.save(&path).map_err(|e| record_err(&path, e))
-        };
-        opt(&self.opt_g, "optim_generator.bpk")?;
-        opt(&self.opt_d, "optim_discriminator.bpk")
+        // burn keeps a BatchNorm layer's last running-statistics update pending (per thread)
+        // until the next read; `valid()` commits it, so that the checkpoint holds the state a
+        // continuing run has and a resumed run continues bit for bit
+        let _ = (self.generator.valid(), self.discriminator.valid());
+        commit_checkpoint(dir, |dir| {
+            write_json(&dir.join("config.json"), &self.config)?;
+            write_json(
+                &dir.join("state.json"),
+                &serde_json::json!({ "step": self.step }),
+            )?;
+            let save = |record: ModuleRecord, name: &str| -> Result<()> {
+                let path = dir.join(name);
+                record.save(&path).map_err(|e| record_err(&path, e))
+            };
+            save(self.generator.clone().into_record(), "generator.bpk")?;
+            save(
+                self.discriminator.clone().into_record(),
+                "discriminator.bpk",
+            )?;
+            let opt = |o: &ModuleOptimizer, name: &str| -> Result<()> {
+                let path = dir.join(name);
+                o.save(&path).map_err(|e| record_err(&path, e))
+            };
+            opt(&self.opt_g, "optim_generator.bpk")?;
+            opt(&self.opt_d, "optim_discriminator.bpk")
+        })
+    }
+
+    /// The settings of the run.
+    pub fn config(&self) -> &GanTrainConfig {
+        &self.config
     }
 
     /// Resumes a run from `dir` (written by [`GanTrainer::save_checkpoint`]) on the same bank.
@@ -241,6 +252,7 @@ impl GanTrainer {
     /// # Errors
     /// [`Error::Checkpoint`] for missing or unreadable files, and the errors of [`GanTrainer::new`].
     pub fn resume(dir: &Path, bank: &[Kernel], device: &Device) -> Result<Self> {
+        recover_checkpoint(dir)?;
         let read = |name: &str| -> Result<String> {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))
@@ -251,18 +263,17 @@ impl GanTrainer {
             .map_err(|e| record_err(&dir.join("state.json"), e))?;
         let mut trainer = GanTrainer::new(config, bank, device)?;
         trainer.step = state["step"].as_u64().unwrap_or(0) as usize;
-        let load = |name: &str| -> Result<ModuleRecord> {
-            let path = dir.join(name);
-            ModuleRecord::load(&path).map_err(|e| record_err(&path, e))
-        };
-        trainer.generator = trainer
-            .generator
-            .clone()
-            .load_record(load("generator.bpk")?);
-        trainer.discriminator = trainer
-            .discriminator
-            .clone()
-            .load_record(load("discriminator.bpk")?);
+        let config = dir.join("config.json");
+        trainer.generator = apply_record(
+            trainer.generator.clone(),
+            &dir.join("generator.bpk"),
+            &config,
+        )?;
+        trainer.discriminator = apply_record(
+            trainer.discriminator.clone(),
+            &dir.join("discriminator.bpk"),
+            &config,
+        )?;
         let path_g = dir.join("optim_generator.bpk");
         trainer.opt_g = adam(trainer.config.beta1)
             .load(&path_g)
@@ -278,6 +289,66 @@ impl GanTrainer {
 /// Folder layout helper: the checkpoint folder of a run.
 pub fn checkpoint_dir(run: &Path) -> PathBuf {
     run.join("checkpoint")
+}
+
+/// Name of the file that marks a checkpoint folder as complete (written last).
+const COMPLETE: &str = "complete";
+
+/// `dir` with `.suffix` appended to its last component.
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+/// Writes a checkpoint as one atomic commit: `write` fills a fresh sibling folder
+/// `<dir>.partial`, a marker is written last, the previous checkpoint is moved aside to
+/// `<dir>.previous`, the new folder is renamed into place and the old one removed. A crash at
+/// any point leaves one complete checkpoint that [`recover_checkpoint`] puts back at `dir`, so a
+/// resumed run never mixes the step counter of one checkpoint with the weights of another.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming the folder or file that failed.
+pub fn commit_checkpoint(dir: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    recover_checkpoint(dir)?;
+    let partial = sibling(dir, "partial");
+    let previous = sibling(dir, "previous");
+    std::fs::create_dir_all(&partial).map_err(|e| record_err(&partial, e))?;
+    write(&partial)?;
+    write_json(&partial.join(COMPLETE), &serde_json::json!({}))?;
+    if dir.exists() {
+        std::fs::rename(dir, &previous).map_err(|e| record_err(dir, e))?;
+    }
+    std::fs::rename(&partial, dir).map_err(|e| record_err(&partial, e))?;
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).map_err(|e| record_err(&previous, e))?;
+    }
+    Ok(())
+}
+
+/// After an interrupted [`commit_checkpoint`]: puts the newest complete checkpoint back at `dir`
+/// and removes the leftovers (an unfinished `<dir>.partial`, a superseded `<dir>.previous`).
+/// Does nothing when there is nothing to recover.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming the folder that could not be moved or removed.
+pub fn recover_checkpoint(dir: &Path) -> Result<()> {
+    let partial = sibling(dir, "partial");
+    let previous = sibling(dir, "previous");
+    if !dir.exists() {
+        if partial.join(COMPLETE).exists() {
+            std::fs::rename(&partial, dir).map_err(|e| record_err(&partial, e))?;
+        } else if previous.exists() {
+            std::fs::rename(&previous, dir).map_err(|e| record_err(&previous, e))?;
+        }
+    }
+    for leftover in [partial, previous] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(&leftover).map_err(|e| record_err(&leftover, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON, atomically.

@@ -11,7 +11,6 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use deblur_core::{Boundary, Kernel, Padding};
 use deblur_kernels::bank::kernel_rng;
@@ -22,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::generator::KernelGenerator;
 use crate::initializer::{InitializerConfig, KernelInitializer};
 use crate::inversion::invert;
-use crate::train::write_json;
+use crate::train::{commit_checkpoint, recover_checkpoint, write_json};
+use crate::weights::apply_record;
 use crate::{Error, Result};
 
 /// Settings of an initializer training run.
@@ -187,7 +187,8 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         Ok(losses)
     }
 
-    /// Writes `config.json`, `state.json`, `initializer.bpk` and `optim_initializer.bpk` into `dir`.
+    /// Writes `config.json`, `state.json`, `initializer.bpk` and `optim_initializer.bpk` into `dir`,
+    /// as one atomic commit ([`crate::train::commit_checkpoint`]).
     ///
     /// # Errors
     /// [`Error::Checkpoint`] naming the file that failed.
@@ -196,20 +197,28 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
             path: path.to_path_buf(),
             reason: format!("{e:?}"),
         };
-        std::fs::create_dir_all(dir).map_err(|e| fail(dir, &e))?;
-        write_json(&dir.join("config.json"), &self.config)?;
-        write_json(
-            &dir.join("state.json"),
-            &serde_json::json!({ "step": self.step }),
-        )?;
-        let path = dir.join("initializer.bpk");
-        self.initializer
-            .clone()
-            .into_record()
-            .save(&path)
-            .map_err(|e| fail(&path, &e))?;
-        let path = dir.join("optim_initializer.bpk");
-        self.optim.save(&path).map_err(|e| fail(&path, &e))
+        // commit the pending BatchNorm running-statistics update (see `GanTrainer::save_checkpoint`)
+        let _ = self.initializer.valid();
+        commit_checkpoint(dir, |dir| {
+            write_json(&dir.join("config.json"), &self.config)?;
+            write_json(
+                &dir.join("state.json"),
+                &serde_json::json!({ "step": self.step }),
+            )?;
+            let path = dir.join("initializer.bpk");
+            self.initializer
+                .clone()
+                .into_record()
+                .save(&path)
+                .map_err(|e| fail(&path, &e))?;
+            let path = dir.join("optim_initializer.bpk");
+            self.optim.save(&path).map_err(|e| fail(&path, &e))
+        })
+    }
+
+    /// The settings of the run.
+    pub fn config(&self) -> &InitTrainConfig {
+        &self.config
     }
 
     /// Resumes from `dir` with the same generator, images and bank.
@@ -227,6 +236,7 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
             path: path.to_path_buf(),
             reason: format!("{e:?}"),
         };
+        recover_checkpoint(dir)?;
         let read = |name: &str| -> Result<serde_json::Value> {
             let path = dir.join(name);
             let text = std::fs::read_to_string(&path).map_err(|e| fail(&path, &e))?;
@@ -237,9 +247,11 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         let step = read("state.json")?["step"].as_u64().unwrap_or(0) as usize;
         let mut trainer = InitTrainer::new(config, generator, images, kernels, device)?;
         trainer.step = step;
-        let path = dir.join("initializer.bpk");
-        let record = ModuleRecord::load(&path).map_err(|e| fail(&path, &e))?;
-        trainer.initializer = trainer.initializer.clone().load_record(record);
+        trainer.initializer = apply_record(
+            trainer.initializer.clone(),
+            &dir.join("initializer.bpk"),
+            &dir.join("config.json"),
+        )?;
         let path = dir.join("optim_initializer.bpk");
         trainer.optim = AdamConfig::new()
             .init()

@@ -162,6 +162,21 @@ fn read_config<C: serde::de::DeserializeOwned>(path: &Path) -> Result<C> {
     })
 }
 
+/// Loads the weights at `weights` into `module` (built from the config at `config`), refusing
+/// weights of other shapes with an error naming both files instead of a panic.
+pub(crate) fn apply_record<M: Module>(module: M, weights: &Path, config: &Path) -> Result<M> {
+    module
+        .try_load_record(read_record(weights)?)
+        .map_err(|e| Error::Checkpoint {
+            path: weights.to_path_buf(),
+            reason: format!(
+                "the weights do not fit the network described by {} ({e:?}); the two files \
+                 belong to different models",
+                config.display()
+            ),
+        })
+}
+
 fn read_record(path: &Path) -> Result<ModuleRecord> {
     ModuleRecord::load(path).map_err(|e| Error::Checkpoint {
         path: path.to_path_buf(),
@@ -180,7 +195,7 @@ pub fn load_initializer_files(
     device: &Device,
 ) -> Result<KernelInitializer> {
     let parsed: InitializerConfig = read_config(config)?;
-    Ok(parsed.init(device).load_record(read_record(weights)?))
+    apply_record(parsed.init(device), weights, config)
 }
 
 /// Loads a generator from a weights file and its config (`generator.bpk` + `generator.json`, as
@@ -195,7 +210,7 @@ pub fn load_generator_files(
 ) -> Result<KernelGenerator> {
     let parsed: KernelGeneratorConfig = read_config(config)?;
     parsed.geometry().map_err(Error::InvalidConfig)?;
-    Ok(parsed.init(device).load_record(read_record(weights)?))
+    apply_record(parsed.init(device), weights, config)
 }
 
 #[cfg(test)]

@@ -73,6 +73,24 @@ impl BlindMethod {
         }
     }
 
+    /// The method with every random choice drawn from `seed`: the device RNG of the solver loop
+    /// (network initialisation) and the DIP's input noise. The L0 estimator draws nothing.
+    pub fn with_seed(self, seed: u64) -> Self {
+        match self {
+            BlindMethod::SelfDeblur(mut c) => {
+                c.solver.seed = seed;
+                c.image.noise_seed = seed;
+                BlindMethod::SelfDeblur(c)
+            }
+            BlindMethod::Glkm(mut c) => {
+                c.solver.seed = seed;
+                c.image.noise_seed = seed;
+                BlindMethod::Glkm(c)
+            }
+            BlindMethod::L0(c) => BlindMethod::L0(c),
+        }
+    }
+
     /// The side of the kernels the method estimates (SelfDeblur: its setting; GLKM: `None`, the
     /// generator's size is fixed by its weights).
     pub fn kernel_side(&self) -> Option<usize> {
@@ -203,17 +221,29 @@ pub struct BlindRequest {
 /// The DIP methods' fast settings were tuned on the Levin set (kernels up to 27 px, no noise);
 /// past `max_kernel` or `max_noise_std` the kernel is estimated by [`estimate_kernel_l0`]
 /// instead. Its estimate is then checked: a kernel whose taps of at least 5 % of its peak cover
-/// more than `max_coverage` of its canvas is scattered noise, not a motion path; then the input
-/// is returned as it is (with a delta kernel) rather than deconvolved with noise.
+/// more than `max_coverage` of its canvas is taken for noise, not a motion path. Optionally
+/// (`min_agreement`) it is also checked against the kernels estimated on the image's two halves
+/// independently: a uniform blur is the same in both, a kernel fitted to noise or to one
+/// region's structure need not be; if the whole image's kernel is not found again in both
+/// halves ([`deblur_metrics::kernel_similarity`] below `min_agreement`, smoothed by one pixel of
+/// the estimation scale) the estimate fails too. A failed estimate returns the input as it is
+/// (with a delta kernel) rather than deconvolving with a wrong kernel. Images too small to split
+/// (each half at least twice the kernel) get only the coverage check.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Robust {
     /// Largest kernel side the request's method handles itself. Default: 27.
     pub max_kernel: usize,
     /// Largest estimated noise level the request's method handles itself. Default: 0.004.
     pub max_noise_std: f64,
-    /// Largest fraction of the canvas a plausible kernel covers. Default: 0.25 (a path as long
-    /// as the canvas, widened by upsampling from the estimation scale, covers 5–15 %).
+    /// Largest [`kernel_coverage`] of a plausible estimate. Default: 0.25 (a path as long as
+    /// the canvas, widened by upsampling from the estimation scale, covers 5–15 %; kernels
+    /// fitted to pure noise are diffuse blobs over about three quarters of the canvas).
     pub max_coverage: f64,
+    /// Least similarity between the whole image's kernel and each half's; `None` (default):
+    /// the halves are not estimated (the check triples the estimation time and has not yet
+    /// been shown to help on the Lai protocol, docs/benchmarks.md).
+    #[serde(default)]
+    pub min_agreement: Option<f64>,
 }
 
 impl Default for Robust {
@@ -222,6 +252,7 @@ impl Default for Robust {
             max_kernel: 27,
             max_noise_std: 0.004,
             max_coverage: 0.25,
+            min_agreement: None,
         }
     }
 }
@@ -352,6 +383,9 @@ pub struct BlindResult {
     pub fell_back: bool,
     /// The estimate's [`kernel_coverage`] when the coarse-to-fine path ran.
     pub coverage: Option<f64>,
+    /// The self-check's agreement ([`Robust`]: the least similarity between the whole image's
+    /// kernel and each half's) when the coarse-to-fine path ran on an image large enough to split.
+    pub agreement: Option<f64>,
 }
 
 /// The `side`² window with the largest gradient energy (sum of squared forward differences),
@@ -467,10 +501,52 @@ pub fn deblur_blind(
         None => work.clone(),
     };
     let observation = array_to_tensor(&estimate_on, device);
-    let out = method.run(observation, glkm, observer)?;
+    let checked = l0 && switch.is_some_and(|r| r.min_agreement.is_some());
+    let halves = if checked {
+        halves(&work, &method)
+    } else {
+        None
+    };
+    let runs = if halves.is_some() { 3 } else { 1 };
+    let out = method.run(
+        observation,
+        glkm,
+        &mut Stages {
+            inner: observer,
+            index: 0,
+            runs,
+        },
+    )?;
     let mut kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
+    let agreement = match halves {
+        Some(parts) => {
+            let mut estimates = Vec::with_capacity(2);
+            for (index, part) in parts.into_iter().enumerate() {
+                let run = method.run(
+                    array_to_tensor(&part, device),
+                    glkm,
+                    &mut Stages {
+                        inner: observer,
+                        index: index + 1,
+                        runs,
+                    },
+                )?;
+                estimates.push(Kernel::from_tensor(run.kernel.to_device(device))?);
+            }
+            let sigma = agreement_sigma(&kernel);
+            let similarity = |a: &Kernel, b: &Kernel| {
+                deblur_metrics::kernel_similarity(a, b, sigma, a.size()[0] / 4)
+            };
+            // the whole image's estimate must be found again in each half on its own
+            Some(similarity(&kernel, &estimates[0])?.min(similarity(&kernel, &estimates[1])?))
+        }
+        None => None,
+    };
     let coverage = switch.map(|_| kernel_coverage(&kernel));
-    let fell_back = switch.is_some_and(|r| coverage.is_some_and(|c| c > r.max_coverage));
+    let fell_back = switch.is_some_and(|r| {
+        agreement.is_some_and(|a| r.min_agreement.is_some_and(|least| a < least))
+            || coverage.is_some_and(|c| c > r.max_coverage)
+    });
     if fell_back {
         kernel = Kernel::delta(kernel.size())?;
     }
@@ -508,28 +584,135 @@ pub fn deblur_blind(
         noise_std,
         robust_path: switch.is_some(),
         fell_back,
+        agreement,
         coverage,
     })
+}
+
+/// The two halves of `work` (`[c, h, w]`) across its longer side, if each is large enough for
+/// `method`'s kernel (twice its side).
+fn halves(work: &Array3<f32>, method: &BlindMethod) -> Option<[Array3<f32>; 2]> {
+    let (_, h, w) = work.dim();
+    let side = method.kernel_side()?;
+    let parts = if w >= h {
+        let cut = w / 2;
+        [
+            work.slice(s![.., .., ..cut]).to_owned(),
+            work.slice(s![.., .., cut..]).to_owned(),
+        ]
+    } else {
+        let cut = h / 2;
+        [
+            work.slice(s![.., ..cut, ..]).to_owned(),
+            work.slice(s![.., cut.., ..]).to_owned(),
+        ]
+    };
+    parts
+        .iter()
+        .all(|p| p.dim().1 >= 2 * side && p.dim().2 >= 2 * side)
+        .then_some(parts)
+}
+
+/// Smoothing of [`deblur_metrics::kernel_similarity`] for the halves' agreement: one pixel of
+/// the scale the kernel was estimated at (kernels above 31 px are estimated shrunk to 31 px).
+fn agreement_sigma(kernel: &Kernel) -> f64 {
+    (kernel.size()[0] as f64 / 31.0).max(1.0)
+}
+
+/// Passes a run's progress on as run `index` of `runs` equal runs.
+struct Stages<'a> {
+    inner: &'a mut dyn Observer,
+    index: usize,
+    runs: usize,
+}
+
+impl Observer for Stages<'_> {
+    fn on_step(&mut self, progress: &Progress) {
+        let left = (self.runs - self.index - 1) as u32;
+        self.inner.on_step(&Progress {
+            step: self.index * progress.total + progress.step,
+            total: self.runs * progress.total,
+            eta: progress.eta + (progress.elapsed + progress.eta) * left,
+            ..*progress
+        });
+    }
+    fn wants_snapshot(&self, step: usize) -> bool {
+        self.index == 0 && self.inner.wants_snapshot(step)
+    }
+    fn on_snapshot(&mut self, step: usize, image: Tensor<4>, kernel: Tensor<4>) {
+        self.inner.on_snapshot(step, image, kernel);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::solver::Silent;
+
+    /// A scene of random rectangles `[1, h, w]`, blurred by an L-shaped path of `side` px with 1 %
+    /// noise.
+    fn blurred_scene(h: usize, w: usize, side: usize) -> Array3<f32> {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut scene = Array2::<f32>::from_elem((h, w), 0.5);
+        for _ in 0..(h * w) / 300 {
+            let (r, c) = (rng.random_range(0..h), rng.random_range(0..w));
+            let (dh, dw) = (rng.random_range(4..24), rng.random_range(4..24));
+            let v: f32 = rng.random();
+            scene
+                .slice_mut(s![r..(r + dh).min(h), c..(c + dw).min(w)])
+                .fill(v);
+        }
+        let c = side / 2;
+        let mut path = Array2::<f32>::zeros((side, side));
+        path.slice_mut(s![c, 2..side - 2]).fill(1.0);
+        path.slice_mut(s![c - side / 4..=c, side - 3]).fill(1.0);
+        deblur_core::blur_image(
+            &scene.insert_axis(Axis(0)),
+            &Kernel::new(path).unwrap(),
+            deblur_core::UniformBlur::new(deblur_core::Boundary::Same(
+                deblur_core::Padding::Symmetric,
+            )),
+            0.01,
+            1,
+            &Device::default(),
+        )
+        .unwrap()
+    }
 
     #[test]
-    fn coverage_tells_a_path_from_scattered_noise() {
-        // a 1-px line across a 21² canvas covers 21 of 441 taps
-        let mut line = Array2::<f32>::zeros((21, 21));
-        line.row_mut(10).fill(1.0);
-        let line = Kernel::new(line).unwrap();
-        assert!((kernel_coverage(&line) - 21.0 / 441.0).abs() < 1e-12);
-        // every other tap set: half the canvas
-        let speckle = Kernel::new(Array2::from_shape_fn((21, 21), |(r, c)| {
-            ((r + c) % 2) as f32
-        }))
-        .unwrap();
-        assert!(kernel_coverage(&speckle) > Robust::default().max_coverage);
-        assert!(kernel_coverage(&line) < Robust::default().max_coverage);
+    fn the_halves_check_keeps_a_real_blur_and_coverage_refuses_pure_noise() {
+        let device = Device::default();
+        let mut request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 35, None);
+        request.robust = Some(Robust {
+            min_agreement: Some(0.7),
+            max_coverage: 0.7,
+            ..Robust::default()
+        });
+        let blurred = blurred_scene(160, 320, 35);
+        let out = deblur_blind(&blurred, &request, None, &device, &mut Silent).unwrap();
+        let agreement = out
+            .agreement
+            .expect("a 160x320 image splits for a 35 px kernel");
+        let coverage = out.coverage.unwrap();
+        assert!(
+            out.robust_path && !out.fell_back,
+            "agreement {agreement:.3}, coverage {coverage:.3}"
+        );
+        assert!(agreement > 0.8, "agreement {agreement:.3}");
+        // noise has no blur to agree on: the halves' kernels are fitted to different noise
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(9);
+        let noise = Array3::from_shape_fn((1, 160, 320), |_| 0.3 + 0.4 * rng.random::<f32>());
+        let out = deblur_blind(&noise, &request, None, &device, &mut Silent).unwrap();
+        // (measured: the estimates are alike diffuse blobs, agreement 0.83, coverage 0.75)
+        let coverage = out.coverage.unwrap();
+        assert!(out.fell_back, "coverage {coverage:.3}");
+        assert_eq!(out.image, noise, "the input comes back unchanged");
+        // too small to split: no check
+        let small = blurred.slice(s![.., ..100, ..100]).to_owned();
+        let out = deblur_blind(&small, &request, None, &device, &mut Silent).unwrap();
+        assert_eq!(out.agreement, None);
     }
 
     #[test]

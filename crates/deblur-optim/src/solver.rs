@@ -263,7 +263,8 @@ pub fn solve(
     let observation = observation.autodiff().detach();
     observation.device().seed(config.seed);
     let start = Instant::now();
-    let mut losses = Vec::with_capacity(config.iterations);
+    // reserve for the common run lengths only: the count is user input
+    let mut losses = Vec::with_capacity(config.iterations.min(1 << 16));
     let mut stop = StopReason::Completed;
     let mut last_term = config.loss.term(0);
     let mut window_start = 0usize;
