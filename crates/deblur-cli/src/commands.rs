@@ -37,6 +37,11 @@ enum Command {
     ///
     /// Example: deblur blind blurry.png -o restored.png --kernel-size 27 --kernel-out kernel.png
     Blind(crate::solve_cmds::BlindArgs),
+    /// Blind deblurring of every image of a folder: resumable (finished outputs are skipped),
+    /// a JSON-lines report per shard, and --shard K/N to spread a collection over machines.
+    ///
+    /// Example: deblur batch blurry/ restored/ --shard 1/4 --kernel-size 45
+    Batch(crate::batch_cmds::BatchArgs),
     /// Non-blind deconvolution with a known kernel.
     ///
     /// Example: deblur deconv blurry.png --kernel kernel.png -o restored.png --method hl
@@ -350,6 +355,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Score(args) => score(args),
         Command::Blind(args) => crate::solve_cmds::blind(args),
         Command::Deconv(args) => crate::solve_cmds::deconv(args),
+        Command::Batch(args) => crate::batch_cmds::batch(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
         Command::Bench(BenchCommand::Lai(args)) => crate::lai_cmds::bench_lai(args),
         Command::Bench(BenchCommand::Initializer(args)) => {

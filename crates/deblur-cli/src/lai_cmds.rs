@@ -15,7 +15,7 @@ use deblur_optim::lai::{
 use deblur_optim::{BlindRequest, HyperLaplacianConfig, hyper_laplacian_deconv};
 use ndarray::Axis;
 
-use crate::solve_cmds::{BenchMethodArg, BenchMethodArgs, blind_gray, build_request, load_models};
+use crate::solve_cmds::{BenchMethodArg, BenchMethodArgs, blind_gray, load_models, options};
 
 type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -136,7 +136,15 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let blind_method = args.run.blind_method();
     let models = match args.run.method {
         BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
-            load_models(blind_method, &args.run.shipped, &device)?
+            load_models(&options(
+                blind_method,
+                args.run.preset,
+                None,
+                args.run.iters,
+                args.run.window_side,
+                &args.run.shipped,
+                &device,
+            ))?
         }
         _ => None,
     };
@@ -165,15 +173,16 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
         let true_kernel = &set.kernels[case.kernel].kernel;
         let [kh, kw] = true_kernel.size();
-        let request = build_request(
+        let request = options(
             blind_method,
             args.run.preset,
             Some(args.kernel_size.unwrap_or(kh.max(kw))),
             args.run.iters,
             args.run.window_side,
-            models.as_ref(),
+            &args.run.shipped,
+            &device,
         )
-        .map_err(deblur_optim::Error::InvalidConfig)?;
+        .request(models.as_ref())?;
         let mut request = request;
         if let Some(robust) = request.robust.as_mut() {
             robust.max_coverage = args.max_coverage.unwrap_or(robust.max_coverage);

@@ -3,6 +3,7 @@
 //! Every subcommand calls one library entry point; errors print one line naming the file and the
 //! problem, and exit with status 2 without writing any output file.
 
+mod batch_cmds;
 mod bench_cmds;
 mod commands;
 mod lai_cmds;

@@ -6,10 +6,11 @@ use clap::{Args, ValueEnum};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
 use deblur_core::outputs::{Output, check_outputs};
 use deblur_core::{BitDepth, Kernel, device_from_name, load_image, save_image};
+use deblur_optim::BlindOptions;
 use deblur_optim::levin::{
     LevinRow, SELFDEBLUR_KERNEL_SIZES, kernel_result, load_levin, run_levin,
 };
-use deblur_optim::pipeline::{ColorPath, CropChoice};
+use deblur_optim::pipeline::ColorPath;
 use deblur_optim::solver::{Observer, Progress};
 use deblur_optim::{
     BlindRequest, GlkmModels, HyperLaplacianConfig, MethodKind, Preset, deblur_blind,
@@ -79,6 +80,25 @@ pub struct BlindArgs {
     /// Output image.
     #[arg(long, short)]
     output: PathBuf,
+    #[command(flatten)]
+    blind: BlindOptionArgs,
+    /// Also write the estimated kernel (PNG scaled to its maximum, or .npy/.csv).
+    #[arg(long)]
+    kernel_out: Option<PathBuf>,
+    /// Also write the input and the result side by side as one picture.
+    #[arg(long)]
+    before_after: Option<PathBuf>,
+    /// Also write the loss curve (log scale) as a PNG.
+    #[arg(long)]
+    loss_plot: Option<PathBuf>,
+    /// Write the current image and kernel every N iterations into DIR.
+    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
+    save_every: Option<Vec<String>>,
+}
+
+/// The options of blind deblurring shared by `deblur blind` and `deblur batch`.
+#[derive(Args, Debug)]
+pub(crate) struct BlindOptionArgs {
     /// Blind method. The default is SelfDeblur: with the fast preset it scores higher on the Levin
     /// set than GLKM with the shipped CPU-trained generator (docs/benchmarks.md).
     #[arg(long, value_enum, default_value = "selfdeblur")]
@@ -111,18 +131,37 @@ pub struct BlindArgs {
     /// Estimate the kernel on this window X,Y,W,H (default: the most textured window, see --window-side).
     #[arg(long, value_parser = parse_window)]
     crop: Option<[usize; 4]>,
-    /// Also write the estimated kernel (PNG scaled to its maximum, or .npy/.csv).
-    #[arg(long)]
-    kernel_out: Option<PathBuf>,
-    /// Also write the input and the result side by side as one picture.
-    #[arg(long)]
-    before_after: Option<PathBuf>,
-    /// Also write the loss curve (log scale) as a PNG.
-    #[arg(long)]
-    loss_plot: Option<PathBuf>,
-    /// Write the current image and kernel every N iterations into DIR.
-    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
-    save_every: Option<Vec<String>>,
+}
+
+impl BlindOptionArgs {
+    /// The library's options, the models they need (loaded once) and the checked request.
+    pub(crate) fn prepare(
+        &self,
+    ) -> Result<(BlindOptions, Option<GlkmModels>, BlindRequest), Box<dyn std::error::Error>> {
+        let device = device_from_name(&self.device)?;
+        let options = BlindOptions {
+            seed: self.seed,
+            color: match self.color {
+                ColorArg::Y => ColorPath::Luma,
+                ColorArg::Rgb => ColorPath::Rgb,
+            },
+            window: self.crop,
+            ..options(
+                self.method,
+                self.preset,
+                self.kernel_size,
+                self.iters,
+                self.window_side,
+                &self.shipped,
+                &device,
+            )
+        };
+        let models = load_models(&options)?;
+        let request = options
+            .request(models.as_ref())
+            .map_err(|e| cli_option_names(&e.to_string()))?;
+        Ok((options, models, request))
+    }
 }
 
 fn parse_window(text: &str) -> Result<[usize; 4], String> {
@@ -237,56 +276,51 @@ pub(crate) fn blind_gray(
     Ok((out, observer.kernels))
 }
 
-/// The GLKM models when `method` needs them.
-pub(crate) fn load_models(
-    method: MethodArg,
-    shipped: &ShippedWeights,
-    device: &deblur_core::burn::tensor::Device,
-) -> Result<Option<GlkmModels>, Box<dyn std::error::Error>> {
-    Ok(match method {
-        MethodArg::Glkm => Some(shipped.load_glkm(device)?),
-        MethodArg::Selfdeblur | MethodArg::L0 => None,
-    })
-}
-
-/// The request for a method and preset; `models` are GLKM's (their kernel size is the method's).
-pub(crate) fn build_request(
+/// The library's options for a method and preset (the CLI adds nothing to them).
+pub(crate) fn options(
     method: MethodArg,
     preset: PresetArg,
     kernel_size: Option<usize>,
     iters: Option<usize>,
     window_side: Option<usize>,
-    models: Option<&GlkmModels>,
-) -> Result<BlindRequest, String> {
-    if iters == Some(0) {
-        return Err("--iters must be at least 1".into());
+    shipped: &ShippedWeights,
+    device: &deblur_core::burn::tensor::Device,
+) -> BlindOptions {
+    BlindOptions {
+        method: method.into(),
+        preset: preset.into(),
+        kernel_size,
+        iterations: iters,
+        window_side,
+        weights: shipped.weights.clone(),
+        variant: shipped.variant.clone(),
+        device: device.clone(),
+        ..BlindOptions::default()
     }
-    if window_side == Some(0) {
-        return Err("--window-side must be at least 1".into());
+}
+
+/// The GLKM models when the method needs them, with a warning when the manifest holds no
+/// initializer.
+pub(crate) fn load_models(
+    options: &BlindOptions,
+) -> Result<Option<GlkmModels>, Box<dyn std::error::Error>> {
+    let models = options.load_models()?;
+    if models.as_ref().is_some_and(|m| m.initializer.is_none()) {
+        eprintln!(
+            "warning: the weights hold no kernel initializer {:?}; starting from the latent mean",
+            options.variant
+        );
     }
-    let k = match models {
-        None => kernel_size.unwrap_or(31),
-        Some(models) => {
-            let k = models.kernel_size();
-            if let Some(asked) = kernel_size
-                && asked > k
-            {
-                return Err(format!(
-                    "--kernel-size {asked}: the GLKM generator makes {k}x{k} kernels; use \
-                     --method selfdeblur for larger blur"
-                ));
-            }
-            k
-        }
-    };
-    if k < 3 {
-        return Err(format!("--kernel-size {k} is too small; use 3 or more"));
-    }
-    let mut request = BlindRequest::preset(method.into(), preset.into(), k, iters);
-    if let Some(side) = window_side {
-        request.crop = CropChoice::Auto { side };
-    }
-    Ok(request)
+    Ok(models)
+}
+
+/// The library's messages name options as the library spells them; the CLI's as flags.
+fn cli_option_names(message: &str) -> String {
+    message
+        .replace("kernel size", "--kernel-size")
+        .replace("iterations must", "--iters must")
+        .replace("the window side", "--window-side")
+        .replace("use the SelfDeblur method", "use --method selfdeblur")
 }
 
 pub fn blind(args: BlindArgs) -> CmdResult {
@@ -295,7 +329,8 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     outputs.extend(args.before_after.as_deref().map(Output::Image));
     outputs.extend(args.loss_plot.as_deref().map(Output::Image));
     check_outputs(&[&args.input], &outputs)?;
-    let device = device_from_name(&args.device)?;
+    let (options, models, request) = args.blind.prepare()?;
+    let device = options.device.clone();
     let input = load_image(&args.input)?;
     if input.dropped_alpha {
         eprintln!("warning: {}: alpha channel dropped", args.input.display());
@@ -314,23 +349,6 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         }
         None => None,
     };
-    let models = load_models(args.method, &args.shipped, &device)?;
-    let mut request = build_request(
-        args.method,
-        args.preset,
-        args.kernel_size,
-        args.iters,
-        args.window_side,
-        models.as_ref(),
-    )?;
-    request.method = request.method.with_seed(args.seed);
-    request.color = match args.color {
-        ColorArg::Y => ColorPath::Luma,
-        ColorArg::Rgb => ColorPath::Rgb,
-    };
-    if let Some(window) = args.crop {
-        request.crop = CropChoice::Window(window);
-    }
     let mut observer = CliObserver::new(request.method.steps(), every);
     let result = deblur_blind(
         &input.pixels,
@@ -562,7 +580,15 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let nonblind = HyperLaplacianConfig::default();
     let blind_method = args.run.blind_method();
     // the GLKM models are loaded once, not per image
-    let models = load_models(blind_method, &args.run.shipped, &device)?;
+    let models = load_models(&options(
+        blind_method,
+        args.run.preset,
+        None,
+        args.run.iters,
+        args.run.window_side,
+        &args.run.shipped,
+        &device,
+    ))?;
     println!(
         "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
@@ -585,15 +611,16 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         MethodArg::Glkm => None,
                         _ => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
                     };
-                    let request = build_request(
+                    let request = options(
                         blind_method,
                         args.run.preset,
                         k,
                         args.run.iters,
                         args.run.window_side,
-                        models.as_ref(),
+                        &args.run.shipped,
+                        &device,
                     )
-                    .map_err(deblur_optim::Error::InvalidConfig)?;
+                    .request(models.as_ref())?;
                     let (out, kernels) = blind_gray(
                         &item.blurred,
                         &request,

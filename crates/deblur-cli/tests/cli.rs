@@ -478,6 +478,97 @@ fn the_example_kernel_deconvolves_the_example_image() {
     );
 }
 
+/// `deblur batch`: two shards cover a folder of 8 images once each; a run killed mid-way and
+/// started again restores only what was not finished; every image has one report line
+/// "done" over all runs.
+#[test]
+fn batch_shards_partition_a_folder_and_resume_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png"))
+        .unwrap()
+        .pixels;
+    for i in 0..8 {
+        let crop = img
+            .slice(ndarray::s![.., 10 * i..10 * i + 48, 100..148])
+            .to_owned();
+        deblur_core::save_image(
+            input.join(format!("img{i}.png")),
+            &crop,
+            deblur_core::BitDepth::Eight,
+        )
+        .unwrap();
+    }
+    std::fs::write(input.join("notes.txt"), "not an image").unwrap();
+    let command = |shard: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_deblur"));
+        c.args([
+            "batch",
+            s(&input),
+            s(&output),
+            "--shard",
+            shard,
+            "--preset",
+            "quick",
+            "--kernel-size",
+            "5",
+            "--iters",
+            "40",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        c
+    };
+    // shard 1/2, killed once its first image is written, then run again to the end
+    let mut child = command("1/2").spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !output.join("img0.png").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(command("1/2").status().unwrap().success());
+    assert!(command("2/2").status().unwrap().success());
+    let mut outputs: Vec<String> = std::fs::read_dir(&output)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    outputs.sort();
+    let expected: Vec<String> = (0..8).map(|i| format!("img{i}.png")).collect();
+    assert_eq!(outputs, expected);
+    let report = |name: &str| std::fs::read_to_string(output.join(name)).unwrap();
+    let (first, second) = (report("report-1-of-2.jsonl"), report("report-2-of-2.jsonl"));
+    for i in 0..8 {
+        let needle = format!("img{i}.png\",\"output\"");
+        let done = |text: &str| {
+            text.lines()
+                .filter(|l| l.contains(&needle) && l.contains("\"done\""))
+                .count()
+        };
+        // even images belong to shard 1, odd ones to shard 2, each restored exactly once
+        let (mine, other) = if i % 2 == 0 {
+            (&first, &second)
+        } else {
+            (&second, &first)
+        };
+        assert_eq!(done(mine), 1, "img{i}: {mine}");
+        assert_eq!(done(other), 0, "img{i}: {other}");
+    }
+    if killed {
+        assert!(
+            first.contains("\"skipped\""),
+            "the rerun redid finished images: {first}"
+        );
+    }
+    // the output folder may not be the input folder
+    let same = deblur(&["batch", s(&input), s(&input)]);
+    assert_fails(&same, &["input folder"]);
+}
+
 #[test]
 fn deconv_with_the_true_kernel_sharpens() {
     let dir = tempfile::tempdir().unwrap();

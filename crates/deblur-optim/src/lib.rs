@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod dip_blind;
 mod error;
 pub mod glkm;
@@ -15,12 +16,14 @@ pub mod schedule;
 pub mod selfdeblur;
 pub mod solver;
 
+pub use api::{BlindOptions, blind, blind_observed};
 pub use dip_blind::DipImageConfig;
 pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
 pub use nonblind::{DeconvBoundary, HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
 pub use pipeline::{
-    BlindMethod, BlindRequest, MethodKind, NoiseAware, Preset, Robust, deblur_blind,
+    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, MethodKind, NoiseAware, Preset,
+    Robust, deblur_blind,
 };
 pub use selfdeblur::SelfDeblurConfig;
 pub use solver::{BlurModel, Observer, Progress, SolveOutput, SolverConfig, solve};

@@ -350,6 +350,39 @@ impl BlindRequest {
         }
     }
 
+    /// Checks the request before any work: the method's settings, the estimation window and the
+    /// final step's weight.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the setting that is out of range.
+    pub fn validate(&self) -> Result<()> {
+        match &self.method {
+            BlindMethod::SelfDeblur(c) => c.solver.validate()?,
+            BlindMethod::Glkm(c) => c.solver.validate()?,
+            BlindMethod::L0(c) => c.validate()?,
+        }
+        match self.crop {
+            CropChoice::Auto { side: 0 } => {
+                return Err(Error::InvalidConfig(
+                    "the window side must be at least 1".into(),
+                ));
+            }
+            CropChoice::Window([_, _, w, h]) if w == 0 || h == 0 => {
+                return Err(Error::InvalidConfig(format!(
+                    "the estimation window {w}x{h} is empty"
+                )));
+            }
+            _ => {}
+        }
+        if !(self.nonblind.lambda.is_finite() && self.nonblind.lambda > 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "the final step's weight λ = {} must be finite and above 0",
+                self.nonblind.lambda
+            )));
+        }
+        Ok(())
+    }
+
     /// The final non-blind deconvolution's settings for an input with noise level `noise_std`.
     pub fn final_deconv(&self, noise_std: f64) -> HyperLaplacianConfig {
         let mut config = self.nonblind;
@@ -442,6 +475,7 @@ pub fn deblur_blind(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<BlindResult> {
+    request.validate()?;
     let (c, h, w) = pixels.dim();
     if c != 1 && c != 3 {
         return Err(Error::InvalidConfig(format!(

@@ -1,0 +1,316 @@
+//! The one-call API: [`blind`] with builder-style [`BlindOptions`].
+//!
+//! ```no_run
+//! let image = deblur_core::load_image("blurred.png")?;
+//! let result = deblur_optim::api::blind(&image.pixels, &deblur_optim::api::BlindOptions::default())?;
+//! deblur_core::save_image("restored.png", &result.image, image.bit_depth)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The options say what to run (method, preset, kernel size, iterations, where to estimate the
+//! kernel, colour path, seed, device, shipped weights for GLKM); [`BlindOptions::request`] turns
+//! them into the [`BlindRequest`] that [`deblur_blind`] runs, after checking them, and
+//! [`BlindOptions::load_models`] loads the learned models a method needs. Command-line tools
+//! and batch drivers build on the same two calls.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use ndarray::Array3;
+
+use crate::glkm::GlkmModels;
+use crate::pipeline::{
+    BlindRequest, BlindResult, ColorPath, CropChoice, MethodKind, Preset, deblur_blind,
+};
+use crate::solver::{Observer, Silent};
+use crate::{Error, Result};
+
+/// What [`blind`] runs. Every field has a default ([`BlindOptions::default`]: the fast CPU
+/// preset, SelfDeblur with its robust coarse-to-fine path for large or noisy blur, 31 px
+/// kernels, luma, seed 0, the default device); set them with the builder methods.
+#[derive(Clone, Debug)]
+pub struct BlindOptions {
+    /// Kernel model. Default: [`MethodKind::SelfDeblur`].
+    pub method: MethodKind,
+    /// Speed/quality preset. Default: [`Preset::Fast`].
+    pub preset: Preset,
+    /// Kernel side, an upper bound of the blur's extent (GLKM: at most its generator's size,
+    /// which is also its default). Default: 31.
+    pub kernel_size: Option<usize>,
+    /// Solver iterations (L0: alternations per pyramid level). Default: the preset's.
+    pub iterations: Option<usize>,
+    /// Side of the automatically chosen kernel-estimation window. Default: the preset's.
+    pub window_side: Option<usize>,
+    /// Estimate the kernel on this window `[x, y, width, height]` instead.
+    pub window: Option<[usize; 4]>,
+    /// Colour handling of RGB input. Default: [`ColorPath::Luma`].
+    pub color: ColorPath,
+    /// Seed of the networks and their inputs. Default: 0.
+    pub seed: u64,
+    /// Weights folder for GLKM (default: `$DEBLUR_WEIGHTS`, `./weights`, or beside the
+    /// executable).
+    pub weights: Option<PathBuf>,
+    /// Weights variant in the manifest. Default: `shake-k31-v1`.
+    pub variant: String,
+    /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
+    pub device: Device,
+}
+
+impl Default for BlindOptions {
+    fn default() -> Self {
+        BlindOptions {
+            method: MethodKind::SelfDeblur,
+            preset: Preset::Fast,
+            kernel_size: None,
+            iterations: None,
+            window_side: None,
+            window: None,
+            color: ColorPath::Luma,
+            seed: 0,
+            weights: None,
+            variant: "shake-k31-v1".into(),
+            device: Device::default(),
+        }
+    }
+}
+
+impl BlindOptions {
+    /// Sets [`BlindOptions::method`].
+    pub fn method(mut self, method: MethodKind) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets [`BlindOptions::preset`].
+    pub fn preset(mut self, preset: Preset) -> Self {
+        self.preset = preset;
+        self
+    }
+
+    /// Sets [`BlindOptions::kernel_size`].
+    pub fn kernel_size(mut self, side: usize) -> Self {
+        self.kernel_size = Some(side);
+        self
+    }
+
+    /// Sets [`BlindOptions::iterations`].
+    pub fn iterations(mut self, iterations: usize) -> Self {
+        self.iterations = Some(iterations);
+        self
+    }
+
+    /// Sets [`BlindOptions::window_side`].
+    pub fn window_side(mut self, side: usize) -> Self {
+        self.window_side = Some(side);
+        self
+    }
+
+    /// Sets [`BlindOptions::window`].
+    pub fn window(mut self, window: [usize; 4]) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// Sets [`BlindOptions::color`].
+    pub fn color(mut self, color: ColorPath) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// Sets [`BlindOptions::seed`].
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`BlindOptions::weights`].
+    pub fn weights(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.weights = Some(dir.into());
+        self
+    }
+
+    /// Sets [`BlindOptions::variant`].
+    pub fn variant(mut self, variant: impl Into<String>) -> Self {
+        self.variant = variant.into();
+        self
+    }
+
+    /// Sets [`BlindOptions::device`].
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// The learned models the method needs (GLKM: the shipped generator and, when the manifest
+    /// has one, its initializer), or `None`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the weights folder or file that is missing or damaged.
+    pub fn load_models(&self) -> Result<Option<GlkmModels>> {
+        if self.method != MethodKind::Glkm {
+            return Ok(None);
+        }
+        use burn::module::Module;
+        use deblur_models::weights;
+        let dir = self
+            .weights
+            .clone()
+            .or_else(weights::find_weights_dir)
+            .ok_or_else(|| {
+                Error::InvalidConfig(
+                    "GLKM needs its trained weights and no weights folder was found: set \
+                 DEBLUR_WEIGHTS, give a weights folder, or run from the repository \
+                 (weights/manifest.json)"
+                        .into(),
+                )
+            })?;
+        let models = |e: deblur_models::Error| Error::InvalidConfig(e.to_string());
+        let generator = weights::load_generator(&dir, &self.variant, &self.device)
+            .map_err(models)?
+            .valid();
+        let has_initializer = weights::Manifest::read(&dir)
+            .map_err(models)?
+            .entry("kernel-initializer", &self.variant)
+            .is_ok();
+        let initializer = if has_initializer {
+            Some(
+                weights::load_initializer(&dir, &self.variant, &self.device)
+                    .map_err(models)?
+                    .valid(),
+            )
+        } else {
+            None
+        };
+        Ok(Some(GlkmModels {
+            generator,
+            initializer,
+        }))
+    }
+
+    /// The checked request these options describe; `models` are GLKM's (their kernel size is
+    /// the method's).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the option that is out of range.
+    pub fn request(&self, models: Option<&GlkmModels>) -> Result<BlindRequest> {
+        let bad = |m: String| Err(Error::InvalidConfig(m));
+        if self.iterations == Some(0) {
+            return bad("iterations must be at least 1".into());
+        }
+        if self.window_side == Some(0) {
+            return bad("the window side must be at least 1".into());
+        }
+        let k = match (self.method, models) {
+            (MethodKind::Glkm, None) => {
+                return bad(
+                    "GLKM needs its trained models (BlindOptions::load_models); use the \
+                     SelfDeblur method to deblur without them"
+                        .into(),
+                );
+            }
+            (MethodKind::Glkm, Some(models)) => {
+                let k = models.kernel_size();
+                if let Some(asked) = self.kernel_size
+                    && asked > k
+                {
+                    return bad(format!(
+                        "kernel size {asked}: the GLKM generator makes {k}x{k} kernels; use the \
+                         SelfDeblur method for larger blur"
+                    ));
+                }
+                k
+            }
+            _ => self.kernel_size.unwrap_or(31),
+        };
+        if k < 3 {
+            return bad(format!("kernel size {k} is too small; use 3 or more"));
+        }
+        let mut request = BlindRequest::preset(self.method, self.preset, k, self.iterations);
+        request.method = request.method.with_seed(self.seed);
+        request.color = self.color;
+        if let Some(side) = self.window_side {
+            request.crop = CropChoice::Auto { side };
+        }
+        if let Some(window) = self.window {
+            request.crop = CropChoice::Window(window);
+        }
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+/// Blind deblurring of `image` (`[c, h, w]`, c = 1 or 3, values in [0, 1]) with `options`: loads
+/// what the method needs, sets the allocator up for tensor work
+/// ([`deblur_core::retain_freed_memory`]), and runs [`deblur_blind`].
+///
+/// # Errors
+/// Bad options ([`BlindOptions::request`]), missing weights, and the pipeline's errors (bad
+/// pixels, an image smaller than the kernel).
+pub fn blind(image: &Array3<f32>, options: &BlindOptions) -> Result<BlindResult> {
+    blind_observed(image, options, &mut Silent)
+}
+
+/// [`blind`] reporting progress (and, on request, snapshots) to `observer`.
+///
+/// # Errors
+/// As [`blind`].
+pub fn blind_observed(
+    image: &Array3<f32>,
+    options: &BlindOptions,
+    observer: &mut dyn Observer,
+) -> Result<BlindResult> {
+    deblur_core::retain_freed_memory();
+    let models = options.load_models()?;
+    let request = options.request(models.as_ref())?;
+    deblur_blind(image, &request, models.as_ref(), &options.device, observer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_build_the_preset_request_and_refuse_bad_values() {
+        let request = BlindOptions::default().request(None).unwrap();
+        assert_eq!(
+            request,
+            BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, None)
+        );
+        let request = BlindOptions::default()
+            .preset(Preset::Quick)
+            .kernel_size(15)
+            .iterations(7)
+            .seed(4)
+            .window([0, 0, 64, 64])
+            .request(None)
+            .unwrap();
+        let mut expected = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Quick, 15, Some(7));
+        expected.method = expected.method.with_seed(4);
+        expected.crop = CropChoice::Window([0, 0, 64, 64]);
+        assert_eq!(request, expected);
+        let message = |o: BlindOptions| o.request(None).unwrap_err().to_string();
+        assert!(message(BlindOptions::default().iterations(0)).contains("iterations"));
+        assert!(message(BlindOptions::default().kernel_size(2)).contains("too small"));
+        assert!(message(BlindOptions::default().window_side(0)).contains("window"));
+        assert!(message(BlindOptions::default().method(MethodKind::Glkm)).contains("GLKM"));
+    }
+
+    #[test]
+    fn one_call_equals_the_pipeline_with_the_preset_request() {
+        // a 40² crop of a smooth ramp with a bar, blurred by a 5 px line: the plumbing, not quality
+        let device = Device::default();
+        let mut sharp =
+            Array3::<f32>::from_shape_fn((1, 40, 40), |(_, r, c)| (r + c) as f32 / 80.0);
+        sharp.slice_mut(ndarray::s![.., 15..25, 10..30]).fill(0.9);
+        let options = BlindOptions::default()
+            .preset(Preset::Quick)
+            .kernel_size(5)
+            .iterations(3)
+            .seed(2);
+        let one = blind(&sharp, &options).unwrap();
+        let request = options.request(None).unwrap();
+        let two = deblur_blind(&sharp, &request, None, &device, &mut Silent).unwrap();
+        assert_eq!(one.image, two.image);
+        assert_eq!(one.kernel.values(), two.kernel.values());
+    }
+}
