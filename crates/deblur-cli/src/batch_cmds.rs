@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use deblur_core::{load_image, save_image};
+use deblur_core::{load_image_limited, save_image};
 use deblur_optim::deblur_blind;
 use deblur_optim::solver::Silent;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -133,7 +133,7 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
             )
         } else {
             let start = Instant::now();
-            let result = load_image(input)
+            let result = load_image_limited(input, args.blind.max_megapixels)
                 .map_err(|e| e.to_string())
                 .and_then(|image| {
                     let out = deblur_blind(

@@ -128,11 +128,11 @@ struct KernelSynthArgs {
     /// Kernel family.
     #[arg(long, value_enum, default_value = "shake")]
     generator: GeneratorArg,
-    /// Kernel side K in pixels.
-    #[arg(long, default_value_t = 31)]
+    /// Kernel side K in pixels (3–255).
+    #[arg(long, default_value_t = 31, value_parser = kernel_side)]
     size: usize,
-    /// Number of kernels.
-    #[arg(long, default_value_t = 1000)]
+    /// Number of kernels (at most 1 000 000, and at most 2 GB of kernels).
+    #[arg(long, default_value_t = 1000, value_parser = bank_count)]
     count: usize,
     /// Master seed (kernel i is drawn from (seed, i)).
     #[arg(long, default_value_t = 0)]
@@ -195,8 +195,8 @@ impl ShippedWeights {
 struct KernelSampleArgs {
     #[command(flatten)]
     shipped: ShippedWeights,
-    /// Number of kernels.
-    #[arg(long, default_value_t = 64)]
+    /// Number of kernels (1–4096).
+    #[arg(long, default_value_t = 64, value_parser = sample_count)]
     count: usize,
     /// Seed of the latent codes.
     #[arg(long, default_value_t = 0)]
@@ -340,11 +340,11 @@ struct KernelShowArgs {
     /// Output picture (.png).
     #[arg(long, short)]
     output: PathBuf,
-    /// Approximate size of one kernel in the picture, in pixels.
-    #[arg(long, default_value_t = 96)]
+    /// Approximate size of one kernel in the picture, in pixels (8–1024).
+    #[arg(long, default_value_t = 96, value_parser = cell_px)]
     cell: usize,
-    /// Kernels per row.
-    #[arg(long, default_value_t = 8)]
+    /// Kernels per row (1–64).
+    #[arg(long, default_value_t = 8, value_parser = columns)]
     columns: usize,
 }
 
@@ -467,6 +467,19 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
     };
     if args.count == 0 {
         return Err("--count must be at least 1".into());
+    }
+    // the bank is held in memory and written as one array of f32
+    let bytes = args.count as f64 * (args.size * args.size) as f64 * 4.0;
+    if bytes > 2e9 {
+        return Err(format!(
+            "--count {} of {}x{} kernels would take {:.1} GB; at most 2 GB per bank: write \
+             several banks",
+            args.count,
+            args.size,
+            args.size,
+            bytes / 1e9
+        )
+        .into());
     }
     let mut outputs = vec![Output::Npy(&args.output)];
     if let Some(preview) = &args.preview {
@@ -659,4 +672,33 @@ fn weights_dir(given: Option<PathBuf>) -> Result<PathBuf, Box<dyn std::error::Er
     given.or_else(deblur_models::weights::find_weights_dir).ok_or_else(|| {
         "no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR, or run from the repository (weights/manifest.json)".into()
     })
+}
+
+/// An integer in `lo..=hi`, for clap.
+fn in_range(text: &str, lo: usize, hi: usize) -> Result<usize, String> {
+    let n: usize = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    if n < lo || n > hi {
+        return Err(format!("{n} is outside {lo}–{hi}"));
+    }
+    Ok(n)
+}
+
+fn kernel_side(text: &str) -> Result<usize, String> {
+    in_range(text, 3, 255)
+}
+
+fn bank_count(text: &str) -> Result<usize, String> {
+    in_range(text, 1, 1_000_000)
+}
+
+fn sample_count(text: &str) -> Result<usize, String> {
+    in_range(text, 1, 4096)
+}
+
+fn cell_px(text: &str) -> Result<usize, String> {
+    in_range(text, 8, 1024)
+}
+
+fn columns(text: &str) -> Result<usize, String> {
+    in_range(text, 1, 64)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
 use deblur_core::outputs::{Output, check_outputs};
-use deblur_core::{BitDepth, Kernel, device_from_name, load_image, save_image};
+use deblur_core::{BitDepth, Kernel, device_from_name, load_image_limited, save_image};
 use deblur_optim::BlindOptions;
 use deblur_optim::levin::{
     LevinRow, SELFDEBLUR_KERNEL_SIZES, kernel_result, load_levin, run_levin,
@@ -131,6 +131,10 @@ pub(crate) struct BlindOptionArgs {
     /// Estimate the kernel on this window X,Y,W,H (default: the most textured window, see --window-side).
     #[arg(long, value_parser = parse_window)]
     crop: Option<[usize; 4]>,
+    /// Refuse images above this many million pixels before reading them (deblurring needs
+    /// about 100 bytes per pixel: 50 megapixels ≈ 5 GB).
+    #[arg(long, default_value_t = 50.0, value_parser = crate::train_cmds::positive_finite)]
+    pub(crate) max_megapixels: f64,
 }
 
 impl BlindOptionArgs {
@@ -331,7 +335,7 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     check_outputs(&[&args.input], &outputs)?;
     let (options, models, request) = args.blind.prepare()?;
     let device = options.device.clone();
-    let input = load_image(&args.input)?;
+    let input = load_image_limited(&args.input, args.blind.max_megapixels)?;
     if input.dropped_alpha {
         eprintln!("warning: {}: alpha channel dropped", args.input.display());
     }
@@ -459,6 +463,10 @@ pub struct DeconvArgs {
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Refuse images above this many million pixels before reading them (about 100 bytes per
+    /// pixel).
+    #[arg(long, default_value_t = 50.0, value_parser = crate::train_cmds::positive_finite)]
+    max_megapixels: f64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -472,7 +480,7 @@ pub enum BoundaryArg {
 pub fn deconv(args: DeconvArgs) -> CmdResult {
     check_outputs(&[&args.input, &args.kernel], &[Output::Image(&args.output)])?;
     let device = device_from_name(&args.device)?;
-    let input = load_image(&args.input)?;
+    let input = load_image_limited(&args.input, args.max_megapixels)?;
     let kernel = Kernel::load(&args.kernel)?;
     let y = array_to_tensor(&input.pixels, &device);
     let x = match args.method {

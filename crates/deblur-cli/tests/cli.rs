@@ -569,6 +569,83 @@ fn batch_shards_partition_a_folder_and_resume_after_a_kill() {
     assert_fails(&same, &["input folder"]);
 }
 
+/// Sizes that would exhaust memory are refused by name before any allocation: images by their
+/// header against --max-megapixels, kernel sizes, counts and picture cells by range.
+#[test]
+fn oversized_jobs_are_refused_before_they_allocate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.png");
+    let input = data("levin_im1_kernel1_img.png"); // 255² = 0.065 megapixels
+    let run = deblur(&[
+        "blind",
+        s(&input),
+        "-o",
+        s(&out),
+        "--max-megapixels",
+        "0.05",
+    ]);
+    assert_fails(
+        &run,
+        &["levin_im1_kernel1_img.png", "255x255", "--max-megapixels"],
+    );
+    let run = deblur(&[
+        "deconv",
+        s(&input),
+        "--kernel",
+        s(&data("levin_kernel1.png")),
+        "-o",
+        s(&out),
+        "--max-megapixels",
+        "0.05",
+    ]);
+    assert_fails(&run, &["megapixels"]);
+    assert!(!out.exists());
+    let bank = dir.path().join("b.npy");
+    for (args, flag) in [
+        (
+            vec!["kernels", "synth", "--size", "100000", "-o", s(&bank)],
+            "--size",
+        ),
+        (
+            vec![
+                "kernels",
+                "synth",
+                "--size",
+                "255",
+                "--count",
+                "1000000",
+                "-o",
+                s(&bank),
+            ],
+            "GB",
+        ),
+        (
+            vec!["kernels", "sample", "--count", "100000000", "-o", s(&out)],
+            "--count",
+        ),
+        (
+            vec![
+                "kernel",
+                "show",
+                s(&input),
+                "--cell",
+                "100000",
+                "-o",
+                s(&out),
+            ],
+            "--cell",
+        ),
+    ] {
+        let run = deblur(&args);
+        assert_eq!(run.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&run.stderr).contains(flag),
+            "{args:?}"
+        );
+    }
+    assert!(!bank.exists() && !out.exists());
+}
+
 #[test]
 fn deconv_with_the_true_kernel_sharpens() {
     let dir = tempfile::tempdir().unwrap();

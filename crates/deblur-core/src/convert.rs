@@ -38,7 +38,34 @@ pub struct LoadedImage {
 /// # Errors
 /// [`Error::Io`] if the file cannot be opened, [`Error::NotAnImage`] if it cannot be decoded.
 pub fn load_image(path: impl AsRef<Path>) -> Result<LoadedImage> {
+    load_image_limited(path, f64::INFINITY)
+}
+
+/// [`load_image`] for images of at most `max_megapixels` million pixels: the size is read from
+/// the file's header first, so an oversized image is refused before it is decoded.
+///
+/// # Errors
+/// [`Error::ImageTooLarge`] above the limit, and the errors of [`load_image`].
+pub fn load_image_limited(path: impl AsRef<Path>, max_megapixels: f64) -> Result<LoadedImage> {
     let path = path.as_ref();
+    if max_megapixels.is_finite() {
+        let header = image::ImageReader::open(path)
+            .map_err(|e| Error::io(path, e))?
+            .with_guessed_format()
+            .map_err(|e| Error::io(path, e))?;
+        if let Ok((width, height)) = header.into_dimensions() {
+            let megapixels = f64::from(width) * f64::from(height) / 1e6;
+            if megapixels > max_megapixels {
+                return Err(Error::ImageTooLarge {
+                    path: path.to_path_buf(),
+                    width,
+                    height,
+                    megapixels,
+                    limit: max_megapixels,
+                });
+            }
+        }
+    }
     let not_image = |reason: String| Error::NotAnImage {
         path: path.to_path_buf(),
         reason,

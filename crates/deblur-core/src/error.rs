@@ -21,6 +21,24 @@ pub enum Error {
         /// What the decoder said.
         reason: String,
     },
+    /// An image is larger than the caller's limit (checked from its header, before decoding).
+    #[error(
+        "{path}: {width}x{height} = {megapixels:.1} megapixels is above the limit of {limit} \
+         megapixels (deblurring needs about 100 bytes per pixel); raise it with --max-megapixels \
+         if the memory is there, or crop or shrink the image"
+    )]
+    ImageTooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Its size in megapixels.
+        megapixels: f64,
+        /// The limit in megapixels.
+        limit: f64,
+    },
     /// The output format cannot be written with the requested settings.
     #[error("{path}: {reason}")]
     UnsupportedOutput {

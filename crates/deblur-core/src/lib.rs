@@ -8,6 +8,7 @@ pub mod convert;
 pub mod device;
 mod error;
 pub mod fft;
+pub mod fuzz;
 pub mod kernel;
 pub mod memory;
 pub mod npy;
@@ -18,7 +19,7 @@ pub mod visual;
 
 pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise, blur_image};
 pub use color::YCbCrStandard;
-pub use convert::{BitDepth, LoadedImage, load_image, save_image};
+pub use convert::{BitDepth, LoadedImage, load_image, load_image_limited, save_image};
 pub use device::{default_device, device_from_name};
 pub use error::{Error, Result};
 pub use kernel::Kernel;
