@@ -467,6 +467,10 @@ pub struct DeconvArgs {
     /// pixel).
     #[arg(long, default_value_t = 50.0, value_parser = crate::train_cmds::positive_finite)]
     max_megapixels: f64,
+    /// hl: deconvolve images with a side above N in overlapping N² tiles, in bounded memory
+    /// (0: always whole).
+    #[arg(long, default_value_t = 1024)]
+    tile: usize,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -491,6 +495,7 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
             };
             let config = HyperLaplacianConfig {
                 lambda: args.weight.unwrap_or(config.lambda),
+                tile: (args.tile > 0).then_some(args.tile),
                 ..config
             };
             hyper_laplacian_deconv(y, kernel.to_tensor(&device), &config)

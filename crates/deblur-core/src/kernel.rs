@@ -43,9 +43,10 @@ impl Kernel {
         if sum <= 0.0 {
             return Err(Error::ZeroSumKernel);
         }
-        let scale = (1.0 / sum) as f32;
+        // divide in f64: `1 / sum` of a tiny sum overflows f32 (found by fuzzing: a kernel of
+        // denormal values became NaN); each tap is at most the sum, so `v / sum` lies in [0, 1]
         Ok(Kernel {
-            values: values.mapv(|v| v * scale),
+            values: values.mapv(|v| (f64::from(v) / sum) as f32),
         })
     }
 
@@ -468,6 +469,17 @@ mod tests {
         let r = k.rotate_180();
         assert_eq!(r.values()[[0, 0]], k.values()[[2, 2]]);
         assert_eq!(r.values()[[0, 2]], k.values()[[2, 0]]);
+    }
+
+    #[test]
+    fn denormal_taps_normalise_to_finite_values() {
+        // found by fuzzing the .npy loader: 1/sum of a denormal sum overflows f32
+        let mut v = Array2::<f32>::zeros((3, 3));
+        v[[1, 1]] = 1e-45;
+        v[[1, 2]] = 1e-45;
+        let k = Kernel::new(v).unwrap();
+        assert!(k.values().iter().all(|x| x.is_finite()));
+        assert!((k.values()[[1, 1]] - 0.5).abs() < 1e-6, "{:?}", k.values());
     }
 
     #[test]

@@ -30,7 +30,11 @@ fn fuzz(name: &str, seed: &[u8], load: impl Fn(&Path) -> bool + std::panic::RefU
     let path = dir.path().join(name);
     let mut accepted = 0usize;
     let n = cases();
-    for case in 0..n as u64 {
+    let first: u64 = std::env::var("DEBLUR_FUZZ_FIRST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for case in first..first + n as u64 {
         let mut rng = StdRng::seed_from_u64(case);
         let mut bytes = seed.to_vec();
         for _ in 0..rng.random_range(1..4) {
@@ -72,8 +76,9 @@ fn kernel_loads(path: &Path) -> bool {
                 let sum: f32 = k.values().sum();
                 assert!(
                     k.values().iter().all(|v| v.is_finite() && *v >= 0.0),
-                    "{}: an invalid kernel was accepted",
-                    path.display()
+                    "{}: an invalid kernel was accepted: {:?}",
+                    path.display(),
+                    k.values()
                 );
                 assert!((sum - 1.0).abs() < 1e-3, "{}: sum {sum}", path.display());
             }

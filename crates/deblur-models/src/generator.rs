@@ -114,6 +114,20 @@ impl KernelGeneratorConfig {
     /// # Errors
     /// A message naming the supported sizes.
     pub fn geometry(&self) -> Result<Geometry, String> {
+        // checked before burn's layer constructors, which panic on these (found by fuzzing the
+        // weights loader with damaged configs)
+        if !(1..=4096).contains(&self.latent_dim) || !(1..=1024).contains(&self.base_channels) {
+            return Err(format!(
+                "latent dimension {} and base width {} must lie in 1–4096 and 1–1024",
+                self.latent_dim, self.base_channels
+            ));
+        }
+        if !(self.bn_epsilon.is_finite() && self.bn_epsilon > 0.0) {
+            return Err(format!(
+                "BatchNorm ε {} must be finite and above 0",
+                self.bn_epsilon
+            ));
+        }
         geometry(self.kernel_size).ok_or_else(|| {
             format!(
                 "kernel size {} is not supported; use 31, 45, 55, 65 or 75",

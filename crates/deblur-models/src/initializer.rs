@@ -32,6 +32,24 @@ impl InitializerConfig {
         InitializerConfig::new().with_base_width(base_width)
     }
 
+    /// Checks the settings before the layers are built (burn's constructors panic on zero sizes).
+    ///
+    /// # Errors
+    /// A message naming the setting out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=4096).contains(&self.latent_dim)
+            || !(1..=16).contains(&self.in_channels)
+            || !(1..=1024).contains(&self.base_width)
+        {
+            return Err(format!(
+                "latent dimension {}, input channels {} and base width {} must lie in 1–4096, \
+                 1–16 and 1–1024",
+                self.latent_dim, self.in_channels, self.base_width
+            ));
+        }
+        Ok(())
+    }
+
     /// Builds the network.
     pub fn init(&self, device: &Device) -> KernelInitializer {
         let w = self.base_width;

@@ -195,6 +195,10 @@ pub fn load_initializer_files(
     device: &Device,
 ) -> Result<KernelInitializer> {
     let parsed: InitializerConfig = read_config(config)?;
+    parsed.validate().map_err(|reason| Error::Checkpoint {
+        path: config.to_path_buf(),
+        reason,
+    })?;
     apply_record(parsed.init(device), weights, config)
 }
 
@@ -209,7 +213,10 @@ pub fn load_generator_files(
     device: &Device,
 ) -> Result<KernelGenerator> {
     let parsed: KernelGeneratorConfig = read_config(config)?;
-    parsed.geometry().map_err(Error::InvalidConfig)?;
+    parsed.geometry().map_err(|reason| Error::Checkpoint {
+        path: config.to_path_buf(),
+        reason,
+    })?;
     apply_record(parsed.init(device), weights, config)
 }
 

@@ -24,8 +24,12 @@ fn damaged_weights_and_configs_never_panic() {
     std::fs::write(&json, serde_json::to_string(&config).unwrap()).unwrap();
     let (good_bpk, good_json) = (std::fs::read(&bpk).unwrap(), std::fs::read(&json).unwrap());
     assert!(load_generator_files(&bpk, &json, &device).is_ok());
+    let first: u64 = std::env::var("DEBLUR_FUZZ_FIRST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut loaded = 0;
-    for case in 0..cases {
+    for case in first..first + cases {
         let mut rng = StdRng::seed_from_u64(case);
         // damage the weights, the config, or both
         let which = rng.random_range(0..3);

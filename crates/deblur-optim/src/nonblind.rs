@@ -45,6 +45,15 @@ pub struct HyperLaplacianConfig {
     /// How the unobserved extension of the image is treated. Default: unknown.
     #[serde(default)]
     pub boundary: DeconvBoundary,
+    /// Images with a side above this are deconvolved in overlapping tiles of this side (each
+    /// with the unknown boundary, blended linearly over an overlap of twice the kernel), so that
+    /// memory stays bounded; `None`: always whole. Default: 1024.
+    #[serde(default = "default_tile")]
+    pub tile: Option<usize>,
+}
+
+fn default_tile() -> Option<usize> {
+    Some(1024)
 }
 
 /// The observation outside the image, as the FFT solver sees it.
@@ -80,6 +89,7 @@ impl Default for HyperLaplacianConfig {
             beta_rate: 2.0 * std::f64::consts::SQRT_2,
             inner_iterations: 6,
             boundary: DeconvBoundary::Unknown,
+            tile: default_tile(),
         }
     }
 }
@@ -291,6 +301,99 @@ fn shrink(v: Tensor<4>, table: &ShrinkTable) -> Result<Tensor<4>> {
     Ok(Tensor::from_data(TensorData::new(values, dims), &device))
 }
 
+/// Starts of tiles of `tile` px covering `0..len` with at least `overlap` px shared by neighbours.
+fn tile_starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
+    if len <= tile {
+        return vec![0];
+    }
+    let step = tile - overlap;
+    let mut starts: Vec<usize> = (0..)
+        .map(|i| i * step)
+        .take_while(|&s| s + tile < len)
+        .collect();
+    starts.push(len - tile);
+    starts
+}
+
+/// Blending weight along one axis of a tile of `len` px: a linear ramp over `overlap` px on each
+/// side that borders another tile, 1 elsewhere.
+fn ramp(len: usize, overlap: usize, ramp_start: bool, ramp_end: bool) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let up = if ramp_start {
+                ((i + 1) as f32 / (overlap + 1) as f32).min(1.0)
+            } else {
+                1.0
+            };
+            let down = if ramp_end {
+                ((len - i) as f32 / (overlap + 1) as f32).min(1.0)
+            } else {
+                1.0
+            };
+            up.min(down)
+        })
+        .collect()
+}
+
+/// [`hyper_laplacian_deconv`] tile by tile: each `tile`² tile is deconvolved whole (its border
+/// treated as the configured boundary), and neighbours are blended linearly over an overlap of
+/// twice the kernel size.
+fn deconv_tiled(
+    blurred: Tensor<4>,
+    kernel: Tensor<4>,
+    config: &HyperLaplacianConfig,
+    tile: usize,
+) -> Result<Tensor<4>> {
+    let device = blurred.device();
+    let [n, c, h, w] = blurred.dims();
+    let [_, _, kh, kw] = kernel.dims();
+    let overlap = 2 * kh.max(kw);
+    let whole = HyperLaplacianConfig {
+        tile: None,
+        ..*config
+    };
+    let (rows, cols) = (tile_starts(h, tile, overlap), tile_starts(w, tile, overlap));
+    let mut sum = vec![0f32; n * c * h * w];
+    let mut weight = vec![0f32; h * w];
+    for (ri, &r0) in rows.iter().enumerate() {
+        let th = tile.min(h);
+        let wr = ramp(th, overlap, ri > 0, ri + 1 < rows.len());
+        for (ci, &c0) in cols.iter().enumerate() {
+            let tw = tile.min(w);
+            let wc = ramp(tw, overlap, ci > 0, ci + 1 < cols.len());
+            let part = blurred
+                .clone()
+                .slice([0..n, 0..c, r0..r0 + th, c0..c0 + tw]);
+            let x = hyper_laplacian_deconv(part, kernel.clone(), &whole)?;
+            let values: Vec<f32> = x
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
+            for b in 0..n * c {
+                for y in 0..th {
+                    for x in 0..tw {
+                        let wgt = wr[y] * wc[x];
+                        sum[(b * h + r0 + y) * w + c0 + x] += wgt * values[(b * th + y) * tw + x];
+                        if b == 0 {
+                            weight[(r0 + y) * w + c0 + x] += wgt;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for b in 0..n * c {
+        for i in 0..h * w {
+            sum[b * h * w + i] /= weight[i];
+        }
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(sum, [n, c, h, w]),
+        &device,
+    ))
+}
+
 /// Hyper-Laplacian non-blind deconvolution (Krishnan & Fergus 2009) of `blurred` (`[n, c, h, w]`)
 /// by `kernel` (`[1, 1, kh, kw]`, the cross-correlation kernel of the blur).
 ///
@@ -311,6 +414,13 @@ pub fn hyper_laplacian_deconv(
         return Err(Error::InvalidConfig(
             "hyper-Laplacian: need a finite λ > 0, 0 < α < 1, β₀ > 0, β rate > 1".into(),
         ));
+    }
+    if let Some(tile) = config.tile {
+        let [_, _, h, w] = blurred.dims();
+        let [_, _, kh, kw] = kernel.dims();
+        if h.max(w) > tile && tile >= 4 * kh.max(kw) {
+            return deconv_tiled(blurred, kernel, config, tile);
+        }
     }
     let s = setup(blurred, kernel)?;
     let device = s.padded.device();
@@ -377,6 +487,70 @@ pub fn hyper_laplacian_deconv(
 mod tests {
     use super::*;
     use burn::tensor::Device;
+
+    #[test]
+    fn tiles_cover_the_image_with_the_overlap() {
+        assert_eq!(tile_starts(100, 128, 20), vec![0]);
+        assert_eq!(tile_starts(300, 128, 20), vec![0, 108, 172]);
+        let r = ramp(6, 2, true, false);
+        assert_eq!(r, vec![1.0 / 3.0, 2.0 / 3.0, 1.0, 1.0, 1.0, 1.0]);
+    }
+
+    /// Tiles deconvolved with the unknown boundary and blended over twice the kernel restore the
+    /// image as well as one whole deconvolution (measured: 41.39 dB tiled, 41.47 dB whole against
+    /// the sharp image; the two results 57.4 dB apart from each other).
+    #[test]
+    fn tiled_deconvolution_matches_the_whole_image() {
+        use deblur_core::{Boundary, UniformBlur};
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let device = Device::default();
+        let mut rng = StdRng::seed_from_u64(8);
+        let (h, w, k) = (200usize, 300usize, 9usize);
+        let mut scene = ndarray::Array3::<f32>::from_elem((1, h, w), 0.4);
+        for _ in 0..120 {
+            let (r, c) = (rng.random_range(0..h), rng.random_range(0..w));
+            let (dh, dw) = (rng.random_range(3..25), rng.random_range(3..25));
+            let v: f32 = rng.random();
+            scene
+                .slice_mut(ndarray::s![.., r..(r + dh).min(h), c..(c + dw).min(w)])
+                .fill(v);
+        }
+        let mut taps = ndarray::Array2::<f32>::zeros((k, k));
+        for i in 0..k {
+            taps[[i / 2 + 2, i]] = 1.0;
+        }
+        let kernel = deblur_core::Kernel::new(taps).unwrap();
+        let blurred = deblur_core::blur_image(
+            &scene,
+            &kernel,
+            UniformBlur::new(Boundary::Same(Padding::Symmetric)),
+            0.005,
+            2,
+            &device,
+        )
+        .unwrap();
+        let y = deblur_core::convert::array_to_tensor(&blurred, &device);
+        let run = |tile: Option<usize>| {
+            let config = HyperLaplacianConfig {
+                tile,
+                ..Default::default()
+            };
+            let x = hyper_laplacian_deconv(y.clone(), kernel.to_tensor(&device), &config).unwrap();
+            deblur_core::convert::tensor_to_array(x, 0).unwrap()
+        };
+        let (whole, tiled) = (run(None), run(Some(128)));
+        let psnr = |a: &ndarray::Array3<f32>, b: &ndarray::Array3<f32>| {
+            deblur_metrics::psnr(a.view(), b.view(), 1.0)
+        };
+        let (pw, pt, apart) = (
+            psnr(&whole, &scene),
+            psnr(&tiled, &scene),
+            psnr(&tiled, &whole),
+        );
+        eprintln!("whole {pw:.2} dB, tiled {pt:.2} dB, apart {apart:.1} dB");
+        assert!((pw - pt).abs() < 0.3, "whole {pw:.2} dB, tiled {pt:.2} dB");
+        assert!(apart > 45.0, "tiled and whole {apart:.1} dB apart");
+    }
 
     /// An observation made by a valid blur of a larger image (its border depends on pixels
     /// outside the picture, as in a camera): treating the extension as unknown restores it
