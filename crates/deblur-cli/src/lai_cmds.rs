@@ -15,7 +15,7 @@ use deblur_optim::lai::{
 use deblur_optim::{BlindRequest, HyperLaplacianConfig, hyper_laplacian_deconv};
 use ndarray::Axis;
 
-use crate::solve_cmds::{BenchMethodArg, BenchMethodArgs, blind_gray, load_models, options};
+use crate::solve_cmds::{BenchMethodArg, BenchMethodArgs, blind_gray, load_models};
 
 type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -133,18 +133,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         None => load_lai(&args.data, images, args.kernels.as_deref())?,
     };
     set.noise_std = args.noise_std;
-    let blind_method = args.run.blind_method();
     let models = match args.run.method {
         BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
-            load_models(&options(
-                blind_method,
-                args.run.preset,
-                None,
-                args.run.iters,
-                args.run.window_side,
-                &args.run.shipped,
-                &device,
-            ))?
+            load_models(&args.run.options(None, &device))?
         }
         _ => None,
     };
@@ -173,16 +164,10 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
         let true_kernel = &set.kernels[case.kernel].kernel;
         let [kh, kw] = true_kernel.size();
-        let request = options(
-            blind_method,
-            args.run.preset,
-            Some(args.kernel_size.unwrap_or(kh.max(kw))),
-            args.run.iters,
-            args.run.window_side,
-            &args.run.shipped,
-            &device,
-        )
-        .request(models.as_ref())?;
+        let request = args
+            .run
+            .options(Some(args.kernel_size.unwrap_or(kh.max(kw))), &device)
+            .request(models.as_ref())?;
         let mut request = request;
         if let Some(robust) = request.robust.as_mut() {
             robust.max_coverage = args.max_coverage.unwrap_or(robust.max_coverage);

@@ -554,6 +554,23 @@ impl BenchMethodArgs {
             _ => MethodArg::Selfdeblur,
         }
     }
+
+    /// The library's options of the blind method for kernels of `kernel_size`.
+    pub(crate) fn options(
+        &self,
+        kernel_size: Option<usize>,
+        device: &deblur_core::burn::tensor::Device,
+    ) -> BlindOptions {
+        options(
+            self.blind_method(),
+            self.preset,
+            kernel_size,
+            self.iters,
+            self.window_side,
+            &self.shipped,
+            device,
+        )
+    }
 }
 
 #[derive(Args, Debug)]
@@ -593,15 +610,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let nonblind = HyperLaplacianConfig::default();
     let blind_method = args.run.blind_method();
     // the GLKM models are loaded once, not per image
-    let models = load_models(&options(
-        blind_method,
-        args.run.preset,
-        None,
-        args.run.iters,
-        args.run.window_side,
-        &args.run.shipped,
-        &device,
-    ))?;
+    let models = load_models(&args.run.options(None, &device))?;
     println!(
         "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
@@ -624,16 +633,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         MethodArg::Glkm => None,
                         _ => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
                     };
-                    let request = options(
-                        blind_method,
-                        args.run.preset,
-                        k,
-                        args.run.iters,
-                        args.run.window_side,
-                        &args.run.shipped,
-                        &device,
-                    )
-                    .request(models.as_ref())?;
+                    let request = args.run.options(k, &device).request(models.as_ref())?;
                     let (out, kernels) = blind_gray(
                         &item.blurred,
                         &request,

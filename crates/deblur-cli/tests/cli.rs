@@ -21,6 +21,33 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The shift-compensated PSNR of `estimate` against `reference`, by `deblur score --json`.
+fn scored_psnr(estimate: &Path, reference: &Path) -> f64 {
+    let o = deblur(&["score", s(estimate), "--reference", s(reference), "--json"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let start = text.find("\"psnr\":").unwrap() + 7;
+    text[start..]
+        .split(',')
+        .next()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+}
+
+/// A 48² crop (rows from `top`) of a Levin observation, saved as `name` in `dir`: small inputs
+/// keep the blind-deblurring tests quick.
+fn levin_crop(dir: &Path, name: &str, top: usize) -> PathBuf {
+    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png"))
+        .unwrap()
+        .pixels;
+    let crop = img
+        .slice(ndarray::s![.., top..top + 48, 100..148])
+        .to_owned();
+    let path = dir.join(name);
+    deblur_core::save_image(&path, &crop, deblur_core::BitDepth::Eight).unwrap();
+    path
+}
+
 fn assert_fails(out: &Output, needles: &[&str]) {
     assert_eq!(
         out.status.code(),
@@ -168,13 +195,7 @@ fn blind_runs_and_writes_image_and_kernel() {
     let kernel = dir.path().join("kernel.png");
     let snapshots = dir.path().join("snaps");
     let loss_plot = dir.path().join("loss.png");
-    // a 48×48 crop of a Levin observation keeps this quick
-    let crop = dir.path().join("crop.png");
-    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png"))
-        .unwrap()
-        .pixels;
-    let small = img.slice(ndarray::s![.., 100..148, 100..148]).to_owned();
-    deblur_core::save_image(&crop, &small, deblur_core::BitDepth::Eight).unwrap();
+    let crop = levin_crop(dir.path(), "crop.png", 100);
     let run = deblur(&[
         "blind",
         s(&crop),
@@ -295,12 +316,7 @@ fn blind_errors_exit_2() {
 #[test]
 fn blind_seed_changes_the_result_and_repeats_it() {
     let dir = tempfile::tempdir().unwrap();
-    let crop = dir.path().join("crop.png");
-    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png"))
-        .unwrap()
-        .pixels;
-    let small = img.slice(ndarray::s![.., 100..148, 100..148]).to_owned();
-    deblur_core::save_image(&crop, &small, deblur_core::BitDepth::Eight).unwrap();
+    let crop = levin_crop(dir.path(), "crop.png", 100);
     let run = |seed: &str, name: &str| {
         let out = dir.path().join(name);
         let r = deblur(&[
@@ -460,17 +476,7 @@ fn the_example_kernel_deconvolves_the_example_image() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let psnr = |p: &Path| {
-        let o = deblur(&["score", s(p), "--reference", s(&sharp), "--json"]);
-        let text = String::from_utf8_lossy(&o.stdout).to_string();
-        let start = text.find("\"psnr\":").unwrap() + 7;
-        text[start..]
-            .split(',')
-            .next()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap()
-    };
+    let psnr = |p: &Path| scored_psnr(p, &sharp);
     let (before, after) = (psnr(&blurred), psnr(&out));
     assert!(
         after > before + 8.0,
@@ -486,19 +492,8 @@ fn batch_shards_partition_a_folder_and_resume_after_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("in"), dir.path().join("out"));
     std::fs::create_dir_all(&input).unwrap();
-    let img = deblur_core::load_image(data("levin_im1_kernel1_img.png"))
-        .unwrap()
-        .pixels;
     for i in 0..8 {
-        let crop = img
-            .slice(ndarray::s![.., 10 * i..10 * i + 48, 100..148])
-            .to_owned();
-        deblur_core::save_image(
-            input.join(format!("img{i}.png")),
-            &crop,
-            deblur_core::BitDepth::Eight,
-        )
-        .unwrap();
+        levin_crop(&input, &format!("img{i}.png"), 10 * i);
     }
     std::fs::write(input.join("notes.txt"), "not an image").unwrap();
     let command = |shard: &str| {
@@ -664,17 +659,7 @@ fn deconv_with_the_true_kernel_sharpens() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let score = |p: &Path| {
-        let o = deblur(&["score", s(p), "--reference", s(&sharp), "--json"]);
-        let text = String::from_utf8_lossy(&o.stdout).to_string();
-        let start = text.find("\"psnr\":").unwrap() + 7;
-        text[start..]
-            .split(',')
-            .next()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap()
-    };
+    let score = |p: &Path| scored_psnr(p, &sharp);
     let (before, after) = (score(&blurred), score(&out));
     assert!(
         after > before + 5.0,

@@ -219,11 +219,7 @@ impl GanTrainer {
         // continuing run has and a resumed run continues bit for bit
         let _ = (self.generator.valid(), self.discriminator.valid());
         commit_checkpoint(dir, |dir| {
-            write_json(&dir.join("config.json"), &self.config)?;
-            write_json(
-                &dir.join("state.json"),
-                &serde_json::json!({ "step": self.step }),
-            )?;
+            write_run_state(dir, &self.config, self.step)?;
             let save = |record: ModuleRecord, name: &str| -> Result<()> {
                 let path = dir.join(name);
                 record.save(&path).map_err(|e| record_err(&path, e))
@@ -349,6 +345,18 @@ pub fn recover_checkpoint(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes a run's `config.json` and `state.json` (its step count) into the checkpoint folder `dir`.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming the file.
+pub fn write_run_state<C: Serialize>(dir: &Path, config: &C, step: usize) -> Result<()> {
+    write_json(&dir.join("config.json"), config)?;
+    write_json(
+        &dir.join("state.json"),
+        &serde_json::json!({ "step": step }),
+    )
 }
 
 /// Writes `value` as pretty JSON, atomically.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::generator::KernelGenerator;
 use crate::initializer::{InitializerConfig, KernelInitializer};
 use crate::inversion::invert;
-use crate::train::{commit_checkpoint, recover_checkpoint, write_json};
+use crate::train::{commit_checkpoint, recover_checkpoint, write_run_state};
 use crate::weights::apply_record;
 use crate::{Error, Result};
 
@@ -200,11 +200,7 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         // commit the pending BatchNorm running-statistics update (see `GanTrainer::save_checkpoint`)
         let _ = self.initializer.valid();
         commit_checkpoint(dir, |dir| {
-            write_json(&dir.join("config.json"), &self.config)?;
-            write_json(
-                &dir.join("state.json"),
-                &serde_json::json!({ "step": self.step }),
-            )?;
+            write_run_state(dir, &self.config, self.step)?;
             let path = dir.join("initializer.bpk");
             self.initializer
                 .clone()
