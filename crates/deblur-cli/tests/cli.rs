@@ -34,6 +34,19 @@ fn scored_psnr(estimate: &Path, reference: &Path) -> f64 {
         .unwrap()
 }
 
+/// `deblur deconv BLURRED --kernel KERNEL` into `dir`; the PSNR of the input and of the result
+/// against `sharp`.
+fn deconv_psnrs(dir: &Path, blurred: &Path, kernel: &Path, sharp: &Path) -> (f64, f64) {
+    let out = dir.join("deconvolved.png");
+    let run = deblur(&["deconv", s(blurred), "--kernel", s(kernel), "-o", s(&out)]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (scored_psnr(blurred, sharp), scored_psnr(&out, sharp))
+}
+
 /// A 48² crop (rows from `top`) of a Levin observation, saved as `name` in `dir`: small inputs
 /// keep the blind-deblurring tests quick.
 fn levin_crop(dir: &Path, name: &str, top: usize) -> PathBuf {
@@ -462,22 +475,8 @@ fn the_example_kernel_deconvolves_the_example_image() {
         examples.join("im1_kernel4_img.png"),
         examples.join("im1_sharp.png"),
     );
-    let out = dir.path().join("d.png");
-    let run = deblur(&[
-        "deconv",
-        s(&blurred),
-        "--kernel",
-        s(&examples.join("im1_kernel4_kernel.png")),
-        "-o",
-        s(&out),
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let psnr = |p: &Path| scored_psnr(p, &sharp);
-    let (before, after) = (psnr(&blurred), psnr(&out));
+    let kernel = examples.join("im1_kernel4_kernel.png");
+    let (before, after) = deconv_psnrs(dir.path(), &blurred, &kernel, &sharp);
     assert!(
         after > before + 8.0,
         "{after:.2} dB vs blurred {before:.2} dB"
@@ -645,7 +644,6 @@ fn oversized_jobs_are_refused_before_they_allocate() {
 fn deconv_with_the_true_kernel_sharpens() {
     let dir = tempfile::tempdir().unwrap();
     let blurred = dir.path().join("b.png");
-    let out = dir.path().join("d.png");
     let sharp = data("levin_im1.png");
     let kernel = data("levin_kernel1.png");
     assert!(
@@ -653,14 +651,7 @@ fn deconv_with_the_true_kernel_sharpens() {
             .status
             .success()
     );
-    let run = deblur(&["deconv", s(&blurred), "--kernel", s(&kernel), "-o", s(&out)]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let score = |p: &Path| scored_psnr(p, &sharp);
-    let (before, after) = (score(&blurred), score(&out));
+    let (before, after) = deconv_psnrs(dir.path(), &blurred, &kernel, &sharp);
     assert!(
         after > before + 5.0,
         "deconvolution {after:.2} dB vs blurred {before:.2} dB"

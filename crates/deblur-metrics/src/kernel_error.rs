@@ -139,14 +139,20 @@ fn smoothed(values: &Array2<f32>, sigma: f64) -> Array2<f32> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn translated_kernel_has_zero_error_and_delta_has_a_known_one() {
+    /// Three taps on a 9² canvas, and the same kernel moved by (2, 1).
+    fn three_taps_and_moved() -> (Kernel, Kernel) {
         let mut v = Array2::zeros((9, 9));
         v[[2, 3]] = 1.0;
         v[[3, 3]] = 1.0;
         v[[3, 4]] = 2.0;
         let k = Kernel::new(v).unwrap();
         let moved = k.shift([2, 1]).unwrap();
+        (k, moved)
+    }
+
+    #[test]
+    fn translated_kernel_has_zero_error_and_delta_has_a_known_one() {
+        let (k, moved) = three_taps_and_moved();
         let e = kernel_error(&moved, &k, 2).unwrap();
         assert!(e.mse < 1e-12, "{e:?}");
         // delta vs a two-tap kernel [0.5, 0.5]: best alignment puts the delta on one tap:
@@ -165,12 +171,7 @@ mod tests {
 
     #[test]
     fn similarity_is_one_up_to_a_shift_and_known_for_a_delta() {
-        let mut v = Array2::zeros((9, 9));
-        v[[2, 3]] = 1.0;
-        v[[3, 3]] = 1.0;
-        v[[3, 4]] = 2.0;
-        let k = Kernel::new(v).unwrap();
-        let moved = k.shift([2, 1]).unwrap();
+        let (k, moved) = three_taps_and_moved();
         for sigma in [0.0, 1.0] {
             let s = kernel_similarity(&moved, &k, sigma, 2).unwrap();
             assert!((s - 1.0).abs() < 1e-6, "σ {sigma}: {s}");
