@@ -92,6 +92,7 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    let (options, models, request) = args.blind.prepare()?;
     std::fs::create_dir_all(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
     let same_folder = std::fs::canonicalize(&args.input)? == std::fs::canonicalize(&args.output)?;
     if same_folder {
@@ -101,7 +102,6 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let (options, models, request) = args.blind.prepare()?;
     let mine = shard_of(images, args.shard);
     let report_path = args.output.join(format!(
         "report-{}-of-{}.jsonl",

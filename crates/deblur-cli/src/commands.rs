@@ -167,27 +167,15 @@ impl ShippedWeights {
         &self,
         device: &deblur_core::burn::tensor::Device,
     ) -> Result<deblur_optim::GlkmModels, Box<dyn std::error::Error>> {
-        use deblur_core::burn::module::Module;
-        let dir = weights_dir(self.weights.clone())?;
-        let generator =
-            deblur_models::weights::load_generator(&dir, &self.variant, device)?.valid();
-        let has_initializer = deblur_models::weights::Manifest::read(&dir)?
-            .entry("kernel-initializer", &self.variant)
-            .is_ok();
-        let initializer = if has_initializer {
-            Some(deblur_models::weights::load_initializer(&dir, &self.variant, device)?.valid())
-        } else {
-            eprintln!(
-                "warning: {} has no kernel initializer {:?}; starting from the latent mean",
-                dir.display(),
-                self.variant
-            );
-            None
+        let options = deblur_optim::BlindOptions {
+            method: deblur_optim::MethodKind::Glkm,
+            weights: self.weights.clone(),
+            variant: self.variant.clone(),
+            device: device.clone(),
+            ..Default::default()
         };
-        Ok(deblur_optim::GlkmModels {
-            generator,
-            initializer,
-        })
+        crate::solve_cmds::load_models(&options)?
+            .ok_or_else(|| "the GLKM models could not be loaded".into())
     }
 }
 

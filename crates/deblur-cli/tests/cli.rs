@@ -34,6 +34,27 @@ fn scored_psnr(estimate: &Path, reference: &Path) -> f64 {
         .unwrap()
 }
 
+/// A bank of `count` synthesised 31 px kernels, `bank.npy` in `dir`.
+fn kernel_bank(dir: &Path, count: usize) -> PathBuf {
+    let bank = dir.join("bank.npy");
+    let run = deblur(&[
+        "kernels",
+        "synth",
+        "--size",
+        "31",
+        "--count",
+        &count.to_string(),
+        "-o",
+        s(&bank),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    bank
+}
+
 /// `deblur deconv BLURRED --kernel KERNEL` into `dir`; the PSNR of the input and of the result
 /// against `sharp`.
 fn deconv_psnrs(dir: &Path, blurred: &Path, kernel: &Path, sharp: &Path) -> (f64, f64) {
@@ -661,22 +682,8 @@ fn deconv_with_the_true_kernel_sharpens() {
 #[test]
 fn train_kernel_prior_writes_log_samples_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let bank = dir.path().join("bank.npy");
+    let bank = kernel_bank(dir.path(), 40);
     let run = dir.path().join("run");
-    assert!(
-        deblur(&[
-            "kernels",
-            "synth",
-            "--size",
-            "31",
-            "--count",
-            "40",
-            "-o",
-            s(&bank)
-        ])
-        .status
-        .success()
-    );
     let args = |steps: &str| -> Vec<String> {
         [
             "train",
@@ -743,21 +750,7 @@ fn train_kernel_prior_writes_log_samples_and_resumes() {
 #[test]
 fn killed_training_resumes_to_the_uninterrupted_weights_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
-    let bank = dir.path().join("bank.npy");
-    assert!(
-        deblur(&[
-            "kernels",
-            "synth",
-            "--size",
-            "31",
-            "--count",
-            "40",
-            "-o",
-            s(&bank)
-        ])
-        .status
-        .success()
-    );
+    let bank = kernel_bank(dir.path(), 40);
     let command = |run: &Path, resume: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_deblur"));
         c.args([
@@ -871,22 +864,8 @@ fn killed_training_resumes_to_the_uninterrupted_weights_bit_for_bit() {
 #[test]
 fn training_runs_lock_their_folder_and_resume_only_their_own_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let bank = dir.path().join("bank.npy");
+    let bank = kernel_bank(dir.path(), 16);
     let run = dir.path().join("run");
-    assert!(
-        deblur(&[
-            "kernels",
-            "synth",
-            "--size",
-            "31",
-            "--count",
-            "16",
-            "-o",
-            s(&bank)
-        ])
-        .status
-        .success()
-    );
     let train = |extra: &[&str]| {
         let mut args = vec![
             "train",
