@@ -12,7 +12,7 @@ use deblur::core::convert::{array_to_tensor, tensor_to_array};
 use deblur::core::{Boundary, Padding, UniformBlur, device_from_name, load_image};
 use deblur::metrics::{ShiftOptions, score_images};
 use deblur::models::weights::{find_weights_dir, load_generator, load_initializer};
-use deblur::optim::models::{GeneratorKernel, PixelImage};
+use deblur::optim::models::{GlkmKernel, PixelImage};
 use deblur::optim::schedule::{LossSchedule, MultiStepLr};
 use deblur::optim::solver::{ImagePenalty, Silent, SolverConfig, UpdateMode, solve};
 use deblur::optim::{GlkmModels, HyperLaplacianConfig, hyper_laplacian_deconv};
@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Image model: free pixels, started from the blurry image. Kernel model: w = g1(E(y)).
     let mut image = PixelImage::new(observation.clone(), &autodiff);
     let z0 = models.initial_latent(&observation);
-    let mut kernel = GeneratorKernel::new(models.generator.clone(), z0, &autodiff);
+    let mut kernel = GlkmKernel::new(models.generator.clone(), z0, &autodiff);
     let blur = UniformBlur::new(Boundary::Same(Padding::Reflect));
     let config = SolverConfig {
         iterations,

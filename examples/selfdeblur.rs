@@ -20,9 +20,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // Levin kernel 4 is 27 px wide: estimate a 27×27 kernel with the small-network preset.
     let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Quick, 27, Some(iterations));
-    let result = request
-        .method
-        .run(array_to_tensor(&blurred, &device), None, &mut Silent)?;
+    let result = request.method.run(
+        array_to_tensor(&blurred, &device),
+        &Default::default(),
+        &mut Silent,
+    )?;
     let restored = tensor_to_array(result.image.to_device(&device), 0)?.mapv(|v| v.clamp(0.0, 1.0));
 
     let before = score_images(&blurred, &sharp, &ShiftOptions::default())?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use deblur::core::burn::module::Module;
 use deblur::core::burn::tensor::Device;
-use deblur::kernels::{KernelGenerator as Synth, synthesize_bank};
+use deblur::kernels::{KernelFamily as Synth, synthesize_bank};
 use deblur::models::inversion::invert;
 use deblur::models::weights::load_generator;
 

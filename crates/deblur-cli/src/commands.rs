@@ -10,7 +10,7 @@ use deblur_core::{
     BitDepth, BlurMethod, Boundary, Kernel, Padding, UniformBlur, blur_image, device_from_name,
     load_image, save_image,
 };
-use deblur_kernels::{KernelBank, KernelGenerator, bank_stats, synthesize_bank};
+use deblur_kernels::{KernelBank, KernelFamily, bank_stats, synthesize_bank};
 use deblur_metrics::{ShiftOptions, score_images};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Instant;
@@ -474,9 +474,9 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
         outputs.push(Output::Image(preview));
     }
     check_outputs(&[], &outputs)?;
-    let mut generator = KernelGenerator::by_name(name, args.size)?;
+    let mut generator = KernelFamily::by_name(name, args.size)?;
     match (&mut generator, args.path_length) {
-        (KernelGenerator::Shake(config), Some(length)) => {
+        (KernelFamily::Shake(config), Some(length)) => {
             config.max_length_px = Some(length);
             config.min_length_fraction = 1.0;
             config.validate()?;

@@ -15,14 +15,14 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::generator::KernelGenerator;
+use crate::generator::KernelFamily;
 use crate::{Error, Result};
 
 /// The sidecar describing how a bank was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BankSidecar {
     /// The generator and all its settings.
-    pub generator: KernelGenerator,
+    pub generator: KernelFamily,
     /// Master seed.
     pub seed: u64,
     /// Number of kernels.
@@ -62,7 +62,7 @@ pub struct KernelBank {
 /// # Errors
 /// [`Error::InvalidConfig`] if the generator settings are invalid.
 pub fn synthesize_bank(
-    generator: &KernelGenerator,
+    generator: &KernelFamily,
     count: usize,
     seed: u64,
     progress: &(dyn Fn(usize) + Sync),

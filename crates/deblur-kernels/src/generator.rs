@@ -12,7 +12,7 @@ use crate::simple::{disk_kernel, gaussian_kernel, linear_kernel};
 /// uniformly from the stated ranges.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "generator", rename_all = "lowercase")]
-pub enum KernelGenerator {
+pub enum KernelFamily {
     /// Camera shake after Boracchi & Foi 2012 ([`crate::shake`]).
     Shake(ShakeConfig),
     /// Gaussian-process (Matérn-3/2) motion ([`crate::gp`]).
@@ -47,7 +47,7 @@ pub struct DrawInfo {
     pub length_px: Option<f64>,
 }
 
-impl KernelGenerator {
+impl KernelFamily {
     /// The generator `name` (`shake`, `gp`, `linear`, `gaussian`, `disk`) with its default
     /// settings for kernels of side `size`.
     ///
@@ -61,17 +61,17 @@ impl KernelGenerator {
         }
         let max_motion = 0.9 * size as f64;
         Ok(match name {
-            "shake" => KernelGenerator::Shake(ShakeConfig::new(size)),
-            "gp" => KernelGenerator::Gp(GpConfig::new(size)),
-            "linear" => KernelGenerator::Linear {
+            "shake" => KernelFamily::Shake(ShakeConfig::new(size)),
+            "gp" => KernelFamily::Gp(GpConfig::new(size)),
+            "linear" => KernelFamily::Linear {
                 size,
                 length_px: [1.0, max_motion.min((size - 1) as f64)],
             },
-            "gaussian" => KernelGenerator::Gaussian {
+            "gaussian" => KernelFamily::Gaussian {
                 size,
                 sigma_px: [0.5, (size as f64 / 6.0).max(0.6)],
             },
-            "disk" => KernelGenerator::Disk {
+            "disk" => KernelFamily::Disk {
                 size,
                 radius_px: [1.0, ((size - 1) as f64 / 2.0).max(1.0)],
             },
@@ -86,22 +86,22 @@ impl KernelGenerator {
     /// Short name of the family.
     pub fn name(&self) -> &'static str {
         match self {
-            KernelGenerator::Shake(_) => "shake",
-            KernelGenerator::Gp(_) => "gp",
-            KernelGenerator::Linear { .. } => "linear",
-            KernelGenerator::Gaussian { .. } => "gaussian",
-            KernelGenerator::Disk { .. } => "disk",
+            KernelFamily::Shake(_) => "shake",
+            KernelFamily::Gp(_) => "gp",
+            KernelFamily::Linear { .. } => "linear",
+            KernelFamily::Gaussian { .. } => "gaussian",
+            KernelFamily::Disk { .. } => "disk",
         }
     }
 
     /// Kernel side.
     pub fn size(&self) -> usize {
         match self {
-            KernelGenerator::Shake(c) => c.size,
-            KernelGenerator::Gp(c) => c.size,
-            KernelGenerator::Linear { size, .. }
-            | KernelGenerator::Gaussian { size, .. }
-            | KernelGenerator::Disk { size, .. } => *size,
+            KernelFamily::Shake(c) => c.size,
+            KernelFamily::Gp(c) => c.size,
+            KernelFamily::Linear { size, .. }
+            | KernelFamily::Gaussian { size, .. }
+            | KernelFamily::Disk { size, .. } => *size,
         }
     }
 
@@ -113,19 +113,17 @@ impl KernelGenerator {
         let range_ok =
             |r: [f64; 2]| r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1];
         match self {
-            KernelGenerator::Shake(c) => c.validate(),
-            KernelGenerator::Gp(c) => c.validate(),
-            KernelGenerator::Linear { size, length_px: r }
-            | KernelGenerator::Gaussian { size, sigma_px: r }
-            | KernelGenerator::Disk { size, radius_px: r } => {
+            KernelFamily::Shake(c) => c.validate(),
+            KernelFamily::Gp(c) => c.validate(),
+            KernelFamily::Linear { size, length_px: r }
+            | KernelFamily::Gaussian { size, sigma_px: r }
+            | KernelFamily::Disk { size, radius_px: r } => {
                 if *size < 3 || !range_ok(*r) {
                     Err(crate::Error::InvalidConfig(format!(
                         "{}: size ≥ 3 and a range [min ≤ max] of non-negative numbers needed",
                         self.name()
                     )))
-                } else if matches!(self, KernelGenerator::Linear { .. })
-                    && r[1] > (*size - 1) as f64
-                {
+                } else if matches!(self, KernelFamily::Linear { .. }) && r[1] > (*size - 1) as f64 {
                     Err(crate::Error::InvalidConfig(format!(
                         "linear: length {} px does not fit a {size} px kernel",
                         r[1]
@@ -142,17 +140,17 @@ impl KernelGenerator {
         Sampler {
             generator: self,
             gp: match self {
-                KernelGenerator::Gp(c) => Some(GpSampler::new(c.clone())),
+                KernelFamily::Gp(c) => Some(GpSampler::new(c.clone())),
                 _ => None,
             },
         }
     }
 }
 
-/// A ready-to-draw generator; see [`KernelGenerator::sampler`].
+/// A ready-to-draw generator; see [`KernelFamily::sampler`].
 #[derive(Clone, Debug)]
 pub struct Sampler<'a> {
-    generator: &'a KernelGenerator,
+    generator: &'a KernelFamily,
     gp: Option<GpSampler>,
 }
 
@@ -162,7 +160,7 @@ impl Sampler<'_> {
         let uniform =
             |rng: &mut dyn rand::RngCore, r: [f64; 2]| r[0] + (r[1] - r[0]) * rng.random::<f64>();
         match self.generator {
-            KernelGenerator::Shake(c) => {
+            KernelFamily::Shake(c) => {
                 let (k, len) = shake_kernel(c, rng);
                 (
                     k,
@@ -171,11 +169,11 @@ impl Sampler<'_> {
                     },
                 )
             }
-            KernelGenerator::Gp(_) => (
+            KernelFamily::Gp(_) => (
                 self.gp.as_ref().map(|g| g.kernel(rng)).unwrap_or_default(),
                 DrawInfo::default(),
             ),
-            KernelGenerator::Linear { size, length_px } => {
+            KernelFamily::Linear { size, length_px } => {
                 let mut len = uniform(rng, *length_px);
                 let angle = 180.0 * rng.random::<f64>();
                 loop {
@@ -190,7 +188,7 @@ impl Sampler<'_> {
                     len *= 0.9;
                 }
             }
-            KernelGenerator::Gaussian { size, sigma_px } => {
+            KernelFamily::Gaussian { size, sigma_px } => {
                 let (a, b) = (uniform(rng, *sigma_px), uniform(rng, *sigma_px));
                 let angle = 180.0 * rng.random::<f64>();
                 (
@@ -198,7 +196,7 @@ impl Sampler<'_> {
                     DrawInfo::default(),
                 )
             }
-            KernelGenerator::Disk { size, radius_px } => (
+            KernelFamily::Disk { size, radius_px } => (
                 disk_kernel(*size, uniform(rng, *radius_px)),
                 DrawInfo::default(),
             ),

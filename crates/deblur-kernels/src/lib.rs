@@ -15,7 +15,7 @@ pub mod stats;
 
 pub use bank::{BankSidecar, KernelBank, synthesize_bank};
 pub use error::{Error, Result};
-pub use generator::KernelGenerator;
+pub use generator::KernelFamily;
 pub use images::{ColorMode, DeadLeaves, FolderSource, ImageSource};
 pub use pairs::{KernelSource, PairBatch, PairConfig, PairGenerator};
 pub use stats::{BankStats, bank_stats};

@@ -8,7 +8,7 @@ use ndarray::Array3;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::generator::KernelGenerator;
+use crate::generator::KernelFamily;
 use crate::images::ImageSource;
 use crate::{Error, Result};
 
@@ -23,7 +23,7 @@ pub trait KernelSource: Send + Sync {
     fn sample_kernel(&self, rng: &mut StdRng) -> Result<Kernel>;
 }
 
-impl KernelSource for KernelGenerator {
+impl KernelSource for KernelFamily {
     fn kernel_size(&self) -> usize {
         self.size()
     }

@@ -7,8 +7,8 @@ use deblur_kernels::bank::kernel_rng;
 use deblur_kernels::shake::{ShakeConfig, rasterise_trajectory, shake_trajectory};
 use deblur_kernels::simple::linear_kernel;
 use deblur_kernels::{
-    ColorMode, DeadLeaves, Error, FolderSource, ImageSource, KernelBank, KernelGenerator,
-    PairConfig, PairGenerator, bank_stats, synthesize_bank,
+    ColorMode, DeadLeaves, Error, FolderSource, ImageSource, KernelBank, KernelFamily, PairConfig,
+    PairGenerator, bank_stats, synthesize_bank,
 };
 use ndarray::Array2;
 
@@ -35,7 +35,7 @@ fn assert_valid(k: &Array2<f32>, size: usize, what: &str) {
 fn every_generator_gives_valid_centred_kernels() {
     for name in GENERATORS {
         for size in [15, 31, 32] {
-            let generator = KernelGenerator::by_name(name, size).unwrap();
+            let generator = KernelFamily::by_name(name, size).unwrap();
             let sampler = generator.sampler();
             for i in 0..20 {
                 let (k, _) = sampler.draw(&mut kernel_rng(3, i));
@@ -75,7 +75,7 @@ fn shake_trajectories_that_fit_lose_no_mass() {
 #[test]
 fn banks_are_deterministic_and_diverse() {
     for name in GENERATORS {
-        let generator = KernelGenerator::by_name(name, 21).unwrap();
+        let generator = KernelFamily::by_name(name, 21).unwrap();
         let a = synthesize_bank(&generator, 40, 5, &|_| {}).unwrap();
         let b = synthesize_bank(&generator, 40, 5, &|_| {}).unwrap();
         let c = synthesize_bank(&generator, 40, 6, &|_| {}).unwrap();
@@ -112,8 +112,7 @@ fn linear_kernels_have_the_requested_length() {
 #[test]
 fn longer_shake_gives_larger_support() {
     let mean_extent = |max_len: f64| {
-        let generator =
-            KernelGenerator::Shake(ShakeConfig::new(41).with_max_length_px(Some(max_len)));
+        let generator = KernelFamily::Shake(ShakeConfig::new(41).with_max_length_px(Some(max_len)));
         bank_stats(
             &synthesize_bank(&generator, 200, 9, &|_| {})
                 .unwrap()
@@ -130,7 +129,7 @@ fn longer_shake_gives_larger_support() {
 fn bank_round_trips_with_sidecar() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bank.npy");
-    let generator = KernelGenerator::by_name("shake", 17).unwrap();
+    let generator = KernelFamily::by_name("shake", 17).unwrap();
     let bank = synthesize_bank(&generator, 12, 3, &|_| {}).unwrap();
     bank.save(&path).unwrap();
     let back = KernelBank::load(&path).unwrap();
@@ -205,7 +204,7 @@ fn folder_source_reports_bad_folders() {
 fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
     let device = Device::default();
     let images = DeadLeaves::new(40, ColorMode::Rgb);
-    let kernels = KernelGenerator::by_name("shake", 9).unwrap();
+    let kernels = KernelFamily::by_name("shake", 9).unwrap();
     for boundary in [Boundary::Same(Padding::Reflect), Boundary::Valid] {
         let config = PairConfig {
             batch: 3,

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use deblur_core::{Boundary, Kernel, Padding};
 use deblur_kernels::{
-    ColorMode, DeadLeaves, KernelGenerator as Synth, PairConfig, PairGenerator, synthesize_bank,
+    ColorMode, DeadLeaves, KernelFamily as Synth, PairConfig, PairGenerator, synthesize_bank,
 };
 use deblur_models::train_init::{InitTrainConfig, InitTrainer};
 use deblur_models::{

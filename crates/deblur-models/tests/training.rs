@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::tensor::Device;
-use deblur_kernels::{KernelGenerator as Synth, synthesize_bank};
+use deblur_kernels::{KernelFamily as Synth, synthesize_bank};
 use deblur_models::{GanTrainConfig, GanTrainer, KernelGeneratorConfig};
 
 fn tiny() -> GanTrainConfig {

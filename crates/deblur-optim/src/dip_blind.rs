@@ -3,13 +3,9 @@
 //! (H+K−1)×(W+K−1), a valid blur maps it to the observation, and the one solver loop of
 //! [`crate::solver`] optimises it jointly with whatever kernel model the method plugs in.
 
-use burn::tensor::{Device, Tensor};
-use deblur_core::{Boundary, UniformBlur};
 use deblur_priors::DipConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::models::{DipImage, KernelModel};
-use crate::solver::{Observer, SolveOutput, SolverConfig, solve};
 use crate::{Error, Result};
 
 /// The DIP image model of a blind method.
@@ -37,54 +33,6 @@ impl DipImageConfig {
     pub fn with_dip(mut self, dip: DipConfig) -> Self {
         self.dip = dip;
         self
-    }
-
-    /// Runs the solver loop on `observation` (`[1, c, h, w]`, any device; autodiff is enabled
-    /// here) with this DIP as the image model and the kernel model that `make_kernel` builds on
-    /// the autodiff device, for kernels of `kernel_size`. The device RNG is seeded with
-    /// `solver.seed` before the DIP and then the kernel model are initialised, so a run is
-    /// reproducible.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] for a batch of more than one image, a kernel larger than the
-    /// image, and the solver's errors.
-    pub fn solve<K: KernelModel>(
-        &self,
-        observation: Tensor<4>,
-        kernel_size: [usize; 2],
-        make_kernel: impl FnOnce(&Device) -> Result<K>,
-        solver: &SolverConfig,
-        observer: &mut dyn Observer,
-    ) -> Result<SolveOutput> {
-        check_observation(observation.dims(), kernel_size)?;
-        let [_, c, h, w] = observation.dims();
-        let [kh, kw] = kernel_size;
-        let device = observation.device().autodiff();
-        device.seed(solver.seed);
-        let mut dip = self.dip.clone();
-        dip.output_channels = c;
-        let mut image = DipImage::new(
-            &dip,
-            [h + kh - 1, w + kw - 1],
-            self.reg_noise_std,
-            self.noise_seed,
-            &device,
-        );
-        let mut kernel = make_kernel(&device)?;
-        if kernel.size() != kernel_size {
-            return Err(Error::InvalidConfig(format!(
-                "the kernel model makes {:?} kernels, expected {kernel_size:?}",
-                kernel.size()
-            )));
-        }
-        solve(
-            observation.autodiff(),
-            &mut image,
-            &mut kernel,
-            &UniformBlur::new(Boundary::Valid),
-            solver,
-            observer,
-        )
     }
 }
 

@@ -3,7 +3,7 @@
 //! blurry luma, the frozen kernel generator's first layer turns it into the feature map
 //! w = g₁(z₀), and w (not z) is optimised jointly with a DIP image model through the valid blur,
 //! MSE then 1 − SSIM. Any other image model plugs into the same kernel model
-//! ([`GeneratorKernel`], see `examples/glkm_plug_and_play.rs`).
+//! ([`GlkmKernel`], see `examples/glkm_plug_and_play.rs`).
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -12,10 +12,11 @@ use deblur_kernels::simple::gaussian_kernel;
 use deblur_models::{KernelGenerator, KernelInitializer};
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::dip_blind::DipImageConfig;
-use crate::models::{GeneratorKernel, KernelModel};
+use crate::method::{BlurPart, ComposedMethod, ImagePart, KernelPart, PreparedKernel, Resources};
+use crate::models::{GlkmKernel, KernelModel};
 use crate::solver::{Observer, SolveOutput, SolverConfig};
-use crate::{Error, Result};
 
 /// Adam steps and learning rate of the w-space fit of [`KernelStart::Broad`] (≈ 1 s on a CPU;
 /// L1 per entry 2.8e-4 to a σ = 4 px Gaussian with the shipped generator).
@@ -68,7 +69,7 @@ impl GlkmModels {
     pub fn fit_features(&self, targets: Tensor<4>, steps: usize, lr: f64) -> Tensor<4> {
         let [n, _, _, _] = targets.dims();
         let kernel = self.fit(targets, steps, lr, |generator, z0, device| {
-            GeneratorKernel::new(generator, z0.repeat_dim(0, n), device)
+            GlkmKernel::new(generator, z0.repeat_dim(0, n), device)
         });
         kernel.features()
     }
@@ -77,7 +78,7 @@ impl GlkmModels {
     /// steps of learning rate `lr` on L1(G(z), target) from z = 0. Returns `[1, latent, 1, 1]`.
     pub fn fit_latent(&self, target: Tensor<4>, steps: usize, lr: f64) -> Tensor<4> {
         let kernel = self.fit(target, steps, lr, |generator, z0, device| {
-            GeneratorKernel::latent_first(generator, z0, steps + 1, 1.0, device)
+            GlkmKernel::latent_first(generator, z0, steps + 1, 1.0, device)
         });
         kernel
             .latent()
@@ -90,8 +91,8 @@ impl GlkmModels {
         targets: Tensor<4>,
         steps: usize,
         lr: f64,
-        make: impl FnOnce(KernelGenerator, Tensor<4>, &Device) -> GeneratorKernel,
-    ) -> GeneratorKernel {
+        make: impl FnOnce(KernelGenerator, Tensor<4>, &Device) -> GlkmKernel,
+    ) -> GlkmKernel {
         let device = targets.device().without_autodiff().autodiff();
         let z0 = Tensor::zeros([1, self.generator.latent_dim(), 1, 1], &device);
         let mut kernel = make(self.generator.clone(), z0, &device);
@@ -126,15 +127,73 @@ pub enum KernelStart {
     },
 }
 
-/// Where the kernel model starts: a latent code z optimised during a latent phase, or a feature
-/// map w.
-enum Start {
-    Latent(Tensor<4>, LatentPhaseConfig),
+/// Where the generator's kernel model starts, computed from the observation: a latent code z
+/// optimised for the first `until` steps, or a feature map w.
+pub(crate) enum GeneratorStart {
+    Latent {
+        z0: Tensor<4>,
+        until: usize,
+        lr_scale: f64,
+    },
     Features(Tensor<4>),
 }
 
+impl GeneratorStart {
+    /// The start of a run of `iterations` steps on `observation`.
+    pub(crate) fn prepare(
+        models: &GlkmModels,
+        observation: &Tensor<4>,
+        start: KernelStart,
+        latent_phase: Option<LatentPhaseConfig>,
+        iterations: usize,
+    ) -> Result<Self> {
+        let k = models.kernel_size();
+        let broad_target = |sigma: f64| -> Result<Tensor<4>> {
+            let device = observation.device().without_autodiff();
+            Ok(Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device))
+        };
+        let latent = |z0: Tensor<4>, phase: LatentPhaseConfig| GeneratorStart::Latent {
+            z0,
+            until: (phase.fraction.clamp(0.0, 1.0) * iterations as f64) as usize,
+            lr_scale: phase.lr_scale,
+        };
+        Ok(match (latent_phase, start) {
+            (Some(phase), KernelStart::Initializer) => {
+                latent(models.initial_latent(observation), phase)
+            }
+            (Some(phase), KernelStart::Broad { sigma }) => latent(
+                models.fit_latent(broad_target(sigma)?, BROAD_FIT_STEPS, LATENT_FIT_LR),
+                phase,
+            ),
+            (None, KernelStart::Initializer) => {
+                let z0 = models.initial_latent(observation);
+                GeneratorStart::Features(
+                    models.generator.valid().fork(&z0.device()).first_layer(z0),
+                )
+            }
+            (None, KernelStart::Broad { sigma }) => GeneratorStart::Features(models.fit_features(
+                broad_target(sigma)?,
+                BROAD_FIT_STEPS,
+                BROAD_FIT_LR,
+            )),
+        })
+    }
+
+    /// The kernel model on the autodiff `device`.
+    pub(crate) fn build(self, generator: KernelGenerator, device: &Device) -> GlkmKernel {
+        match self {
+            GeneratorStart::Latent {
+                z0,
+                until,
+                lr_scale,
+            } => GlkmKernel::latent_first(generator, z0, until, lr_scale, device),
+            GeneratorStart::Features(w0) => GlkmKernel::from_features(generator, w0, device),
+        }
+    }
+}
+
 /// A first phase in which the latent code z is optimised instead of w
-/// ([`GeneratorKernel::latent_first`]).
+/// ([`GlkmKernel::latent_first`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatentPhaseConfig {
     /// Fraction of the iterations spent on z (the rest on w).
@@ -175,47 +234,32 @@ impl GlkmConfig {
         self
     }
 
+    /// The method as parts: this DIP, the valid uniform blur and the generator's kernel model.
+    pub fn method(&self) -> ComposedMethod {
+        ComposedMethod {
+            image: ImagePart::Dip(self.image.clone()),
+            kernel: KernelPart::Generator {
+                start: self.start,
+                latent_phase: self.latent_phase,
+            },
+            blur: BlurPart::UniformValid,
+            solver: self.solver.clone(),
+        }
+    }
+
     /// Runs DIP-GLKM on `observation` (`[1, c, h, w]`, any device; autodiff is enabled here).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] if the generator's kernel does not fit the image, and the
-    /// solver's errors.
+    /// Kernel-larger-than-image errors if the generator's kernel does not fit the image, and
+    /// the solver's errors.
     pub fn run(
         &self,
         observation: Tensor<4>,
         models: &GlkmModels,
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
-        let k = models.kernel_size();
-        let [_, _, h, w] = observation.dims();
-        if k > h || k > w {
-            return Err(Error::InvalidConfig(format!(
-                "the kernel generator makes {k}x{k} kernels, larger than the {w}x{h} image"
-            )));
-        }
-        let broad_target = |sigma: f64| -> Result<Tensor<4>> {
-            let device = observation.device().without_autodiff();
-            Ok(Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device))
-        };
-        let start = match (self.latent_phase, self.start) {
-            (Some(phase), KernelStart::Initializer) => {
-                Start::Latent(models.initial_latent(&observation), phase)
-            }
-            (Some(phase), KernelStart::Broad { sigma }) => Start::Latent(
-                models.fit_latent(broad_target(sigma)?, BROAD_FIT_STEPS, LATENT_FIT_LR),
-                phase,
-            ),
-            (None, KernelStart::Initializer) => {
-                let z0 = models.initial_latent(&observation);
-                Start::Features(models.generator.valid().fork(&z0.device()).first_layer(z0))
-            }
-            (None, KernelStart::Broad { sigma }) => Start::Features(models.fit_features(
-                broad_target(sigma)?,
-                BROAD_FIT_STEPS,
-                BROAD_FIT_LR,
-            )),
-        };
-        self.solve_from(observation, models, start, observer)
+        let resources = Resources { glkm: Some(models) };
+        self.method().run(observation, &resources, observer)
     }
 
     /// [`GlkmConfig::run`] from a given feature map `w0` (`[1, 4·ngf, s₀, s₀]`) instead of
@@ -230,36 +274,11 @@ impl GlkmConfig {
         w0: Tensor<4>,
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
-        self.solve_from(observation, models, Start::Features(w0), observer)
-    }
-
-    fn solve_from(
-        &self,
-        observation: Tensor<4>,
-        models: &GlkmModels,
-        start: Start,
-        observer: &mut dyn Observer,
-    ) -> Result<SolveOutput> {
-        let k = models.kernel_size();
-        let generator = models.generator.clone();
-        let latent_steps =
-            |fraction: f64| (fraction.clamp(0.0, 1.0) * self.solver.iterations as f64) as usize;
-        self.image.solve(
+        let resources = Resources { glkm: Some(models) };
+        self.method().run_prepared(
             observation,
-            [k, k],
-            |device: &Device| {
-                Ok(match start {
-                    Start::Latent(z0, phase) => GeneratorKernel::latent_first(
-                        generator,
-                        z0,
-                        latent_steps(phase.fraction),
-                        phase.lr_scale,
-                        device,
-                    ),
-                    Start::Features(w0) => GeneratorKernel::from_features(generator, w0, device),
-                })
-            },
-            &self.solver,
+            PreparedKernel::Generator(Box::new(GeneratorStart::Features(w0))),
+            &resources,
             observer,
         )
     }

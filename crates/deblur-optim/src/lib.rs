@@ -9,6 +9,7 @@ pub mod glkm;
 pub mod l0_blind;
 pub mod lai;
 pub mod levin;
+pub mod method;
 pub mod models;
 pub mod nonblind;
 pub mod pipeline;
@@ -20,6 +21,7 @@ pub use api::{BlindOptions, blind, blind_observed};
 pub use dip_blind::DipImageConfig;
 pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
+pub use method::{BlurPart, ComposedMethod, ImagePart, KernelPart, Resources};
 pub use nonblind::{DeconvBoundary, HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
 pub use pipeline::{
     BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, MethodKind, NoiseAware, Preset,

@@ -15,6 +15,11 @@ pub trait ImageModel {
     fn update(&mut self, grads: &mut Gradients, lr: f64);
     /// The latent image of the last forward pass, detached.
     fn latent(&self) -> Tensor<4>;
+    /// A term the model adds to the loss after its forward pass (a variational model's KL
+    /// divergence, say), tracked by autodiff; `None` (the default) for none.
+    fn penalty(&self) -> Option<Tensor<1>> {
+        None
+    }
 }
 
 /// Produces the blur kernel from its parameters.
@@ -27,6 +32,11 @@ pub trait KernelModel {
     fn kernel(&self) -> Tensor<4>;
     /// Kernel `[kh, kw]`.
     fn size(&self) -> [usize; 2];
+    /// A term the model adds to the loss after its forward pass, tracked by autodiff; `None`
+    /// (the default) for none.
+    fn penalty(&self) -> Option<Tensor<1>> {
+        None
+    }
 }
 
 fn adam() -> ModuleOptimizer {
@@ -235,7 +245,7 @@ pub struct LatentParams {
     pub z: Param<Tensor<4>>,
 }
 
-/// What a [`GeneratorKernel`] optimises now.
+/// What a [`GlkmKernel`] optimises now.
 enum Phase {
     /// `z` (the kernel stays on the generator's manifold) until step `until`, with the kernel
     /// learning rate times `lr_scale`; then `w = g₁(z)` takes over.
@@ -253,18 +263,18 @@ enum Phase {
 /// the kernel is `G_k(w)`, non-negative and summing to 1 by the generator's softmax. Plugs into
 /// the same solver loop as [`MlpKernel`].
 ///
-/// Optionally ([`GeneratorKernel::latent_first`]) the latent code `z` itself is optimised for the
+/// Optionally ([`GlkmKernel::latent_first`]) the latent code `z` itself is optimised for the
 /// first steps, the paper's "optimisation within the latent kernel manifold": the kernel can only
 /// be one the generator learnt; `w` then refines it beyond the manifold. (On the Levin images
 /// this did not prevent the collapse to compact kernels: docs/benchmarks.md.)
-pub struct GeneratorKernel {
+pub struct GlkmKernel {
     generator: deblur_models::KernelGenerator,
     phase: Phase,
     optim: ModuleOptimizer,
     last: Option<Tensor<4>>,
 }
 
-impl GeneratorKernel {
+impl GlkmKernel {
     /// Starts from the latent code `z0` (`[1, latent, 1, 1]`, e.g. from the initializer), on the
     /// autodiff `device`; the generator is frozen.
     pub fn new(generator: deblur_models::KernelGenerator, z0: Tensor<4>, device: &Device) -> Self {
@@ -321,7 +331,7 @@ impl GeneratorKernel {
         phase: Phase,
         device: &Device,
     ) -> Self {
-        GeneratorKernel {
+        GlkmKernel {
             generator: generator.fork(device).freeze(),
             phase,
             optim: adam(),
@@ -346,7 +356,7 @@ impl GeneratorKernel {
     }
 }
 
-impl KernelModel for GeneratorKernel {
+impl KernelModel for GlkmKernel {
     fn forward(&mut self, step: usize) -> Tensor<4> {
         if let Phase::Latent { until, .. } = self.phase
             && step >= until

@@ -3,12 +3,11 @@
 //! Adam updates, MSE then 1 − SSIM (reference spec §2.3, the `selfdeblur_levin` script).
 
 use burn::tensor::Tensor;
-use deblur_priors::KernelMlpConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::dip_blind::DipImageConfig;
-use crate::models::MlpKernel;
+use crate::method::{BlurPart, ComposedMethod, ImagePart, KernelPart, Resources};
 use crate::solver::{Observer, SolveOutput, SolverConfig};
 
 /// Settings of SelfDeblur.
@@ -42,19 +41,27 @@ impl SelfDeblurConfig {
         self
     }
 
+    /// The method as parts: this DIP, the valid uniform blur and the kernel MLP (its input drawn
+    /// from the DIP's noise seed, as the reference script seeds both from one seed).
+    pub fn method(&self) -> ComposedMethod {
+        ComposedMethod {
+            image: ImagePart::Dip(self.image.clone()),
+            kernel: KernelPart::Mlp {
+                size: self.kernel_size,
+                hidden: self.kernel_hidden,
+                seed: self.image.noise_seed,
+            },
+            blur: BlurPart::UniformValid,
+            solver: self.solver.clone(),
+        }
+    }
+
     /// Runs SelfDeblur on `observation` (`[1, c, h, w]`, any device; autodiff is enabled here).
     ///
     /// # Errors
     /// [`crate::Error::InvalidConfig`] if the kernel does not fit the image, and the solver's errors.
     pub fn run(&self, observation: Tensor<4>, observer: &mut dyn Observer) -> Result<SolveOutput> {
-        let mlp = KernelMlpConfig::new(self.kernel_size).with_hidden(self.kernel_hidden);
-        let seed = self.image.noise_seed;
-        self.image.solve(
-            observation,
-            self.kernel_size,
-            |device| Ok(MlpKernel::new(&mlp, seed, device)),
-            &self.solver,
-            observer,
-        )
+        self.method()
+            .run(observation, &Resources::default(), observer)
     }
 }

@@ -298,6 +298,10 @@ pub fn solve(
         if config.kernel_l2 > 0.0 {
             loss = loss + kernel_l2(k) * config.kernel_l2;
         }
+        // the models' own terms (none for the DIP and the kernel MLP)
+        for term in [image.penalty(), kernel.penalty()].into_iter().flatten() {
+            loss = loss + term;
+        }
         let value = loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
             return Err(Error::NonFinite { step, value });

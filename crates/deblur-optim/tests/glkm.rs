@@ -10,7 +10,8 @@ use deblur_metrics::{ShiftOptions, score_images};
 use deblur_models::InitializerConfig;
 use deblur_optim::solver::Silent;
 use deblur_optim::{
-    BlindMethod, BlindRequest, GlkmConfig, GlkmModels, KernelStart, MethodKind, Preset,
+    BlindMethod, BlindRequest, GlkmConfig, GlkmModels, ImagePart, KernelPart, KernelStart,
+    MethodKind, Preset,
 };
 use deblur_priors::DipConfig;
 use ndarray::Array3;
@@ -35,7 +36,7 @@ fn shipped_models(device: &Device) -> GlkmModels {
 /// (valid), and the sharp image over the observation's field of view.
 fn problem(models: &GlkmModels, device: &Device) -> (Tensor<4>, Kernel, Array3<f32>) {
     let k = models.kernel_size();
-    let shake = deblur_kernels::KernelGenerator::by_name("shake", 15).unwrap();
+    let shake = deblur_kernels::KernelFamily::by_name("shake", 15).unwrap();
     let truth = Kernel::new(shake.sampler().draw(&mut kernel_rng(7, 2)).0)
         .unwrap()
         .resize_canvas([k, k])
@@ -150,17 +151,19 @@ fn presets_are_settings_of_one_method() {
         let paper = BlindRequest::preset(kind, Preset::Paper, 31, None);
         assert_eq!(fast.method.steps(), 5000);
         let mut aligned = fast.method.clone();
-        match (&mut aligned, &paper.method) {
-            (BlindMethod::Glkm(a), BlindMethod::Glkm(b)) => {
-                a.image.dip = b.image.dip.clone();
-                a.solver.kernel_lr = b.solver.kernel_lr.clone();
-                a.start = b.start;
+        let (BlindMethod::Composed(a), BlindMethod::Composed(b)) = (&mut aligned, &paper.method)
+        else {
+            panic!("{kind:?}: the presets are not methods of the solver loop");
+        };
+        let (ImagePart::Dip(ia), ImagePart::Dip(ib)) = (&mut a.image, &b.image);
+        ia.dip = ib.dip.clone();
+        a.solver.kernel_lr = b.solver.kernel_lr.clone();
+        match (&mut a.kernel, &b.kernel) {
+            (KernelPart::Generator { start: sa, .. }, KernelPart::Generator { start: sb, .. }) => {
+                *sa = *sb
             }
-            (BlindMethod::SelfDeblur(a), BlindMethod::SelfDeblur(b)) => {
-                a.image.dip = b.image.dip.clone();
-                a.solver.kernel_lr = b.solver.kernel_lr.clone();
-            }
-            _ => panic!("{kind:?}: the presets chose different methods"),
+            (KernelPart::Mlp { .. }, KernelPart::Mlp { .. }) => {}
+            _ => panic!("{kind:?}: the presets chose different kernel models"),
         }
         assert_eq!(aligned, paper.method, "{kind:?}");
         assert!(fast.final_nonblind && !paper.final_nonblind);
@@ -184,7 +187,7 @@ fn glkm_without_models_is_a_clear_error() {
     let small = ndarray::Array3::<f32>::from_elem((1, 20, 20), 0.5);
     let err = deblur_optim::deblur_blind(&small, &request, Some(&models), &device, &mut Silent)
         .unwrap_err();
-    assert!(err.to_string().contains("31x31"), "{err}");
+    assert!(err.to_string().contains("[31, 31]"), "{err}");
 }
 
 #[test]

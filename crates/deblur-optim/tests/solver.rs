@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use deblur_core::{Boundary, Kernel, UniformBlur};
 use deblur_kernels::bank::kernel_rng;
-use deblur_kernels::{ColorMode, DeadLeaves, ImageSource, KernelGenerator};
+use deblur_kernels::{ColorMode, DeadLeaves, ImageSource, KernelFamily};
 use deblur_metrics::kernel_error;
 use deblur_optim::SelfDeblurConfig;
 use deblur_optim::solver::Silent;
@@ -20,7 +20,7 @@ fn problem(device: &Device) -> (Tensor<4>, Kernel) {
     let sharp = DeadLeaves::new(OBS + K - 1, ColorMode::Gray)
         .sample(&mut kernel_rng(2, 0))
         .unwrap();
-    let generator = KernelGenerator::by_name("shake", K).unwrap();
+    let generator = KernelFamily::by_name("shake", K).unwrap();
     let kernel = Kernel::new(generator.sampler().draw(&mut kernel_rng(5, 3)).0).unwrap();
     let x = deblur_core::convert::array_to_tensor(&sharp, device);
     let y = UniformBlur::new(Boundary::Valid)
@@ -119,7 +119,7 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
     let rgb =
         ndarray::concatenate(ndarray::Axis(0), &[gray.view(), gray.view(), gray.view()]).unwrap();
     let request = BlindRequest {
-        method: BlindMethod::SelfDeblur(small_selfdeblur(10)),
+        method: BlindMethod::from(small_selfdeblur(10)),
         color: ColorPath::Luma,
         crop: CropChoice::Auto { side: 256 },
         nonblind: Default::default(),
@@ -154,14 +154,14 @@ fn small_generator(
 
 #[test]
 fn the_generator_kernel_plugs_into_the_same_loop() {
-    use deblur_optim::models::{GeneratorKernel, KernelModel, PixelImage};
+    use deblur_optim::models::{GlkmKernel, KernelModel, PixelImage};
     use deblur_optim::schedule::{LossSchedule, MultiStepLr};
     use deblur_optim::solver::{SolverConfig, UpdateMode, solve};
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::default().autodiff();
     // an untrained generator is enough to check the plumbing: w moves, the kernel stays valid
     let (generator, z0) = small_generator(4, &device);
-    let mut kernel = GeneratorKernel::new(generator, z0, &device);
+    let mut kernel = GlkmKernel::new(generator, z0, &device);
     let w0 = kernel.features();
     let sharp = DeadLeaves::new(40, ColorMode::Gray)
         .sample(&mut kernel_rng(1, 1))
@@ -204,11 +204,11 @@ fn the_generator_kernel_plugs_into_the_same_loop() {
 #[test]
 fn the_latent_phase_moves_z_then_hands_over_to_w_without_a_jump() {
     use burn::module::Module;
-    use deblur_optim::models::{GeneratorKernel, KernelModel};
+    use deblur_optim::models::{GlkmKernel, KernelModel};
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::default().autodiff();
     let (generator, z0) = small_generator(5, &device);
-    let mut kernel = GeneratorKernel::latent_first(generator.clone(), z0.clone(), 3, 2.0, &device);
+    let mut kernel = GlkmKernel::latent_first(generator.clone(), z0.clone(), 3, 2.0, &device);
     let target = Kernel::delta([31, 31]).unwrap().to_tensor(&device);
     let mut zs = vec![z0];
     for step in 0..3 {
@@ -331,7 +331,7 @@ fn large_images_estimate_on_the_most_textured_window() {
         .slice_mut(ndarray::s![.., 40..90, 50..100])
         .assign(&scene.slice(ndarray::s![.., ..50, ..50]));
     let request = BlindRequest {
-        method: BlindMethod::SelfDeblur(small_selfdeblur(3)),
+        method: BlindMethod::from(small_selfdeblur(3)),
         color: ColorPath::Luma,
         crop: CropChoice::Auto { side: 48 },
         nonblind: Default::default(),
@@ -433,4 +433,80 @@ fn non_finite_pixels_are_rejected() {
         let err = deblur_blind(&image, &request, None, &device, &mut Silent).unwrap_err();
         assert!(err.to_string().contains("row 7, column 9"), "{err}");
     }
+}
+
+/// A method built from parts is the preset of the same name, and it runs the loop exactly as
+/// the models assembled by hand do (`solve` with a DIP, the kernel MLP and the valid blur).
+#[test]
+fn a_method_built_from_parts_is_the_preset_of_that_name() {
+    use deblur_optim::models::{DipImage, MlpKernel};
+    use deblur_optim::{
+        BlindMethod, BlindRequest, BlurPart, ComposedMethod, DipImageConfig, ImagePart, KernelPart,
+        MethodKind, Preset, Resources, SolverConfig,
+    };
+    let parts = ComposedMethod {
+        image: ImagePart::Dip(DipImageConfig {
+            dip: DipConfig::narrow(1, 16, 4, 4),
+            reg_noise_std: 0.001,
+            noise_seed: 0,
+        }),
+        kernel: KernelPart::Mlp {
+            size: [31, 31],
+            hidden: 1000,
+            seed: 0,
+        },
+        blur: BlurPart::UniformValid,
+        // SelfDeblur's schedule (5000 steps, MSE then 1 − SSIM from 1000) scaled to the fast
+        // preset's 425 steps, with its kernel learning rate 2e-3
+        solver: {
+            let mut s = SolverConfig::dip_reference(1e-4, 1000).with_iterations(425);
+            s.kernel_lr.base = 2e-3;
+            s
+        },
+    };
+    let preset = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, None);
+    assert_eq!(preset.method, BlindMethod::from(parts.clone()));
+
+    // the same parts at the test's scale, run through the method and by hand
+    let device = Device::default();
+    let (observation, _) = problem(&device);
+    let small = ComposedMethod {
+        kernel: KernelPart::Mlp {
+            size: [K, K],
+            hidden: 200,
+            seed: 4,
+        },
+        ..parts
+    }
+    .with_iterations(6)
+    .with_seed(4);
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let composed = small
+        .run(observation.clone(), &Resources::default(), &mut Silent)
+        .unwrap();
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(4);
+    let mut dip = DipImage::new(
+        &DipConfig::narrow(1, 16, 4, 4),
+        [OBS + K - 1, OBS + K - 1],
+        0.001,
+        4,
+        &autodiff,
+    );
+    let mut mlp = MlpKernel::new(
+        &deblur_priors::KernelMlpConfig::new([K, K]).with_hidden(200),
+        4,
+        &autodiff,
+    );
+    let by_hand = deblur_optim::solve(
+        observation,
+        &mut dip,
+        &mut mlp,
+        &UniformBlur::new(Boundary::Valid),
+        &small.solver,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(composed.losses, by_hand.losses);
+    assert_eq!(to_vec(composed.kernel), to_vec(by_hand.kernel));
 }

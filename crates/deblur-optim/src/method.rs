@@ -1,0 +1,266 @@
+//! Blind methods assembled from parts: an image model, a kernel model, a blur model and a
+//! schedule ([`ComposedMethod`]). SelfDeblur (Ren et al. 2020) is a DIP image, the kernel MLP and
+//! the valid uniform blur; DIP-GLKM (GLKM, Algorithm 2) is the same image and blur with the learned
+//! kernel generator; the variational DIP, the encoded kernel space and the spatially varying blur
+//! each add one part here (a variant of [`ImagePart`], [`KernelPart`] or [`BlurPart`] and its
+//! arm in that part's `build`), and the pipeline runs every combination through the one solver
+//! loop of [`crate::solver`] without knowing which it is.
+//!
+//! Each part is plain data (serialisable, comparable): a method can be saved beside its results
+//! and a preset is just a value of this type ([`crate::BlindRequest::preset`]).
+
+use burn::tensor::{Device, Tensor};
+use deblur_core::{Boundary, UniformBlur};
+use deblur_priors::KernelMlpConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::dip_blind::{DipImageConfig, check_observation};
+use crate::glkm::{GeneratorStart, GlkmModels, KernelStart, LatentPhaseConfig};
+use crate::models::{DipImage, ImageModel, KernelModel, MlpKernel};
+use crate::solver::{BlurModel, Observer, SolveOutput, SolverConfig, solve};
+use crate::{Error, Result};
+
+/// Trained models a part may need at run time (parts that learn nothing need none).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Resources<'a> {
+    /// The kernel generator and initializer of [`KernelPart::Generator`].
+    pub glkm: Option<&'a GlkmModels>,
+}
+
+/// The image model: what produces the latent sharp image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ImagePart {
+    /// A deep image prior on fixed noise (Ulyanov et al. 2018), its output channels taken from
+    /// the observation.
+    Dip(DipImageConfig),
+}
+
+impl ImagePart {
+    /// The model for a latent image of `channels × size`, on the autodiff `device`.
+    pub fn build(&self, channels: usize, size: [usize; 2], device: &Device) -> Box<dyn ImageModel> {
+        match self {
+            ImagePart::Dip(c) => {
+                let mut dip = c.dip.clone();
+                dip.output_channels = channels;
+                Box::new(DipImage::new(
+                    &dip,
+                    size,
+                    c.reg_noise_std,
+                    c.noise_seed,
+                    device,
+                ))
+            }
+        }
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        match self {
+            ImagePart::Dip(c) => c.noise_seed = seed,
+        }
+    }
+}
+
+/// The kernel model: what produces the blur kernel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum KernelPart {
+    /// SelfDeblur's fully connected kernel network on a fixed noise vector.
+    Mlp {
+        /// Kernel `[kh, kw]` (an upper bound of the blur's extent).
+        size: [usize; 2],
+        /// Hidden width. Reference: 1000.
+        hidden: usize,
+        /// Seed of the fixed input vector.
+        seed: u64,
+    },
+    /// The learned kernel generator (GLKM), frozen; its feature map w (or first its latent code
+    /// z) is optimised. Needs [`Resources::glkm`].
+    Generator {
+        /// Where w starts.
+        start: KernelStart,
+        /// Optimise z first (`None`: w from the start, as the reference code).
+        latent_phase: Option<LatentPhaseConfig>,
+    },
+}
+
+/// A kernel part with everything computed from the observation before the run is seeded.
+pub(crate) enum PreparedKernel {
+    Mlp(KernelMlpConfig, u64),
+    Generator(Box<GeneratorStart>),
+}
+
+impl KernelPart {
+    /// The kernel side when the part fixes it by its settings (`None`: fixed by trained weights).
+    pub fn side(&self) -> Option<usize> {
+        match self {
+            KernelPart::Mlp { size, .. } => Some(size[0].max(size[1])),
+            KernelPart::Generator { .. } => None,
+        }
+    }
+
+    /// The kernel `[kh, kw]` the part makes with `resources`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when a learned part's models are missing.
+    pub fn size(&self, resources: &Resources) -> Result<[usize; 2]> {
+        match self {
+            KernelPart::Mlp { size, .. } => Ok(*size),
+            KernelPart::Generator { .. } => {
+                let k = glkm_models(resources)?.kernel_size();
+                Ok([k, k])
+            }
+        }
+    }
+
+    pub(crate) fn prepare(
+        &self,
+        observation: &Tensor<4>,
+        resources: &Resources,
+        iterations: usize,
+    ) -> Result<PreparedKernel> {
+        Ok(match self {
+            KernelPart::Mlp { size, hidden, seed } => {
+                PreparedKernel::Mlp(KernelMlpConfig::new(*size).with_hidden(*hidden), *seed)
+            }
+            KernelPart::Generator {
+                start,
+                latent_phase,
+            } => PreparedKernel::Generator(Box::new(GeneratorStart::prepare(
+                glkm_models(resources)?,
+                observation,
+                *start,
+                *latent_phase,
+                iterations,
+            )?)),
+        })
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        match self {
+            KernelPart::Mlp { seed: s, .. } => *s = seed,
+            KernelPart::Generator { .. } => {}
+        }
+    }
+}
+
+impl PreparedKernel {
+    fn build(self, resources: &Resources, device: &Device) -> Result<Box<dyn KernelModel>> {
+        Ok(match self {
+            PreparedKernel::Mlp(config, seed) => Box::new(MlpKernel::new(&config, seed, device)),
+            PreparedKernel::Generator(start) => {
+                Box::new(start.build(glkm_models(resources)?.generator.clone(), device))
+            }
+        })
+    }
+}
+
+fn glkm_models<'a>(resources: &Resources<'a>) -> Result<&'a GlkmModels> {
+    resources.glkm.ok_or_else(|| {
+        Error::InvalidConfig(
+            "GLKM needs a trained kernel generator (the shipped weights/ folder, or --weights \
+             DIR); use the SelfDeblur method to deblur without one"
+                .into(),
+        )
+    })
+}
+
+/// The blur model: how a latent image and a kernel make the observation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlurPart {
+    /// One kernel for the whole image, valid convolution: the latent image is larger than the
+    /// observation by the kernel minus one, so no boundary is assumed.
+    #[default]
+    UniformValid,
+}
+
+impl BlurPart {
+    /// The model.
+    pub fn build(&self) -> Box<dyn BlurModel> {
+        match self {
+            BlurPart::UniformValid => Box::new(UniformBlur::new(Boundary::Valid)),
+        }
+    }
+}
+
+/// A blind method of the solver loop, built from parts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComposedMethod {
+    /// The image model.
+    pub image: ImagePart,
+    /// The kernel model.
+    pub kernel: KernelPart,
+    /// The blur model.
+    pub blur: BlurPart,
+    /// The schedule: steps, learning rates, data terms and penalties.
+    pub solver: SolverConfig,
+}
+
+impl ComposedMethod {
+    /// The method with every random choice drawn from `seed`: the device RNG of the loop and the
+    /// fixed inputs of the networks.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.solver.seed = seed;
+        self.image.reseed(seed);
+        self.kernel.reseed(seed);
+        self
+    }
+
+    /// The same method over `iterations` steps (milestones and the loss switch scale with it).
+    pub fn with_iterations(mut self, iterations: usize) -> Self {
+        self.solver = self.solver.with_iterations(iterations);
+        self
+    }
+
+    /// Runs the method on `observation` (`[1, c, h, w]`, any device; autodiff is enabled here).
+    /// Whatever a part computes from the observation (GLKM's initializer, its w-space fit) comes
+    /// first; then the device RNG is seeded with `solver.seed` and the image model, then the
+    /// kernel model are initialised, so a run is reproducible.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for missing models or a batch, kernel-larger-than-image errors,
+    /// and the solver's errors.
+    pub fn run(
+        &self,
+        observation: Tensor<4>,
+        resources: &Resources,
+        observer: &mut dyn Observer,
+    ) -> Result<SolveOutput> {
+        let kernel_size = self.kernel.size(resources)?;
+        check_observation(observation.dims(), kernel_size)?;
+        let prepared = self
+            .kernel
+            .prepare(&observation, resources, self.solver.iterations)?;
+        self.run_prepared(observation, prepared, resources, observer)
+    }
+
+    pub(crate) fn run_prepared(
+        &self,
+        observation: Tensor<4>,
+        prepared: PreparedKernel,
+        resources: &Resources,
+        observer: &mut dyn Observer,
+    ) -> Result<SolveOutput> {
+        let kernel_size = self.kernel.size(resources)?;
+        check_observation(observation.dims(), kernel_size)?;
+        let [_, c, h, w] = observation.dims();
+        let device = observation.device().autodiff();
+        device.seed(self.solver.seed);
+        let blur = self.blur.build();
+        let latent = blur.latent_size([h, w], kernel_size);
+        let mut image = self.image.build(c, latent, &device);
+        let mut kernel = prepared.build(resources, &device)?;
+        if kernel.size() != kernel_size {
+            return Err(Error::InvalidConfig(format!(
+                "the kernel model makes {:?} kernels, expected {kernel_size:?}",
+                kernel.size()
+            )));
+        }
+        solve(
+            observation.autodiff(),
+            image.as_mut(),
+            kernel.as_mut(),
+            blur.as_ref(),
+            &self.solver,
+            observer,
+        )
+    }
+}
