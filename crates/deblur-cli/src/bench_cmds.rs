@@ -113,25 +113,11 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
             .forward(Tensor::zeros([1, latent, 1, 1], &device)),
         0,
     )?;
-    let mean = {
-        let mut acc = ndarray::Array2::<f32>::zeros((k, k));
-        for kernel in &bank {
-            acc += kernel.values();
-        }
-        Kernel::new(acc)?
-    };
-    let broad = Kernel::new(deblur_kernels::simple::gaussian_kernel(
-        k,
-        args.broad_sigma,
-        args.broad_sigma,
-        0.0,
-    ))?;
+    let mean = deblur_kernels::mean_kernel(&bank)?;
     let broad = one(
-        models.generator.kernel_from_features(models.fit_features(
-            broad.to_tensor(&device),
-            300,
-            5e-3,
-        )),
+        models
+            .generator
+            .kernel_from_features(models.broad_features(args.broad_sigma, &device)?),
         0,
     )?;
     let delta = Kernel::delta([k, k])?;

@@ -18,4 +18,4 @@ pub use error::{Error, Result};
 pub use generator::KernelFamily;
 pub use images::{ColorMode, DeadLeaves, FolderSource, ImageSource};
 pub use pairs::{KernelSource, PairBatch, PairConfig, PairGenerator};
-pub use stats::{BankStats, bank_stats};
+pub use stats::{BankStats, bank_stats, mean_kernel};

@@ -99,3 +99,53 @@ pub fn bank_stats(kernels: &[Kernel]) -> BankStats {
         principal_length_px: Spread::of(length),
     }
 }
+
+/// The average of `kernels` (all of one size), renormalised: the "mean kernel" a learned
+/// initializer's predictions are compared with.
+///
+/// # Errors
+/// [`crate::Error::InvalidConfig`] for no kernels or kernels of different sizes.
+pub fn mean_kernel(kernels: &[Kernel]) -> crate::Result<Kernel> {
+    let Some(first) = kernels.first() else {
+        return Err(crate::Error::InvalidConfig(
+            "the mean of no kernels is undefined".into(),
+        ));
+    };
+    let size = first.size();
+    let mut sum = ndarray::Array2::<f64>::zeros((size[0], size[1]));
+    for (i, kernel) in kernels.iter().enumerate() {
+        if kernel.size() != size {
+            return Err(crate::Error::InvalidConfig(format!(
+                "kernel {i} is {:?}, the first is {size:?}: a mean needs one size",
+                kernel.size()
+            )));
+        }
+        sum.zip_mut_with(kernel.values(), |s, &v| *s += f64::from(v));
+    }
+    Ok(Kernel::new(sum.mapv(|v| v as f32))?)
+}
+
+#[cfg(test)]
+mod mean_tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_of_two_deltas_is_half_each() {
+        let a = Kernel::delta([3, 3]).unwrap();
+        let mut v = ndarray::Array2::<f32>::zeros((3, 3));
+        v[[0, 0]] = 1.0;
+        let b = Kernel::new(v).unwrap();
+        let m = mean_kernel(&[a, b.clone()]).unwrap();
+        assert_eq!(m.values()[[1, 1]], 0.5);
+        assert_eq!(m.values()[[0, 0]], 0.5);
+        assert_eq!(m.values().sum(), 1.0);
+        assert!(mean_kernel(&[]).is_err());
+        let wide = Kernel::delta([3, 5]).unwrap();
+        assert!(
+            mean_kernel(&[b, wide])
+                .unwrap_err()
+                .to_string()
+                .contains("[3, 5]")
+        );
+    }
+}

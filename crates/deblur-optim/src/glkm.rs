@@ -74,6 +74,26 @@ impl GlkmModels {
         kernel.features()
     }
 
+    /// The feature map w of [`KernelStart::Broad`]: fitted in w-space to an isotropic Gaussian
+    /// of `sigma` px on the generator's canvas (300 Adam steps of 5e-3). Returns
+    /// `[1, 4·ngf, s₀, s₀]` on `device` (not autodiff).
+    ///
+    /// # Errors
+    /// An invalid `sigma` (not finite and positive).
+    pub fn broad_features(&self, sigma: f64, device: &Device) -> Result<Tensor<4>> {
+        Ok(self.fit_features(
+            self.broad_kernel(sigma, device)?,
+            BROAD_FIT_STEPS,
+            BROAD_FIT_LR,
+        ))
+    }
+
+    /// The Gaussian target of [`KernelStart::Broad`], `[1, 1, K, K]`.
+    fn broad_kernel(&self, sigma: f64, device: &Device) -> Result<Tensor<4>> {
+        let k = self.kernel_size();
+        Ok(Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(device))
+    }
+
     /// The latent code z whose kernel G(z) best matches `target` (`[1, 1, K, K]`): `steps` Adam
     /// steps of learning rate `lr` on L1(G(z), target) from z = 0. Returns `[1, latent, 1, 1]`.
     pub fn fit_latent(&self, target: Tensor<4>, steps: usize, lr: f64) -> Tensor<4> {
@@ -147,11 +167,7 @@ impl GeneratorStart {
         latent_phase: Option<LatentPhaseConfig>,
         iterations: usize,
     ) -> Result<Self> {
-        let k = models.kernel_size();
-        let broad_target = |sigma: f64| -> Result<Tensor<4>> {
-            let device = observation.device().without_autodiff();
-            Ok(Kernel::new(gaussian_kernel(k, sigma, sigma, 0.0))?.to_tensor(&device))
-        };
+        let device = observation.device().without_autodiff();
         let latent = |z0: Tensor<4>, phase: LatentPhaseConfig| GeneratorStart::Latent {
             z0,
             until: (phase.fraction.clamp(0.0, 1.0) * iterations as f64) as usize,
@@ -162,7 +178,11 @@ impl GeneratorStart {
                 latent(models.initial_latent(observation), phase)
             }
             (Some(phase), KernelStart::Broad { sigma }) => latent(
-                models.fit_latent(broad_target(sigma)?, BROAD_FIT_STEPS, LATENT_FIT_LR),
+                models.fit_latent(
+                    models.broad_kernel(sigma, &device)?,
+                    BROAD_FIT_STEPS,
+                    LATENT_FIT_LR,
+                ),
                 phase,
             ),
             (None, KernelStart::Initializer) => {
@@ -171,11 +191,9 @@ impl GeneratorStart {
                     models.generator.valid().fork(&z0.device()).first_layer(z0),
                 )
             }
-            (None, KernelStart::Broad { sigma }) => GeneratorStart::Features(models.fit_features(
-                broad_target(sigma)?,
-                BROAD_FIT_STEPS,
-                BROAD_FIT_LR,
-            )),
+            (None, KernelStart::Broad { sigma }) => {
+                GeneratorStart::Features(models.broad_features(sigma, &device)?)
+            }
         })
     }
 

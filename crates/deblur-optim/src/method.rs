@@ -225,6 +225,16 @@ impl ComposedMethod {
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
         let kernel_size = self.kernel.size(resources)?;
+        if let KernelPart::Generator { .. } = self.kernel {
+            // trained weights fix the size: the usual advice (a smaller kernel) does not apply
+            let [_, _, h, w] = observation.dims();
+            if kernel_size[0] > h || kernel_size[1] > w {
+                return Err(Error::InvalidConfig(format!(
+                    "the kernel generator makes {}x{} kernels, larger than the {w}x{h} image",
+                    kernel_size[0], kernel_size[1]
+                )));
+            }
+        }
         check_observation(observation.dims(), kernel_size)?;
         let prepared = self
             .kernel
