@@ -12,7 +12,7 @@ use deblur_optim::GlkmModels;
 use deblur_optim::levin::{load_levin, orient_true_kernel};
 use ndarray::Axis;
 
-use crate::commands::ShippedWeights;
+use crate::weights_args::ShippedWeights;
 
 type CmdResult = Result<(), Box<dyn std::error::Error>>;
 

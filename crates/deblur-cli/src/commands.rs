@@ -15,6 +15,8 @@ use deblur_metrics::{ShiftOptions, score_images};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Instant;
 
+use crate::weights_args::ShippedWeights;
+
 /// Blind image deblurring with learned blur-kernel spaces.
 #[derive(Parser, Debug)]
 #[command(name = "deblur", version, propagate_version = true)]
@@ -147,36 +149,6 @@ struct KernelSynthArgs {
     /// and 1.5 K). Shake paths curl, so long paths are needed for blur that fills the canvas.
     #[arg(long)]
     path_length: Option<f64>,
-}
-
-/// Which shipped generator to use and where to find it.
-#[derive(Args, Debug)]
-pub(crate) struct ShippedWeights {
-    /// Weights variant in the manifest.
-    #[arg(long, default_value = "shake-k31-v1")]
-    pub(crate) variant: String,
-    /// Weights folder (default: $DEBLUR_WEIGHTS, ./weights, or beside the executable).
-    #[arg(long)]
-    pub(crate) weights: Option<PathBuf>,
-}
-
-impl ShippedWeights {
-    /// The GLKM models of this variant: the generator (required) and its initializer (a warning
-    /// and a start from z = 0 when the manifest has none).
-    pub(crate) fn load_glkm(
-        &self,
-        device: &deblur_core::burn::tensor::Device,
-    ) -> Result<deblur_optim::GlkmModels, Box<dyn std::error::Error>> {
-        let options = deblur_optim::BlindOptions {
-            method: deblur_optim::MethodKind::Glkm,
-            weights: self.weights.clone(),
-            variant: self.variant.clone(),
-            device: device.clone(),
-            ..Default::default()
-        };
-        crate::solve_cmds::load_models(&options)?
-            .ok_or_else(|| "the GLKM models could not be loaded".into())
-    }
 }
 
 #[derive(Args, Debug)]

@@ -15,7 +15,8 @@ use deblur_optim::lai::{
 use deblur_optim::{BlindRequest, HyperLaplacianConfig, hyper_laplacian_deconv};
 use ndarray::Axis;
 
-use crate::solve_cmds::{BenchMethodArg, BenchMethodArgs, blind_gray, load_models};
+use crate::solve_cmds::{BenchMethodArg, BenchMethodArgs, blind_gray};
+use crate::weights_args::load_models;
 
 type CmdResult = Result<(), Box<dyn std::error::Error>>;
 

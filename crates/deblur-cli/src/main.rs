@@ -9,6 +9,7 @@ mod commands;
 mod lai_cmds;
 mod solve_cmds;
 mod train_cmds;
+mod weights_args;
 
 use std::process::ExitCode;
 

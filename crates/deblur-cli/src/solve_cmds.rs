@@ -17,7 +17,7 @@ use deblur_optim::{
     hyper_laplacian_deconv, wiener,
 };
 
-use crate::commands::ShippedWeights;
+use crate::weights_args::{ShippedWeights, load_models};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Axis;
 
@@ -301,21 +301,6 @@ pub(crate) fn options(
         device: device.clone(),
         ..BlindOptions::default()
     }
-}
-
-/// The GLKM models when the method needs them, with a warning when the manifest holds no
-/// initializer.
-pub(crate) fn load_models(
-    options: &BlindOptions,
-) -> Result<Option<GlkmModels>, Box<dyn std::error::Error>> {
-    let models = options.load_models()?;
-    if models.as_ref().is_some_and(|m| m.initializer.is_none()) {
-        eprintln!(
-            "warning: the weights hold no kernel initializer {:?}; starting from the latent mean",
-            options.variant
-        );
-    }
-    Ok(models)
 }
 
 /// The library's messages name options as the library spells them; the CLI's as flags.
