@@ -554,15 +554,28 @@ pub fn deblur_blind(
     };
     let runs = if halves.is_some() { 3 } else { 1 };
     let resources = Resources { glkm };
-    let out = method.run(
-        observation,
-        &resources,
-        &mut Stages {
-            inner: observer,
-            index: 0,
-            runs,
-        },
-    )?;
+    let out = method
+        .run(
+            observation,
+            &resources,
+            &mut Stages {
+                inner: observer,
+                index: 0,
+                runs,
+            },
+        )
+        .map_err(|e| match (e, window) {
+            // the method saw the window, not the image: say which
+            (
+                Error::Core(deblur_core::Error::KernelLargerThanImage { kernel, .. }),
+                Some([x, y, ww, wh]),
+            ) => Error::InvalidConfig(format!(
+                "the {}x{} kernel is larger than the {ww}x{wh} estimation window at ({x}, {y}) \
+                 of the {w}x{h} image; use a smaller kernel or a larger window",
+                kernel[1], kernel[0]
+            )),
+            (e, _) => e,
+        })?;
     let mut kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
     let agreement = match halves {
         Some(parts) => {
@@ -724,6 +737,24 @@ mod tests {
             &Device::default(),
         )
         .unwrap()
+    }
+
+    /// A kernel larger than the estimation window is reported as such, not as "larger than
+    /// image" with the window's size.
+    #[test]
+    fn a_window_smaller_than_the_kernel_is_named_as_the_window() {
+        let device = Device::default();
+        let mut request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 15, Some(1));
+        request.crop = CropChoice::Window([5, 7, 12, 12]);
+        let image = Array3::<f32>::from_elem((1, 64, 64), 0.5);
+        let err = deblur_blind(&image, &request, None, &device, &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("15x15 kernel is larger than the 12x12 estimation window at (5, 7)")
+                && err.contains("64x64 image"),
+            "{err}"
+        );
     }
 
     #[test]
