@@ -17,6 +17,17 @@ fn deblur(args: &[&str]) -> Output {
         .expect("run deblur")
 }
 
+/// `deblur ARGS`, which must succeed (its stderr is the failure message).
+fn deblur_ok(args: &[&str]) -> Output {
+    let run = deblur(args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    run
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -37,7 +48,7 @@ fn scored_psnr(estimate: &Path, reference: &Path) -> f64 {
 /// A bank of `count` synthesised 31 px kernels, `bank.npy` in `dir`.
 fn kernel_bank(dir: &Path, count: usize) -> PathBuf {
     let bank = dir.join("bank.npy");
-    let run = deblur(&[
+    deblur_ok(&[
         "kernels",
         "synth",
         "--size",
@@ -47,11 +58,6 @@ fn kernel_bank(dir: &Path, count: usize) -> PathBuf {
         "-o",
         s(&bank),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     bank
 }
 
@@ -59,12 +65,7 @@ fn kernel_bank(dir: &Path, count: usize) -> PathBuf {
 /// against `sharp`.
 fn deconv_psnrs(dir: &Path, blurred: &Path, kernel: &Path, sharp: &Path) -> (f64, f64) {
     let out = dir.join("deconvolved.png");
-    let run = deblur(&["deconv", s(blurred), "--kernel", s(kernel), "-o", s(&out)]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    deblur_ok(&["deconv", s(blurred), "--kernel", s(kernel), "-o", s(&out)]);
     (scored_psnr(blurred, sharp), scored_psnr(&out, sharp))
 }
 
@@ -106,7 +107,7 @@ fn blur_then_score_round_trip() {
     let out = dir.path().join("blurred.png");
     let sharp = data("levin_im1.png");
     let kernel = data("levin_kernel1.png");
-    let run = deblur(&[
+    deblur_ok(&[
         "blur",
         s(&sharp),
         "--kernel",
@@ -116,11 +117,6 @@ fn blur_then_score_round_trip() {
         "-o",
         s(&out),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     let score = deblur(&["score", s(&sharp), "--reference", s(&sharp), "--json"]);
     assert!(score.status.success());
     let text = String::from_utf8_lossy(&score.stdout);
@@ -230,7 +226,7 @@ fn blind_runs_and_writes_image_and_kernel() {
     let snapshots = dir.path().join("snaps");
     let loss_plot = dir.path().join("loss.png");
     let crop = levin_crop(dir.path(), "crop.png", 100);
-    let run = deblur(&[
+    deblur_ok(&[
         "blind",
         s(&crop),
         "-o",
@@ -253,11 +249,6 @@ fn blind_runs_and_writes_image_and_kernel() {
         "2",
         s(&snapshots),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     let restored = deblur_core::load_image(&out).unwrap().pixels;
     assert_eq!(restored.dim(), (1, 48, 48));
     assert_eq!(

@@ -39,6 +39,10 @@ use crate::nonblind::{
 use crate::pipeline::most_textured_window;
 use crate::{Error, Result};
 
+/// Most x/k alternations per level [`L0BlindConfig::validate`] accepts (the default is 20; 40
+/// takes about 90 s on a 540² image on two cores).
+pub const MAX_ALTERNATIONS: usize = 1000;
+
 /// Settings of [`estimate_kernel_l0`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct L0BlindConfig {
@@ -134,6 +138,13 @@ impl L0BlindConfig {
                 "the FFT side {} must be a power of two and at least 4 × {largest} (the largest \
                  kernel a level estimates)",
                 self.fft_side
+            ));
+        }
+        // the progress display moves per level: a run of billions of alternations would look hung
+        if !(1..=MAX_ALTERNATIONS).contains(&self.iterations) {
+            return bad(format!(
+                "{} iterations (x/k alternations) per level; use 1 to {MAX_ALTERNATIONS} (default 20)",
+                self.iterations
             ));
         }
         if !(self.lambda_gradient > 0.0 && self.lambda_decay >= 1.0 && self.beta_max > 0.0) {
@@ -569,6 +580,23 @@ mod tests {
         let levels = L0BlindConfig::new(75).levels();
         assert_eq!(levels.last().unwrap().0, 31);
         assert!((levels.last().unwrap().1 - 31.0 / 75.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn alternation_counts_are_bounded() {
+        let config = |iterations| L0BlindConfig {
+            iterations,
+            ..L0BlindConfig::new(31)
+        };
+        assert!(config(20).validate().is_ok());
+        assert!(config(MAX_ALTERNATIONS).validate().is_ok());
+        for n in [0, MAX_ALTERNATIONS + 1, 4_000_000_000] {
+            let err = config(n).validate().unwrap_err().to_string();
+            assert!(
+                err.contains("iterations (x/k alternations) per level"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

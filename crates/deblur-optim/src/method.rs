@@ -224,24 +224,14 @@ impl ComposedMethod {
         resources: &Resources,
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
-        let kernel_size = self.kernel.size(resources)?;
-        if let KernelPart::Generator { .. } = self.kernel {
-            // trained weights fix the size: the usual advice (a smaller kernel) does not apply
-            let [_, _, h, w] = observation.dims();
-            if kernel_size[0] > h || kernel_size[1] > w {
-                return Err(Error::InvalidConfig(format!(
-                    "the kernel generator makes {}x{} kernels, larger than the {w}x{h} image",
-                    kernel_size[0], kernel_size[1]
-                )));
-            }
-        }
-        check_observation(observation.dims(), kernel_size)?;
+        let kernel_size = self.fitting_kernel(&observation, resources)?;
         let prepared = self
             .kernel
             .prepare(&observation, resources, self.solver.iterations)?;
-        self.run_prepared(observation, prepared, resources, observer)
+        self.solve_prepared(observation, kernel_size, prepared, resources, observer)
     }
 
+    /// [`ComposedMethod::run`] with the kernel part's start given.
     pub(crate) fn run_prepared(
         &self,
         observation: Tensor<4>,
@@ -249,8 +239,33 @@ impl ComposedMethod {
         resources: &Resources,
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
+        let kernel_size = self.fitting_kernel(&observation, resources)?;
+        self.solve_prepared(observation, kernel_size, prepared, resources, observer)
+    }
+
+    /// The kernel size, once the observation is known to be one image that holds it.
+    fn fitting_kernel(&self, observation: &Tensor<4>, resources: &Resources) -> Result<[usize; 2]> {
         let kernel_size = self.kernel.size(resources)?;
+        let [_, _, h, w] = observation.dims();
+        if self.kernel.side().is_none() && (kernel_size[0] > h || kernel_size[1] > w) {
+            // trained weights fix the size: the usual advice (a smaller kernel) does not apply
+            return Err(Error::InvalidConfig(format!(
+                "the trained kernel model makes {}x{} kernels, larger than the {w}x{h} image",
+                kernel_size[0], kernel_size[1]
+            )));
+        }
         check_observation(observation.dims(), kernel_size)?;
+        Ok(kernel_size)
+    }
+
+    fn solve_prepared(
+        &self,
+        observation: Tensor<4>,
+        kernel_size: [usize; 2],
+        prepared: PreparedKernel,
+        resources: &Resources,
+        observer: &mut dyn Observer,
+    ) -> Result<SolveOutput> {
         let [_, c, h, w] = observation.dims();
         let device = observation.device().autodiff();
         device.seed(self.solver.seed);
@@ -258,12 +273,6 @@ impl ComposedMethod {
         let latent = blur.latent_size([h, w], kernel_size);
         let mut image = self.image.build(c, latent, &device);
         let mut kernel = prepared.build(resources, &device)?;
-        if kernel.size() != kernel_size {
-            return Err(Error::InvalidConfig(format!(
-                "the kernel model makes {:?} kernels, expected {kernel_size:?}",
-                kernel.size()
-            )));
-        }
         solve(
             observation.autodiff(),
             image.as_mut(),
