@@ -13,8 +13,7 @@ use deblur::core::{Boundary, Padding, UniformBlur, device_from_name, load_image}
 use deblur::metrics::{ShiftOptions, score_images};
 use deblur::models::weights::{find_weights_dir, load_generator, load_initializer};
 use deblur::optim::models::{GlkmKernel, PixelImage};
-use deblur::optim::schedule::{LossSchedule, MultiStepLr};
-use deblur::optim::solver::{ImagePenalty, Silent, SolverConfig, UpdateMode, solve};
+use deblur::optim::solver::{ImagePenalty, Silent, SolverConfig, solve};
 use deblur::optim::{GlkmModels, HyperLaplacianConfig, hyper_laplacian_deconv};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -40,18 +39,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let z0 = models.initial_latent(&observation);
     let mut kernel = GlkmKernel::new(models.generator.clone(), z0, &autodiff);
     let blur = UniformBlur::new(Boundary::Same(Padding::Reflect));
-    let config = SolverConfig {
-        iterations,
-        image_lr: MultiStepLr::constant(2e-3),
-        kernel_lr: MultiStepLr::constant(5e-3),
-        loss: LossSchedule { ssim_from: None },
-        update: UpdateMode::Joint,
-        image_penalty: Some((ImagePenalty::HyperLaplacian { alpha: 0.8 }, 2e-3)),
-        kernel_l2: 0.0,
-        kernel_warmup: 0,
-        plateau: None,
-        seed: 0,
-    };
+    let config = SolverConfig::constant(iterations, 2e-3, 5e-3)
+        .with_image_penalty(ImagePenalty::HyperLaplacian { alpha: 0.8 }, 2e-3);
     let out = solve(
         observation.clone(),
         &mut image,

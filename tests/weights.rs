@@ -11,7 +11,7 @@ use deblur::models::inversion::invert;
 use deblur::models::weights::load_generator;
 
 fn weights() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights")
+    deblur_testkit::weights_dir()
 }
 
 #[test]
@@ -23,13 +23,7 @@ fn shipped_generator_loads_and_makes_valid_kernels() {
     assert_eq!(generator.kernel_size(), 31);
     let kernels = generator.forward(generator.sample_latent(8, 3, &device));
     assert_eq!(kernels.dims(), [8, 1, 31, 31]);
-    let sums: Vec<f32> = kernels
-        .clone()
-        .sum_dims(&[1, 2, 3])
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
+    let sums = deblur_testkit::host(kernels.clone().sum_dims(&[1, 2, 3]));
     assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums:?}");
     assert!(kernels.min().into_scalar::<f32>() >= 0.0);
 }

@@ -161,9 +161,7 @@ impl BlindOptionArgs {
             )
         };
         let models = load_models(&options)?;
-        let request = options
-            .request(models.as_ref())
-            .map_err(|e| cli_option_names(&e.to_string()))?;
+        let request = options.request(models.as_ref()).map_err(cli_option_names)?;
         Ok((options, models, request))
     }
 }
@@ -303,13 +301,24 @@ pub(crate) fn options(
     }
 }
 
-/// The library's messages name options as the library spells them; the CLI's as flags.
-fn cli_option_names(message: &str) -> String {
-    message
-        .replace("kernel size", "--kernel-size")
-        .replace("iterations must", "--iters must")
-        .replace("the window side", "--window-side")
-        .replace("use the SelfDeblur method", "use --method selfdeblur")
+/// The library's errors name settings as the library spells them; the CLI's as flags.
+fn cli_option_names(error: deblur_optim::Error) -> String {
+    let flag = |setting: &str| match setting {
+        "kernel size" => "--kernel-size",
+        "iterations" => "--iters",
+        "window side" => "--window-side",
+        "window" => "--window",
+        _ => "",
+    };
+    match error {
+        deblur_optim::Error::InvalidSetting { setting, rule } if !flag(setting).is_empty() => {
+            format!("{} {rule}", flag(setting))
+                .replace("use the SelfDeblur method", "use --method selfdeblur")
+        }
+        other => other
+            .to_string()
+            .replace("use the SelfDeblur method", "use --method selfdeblur"),
+    }
 }
 
 pub fn blind(args: BlindArgs) -> CmdResult {

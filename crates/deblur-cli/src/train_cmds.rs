@@ -8,7 +8,7 @@ use clap::Args;
 use deblur_core::burn::module::Module;
 use deblur_core::visual::kernel_contact_sheet;
 use deblur_core::{BitDepth, Kernel, device_from_name, save_image};
-use deblur_kernels::KernelBank;
+use deblur_kernels::{ImageSpec, KernelBank};
 use deblur_models::train::{checkpoint_dir, recover_checkpoint, write_json};
 use deblur_models::{GanTrainConfig, GanTrainer, KernelGeneratorConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -147,7 +147,7 @@ pub struct TrainInitializerArgs {
     generator: PathBuf,
     /// Sharp images: `dead-leaves` (procedural) or a folder of PNG/JPEG/TIFF images.
     #[arg(long, default_value = "dead-leaves")]
-    images: String,
+    images: ImageSpec,
     /// Crop side of the training images (the reference uses 256).
     #[arg(long, default_value_t = 96)]
     crop: usize,
@@ -186,7 +186,7 @@ pub struct TrainInitializerArgs {
 }
 
 pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::error::Error>> {
-    use deblur_kernels::{ColorMode, DeadLeaves, FolderSource, ImageSource};
+    use deblur_kernels::ColorMode;
     use deblur_models::train_init::{InitTrainConfig, InitTrainer};
     let device = device_from_name(&args.device)?;
     let bank = KernelBank::load(&args.bank)?.kernels;
@@ -195,17 +195,7 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         &args.generator.with_extension("json"),
         &device,
     )?;
-    let images: Box<dyn ImageSource> = if args.images == "dead-leaves" {
-        Box::new(DeadLeaves::new(args.crop, ColorMode::Gray))
-    } else {
-        Box::new(FolderSource::new(
-            &args.images,
-            args.crop,
-            ColorMode::Gray,
-            true,
-        )?)
-    };
-    let images = SharedSource(std::sync::Arc::from(images));
+    let images = args.images.open(args.crop, ColorMode::Gray, true)?;
     let ckpt = checkpoint_dir(&args.out);
     let _lock = lock_run(&args.out)?;
     let mut trainer = if args.resume {
@@ -370,24 +360,6 @@ pub(crate) fn positive_finite(text: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         Ok(v) => Err(format!("{v} must be a finite number above 0")),
         Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A cloneable handle on a boxed image source.
-#[derive(Clone)]
-struct SharedSource(std::sync::Arc<dyn deblur_kernels::ImageSource>);
-
-impl deblur_kernels::ImageSource for SharedSource {
-    fn crop_size(&self) -> usize {
-        self.0.crop_size()
-    }
-
-    fn channels(&self) -> usize {
-        self.0.channels()
-    }
-
-    fn sample(&self, rng: &mut dyn rand::RngCore) -> deblur_kernels::Result<ndarray::Array3<f32>> {
-        self.0.sample(rng)
     }
 }
 

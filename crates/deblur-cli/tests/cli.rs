@@ -931,12 +931,7 @@ fn sampling_without_weights_says_where_it_looked() {
 
 #[test]
 fn bench_levin_writes_its_table_snapshots_and_kernel_estimates() {
-    let levin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/levin");
-    assert!(
-        levin.exists(),
-        "Levin data not found at {}; the tests need ../shared/data beside the checkout",
-        levin.display()
-    );
+    let levin = deblur_testkit::shared_data("levin");
     let dir = tempfile::tempdir().unwrap();
     let kernels = dir.path().join("kernels");
     let csv = dir.path().join("levin.csv");
@@ -982,13 +977,7 @@ fn bench_levin_writes_its_table_snapshots_and_kernel_estimates() {
 }
 
 fn lai_dir() -> PathBuf {
-    let lai = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/lai2016");
-    assert!(
-        lai.exists(),
-        "Lai data not found at {}; the tests need ../shared/data beside the checkout",
-        lai.display()
-    );
-    lai
+    deblur_testkit::shared_data("lai2016")
 }
 
 #[test]

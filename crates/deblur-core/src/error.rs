@@ -112,6 +112,9 @@ pub enum Error {
         /// The rule it breaks.
         reason: String,
     },
+    /// A tensor could not be read back from its device.
+    #[error("reading a tensor back from the device failed: {0}")]
+    TensorRead(#[from] burn::tensor::DataError),
     /// A backend name is not known or not compiled in.
     #[error("unknown or disabled backend {0:?}; available: {1}")]
     UnknownBackend(String, String),

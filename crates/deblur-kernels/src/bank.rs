@@ -60,7 +60,7 @@ pub struct KernelBank {
 /// (from worker threads, roughly every 256 kernels and at the end).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] if the generator settings are invalid.
+/// [`Error::InvalidSetting`] if the generator settings are invalid.
 pub fn synthesize_bank(
     generator: &KernelFamily,
     count: usize,

@@ -52,12 +52,14 @@ impl KernelFamily {
     /// settings for kernels of side `size`.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidConfig`] for an unknown name or a size below 3.
+    /// [`crate::Error::UnknownFamily`] for an unknown name, [`crate::Error::InvalidSetting`] for
+    /// a size below 3.
     pub fn by_name(name: &str, size: usize) -> crate::Result<Self> {
         if size < 3 {
-            return Err(crate::Error::InvalidConfig(format!(
-                "kernel size {size} must be at least 3"
-            )));
+            return Err(crate::Error::InvalidSetting {
+                setting: "size",
+                rule: format!("{size} must be at least 3"),
+            });
         }
         let max_motion = 0.9 * size as f64;
         Ok(match name {
@@ -76,9 +78,7 @@ impl KernelFamily {
                 radius_px: [1.0, ((size - 1) as f64 / 2.0).max(1.0)],
             },
             other => {
-                return Err(crate::Error::InvalidConfig(format!(
-                    "unknown generator {other:?}; use shake, gp, linear, gaussian or disk"
-                )));
+                return Err(crate::Error::UnknownFamily(other.to_string()));
             }
         })
     }
@@ -108,7 +108,7 @@ impl KernelFamily {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidConfig`] naming the problem.
+    /// [`crate::Error::InvalidSetting`] naming the problem.
     pub fn validate(&self) -> crate::Result<()> {
         let range_ok =
             |r: [f64; 2]| r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1];
@@ -119,15 +119,18 @@ impl KernelFamily {
             | KernelFamily::Gaussian { size, sigma_px: r }
             | KernelFamily::Disk { size, radius_px: r } => {
                 if *size < 3 || !range_ok(*r) {
-                    Err(crate::Error::InvalidConfig(format!(
-                        "{}: size ≥ 3 and a range [min ≤ max] of non-negative numbers needed",
-                        self.name()
-                    )))
+                    Err(crate::Error::InvalidSetting {
+                        setting: self.name(),
+                        rule: format!(
+                            "size {size} and range {r:?}: size ≥ 3 and a range [min ≤ max] of \
+                             non-negative numbers needed"
+                        ),
+                    })
                 } else if matches!(self, KernelFamily::Linear { .. }) && r[1] > (*size - 1) as f64 {
-                    Err(crate::Error::InvalidConfig(format!(
-                        "linear: length {} px does not fit a {size} px kernel",
-                        r[1]
-                    )))
+                    Err(crate::Error::InvalidSetting {
+                        setting: "linear.length_px",
+                        rule: format!("{} px does not fit a {size} px kernel", r[1]),
+                    })
                 } else {
                     Ok(())
                 }

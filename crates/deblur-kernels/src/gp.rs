@@ -37,21 +37,26 @@ impl GpConfig {
     /// Checks the ranges of every field.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidConfig`] naming the field.
+    /// [`crate::Error::InvalidSetting`] naming the field.
     pub fn validate(&self) -> crate::Result<()> {
-        let bad = |rule: &str| Err(crate::Error::InvalidConfig(format!("gp: {rule}")));
+        let bad = |setting: &'static str, rule: &str| {
+            Err(crate::Error::InvalidSetting {
+                setting,
+                rule: rule.to_string(),
+            })
+        };
         if self.size < 3 {
-            return bad("size must be at least 3");
+            return bad("gp.size", "must be at least 3");
         }
         if self.length_scale.is_nan()
             || self.length_scale <= 0.0
             || self.sigma.is_nan()
             || self.sigma <= 0.0
         {
-            return bad("length_scale and sigma must be positive");
+            return bad("gp.length_scale, gp.sigma", "must be positive");
         }
         if self.knots < 2 || self.steps < 2 {
-            return bad("knots and steps must be at least 2");
+            return bad("gp.knots, gp.steps", "must be at least 2");
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! gives the same crops on every run.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use deblur_core::color::{YCbCrStandard, luma};
 use deblur_core::load_image;
@@ -108,7 +109,10 @@ impl FolderSource {
     ) -> Result<Self> {
         let dir = dir.as_ref();
         if crop == 0 {
-            return Err(Error::InvalidConfig("crop size must be positive".into()));
+            return Err(Error::InvalidSetting {
+                setting: "crop",
+                rule: "must be positive".into(),
+            });
         }
         let mut files = Vec::new();
         collect(dir, &mut files)?;
@@ -164,8 +168,8 @@ impl ImageSource for FolderSource {
         let img = match (self.color, img.dim().0) {
             (ColorMode::Gray, 3) => luma(&img, YCbCrStandard::FullRange)?.insert_axis(Axis(0)),
             (ColorMode::Rgb, 1) => {
-                ndarray::concatenate(Axis(0), &[img.view(), img.view(), img.view()])
-                    .map_err(|e| Error::InvalidConfig(e.to_string()))?
+                let (_, h, w) = img.dim();
+                Array3::from_shape_fn((3, h, w), |(_, y, x)| img[[0, y, x]])
             }
             _ => img,
         };
@@ -311,6 +315,78 @@ impl ImageSource for DeadLeaves {
 
     fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
         Ok(self.render(rng))
+    }
+}
+
+/// Where sharp training images come from, as a user names it: `dead-leaves` (procedural) or
+/// the path of a folder of PNG/JPEG/TIFF images.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageSpec {
+    /// [`DeadLeaves`].
+    DeadLeaves,
+    /// A [`FolderSource`] on this folder.
+    Folder(PathBuf),
+}
+
+impl std::str::FromStr for ImageSpec {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(if s == "dead-leaves" {
+            ImageSpec::DeadLeaves
+        } else {
+            ImageSpec::Folder(PathBuf::from(s))
+        })
+    }
+}
+
+impl std::fmt::Display for ImageSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageSpec::DeadLeaves => f.write_str("dead-leaves"),
+            ImageSpec::Folder(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
+impl ImageSpec {
+    /// Opens the source: `crop`² crops in `color`, a folder's crops randomly flipped and rotated
+    /// when `augment`.
+    ///
+    /// # Errors
+    /// A folder's errors ([`FolderSource::new`]); [`Error::InvalidSetting`] for a zero crop.
+    pub fn open(&self, crop: usize, color: ColorMode, augment: bool) -> Result<SharedImages> {
+        let source: Arc<dyn ImageSource> = match self {
+            ImageSpec::DeadLeaves => {
+                if crop == 0 {
+                    return Err(Error::InvalidSetting {
+                        setting: "crop",
+                        rule: "must be positive".into(),
+                    });
+                }
+                Arc::new(DeadLeaves::new(crop, color))
+            }
+            ImageSpec::Folder(dir) => Arc::new(FolderSource::new(dir, crop, color, augment)?),
+        };
+        Ok(SharedImages(source))
+    }
+}
+
+/// A cloneable handle on any image source (what [`ImageSpec::open`] returns).
+#[derive(Clone)]
+pub struct SharedImages(pub Arc<dyn ImageSource>);
+
+impl ImageSource for SharedImages {
+    fn crop_size(&self) -> usize {
+        self.0.crop_size()
+    }
+
+    fn channels(&self) -> usize {
+        self.0.channels()
+    }
+
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
+        self.0.sample(rng)
     }
 }
 

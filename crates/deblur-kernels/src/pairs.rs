@@ -40,7 +40,7 @@ impl KernelSource for [Kernel] {
 
     fn sample_kernel(&self, rng: &mut StdRng) -> Result<Kernel> {
         if self.is_empty() {
-            return Err(Error::InvalidConfig("the kernel bank is empty".into()));
+            return Err(Error::EmptyBank);
         }
         Ok(self[rng.random_range(0..self.len())].clone())
     }
@@ -94,6 +94,19 @@ pub struct PairConfig {
     pub seed: u64,
 }
 
+impl Default for PairConfig {
+    /// 16 noise-free pairs per batch, blurred with a mirrored border (GKPILE's initializer
+    /// training), seed 0.
+    fn default() -> Self {
+        PairConfig {
+            batch: 16,
+            boundary: Boundary::Same(deblur_core::Padding::Reflect),
+            noise_std: [0.0, 0.0],
+            seed: 0,
+        }
+    }
+}
+
 /// A seeded, endless iterator of [`PairBatch`]es.
 pub struct PairGenerator<I: ImageSource, K: KernelSource> {
     images: I,
@@ -108,23 +121,33 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
     /// blur and the sharp size for `Valid` blur.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] if the batch is empty, the noise range is invalid, or the kernel does
-    /// not fit the crop.
+    /// [`Error::InvalidSetting`] if the batch is empty, the noise range is invalid, or the kernel
+    /// does not fit the crop.
     pub fn new(images: I, kernels: K, config: PairConfig, device: &Device) -> Result<Self> {
         if config.batch == 0 {
-            return Err(Error::InvalidConfig("batch must be at least 1".into()));
+            return Err(Error::InvalidSetting {
+                setting: "batch",
+                rule: "must be at least 1".into(),
+            });
         }
         if !(config.noise_std[0] >= 0.0 && config.noise_std[0] <= config.noise_std[1]) {
-            return Err(Error::InvalidConfig(
-                "noise range must satisfy 0 ≤ min ≤ max".into(),
-            ));
+            return Err(Error::InvalidSetting {
+                setting: "noise_std",
+                rule: format!(
+                    "the range {:?} must satisfy 0 ≤ min ≤ max",
+                    config.noise_std
+                ),
+            });
         }
         if kernels.kernel_size() > images.crop_size() {
-            return Err(Error::InvalidConfig(format!(
-                "kernel size {} exceeds the crop size {}",
-                kernels.kernel_size(),
-                images.crop_size()
-            )));
+            return Err(Error::InvalidSetting {
+                setting: "crop",
+                rule: format!(
+                    "the crop size {} must be at least the kernel size {}",
+                    images.crop_size(),
+                    kernels.kernel_size()
+                ),
+            });
         }
         let rng = StdRng::seed_from_u64(config.seed);
         Ok(PairGenerator {

@@ -59,29 +59,30 @@ impl ShakeConfig {
     /// Checks the ranges of every field.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidConfig`] naming the field.
+    /// [`crate::Error::InvalidSetting`] naming the field.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |field: &'static str, rule: &str| {
-            Err(crate::Error::InvalidConfig(format!(
-                "shake: {field} {rule}"
-            )))
+            Err(crate::Error::InvalidSetting {
+                setting: field,
+                rule: rule.to_string(),
+            })
         };
         if self.size < 3 {
-            return bad("size", "must be at least 3");
+            return bad("shake.size", "must be at least 3");
         }
         if self.samples < 2 {
-            return bad("samples", "must be at least 2");
+            return bad("shake.samples", "must be at least 2");
         }
         if let Some(l) = self.max_length_px
             && !(l > 0.0 && l.is_finite())
         {
-            return bad("max_length_px", "must be positive");
+            return bad("shake.max_length_px", "must be positive");
         }
         if !(0.0..=1.0).contains(&self.min_length_fraction) {
-            return bad("min_length_fraction", "must be in [0, 1]");
+            return bad("shake.min_length_fraction", "must be in [0, 1]");
         }
         if !(self.exposure > 0.0 && self.exposure <= 1.0) {
-            return bad("exposure", "must be in (0, 1]");
+            return bad("shake.exposure", "must be in (0, 1]");
         }
         Ok(())
     }

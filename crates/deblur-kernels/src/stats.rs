@@ -104,21 +104,21 @@ pub fn bank_stats(kernels: &[Kernel]) -> BankStats {
 /// initializer's predictions are compared with.
 ///
 /// # Errors
-/// [`crate::Error::InvalidConfig`] for no kernels or kernels of different sizes.
+/// [`crate::Error::EmptyBank`] for no kernels, [`crate::Error::KernelSizeMismatch`] for kernels
+/// of different sizes.
 pub fn mean_kernel(kernels: &[Kernel]) -> crate::Result<Kernel> {
     let Some(first) = kernels.first() else {
-        return Err(crate::Error::InvalidConfig(
-            "the mean of no kernels is undefined".into(),
-        ));
+        return Err(crate::Error::EmptyBank);
     };
     let size = first.size();
     let mut sum = ndarray::Array2::<f64>::zeros((size[0], size[1]));
     for (i, kernel) in kernels.iter().enumerate() {
         if kernel.size() != size {
-            return Err(crate::Error::InvalidConfig(format!(
-                "kernel {i} is {:?}, the first is {size:?}: a mean needs one size",
-                kernel.size()
-            )));
+            return Err(crate::Error::KernelSizeMismatch {
+                index: i,
+                found: kernel.size(),
+                expected: size,
+            });
         }
         sum.zip_mut_with(kernel.values(), |s, &v| *s += f64::from(v));
     }

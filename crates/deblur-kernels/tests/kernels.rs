@@ -246,3 +246,34 @@ fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
         .unwrap();
     assert!(batch.noise_std.iter().all(|s| (0.01..0.02).contains(s)));
 }
+
+#[test]
+fn bad_names_and_banks_are_typed_errors() {
+    use deblur_kernels::{Error, KernelFamily, mean_kernel};
+    let err = KernelFamily::by_name("wobble", 31).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownFamily(name) if name == "wobble"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("shake, gp"), "{err}");
+    assert!(matches!(
+        KernelFamily::by_name("shake", 2).unwrap_err(),
+        Error::InvalidSetting {
+            setting: "size",
+            ..
+        }
+    ));
+    assert!(matches!(mean_kernel(&[]).unwrap_err(), Error::EmptyBank));
+    let kernels = [
+        deblur_core::Kernel::delta([3, 3]).unwrap(),
+        deblur_core::Kernel::delta([5, 5]).unwrap(),
+    ];
+    assert!(matches!(
+        mean_kernel(&kernels).unwrap_err(),
+        Error::KernelSizeMismatch {
+            index: 1,
+            found: [5, 5],
+            expected: [3, 3]
+        }
+    ));
+}

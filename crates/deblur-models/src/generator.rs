@@ -112,28 +112,36 @@ impl KernelGeneratorConfig {
     /// The geometry of this kernel size.
     ///
     /// # Errors
-    /// A message naming the supported sizes.
-    pub fn geometry(&self) -> Result<Geometry, String> {
+    /// [`crate::Error::InvalidSetting`] naming the field (the supported sizes for a kernel size).
+    pub fn geometry(&self) -> crate::Result<Geometry> {
+        let bad = |setting, rule| Err(crate::Error::InvalidSetting { setting, rule });
         // checked before burn's layer constructors, which panic on these (found by fuzzing the
         // weights loader with damaged configs)
         if !(1..=4096).contains(&self.latent_dim) || !(1..=1024).contains(&self.base_channels) {
-            return Err(format!(
-                "latent dimension {} and base width {} must lie in 1–4096 and 1–1024",
-                self.latent_dim, self.base_channels
-            ));
+            return bad(
+                "latent_dim, base_channels",
+                format!(
+                    "latent dimension {} and base width {} must lie in 1–4096 and 1–1024",
+                    self.latent_dim, self.base_channels
+                ),
+            );
         }
         if !(self.bn_epsilon.is_finite() && self.bn_epsilon > 0.0) {
-            return Err(format!(
-                "BatchNorm ε {} must be finite and above 0",
-                self.bn_epsilon
-            ));
+            return bad(
+                "bn_epsilon",
+                format!("BatchNorm ε {} must be finite and above 0", self.bn_epsilon),
+            );
         }
-        geometry(self.kernel_size).ok_or_else(|| {
-            format!(
-                "kernel size {} is not supported; use 31, 45, 55, 65 or 75",
-                self.kernel_size
-            )
-        })
+        match geometry(self.kernel_size) {
+            Some(g) => Ok(g),
+            None => bad(
+                "kernel_size",
+                format!(
+                    "{} is not supported; use 31, 45, 55, 65 or 75",
+                    self.kernel_size
+                ),
+            ),
+        }
     }
 
     /// Builds G with the DCGAN initialisation (weights N(0, 0.02), BN γ ~ N(1, 0.02), β = 0).

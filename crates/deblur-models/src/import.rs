@@ -142,7 +142,7 @@ pub fn import_generator(
     config: &KernelGeneratorConfig,
     device: &Device,
 ) -> Result<(KernelGenerator, ImportReport)> {
-    config.geometry().map_err(Error::InvalidConfig)?;
+    config.geometry()?;
     let mut model = config.init(device);
     let rules: Vec<(String, String)> = generator_rules()
         .into_iter()

@@ -35,6 +35,13 @@ pub struct GanTrainConfig {
     pub seed: u64,
 }
 
+impl Default for GanTrainConfig {
+    /// [`GanTrainConfig::reference`] for 31×31 kernels.
+    fn default() -> Self {
+        GanTrainConfig::reference(31)
+    }
+}
+
 impl GanTrainConfig {
     /// The reference settings for kernels of side `kernel_size`.
     pub fn reference(kernel_size: usize) -> Self {
@@ -104,21 +111,25 @@ impl GanTrainer {
     /// Starts a run on `bank` (kernels of the configured size) on `device` (autodiff is enabled here).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for an unsupported size, an empty bank or kernels of another size.
+    /// [`Error::InvalidSetting`] for an unsupported size or batch, [`Error::EmptyBank`],
+    /// [`Error::KernelSizeMismatch`] for kernels of another size.
     pub fn new(config: GanTrainConfig, bank: &[Kernel], device: &Device) -> Result<Self> {
-        config.model.geometry().map_err(Error::InvalidConfig)?;
+        config.model.geometry()?;
         let k = config.model.kernel_size;
         if config.batch == 0 {
-            return Err(Error::InvalidConfig("batch must be at least 1".into()));
+            return Err(Error::InvalidSetting {
+                setting: "batch",
+                rule: "must be at least 1".into(),
+            });
         }
         if bank.is_empty() {
-            return Err(Error::InvalidConfig("the kernel bank is empty".into()));
+            return Err(Error::EmptyBank);
         }
         if let Some(bad) = bank.iter().find(|kernel| kernel.size() != [k, k]) {
-            return Err(Error::InvalidConfig(format!(
-                "bank holds {:?} kernels but the model makes {k}x{k}",
-                bad.size()
-            )));
+            return Err(Error::KernelSizeMismatch {
+                found: bad.size(),
+                expected: [k, k],
+            });
         }
         let device = device.clone().autodiff();
         device.seed(config.seed);

@@ -44,6 +44,13 @@ pub struct InitTrainConfig {
     pub seed: u64,
 }
 
+impl Default for InitTrainConfig {
+    /// [`InitTrainConfig::reference`].
+    fn default() -> Self {
+        InitTrainConfig::reference()
+    }
+}
+
 impl InitTrainConfig {
     /// The reference settings (ResNet-18, batch 128, 100 inner steps).
     pub fn reference() -> Self {
@@ -90,8 +97,9 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
     /// Starts a run: `generator` is frozen; `images` gives sharp crops; `kernels` the bank.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for an empty bank, kernels of another size than the generator's,
-    /// or crops smaller than the kernels.
+    /// [`Error::EmptyBank`], [`Error::KernelSizeMismatch`] for kernels of another size than the
+    /// generator's, [`Error::InvalidSetting`] for crops smaller than the kernels or of another
+    /// channel count.
     pub fn new(
         config: InitTrainConfig,
         generator: KernelGenerator,
@@ -100,16 +108,26 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         device: &Device,
     ) -> Result<Self> {
         let k = generator.kernel_size();
-        if kernels.is_empty() || kernels.iter().any(|kernel| kernel.size() != [k, k]) {
-            return Err(Error::InvalidConfig(format!(
-                "the bank must hold {k}x{k} kernels, the generator's size"
-            )));
+        if kernels.is_empty() {
+            return Err(Error::EmptyBank);
+        }
+        if let Some(bad) = kernels.iter().find(|kernel| kernel.size() != [k, k]) {
+            return Err(Error::KernelSizeMismatch {
+                found: bad.size(),
+                expected: [k, k],
+            });
         }
         if images.crop_size() < k || images.channels() != config.model.in_channels {
-            return Err(Error::InvalidConfig(format!(
-                "crops must be at least {k} px with {} channel(s)",
-                config.model.in_channels
-            )));
+            return Err(Error::InvalidSetting {
+                setting: "crop",
+                rule: format!(
+                    "crops of {} px with {} channel(s) given; the initializer needs at least {k} \
+                     px with {} channel(s)",
+                    images.crop_size(),
+                    images.channels(),
+                    config.model.in_channels
+                ),
+            });
         }
         let device = device.clone().autodiff();
         device.seed(config.seed);

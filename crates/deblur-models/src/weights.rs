@@ -14,12 +14,31 @@ use crate::generator::{KernelGenerator, KernelGeneratorConfig};
 use crate::initializer::{InitializerConfig, KernelInitializer};
 use crate::{Error, Result};
 
+/// The models a weights folder can hold (the manifest's `model` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelFamily {
+    /// The DCGAN kernel generator ([`KernelGenerator`]), `kernel-generator`.
+    KernelGenerator,
+    /// The ResNet kernel initializer ([`KernelInitializer`]), `kernel-initializer`.
+    KernelInitializer,
+}
+
+impl std::fmt::Display for ModelFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelFamily::KernelGenerator => "kernel-generator",
+            ModelFamily::KernelInitializer => "kernel-initializer",
+        })
+    }
+}
+
 /// One shipped weight file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WeightEntry {
-    /// Model family, e.g. `kernel-generator`.
-    pub model: String,
-    /// Variant name, e.g. `shake-k31-v1`.
+    /// Which model the file holds.
+    pub model: ModelFamily,
+    /// Variant name, e.g. `shake-k31-v1`: free text, since users name the variants they train.
     pub variant: String,
     /// Weights file (burnpack), relative to the weights folder.
     pub file: String,
@@ -74,7 +93,7 @@ impl Manifest {
     ///
     /// # Errors
     /// [`Error::Checkpoint`] listing the variants available.
-    pub fn entry(&self, model: &str, variant: &str) -> Result<&WeightEntry> {
+    pub fn entry(&self, model: ModelFamily, variant: &str) -> Result<&WeightEntry> {
         self.weights
             .iter()
             .find(|e| e.model == model && e.variant == variant)
@@ -116,7 +135,7 @@ pub fn find_weights_dir() -> Option<PathBuf> {
 ///
 /// # Errors
 /// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
-pub fn verified_entry(dir: &Path, model: &str, variant: &str) -> Result<(PathBuf, PathBuf)> {
+pub fn verified_entry(dir: &Path, model: ModelFamily, variant: &str) -> Result<(PathBuf, PathBuf)> {
     let manifest = Manifest::read(dir)?;
     let entry = manifest.entry(model, variant)?;
     let file = dir.join(&entry.file);
@@ -138,7 +157,7 @@ pub fn verified_entry(dir: &Path, model: &str, variant: &str) -> Result<(PathBuf
 /// # Errors
 /// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
 pub fn load_generator(dir: &Path, variant: &str, device: &Device) -> Result<KernelGenerator> {
-    let (file, config) = verified_entry(dir, "kernel-generator", variant)?;
+    let (file, config) = verified_entry(dir, ModelFamily::KernelGenerator, variant)?;
     load_generator_files(&file, &config, device)
 }
 
@@ -147,7 +166,7 @@ pub fn load_generator(dir: &Path, variant: &str, device: &Device) -> Result<Kern
 /// # Errors
 /// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
 pub fn load_initializer(dir: &Path, variant: &str, device: &Device) -> Result<KernelInitializer> {
-    let (file, config) = verified_entry(dir, "kernel-initializer", variant)?;
+    let (file, config) = verified_entry(dir, ModelFamily::KernelInitializer, variant)?;
     load_initializer_files(&file, &config, device)
 }
 
@@ -206,16 +225,16 @@ pub fn load_initializer_files(
 /// written by `deblur train kernel-prior`), without a manifest.
 ///
 /// # Errors
-/// [`Error::Checkpoint`] for missing or unreadable files; [`Error::InvalidConfig`] for a bad size.
+/// [`Error::Checkpoint`] for missing or unreadable files; [`Error::Checkpoint`] naming the config file for a bad size.
 pub fn load_generator_files(
     weights: &Path,
     config: &Path,
     device: &Device,
 ) -> Result<KernelGenerator> {
     let parsed: KernelGeneratorConfig = read_config(config)?;
-    parsed.geometry().map_err(|reason| Error::Checkpoint {
+    parsed.geometry().map_err(|e| Error::Checkpoint {
         path: config.to_path_buf(),
-        reason,
+        reason: e.to_string(),
     })?;
     apply_record(parsed.init(device), weights, config)
 }
@@ -253,7 +272,7 @@ mod tests {
         )
         .unwrap();
         let entry = WeightEntry {
-            model: "kernel-generator".into(),
+            model: ModelFamily::KernelGenerator,
             variant: "test".into(),
             file: "g.bpk".into(),
             config: "g.json".into(),

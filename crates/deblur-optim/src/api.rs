@@ -145,7 +145,8 @@ impl BlindOptions {
     /// has one, its initializer), or `None`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming the weights folder or file that is missing or damaged.
+    /// [`Error::MissingModels`] when no weights folder is found, [`Error::Models`] naming the
+    /// file that is missing or damaged.
     pub fn load_models(&self) -> Result<Option<GlkmModels>> {
         if self.method != MethodKind::Glkm {
             return Ok(None);
@@ -156,28 +157,13 @@ impl BlindOptions {
             .weights
             .clone()
             .or_else(weights::find_weights_dir)
-            .ok_or_else(|| {
-                Error::InvalidConfig(
-                    "GLKM needs its trained weights and no weights folder was found: set \
-                 DEBLUR_WEIGHTS, give a weights folder, or run from the repository \
-                 (weights/manifest.json)"
-                        .into(),
-                )
-            })?;
-        let models = |e: deblur_models::Error| Error::InvalidConfig(e.to_string());
-        let generator = weights::load_generator(&dir, &self.variant, &self.device)
-            .map_err(models)?
-            .valid();
-        let has_initializer = weights::Manifest::read(&dir)
-            .map_err(models)?
-            .entry("kernel-initializer", &self.variant)
+            .ok_or(crate::error::MISSING_GLKM)?;
+        let generator = weights::load_generator(&dir, &self.variant, &self.device)?.valid();
+        let has_initializer = weights::Manifest::read(&dir)?
+            .entry(weights::ModelFamily::KernelInitializer, &self.variant)
             .is_ok();
         let initializer = if has_initializer {
-            Some(
-                weights::load_initializer(&dir, &self.variant, &self.device)
-                    .map_err(models)?
-                    .valid(),
-            )
+            Some(weights::load_initializer(&dir, &self.variant, &self.device)?.valid())
         } else {
             None
         };
@@ -191,39 +177,37 @@ impl BlindOptions {
     /// the method's).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming the option that is out of range.
+    /// [`Error::InvalidSetting`] naming the option that is out of range,
+    /// [`Error::MissingModels`] for GLKM without `models`.
     pub fn request(&self, models: Option<&GlkmModels>) -> Result<BlindRequest> {
-        let bad = |m: String| Err(Error::InvalidConfig(m));
+        let bad = |setting, rule: String| Err(Error::setting(setting, rule));
         if self.iterations == Some(0) {
-            return bad("iterations must be at least 1".into());
+            return bad("iterations", "must be at least 1".into());
         }
         if self.window_side == Some(0) {
-            return bad("the window side must be at least 1".into());
+            return bad("window side", "must be at least 1".into());
         }
         let k = match (self.method, models) {
-            (MethodKind::Glkm, None) => {
-                return bad(
-                    "GLKM needs its trained models (BlindOptions::load_models); use the \
-                     SelfDeblur method to deblur without them"
-                        .into(),
-                );
-            }
+            (MethodKind::Glkm, None) => return Err(crate::error::MISSING_GLKM),
             (MethodKind::Glkm, Some(models)) => {
                 let k = models.kernel_size();
                 if let Some(asked) = self.kernel_size
                     && asked > k
                 {
-                    return bad(format!(
-                        "kernel size {asked}: the GLKM generator makes {k}x{k} kernels; use the \
-                         SelfDeblur method for larger blur"
-                    ));
+                    return bad(
+                        "kernel size",
+                        format!(
+                            "{asked}: the GLKM generator makes {k}x{k} kernels; use the \
+                             SelfDeblur method for larger blur"
+                        ),
+                    );
                 }
                 k
             }
             _ => self.kernel_size.unwrap_or(31),
         };
         if k < 3 {
-            return bad(format!("kernel size {k} is too small; use 3 or more"));
+            return bad("kernel size", format!("{k} is too small; use 3 or more"));
         }
         let mut request = BlindRequest::preset(self.method, self.preset, k, self.iterations);
         request.method = request.method.with_seed(self.seed);

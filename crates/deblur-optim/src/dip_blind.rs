@@ -19,6 +19,13 @@ pub struct DipImageConfig {
     pub noise_seed: u64,
 }
 
+impl Default for DipImageConfig {
+    /// [`DipImageConfig::paper`].
+    fn default() -> Self {
+        DipImageConfig::paper()
+    }
+}
+
 impl DipImageConfig {
     /// The reference network (reference spec §1) with the reference input perturbation.
     pub fn paper() -> Self {
@@ -39,15 +46,18 @@ impl DipImageConfig {
 /// Checks that `dims` (`[n, c, h, w]`) is one image at least as large as a `kernel`.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for a batch, [`deblur_core::Error::KernelLargerThanImage`] for a
+/// [`deblur_core::Error::ShapeMismatch`] for a batch, [`deblur_core::Error::KernelLargerThanImage`] for a
 /// kernel that does not fit.
 pub fn check_observation(dims: [usize; 4], kernel: [usize; 2]) -> Result<()> {
     let [n, _, h, w] = dims;
     let [kh, kw] = kernel;
     if n != 1 {
-        return Err(Error::InvalidConfig(format!(
-            "one image at a time, got a batch of {n}"
-        )));
+        return Err(deblur_core::Error::ShapeMismatch {
+            what: "batch (one image at a time)".into(),
+            expected: vec![1],
+            found: vec![n],
+        }
+        .into());
     }
     if kh == 0 || kw == 0 || kh > h || kw > w {
         return Err(Error::Core(deblur_core::Error::KernelLargerThanImage {

@@ -234,6 +234,13 @@ pub struct GlkmConfig {
     pub latent_phase: Option<LatentPhaseConfig>,
 }
 
+impl Default for GlkmConfig {
+    /// [`GlkmConfig::paper`].
+    fn default() -> Self {
+        GlkmConfig::paper()
+    }
+}
+
 impl GlkmConfig {
     /// The reference settings: reference DIP, 5000 iterations, lr 0.01 (image) and 5e-4 (w), halved
     /// at 2000/3000/4000, 1 − SSIM from step 500, joint updates.

@@ -79,11 +79,9 @@ pub struct LaiCase {
 
 /// The PNG files of `dir`, sorted by name.
 fn png_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::InvalidConfig(format!(
-            "{}: cannot read the folder ({e}); the Lai set needs images/ and kernels/ there",
-            dir.display()
-        ))
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Dataset {
+        path: dir.to_path_buf(),
+        reason: format!("cannot read the folder ({e}); the Lai set needs images/ and kernels/"),
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -95,10 +93,10 @@ fn png_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Error::InvalidConfig(format!(
-            "{}: no PNG files found",
-            dir.display()
-        )));
+        return Err(Error::Dataset {
+            path: dir.to_path_buf(),
+            reason: "no PNG files found".into(),
+        });
     }
     Ok(files)
 }
@@ -113,7 +111,7 @@ fn stem(path: &Path) -> String {
 /// named in `images` (file stems) and the kernels numbered in `kernels` (1-based).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for a missing folder or an unknown name or number; decoding errors
+/// [`Error::Dataset`] for a missing folder, [`Error::UnknownCase`] for an unknown name or number; decoding errors
 /// (naming the file) for an unreadable image or kernel.
 pub fn load_lai(
     dir: &Path,
@@ -147,11 +145,9 @@ pub fn load_lai(
         let index = name
             .strip_prefix("kernel_")
             .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| {
-                Error::InvalidConfig(format!(
-                    "{}: kernel files are named kernel_NN.png",
-                    path.display()
-                ))
+            .ok_or_else(|| Error::Dataset {
+                path: path.clone(),
+                reason: "kernel files are named kernel_NN.png".into(),
             })?;
         if kernels.is_some_and(|only| !only.contains(&index)) {
             continue;
@@ -166,19 +162,25 @@ pub fn load_lai(
             .iter()
             .find(|n| !set.images.iter().any(|i| &i.name == *n))
     {
-        return Err(Error::InvalidConfig(format!(
-            "unknown Lai image {missing:?}; names look like natural_01"
-        )));
+        return Err(Error::UnknownCase {
+            set: "Lai",
+            name: missing.clone(),
+            hint: "image names look like natural_01".into(),
+        });
     }
     if let Some(only) = kernels
         && let Some(missing) = only
             .iter()
             .find(|n| !set.kernels.iter().any(|k| k.index == **n))
     {
-        return Err(Error::InvalidConfig(format!(
-            "unknown Lai kernel {missing}; the set has kernels {:?}",
-            set.kernels.iter().map(|k| k.index).collect::<Vec<_>>()
-        )));
+        return Err(Error::UnknownCase {
+            set: "Lai",
+            name: format!("kernel {missing}"),
+            hint: format!(
+                "the set has kernels {:?}",
+                set.kernels.iter().map(|k| k.index).collect::<Vec<_>>()
+            ),
+        });
     }
     Ok(set)
 }
@@ -189,7 +191,7 @@ pub fn load_lai(
 /// (numbered from 1). Every image's category is `screen`.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for a missing folder, too few images, no kernels, or `count` or
+/// [`Error::Dataset`] for a missing folder or too few images, [`Error::InvalidSetting`] for no kernels, or `count` or
 /// `tiles` 0; decoding errors naming the file.
 pub fn screening_set(
     dir: &Path,
@@ -198,19 +200,25 @@ pub fn screening_set(
     kernels: Vec<Kernel>,
 ) -> Result<LaiSet> {
     if count == 0 || tiles == 0 || kernels.is_empty() {
-        return Err(Error::InvalidConfig(format!(
-            "a screening set needs images (got {count}), tiles (got {tiles}) and kernels (got {})",
-            kernels.len()
-        )));
+        return Err(Error::setting(
+            "screening set",
+            format!(
+                "needs images (got {count}), tiles (got {tiles}) and kernels (got {})",
+                kernels.len()
+            ),
+        ));
     }
     let files = png_files(dir)?;
     let per_image = tiles * tiles;
     if files.len() < count * per_image {
-        return Err(Error::InvalidConfig(format!(
-            "{}: {} images, {count} mosaics of {per_image} need more",
-            dir.display(),
-            files.len()
-        )));
+        return Err(Error::Dataset {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{} images, {count} mosaics of {per_image} need {}",
+                files.len(),
+                count * per_image
+            ),
+        });
     }
     let mut images = Vec::new();
     for (index, group) in files.chunks(per_image).take(count).enumerate() {
@@ -230,8 +238,9 @@ pub fn screening_set(
                 .map(|p| p.slice(ndarray::s![..th, ..tw]))
                 .collect();
             rows.push(
-                ndarray::concatenate(Axis(1), &views).map_err(|e| {
-                    Error::InvalidConfig(format!("mosaic of {}: {e}", dir.display()))
+                ndarray::concatenate(Axis(1), &views).map_err(|e| Error::Dataset {
+                    path: dir.to_path_buf(),
+                    reason: format!("cannot build a mosaic: {e}"),
                 })?,
             );
         }
@@ -240,8 +249,10 @@ pub fn screening_set(
             .iter()
             .map(|r| r.slice(ndarray::s![.., ..width]))
             .collect();
-        let sharp = ndarray::concatenate(Axis(0), &views)
-            .map_err(|e| Error::InvalidConfig(format!("mosaic of {}: {e}", dir.display())))?;
+        let sharp = ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Dataset {
+            path: dir.to_path_buf(),
+            reason: format!("cannot build a mosaic: {e}"),
+        })?;
         images.push(LaiImage {
             name: format!("mosaic_{:02}", index + 1),
             category: "screen".into(),
@@ -313,13 +324,14 @@ impl LaiSet {
     /// observation made by [`synthesize_observation`] with the set's noise from `seed`.
     ///
     /// # Errors
-    /// As [`synthesize_observation`]; [`Error::InvalidConfig`] for `n` out of range.
+    /// As [`synthesize_observation`]; [`Error::UnknownCase`] for `n` out of range.
     pub fn case(&self, n: usize, seed: u64, device: &Device) -> Result<LaiCase> {
         if n >= self.len() {
-            return Err(Error::InvalidConfig(format!(
-                "case {n} of a set of {}",
-                self.len()
-            )));
+            return Err(Error::UnknownCase {
+                set: "Lai",
+                name: n.to_string(),
+                hint: format!("the set has cases 0 to {}", self.len().saturating_sub(1)),
+            });
         }
         let (image, kernel) = (n / self.kernels.len(), n % self.kernels.len());
         let name = format!(
@@ -408,7 +420,7 @@ fn shifted_mse(
 /// below the Levin protocol's ±10 px search.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for an image too small for the search.
+/// [`Error::InvalidSetting`] for an image too small for the search.
 pub fn align_integer(
     estimate: &Array2<f32>,
     reference: &Array2<f32>,
@@ -416,10 +428,13 @@ pub fn align_integer(
 ) -> Result<[isize; 2]> {
     let (h, w) = reference.dim();
     if estimate.dim() != (h, w) || h < 4 * max_offset + 32 || w < 4 * max_offset + 32 {
-        return Err(Error::InvalidConfig(format!(
-            "alignment needs two images of the same size, larger than {0}x{0}",
-            4 * max_offset + 32
-        )));
+        return Err(Error::setting(
+            "alignment",
+            format!(
+                "needs two images of the same size, larger than {0}x{0}",
+                4 * max_offset + 32
+            ),
+        ));
     }
     let small = [h / 4, w / 4];
     let (es, rs) = (

@@ -48,7 +48,7 @@ fn gray(path: &Path) -> Result<Array2<f32>> {
 /// optionally only those named in `only` (e.g. `im1_kernel4`).
 ///
 /// # Errors
-/// I/O and decoding errors naming the file; [`Error::InvalidConfig`] for an unknown name.
+/// I/O and decoding errors naming the file; [`Error::UnknownCase`] for an unknown name.
 pub fn load_levin(dir: &Path, only: Option<&[String]>) -> Result<Vec<LevinItem>> {
     let mut items = Vec::new();
     for image in 1..=4 {
@@ -70,9 +70,11 @@ pub fn load_levin(dir: &Path, only: Option<&[String]>) -> Result<Vec<LevinItem>>
     if let Some(o) = only
         && let Some(missing) = o.iter().find(|n| !items.iter().any(|i| &i.name == *n))
     {
-        return Err(Error::InvalidConfig(format!(
-            "unknown Levin case {missing:?}; names look like im1_kernel4"
-        )));
+        return Err(Error::UnknownCase {
+            set: "Levin",
+            name: missing.clone(),
+            hint: "names look like im1_kernel4".into(),
+        });
     }
     Ok(items)
 }
@@ -148,7 +150,10 @@ pub fn orient_true_kernel(
     match (best, best_unrotated) {
         (Some(b), Some(u)) if b.rotated && b.fit_psnr < u.fit_psnr + ROTATION_MARGIN_DB => Ok(u),
         (Some(b), _) => Ok(b),
-        _ => Err(Error::InvalidConfig("no orientation tried".into())),
+        _ => Err(Error::setting(
+            "kernel",
+            "no orientation of the true kernel fits",
+        )),
     }
 }
 

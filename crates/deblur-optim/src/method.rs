@@ -100,7 +100,7 @@ impl KernelPart {
     /// The kernel `[kh, kw]` the part makes with `resources`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when a learned part's models are missing.
+    /// [`Error::MissingModels`] when a learned part's models are missing.
     pub fn size(&self, resources: &Resources) -> Result<[usize; 2]> {
         match self {
             KernelPart::Mlp { size, .. } => Ok(*size),
@@ -154,13 +154,7 @@ impl PreparedKernel {
 }
 
 fn glkm_models<'a>(resources: &Resources<'a>) -> Result<&'a GlkmModels> {
-    resources.glkm.ok_or_else(|| {
-        Error::InvalidConfig(
-            "GLKM needs a trained kernel generator (the shipped weights/ folder, or --weights \
-             DIR); use the SelfDeblur method to deblur without one"
-                .into(),
-        )
-    })
+    resources.glkm.ok_or(crate::error::MISSING_GLKM)
 }
 
 /// The blur model: how a latent image and a kernel make the observation.
@@ -216,7 +210,7 @@ impl ComposedMethod {
     /// kernel model are initialised, so a run is reproducible.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for missing models or a batch, kernel-larger-than-image errors,
+    /// [`Error::MissingModels`], [`Error::InvalidSetting`] for a batch, kernel-larger-than-image errors,
     /// and the solver's errors.
     pub fn run(
         &self,
@@ -249,10 +243,13 @@ impl ComposedMethod {
         let [_, _, h, w] = observation.dims();
         if self.kernel.side().is_none() && (kernel_size[0] > h || kernel_size[1] > w) {
             // trained weights fix the size: the usual advice (a smaller kernel) does not apply
-            return Err(Error::InvalidConfig(format!(
-                "the trained kernel model makes {}x{} kernels, larger than the {w}x{h} image",
-                kernel_size[0], kernel_size[1]
-            )));
+            return Err(Error::setting(
+                "kernel model",
+                format!(
+                    "the trained kernel model makes {}x{} kernels, larger than the {w}x{h} image",
+                    kernel_size[0], kernel_size[1]
+                ),
+            ));
         }
         check_observation(observation.dims(), kernel_size)?;
         Ok(kernel_size)

@@ -139,9 +139,12 @@ fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
     let [_, _, h, w] = blurred.dims();
     let [kn, kc, kh, kw] = kernel.dims();
     if kn * kc != 1 {
-        return Err(Error::InvalidConfig(
-            "non-blind deconvolution takes one kernel [1, 1, kh, kw]".into(),
-        ));
+        return Err(deblur_core::Error::ShapeMismatch {
+            what: "kernel batch and channels (one kernel [1, 1, kh, kw])".into(),
+            expected: vec![1, 1],
+            found: vec![kn, kc],
+        }
+        .into());
     }
     if kh > h || kw > w {
         return Err(Error::Core(deblur_core::Error::KernelLargerThanImage {
@@ -159,11 +162,7 @@ fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
         [(top, p - h - top), (left, q - w - left)],
         Padding::Symmetric,
     );
-    let values: Vec<f32> = kernel
-        .to_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
+    let values: Vec<f32> = kernel.to_data().convert::<f32>().try_into_vec()?;
     let kspec = kernel_spectrum(&values, [kh, kw], [p, q], &padded.device());
     Ok(Setup {
         padded,
@@ -187,7 +186,7 @@ pub(crate) fn power(s: &Spectrum) -> Tensor<4> {
 /// cross-correlation kernel of the blur) with noise-to-signal ratio `nsr`.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for a kernel batch, kernel-larger-than-image errors.
+/// [`deblur_core::Error::ShapeMismatch`] for a kernel batch, kernel-larger-than-image errors.
 pub fn wiener(blurred: Tensor<4>, kernel: Tensor<4>, nsr: f64) -> Result<Tensor<4>> {
     let s = setup(blurred, kernel)?;
     // y = x ⋆ k ⇒ Y = X · conj(K̃), so X = K̃ · Y / (|K̃|² + nsr)
@@ -291,11 +290,7 @@ impl ShrinkTable {
 fn shrink(v: Tensor<4>, table: &ShrinkTable) -> Result<Tensor<4>> {
     let dims = v.dims();
     let device = v.device();
-    let mut values: Vec<f32> = v
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
+    let mut values: Vec<f32> = v.into_data().convert::<f32>().try_into_vec()?;
     values
         .par_chunks_mut(1 << 14)
         .for_each(|chunk| chunk.iter_mut().for_each(|x| *x = table.apply(*x)));
@@ -369,11 +364,7 @@ fn deconv_tiled(
                 .clone()
                 .slice([0..n, 0..c, r0..r0 + th, c0..c0 + tw]);
             let x = hyper_laplacian_deconv(part, kernel.clone(), &whole)?;
-            let values: Vec<f32> = x
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec()
-                .map_err(|e| Error::InvalidConfig(format!("{e:?}")))?;
+            let values: Vec<f32> = x.into_data().convert::<f32>().try_into_vec()?;
             for b in 0..n * c {
                 for y in 0..th {
                     for x in 0..tw {
@@ -402,7 +393,7 @@ fn deconv_tiled(
 /// by `kernel` (`[1, 1, kh, kw]`, the cross-correlation kernel of the blur).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for invalid settings or a kernel batch; kernel-larger-than-image errors.
+/// [`Error::InvalidSetting`] for invalid settings, shape errors for a kernel batch; kernel-larger-than-image errors.
 pub fn hyper_laplacian_deconv(
     blurred: Tensor<4>,
     kernel: Tensor<4>,
@@ -415,8 +406,12 @@ pub fn hyper_laplacian_deconv(
         && config.beta_start > 0.0
         && config.beta_rate > 1.0)
     {
-        return Err(Error::InvalidConfig(
-            "hyper-Laplacian: need a finite λ > 0, 0 < α < 1, β₀ > 0, β rate > 1".into(),
+        return Err(Error::setting(
+            "hyper-Laplacian",
+            format!(
+                "λ {}, α {}, β₀ {}, β rate {}: need a finite λ > 0, 0 < α < 1, β₀ > 0, β rate > 1",
+                config.lambda, config.alpha, config.beta_start, config.beta_rate
+            ),
         ));
     }
     if let Some(tile) = config.tile {

@@ -118,7 +118,7 @@ impl BlindMethod {
     /// Checks the method's settings.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming the setting.
+    /// [`Error::InvalidSetting`] naming the setting.
     pub fn validate(&self) -> Result<()> {
         match self {
             BlindMethod::Composed(c) => c.solver.validate(),
@@ -129,7 +129,7 @@ impl BlindMethod {
     /// Runs the method on `observation` (`[1, c, h, w]`) with the trained models in `resources`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] if a part needs models `resources` lacks, and the method's errors.
+    /// [`Error::MissingModels`] if a part needs models `resources` lacks, and the method's errors.
     pub fn run(
         &self,
         observation: burn::tensor::Tensor<4>,
@@ -369,27 +369,29 @@ impl BlindRequest {
     /// final step's weight.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming the setting that is out of range.
+    /// [`Error::InvalidSetting`] naming the setting that is out of range.
     pub fn validate(&self) -> Result<()> {
         self.method.validate()?;
         match self.crop {
             CropChoice::Auto { side: 0 } => {
-                return Err(Error::InvalidConfig(
-                    "the window side must be at least 1".into(),
-                ));
+                return Err(Error::setting("window side", "must be at least 1"));
             }
             CropChoice::Window([_, _, w, h]) if w == 0 || h == 0 => {
-                return Err(Error::InvalidConfig(format!(
-                    "the estimation window {w}x{h} is empty"
-                )));
+                return Err(Error::setting(
+                    "window",
+                    format!("the estimation window {w}x{h} is empty"),
+                ));
             }
             _ => {}
         }
         if !(self.nonblind.lambda.is_finite() && self.nonblind.lambda > 0.0) {
-            return Err(Error::InvalidConfig(format!(
-                "the final step's weight λ = {} must be finite and above 0",
-                self.nonblind.lambda
-            )));
+            return Err(Error::setting(
+                "nonblind.lambda",
+                format!(
+                    "the final step's weight λ = {} must be finite and above 0",
+                    self.nonblind.lambda
+                ),
+            ));
         }
         Ok(())
     }
@@ -477,7 +479,7 @@ pub fn most_textured_window(image: &Array2<f32>, side: usize) -> [usize; 4] {
 /// Blind deblurring of `pixels` (`[c, h, w]`, c = 1 or 3, values in [0, 1]).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for a bad window or channel count, the solver's errors, and
+/// [`Error::InvalidSetting`] for a bad window, [`Error::BadImage`] for a bad channel count, the solver's errors, and
 /// kernel-larger-than-image errors.
 pub fn deblur_blind(
     pixels: &Array3<f32>,
@@ -489,12 +491,12 @@ pub fn deblur_blind(
     request.validate()?;
     let (c, h, w) = pixels.dim();
     if c != 1 && c != 3 {
-        return Err(Error::InvalidConfig(format!(
+        return Err(Error::BadImage(format!(
             "images need 1 or 3 channels, got {c}"
         )));
     }
     if let Some(((ch, y, x), v)) = pixels.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::InvalidConfig(format!(
+        return Err(Error::BadImage(format!(
             "the image holds {v} at channel {ch}, row {y}, column {x}; pixel values must be finite"
         )));
     }
@@ -534,9 +536,10 @@ pub fn deblur_blind(
         )),
         CropChoice::Window([x, y, ww, wh]) => {
             if ww == 0 || wh == 0 || x + ww > w || y + wh > h {
-                return Err(Error::InvalidConfig(format!(
-                    "crop {x},{y},{ww},{wh} does not fit the {w}x{h} image"
-                )));
+                return Err(Error::setting(
+                    "window",
+                    format!("crop {x},{y},{ww},{wh} does not fit the {w}x{h} image"),
+                ));
             }
             Some([x, y, ww, wh])
         }
@@ -569,11 +572,11 @@ pub fn deblur_blind(
             (
                 Error::Core(deblur_core::Error::KernelLargerThanImage { kernel, .. }),
                 Some([x, y, ww, wh]),
-            ) => Error::InvalidConfig(format!(
-                "the {}x{} kernel is larger than the {ww}x{wh} estimation window at ({x}, {y}) \
-                 of the {w}x{h} image; use a smaller kernel or a larger window",
-                kernel[1], kernel[0]
-            )),
+            ) => Error::KernelLargerThanWindow {
+                kernel,
+                window: [x, y, ww, wh],
+                image: [h, w],
+            },
             (e, _) => e,
         })?;
     let mut kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;

@@ -23,6 +23,13 @@ pub struct SelfDeblurConfig {
     pub solver: SolverConfig,
 }
 
+impl Default for SelfDeblurConfig {
+    /// [`SelfDeblurConfig::paper`] for a 31×31 kernel.
+    fn default() -> Self {
+        SelfDeblurConfig::paper([31, 31])
+    }
+}
+
 impl SelfDeblurConfig {
     /// The published Levin settings: 5000 iterations, lr 0.01 (image) and 1e-4 (kernel), halved at
     /// 2000/3000/4000, 1 − SSIM from step 1000, the reference DIP.
@@ -59,7 +66,7 @@ impl SelfDeblurConfig {
     /// Runs SelfDeblur on `observation` (`[1, c, h, w]`, any device; autodiff is enabled here).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidConfig`] if the kernel does not fit the image, and the solver's errors.
+    /// [`crate::Error::InvalidSetting`] if the kernel does not fit the image, and the solver's errors.
     pub fn run(&self, observation: Tensor<4>, observer: &mut dyn Observer) -> Result<SolveOutput> {
         self.method()
             .run(observation, &Resources::default(), observer)

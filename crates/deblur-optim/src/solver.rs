@@ -117,7 +117,86 @@ pub struct SolverConfig {
     pub seed: u64,
 }
 
+impl Default for SolverConfig {
+    /// SelfDeblur's reference schedule ([`SolverConfig::dip_reference`] with kernel lr 1e-4,
+    /// 1 − SSIM from step 1000).
+    fn default() -> Self {
+        SolverConfig::dip_reference(1e-4, 1000)
+    }
+}
+
 impl SolverConfig {
+    /// `iterations` joint steps at constant learning rates, MSE data term, no penalty, no early
+    /// stop: a plain loop to build on with the `with_*` setters.
+    pub fn constant(iterations: usize, image_lr: f64, kernel_lr: f64) -> Self {
+        SolverConfig {
+            iterations,
+            image_lr: MultiStepLr::constant(image_lr),
+            kernel_lr: MultiStepLr::constant(kernel_lr),
+            loss: LossSchedule { ssim_from: None },
+            update: UpdateMode::Joint,
+            image_penalty: None,
+            kernel_l2: 0.0,
+            kernel_warmup: 0,
+            plateau: None,
+            seed: 0,
+        }
+    }
+
+    /// Sets [`SolverConfig::image_lr`].
+    pub fn with_image_lr(mut self, schedule: MultiStepLr) -> Self {
+        self.image_lr = schedule;
+        self
+    }
+
+    /// Sets [`SolverConfig::kernel_lr`].
+    pub fn with_kernel_lr(mut self, schedule: MultiStepLr) -> Self {
+        self.kernel_lr = schedule;
+        self
+    }
+
+    /// Sets [`SolverConfig::loss`].
+    pub fn with_loss(mut self, loss: LossSchedule) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Sets [`SolverConfig::update`].
+    pub fn with_update(mut self, update: UpdateMode) -> Self {
+        self.update = update;
+        self
+    }
+
+    /// Sets [`SolverConfig::image_penalty`] to `penalty` with weight `weight`.
+    pub fn with_image_penalty(mut self, penalty: ImagePenalty, weight: f64) -> Self {
+        self.image_penalty = Some((penalty, weight));
+        self
+    }
+
+    /// Sets [`SolverConfig::kernel_l2`].
+    pub fn with_kernel_l2(mut self, weight: f64) -> Self {
+        self.kernel_l2 = weight;
+        self
+    }
+
+    /// Sets [`SolverConfig::kernel_warmup`].
+    pub fn with_kernel_warmup(mut self, steps: usize) -> Self {
+        self.kernel_warmup = steps;
+        self
+    }
+
+    /// Sets [`SolverConfig::plateau`].
+    pub fn with_plateau(mut self, plateau: Plateau) -> Self {
+        self.plateau = Some(plateau);
+        self
+    }
+
+    /// Sets [`SolverConfig::seed`].
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
     /// The schedule shared by the DIP methods' reference scripts (SelfDeblur, GKPILE): 5000 joint
     /// steps, image lr 0.01 and kernel lr `kernel_lr`, both halved at 2000/3000/4000, MSE then
     /// 1 − SSIM from `ssim_from`.
@@ -158,17 +237,21 @@ impl SolverConfig {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] naming the problem.
+    /// [`Error::InvalidSetting`] naming the problem.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::InvalidConfig(m.to_string()));
+        let bad = |setting, rule: &str| Err(Error::setting(setting, rule));
         if self.iterations == 0 {
-            return bad("iterations must be at least 1");
+            return bad("iterations", "must be at least 1");
         }
         for (name, s) in [("image", &self.image_lr), ("kernel", &self.kernel_lr)] {
             if !(s.base >= 0.0 && s.base.is_finite() && s.gamma > 0.0) {
-                return Err(Error::InvalidConfig(format!(
-                    "{name} learning rate must be finite and ≥ 0, gamma > 0"
-                )));
+                return Err(Error::setting(
+                    name,
+                    format!(
+                        "learning rate {} must be finite and ≥ 0, gamma {} above 0",
+                        s.base, s.gamma
+                    ),
+                ));
             }
         }
         if let UpdateMode::Alternating {
@@ -177,12 +260,15 @@ impl SolverConfig {
         } = self.update
             && image_steps + kernel_steps == 0
         {
-            return bad("alternating updates need at least one step per round");
+            return bad(
+                "update",
+                "alternating updates need at least one step per round",
+            );
         }
         if let Some(p) = self.plateau
             && p.window == 0
         {
-            return bad("plateau window must be at least 1");
+            return bad("plateau window", "must be at least 1");
         }
         Ok(())
     }
@@ -249,7 +335,7 @@ pub struct SolveOutput {
 /// Runs the solver loop on `observation` (`[1, c, h, w]`; moved to autodiff if it is not).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`], shape errors from the blur, or [`Error::NonFinite`] if the loss
+/// [`Error::InvalidSetting`], shape errors from the blur, or [`Error::NonFinite`] if the loss
 /// becomes NaN or infinite.
 pub fn solve(
     observation: Tensor<4>,

@@ -39,17 +39,7 @@ fn kernel(k: usize, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(v, [1, 1, k, k]), device)
 }
 
-fn host(t: Tensor<4>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use deblur_testkit::{host, max_abs_diff as max_diff};
 
 #[test]
 fn blur_by_direct_and_fft_matches_the_cpu() {

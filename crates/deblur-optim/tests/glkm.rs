@@ -4,8 +4,6 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use deblur_core::{Boundary, Kernel, UniformBlur};
-use deblur_kernels::bank::kernel_rng;
-use deblur_kernels::{ColorMode, DeadLeaves, ImageSource};
 use deblur_metrics::{ShiftOptions, score_images};
 use deblur_models::InitializerConfig;
 use deblur_optim::solver::Silent;
@@ -14,20 +12,15 @@ use deblur_optim::{
     MethodKind, Preset,
 };
 use deblur_priors::DipConfig;
+use deblur_testkit::{host, rng_lock};
 use ndarray::Array3;
-
-/// burn's CPU backend seeds one process-wide RNG: tests that draw from it must not interleave.
-static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const OBS: usize = 128;
 const ITERATIONS: usize = 150;
 
 fn shipped_models(device: &Device) -> GlkmModels {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights");
     GlkmModels {
-        generator: deblur_models::weights::load_generator(&dir, "shake-k31-v1", device)
-            .unwrap()
-            .valid(),
+        generator: deblur_testkit::shipped_generator(device),
         initializer: None,
     }
 }
@@ -36,23 +29,9 @@ fn shipped_models(device: &Device) -> GlkmModels {
 /// (valid), and the sharp image over the observation's field of view.
 fn problem(models: &GlkmModels, device: &Device) -> (Tensor<4>, Kernel, Array3<f32>) {
     let k = models.kernel_size();
-    let shake = deblur_kernels::KernelFamily::by_name("shake", 15).unwrap();
-    let truth = Kernel::new(shake.sampler().draw(&mut kernel_rng(7, 2)).0)
-        .unwrap()
-        .resize_canvas([k, k])
-        .unwrap();
-    let sharp = DeadLeaves::new(OBS + k - 1, ColorMode::Gray)
-        .sample(&mut kernel_rng(4, 0))
-        .unwrap();
-    let x = deblur_core::convert::array_to_tensor(&sharp, device);
-    let y = UniformBlur::new(Boundary::Valid)
-        .apply(x, truth.to_tensor(device))
-        .unwrap();
-    let c = (k - 1) / 2;
-    let view = sharp
-        .slice(ndarray::s![.., c..c + OBS, c..c + OBS])
-        .to_owned();
-    (y, truth, view)
+    let truth = deblur_testkit::shake_kernel(15, k, 7, 2);
+    let p = deblur_testkit::dead_leaves_problem(OBS, truth, 4, device);
+    (p.observation, p.kernel, p.sharp)
 }
 
 /// Shift-compensated PSNR of the hyper-Laplacian deconvolution of `y` with `kernel`.
@@ -98,7 +77,7 @@ fn glkm_refines_an_approximate_kernel() {
         .unwrap();
     let w0 = models.fit_features(smeared, 300, 5e-3);
     let start = Kernel::from_tensor(models.generator.kernel_from_features(w0.clone())).unwrap();
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let out = small_glkm(ITERATIONS)
         .run_from(observation.clone(), &models, w0, &mut Silent)
         .unwrap();
@@ -125,7 +104,7 @@ fn same_seed_same_result() {
     let device = Device::default();
     let models = shipped_models(&device);
     let (observation, _, _) = problem(&models, &device);
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let run = || {
         small_glkm(8)
             .run(observation.clone(), &models, &mut Silent)
@@ -133,13 +112,7 @@ fn same_seed_same_result() {
     };
     let (a, b) = (run(), run());
     assert_eq!(a.losses, b.losses);
-    let to_vec = |t: Tensor<4>| {
-        t.into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap()
-    };
-    assert_eq!(to_vec(a.kernel), to_vec(b.kernel));
+    assert_eq!(host(a.kernel), host(b.kernel));
 }
 
 #[test]
@@ -181,6 +154,13 @@ fn glkm_without_models_is_a_clear_error() {
     let request = BlindRequest::preset(MethodKind::Glkm, Preset::Fast, 31, Some(2));
     let image = ndarray::Array3::<f32>::from_elem((1, 40, 40), 0.5);
     let err = deblur_optim::deblur_blind(&image, &request, None, &device, &mut Silent).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            deblur_optim::Error::MissingModels { method: "GLKM", .. }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("kernel generator"), "{err}");
     // an image smaller than the generator's kernel
     let models = shipped_models(&device);
@@ -194,7 +174,7 @@ fn glkm_without_models_is_a_clear_error() {
 fn the_initializer_sees_the_luma() {
     let device = Device::default();
     let mut models = shipped_models(&device);
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     device.seed(3);
     models.initializer = Some(InitializerConfig::narrow(4).init(&device).valid());
     let (gray, _, _) = problem(&models, &device);

@@ -7,13 +7,7 @@ use burn::tensor::Device;
 use deblur_optim::lai::{LAI_NOISE_STD, load_lai, synthesize_observation};
 
 fn lai_dir() -> PathBuf {
-    let lai = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/lai2016");
-    assert!(
-        lai.exists(),
-        "Lai data not found at {}; the tests need ../shared/data beside the checkout",
-        lai.display()
-    );
-    lai
+    deblur_testkit::shared_data("lai2016")
 }
 
 #[test]

@@ -11,18 +11,12 @@ use deblur_optim::HyperLaplacianConfig;
 use deblur_optim::levin::{load_levin, true_kernel_result};
 
 fn levin_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/levin")
+    deblur_testkit::shared_data("levin")
 }
 
 #[test]
 fn hyper_laplacian_with_the_true_kernel_beats_the_input_on_every_levin_image() {
     let dir = levin_dir();
-    if !dir.exists() {
-        panic!(
-            "Levin data not found at {}; the tests need ../shared/data beside the checkout",
-            dir.display()
-        );
-    }
     let device = Device::default();
     let items = load_levin(&dir, None).unwrap();
     assert_eq!(items.len(), 32);

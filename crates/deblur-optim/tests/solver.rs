@@ -4,29 +4,19 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use deblur_core::{Boundary, Kernel, UniformBlur};
 use deblur_kernels::bank::kernel_rng;
-use deblur_kernels::{ColorMode, DeadLeaves, ImageSource, KernelFamily};
+use deblur_kernels::{ColorMode, DeadLeaves, ImageSource};
 use deblur_metrics::kernel_error;
 use deblur_optim::SelfDeblurConfig;
 use deblur_optim::solver::Silent;
 use deblur_priors::DipConfig;
-
-/// burn's CPU backend seeds one process-wide RNG: tests that draw from it must not interleave.
-static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use deblur_testkit::{dead_leaves_problem, host, rng_lock, shake_kernel};
 
 const K: usize = 9;
 const OBS: usize = 64;
 
 fn problem(device: &Device) -> (Tensor<4>, Kernel) {
-    let sharp = DeadLeaves::new(OBS + K - 1, ColorMode::Gray)
-        .sample(&mut kernel_rng(2, 0))
-        .unwrap();
-    let generator = KernelFamily::by_name("shake", K).unwrap();
-    let kernel = Kernel::new(generator.sampler().draw(&mut kernel_rng(5, 3)).0).unwrap();
-    let x = deblur_core::convert::array_to_tensor(&sharp, device);
-    let y = UniformBlur::new(Boundary::Valid)
-        .apply(x, kernel.to_tensor(device))
-        .unwrap();
-    (y, kernel)
+    let p = dead_leaves_problem(OBS, shake_kernel(K, K, 5, 3), 2, device);
+    (p.observation, p.kernel)
 }
 
 fn small_selfdeblur(iterations: usize) -> SelfDeblurConfig {
@@ -37,15 +27,11 @@ fn small_selfdeblur(iterations: usize) -> SelfDeblurConfig {
     config
 }
 
-fn to_vec(t: Tensor<4>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec().unwrap()
-}
-
 #[test]
 fn small_selfdeblur_recovers_the_kernel() {
     let device = Device::default();
     let (observation, truth) = problem(&device);
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let out = small_selfdeblur(400)
         .run(observation.clone(), &mut Silent)
         .unwrap();
@@ -72,7 +58,7 @@ fn small_selfdeblur_recovers_the_kernel() {
             out.kernel.to_device(&device),
         )
         .unwrap();
-    let (a, b) = (to_vec(reblurred), to_vec(observation));
+    let (a, b) = (host(reblurred), host(observation));
     let mse = a
         .iter()
         .zip(&b)
@@ -87,7 +73,7 @@ fn small_selfdeblur_recovers_the_kernel() {
 fn same_seed_same_result() {
     let device = Device::default();
     let (observation, _) = problem(&device);
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let run = || {
         small_selfdeblur(15)
             .run(observation.clone(), &mut Silent)
@@ -95,8 +81,8 @@ fn same_seed_same_result() {
     };
     let (a, b) = (run(), run());
     assert_eq!(a.losses, b.losses);
-    assert_eq!(to_vec(a.kernel), to_vec(b.kernel));
-    assert_eq!(to_vec(a.image.clone()).len(), OBS * OBS);
+    assert_eq!(host(a.kernel), host(b.kernel));
+    assert_eq!(host(a.image.clone()).len(), OBS * OBS);
 }
 
 #[test]
@@ -127,7 +113,7 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         robust: None,
         noise_aware: None,
     };
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let a = deblur_blind(&gray, &request, None, &device, &mut Silent).unwrap();
     let b = deblur_blind(&rgb, &request, None, &device, &mut Silent).unwrap();
     assert_eq!(b.image.dim(), (3, OBS, OBS));
@@ -155,9 +141,8 @@ fn small_generator(
 #[test]
 fn the_generator_kernel_plugs_into_the_same_loop() {
     use deblur_optim::models::{GlkmKernel, KernelModel, PixelImage};
-    use deblur_optim::schedule::{LossSchedule, MultiStepLr};
-    use deblur_optim::solver::{SolverConfig, UpdateMode, solve};
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    use deblur_optim::solver::{SolverConfig, solve};
+    let _guard = rng_lock();
     let device = Device::default().autodiff();
     // an untrained generator is enough to check the plumbing: w moves, the kernel stays valid
     let (generator, z0) = small_generator(4, &device);
@@ -174,18 +159,7 @@ fn the_generator_kernel_plugs_into_the_same_loop() {
         )
         .unwrap();
     let mut image = PixelImage::new(x, &device);
-    let config = SolverConfig {
-        iterations: 5,
-        image_lr: MultiStepLr::constant(0.0),
-        kernel_lr: MultiStepLr::constant(0.05),
-        loss: LossSchedule { ssim_from: None },
-        update: UpdateMode::Joint,
-        image_penalty: None,
-        kernel_l2: 0.0,
-        kernel_warmup: 0,
-        plateau: None,
-        seed: 0,
-    };
+    let config = SolverConfig::constant(5, 0.0, 0.05);
     let out = solve(
         y,
         &mut image,
@@ -205,7 +179,7 @@ fn the_generator_kernel_plugs_into_the_same_loop() {
 fn the_latent_phase_moves_z_then_hands_over_to_w_without_a_jump() {
     use burn::module::Module;
     use deblur_optim::models::{GlkmKernel, KernelModel};
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let device = Device::default().autodiff();
     let (generator, z0) = small_generator(5, &device);
     let mut kernel = GlkmKernel::latent_first(generator.clone(), z0.clone(), 3, 2.0, &device);
@@ -244,20 +218,7 @@ fn the_latent_phase_moves_z_then_hands_over_to_w_without_a_jump() {
 }
 
 fn pixel_config(iterations: usize) -> deblur_optim::SolverConfig {
-    use deblur_optim::schedule::{LossSchedule, MultiStepLr};
-    use deblur_optim::solver::UpdateMode;
-    deblur_optim::SolverConfig {
-        iterations,
-        image_lr: MultiStepLr::constant(0.05),
-        kernel_lr: MultiStepLr::constant(0.0),
-        loss: LossSchedule { ssim_from: None },
-        update: UpdateMode::Joint,
-        image_penalty: None,
-        kernel_l2: 0.0,
-        kernel_warmup: 0,
-        plateau: None,
-        seed: 0,
-    }
+    deblur_optim::SolverConfig::constant(iterations, 0.05, 0.0)
 }
 
 #[test]
@@ -265,7 +226,7 @@ fn plateau_stops_early_and_nan_is_reported() {
     use deblur_optim::models::{FixedKernel, PixelImage};
     use deblur_optim::solver::{Plateau, StopReason, solve};
     // solve() seeds the process-wide RNG: keep out of the way of the tests that compare runs
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let device = Device::default().autodiff();
     let blur = UniformBlur::new(Boundary::Same(deblur_core::Padding::Reflect));
     let delta = Kernel::delta([3, 3]).unwrap().to_tensor(&device);
@@ -339,7 +300,7 @@ fn large_images_estimate_on_the_most_textured_window() {
         robust: None,
         noise_aware: None,
     };
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let result = deblur_blind(&image, &request, None, &device, &mut Silent).unwrap();
     assert_eq!(result.image.dim(), (1, 90, 100));
     let [x, y, w, h] = result.window.expect("a window");
@@ -480,7 +441,7 @@ fn a_method_built_from_parts_is_the_preset_of_that_name() {
     }
     .with_iterations(6)
     .with_seed(4);
-    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = rng_lock();
     let composed = small
         .run(observation.clone(), &Resources::default(), &mut Silent)
         .unwrap();
@@ -508,5 +469,77 @@ fn a_method_built_from_parts_is_the_preset_of_that_name() {
     )
     .unwrap();
     assert_eq!(composed.losses, by_hand.losses);
-    assert_eq!(to_vec(composed.kernel), to_vec(by_hand.kernel));
+    assert_eq!(host(composed.kernel), host(by_hand.kernel));
+}
+
+#[test]
+fn bad_settings_are_typed_errors_that_name_the_setting() {
+    use deblur_optim::l0_blind::{L0BlindConfig, estimate_kernel_l0};
+    use deblur_optim::{Error, SolverConfig};
+    let err = SolverConfig::constant(0, 0.01, 1e-4)
+        .validate()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidSetting {
+                setting: "iterations",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = SolverConfig::constant(10, f64::NAN, 1e-4)
+        .validate()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidSetting {
+                setting: "image",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let l0 = L0BlindConfig {
+        iterations: 0,
+        ..L0BlindConfig::default()
+    };
+    assert!(matches!(
+        l0.validate().unwrap_err(),
+        Error::InvalidSetting { .. }
+    ));
+    // an image too small for the kernel says how large it must be
+    let image = ndarray::Array2::<f32>::zeros((40, 40));
+    let err = estimate_kernel_l0(
+        &image,
+        &L0BlindConfig::new(31),
+        &Device::default(),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ImageTooSmall {
+                image: [40, 40],
+                kernel: 31,
+                min: [62, 62]
+            }
+        ),
+        "{err:?}"
+    );
+    // a named case the set does not hold
+    let Err(err) = deblur_optim::lai::load_lai(
+        &deblur_testkit::shared_data("lai2016"),
+        Some(&["natural_99".to_string()]),
+        Some(&[1]),
+    ) else {
+        panic!("natural_99 is not in the set");
+    };
+    assert!(
+        matches!(&err, Error::UnknownCase { set: "Lai", name, .. } if name == "natural_99"),
+        "{err:?}"
+    );
 }
