@@ -374,7 +374,7 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     if let Some(path) = &args.loss_plot {
         save_image(
             path,
-            &deblur_core::visual::line_plot(&[&result.losses], 640, 360, true),
+            &loss_chart(&result.losses, result.ssim_from).render(),
             BitDepth::Eight,
         )?;
     }
@@ -680,4 +680,27 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
         deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     }
     Ok(())
+}
+
+/// The loss curve of a blind run: MSE, then 1 − SSIM from `ssim_from`, on a log scale with the
+/// switch marked (the jump there is the change of loss, not a failure).
+fn loss_chart(losses: &[f32], ssim_from: Option<usize>) -> deblur_core::plot::Chart {
+    use deblur_core::plot::{Chart, Scale, Series};
+    let chart = Chart::new("deblur blind: loss per step", "step", "loss (log scale)")
+        .with_y_scale(Scale::Log10);
+    match ssim_from.filter(|&s| s > 0 && s < losses.len()) {
+        Some(s) => chart
+            .with_series(Series::from_values("MSE", &losses[..s], 0.0))
+            .with_series(Series::from_values("1 - SSIM", &losses[s..], s as f64))
+            .with_marker(s as f64, format!("1 - SSIM from step {s}")),
+        None => chart.with_series(Series::from_values(
+            if ssim_from == Some(0) {
+                "1 - SSIM"
+            } else {
+                "MSE"
+            },
+            losses,
+            0.0,
+        )),
+    }
 }

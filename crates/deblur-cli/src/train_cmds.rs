@@ -1,15 +1,13 @@
 //! `deblur train kernel-prior`: DCGAN training of the GLKM kernel generator on a kernel bank.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use clap::Args;
 use deblur_core::burn::module::Module;
 use deblur_core::visual::kernel_contact_sheet;
 use deblur_core::{BitDepth, Kernel, device_from_name, save_image};
 use deblur_kernels::{ImageSpec, KernelBank};
-use deblur_models::train::{checkpoint_dir, recover_checkpoint, write_json};
+use deblur_models::driver::{RunFolder, Schedule, StepReport, train};
 use deblur_models::{GanTrainConfig, GanTrainer, KernelGeneratorConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -54,17 +52,22 @@ pub struct TrainKernelPriorArgs {
 pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = device_from_name(&args.device)?;
     let bank = KernelBank::load(&args.bank)?.kernels;
-    let _lock = lock_run(&args.out)?;
+    let run = RunFolder::lock(&args.out)?;
     let mut trainer = if args.resume {
-        let trainer = GanTrainer::resume(&existing_run(&args.out)?, &bank, &device)?;
-        let run = trainer.config();
-        same_as_run(&args.out, "--size", Some(args.size), run.model.kernel_size)?;
-        same_as_run(&args.out, "--width", args.width, run.model.base_channels)?;
-        same_as_run(&args.out, "--batch", args.batch, run.batch)?;
-        same_as_run(&args.out, "--seed", args.seed, run.seed)?;
+        let trainer = GanTrainer::resume(&run.existing_checkpoint()?, &bank, &device)?;
+        let config = trainer.config();
+        same_as_run(
+            &args.out,
+            "--size",
+            Some(args.size),
+            config.model.kernel_size,
+        )?;
+        same_as_run(&args.out, "--width", args.width, config.model.base_channels)?;
+        same_as_run(&args.out, "--batch", args.batch, config.batch)?;
+        same_as_run(&args.out, "--seed", args.seed, config.seed)?;
         trainer
     } else {
-        new_run(&args.out)?;
+        run.expect_new()?;
         let config = GanTrainConfig {
             model: KernelGeneratorConfig::new(args.size)
                 .with_base_channels(args.width.unwrap_or(64)),
@@ -74,34 +77,17 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         };
         GanTrainer::new(config, &bank, &device)?
     };
-    let width = trainer.config().model.base_channels;
-    let mut log = open_run_log(
-        &args.out,
-        "step,d_loss,g_loss,d_real,d_fake,seconds",
-        trainer.step_count(),
-    )?;
-    let total = args.steps;
-    let bar = step_bar(total, trainer.step_count());
-    let start = Instant::now();
+    let bar = step_bar(args.steps, trainer.step_count());
     let z_fixed = trainer.generator().sample_latent(64, 12345, &device);
-    let (mut d_curve, mut g_curve) = (Vec::new(), Vec::new());
-    while trainer.step_count() < total {
-        let l = trainer.train_step();
-        writeln!(
-            log,
-            "{},{:.6},{:.6},{:.5},{:.5},{:.2}",
-            l.step,
-            l.d_loss,
-            l.g_loss,
-            l.d_real,
-            l.d_fake,
-            start.elapsed().as_secs_f64()
-        )?;
-        d_curve.push(l.d_loss);
-        g_curve.push(l.g_loss);
+    let schedule = Schedule {
+        steps: args.steps,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
         bar.set_position(l.step as u64);
-        bar.set_message(format!("D {:.3} G {:.3}", l.d_loss, l.g_loss));
-        if l.step % args.sample_every == 0 || l.step == total {
+        bar.set_message(l.summary());
+        if l.step % args.sample_every == 0 || l.step == args.steps {
+            // the same 64 latents every time: the grids show the generator's range evolving
             let kernels = trainer.generator().valid().forward(z_fixed.clone());
             let kernels: Vec<Kernel> = (0..64)
                 .map(|i| Kernel::from_tensor(kernels.clone().narrow(0, i, 1)))
@@ -112,26 +98,12 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
                 BitDepth::Eight,
             )?;
         }
-        if l.step % args.checkpoint_every == 0 || l.step == total {
-            trainer.save_checkpoint(&checkpoint_dir(&args.out))?;
-        }
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
-    // the shipped artefact: the generator alone, with its config
-    let generator = trainer.generator().valid();
-    generator
-        .clone()
-        .into_record()
-        .save(args.out.join("generator.bpk"))
-        .map_err(|e| format!("{}: {e:?}", args.out.display()))?;
-    write_json(
-        &args.out.join("generator.json"),
-        &KernelGeneratorConfig::new(generator.kernel_size()).with_base_channels(width),
-    )?;
     eprintln!(
-        "trained to step {} in {:.0} s; wrote {}",
+        "trained to step {} in {seconds:.0} s; wrote {}",
         trainer.step_count(),
-        start.elapsed().as_secs_f64(),
         args.out.display()
     );
     Ok(())
@@ -196,25 +168,29 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         &device,
     )?;
     let images = args.images.open(args.crop, ColorMode::Gray, true)?;
-    let ckpt = checkpoint_dir(&args.out);
-    let _lock = lock_run(&args.out)?;
+    let run = RunFolder::lock(&args.out)?;
     let mut trainer = if args.resume {
-        let trainer =
-            InitTrainer::resume(&existing_run(&args.out)?, generator, images, bank, &device)?;
-        let run = trainer.config();
-        same_as_run(&args.out, "--width", args.width, run.model.base_width)?;
-        same_as_run(&args.out, "--batch", args.batch, run.batch)?;
+        let trainer = InitTrainer::resume(
+            &run.existing_checkpoint()?,
+            generator,
+            images,
+            bank,
+            &device,
+        )?;
+        let config = trainer.config();
+        same_as_run(&args.out, "--width", args.width, config.model.base_width)?;
+        same_as_run(&args.out, "--batch", args.batch, config.batch)?;
         same_as_run(
             &args.out,
             "--inner-steps",
             args.inner_steps,
-            run.inner_steps,
+            config.inner_steps,
         )?;
-        same_as_run(&args.out, "--lr", args.lr, run.lr)?;
-        same_as_run(&args.out, "--seed", args.seed, run.seed)?;
+        same_as_run(&args.out, "--lr", args.lr, config.lr)?;
+        same_as_run(&args.out, "--seed", args.seed, config.seed)?;
         trainer
     } else {
-        new_run(&args.out)?;
+        run.expect_new()?;
         let config = InitTrainConfig {
             model: deblur_models::InitializerConfig::narrow(args.width.unwrap_or(16)),
             batch: args.batch.unwrap_or(16),
@@ -225,106 +201,22 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         };
         InitTrainer::new(config, generator, images, bank, &device)?
     };
-    let width = trainer.config().model.base_width;
-    let mut log = open_run_log(
-        &args.out,
-        "step,loss,kernel_l1,latent_mse,inverted_l1,seconds",
-        trainer.step_count(),
-    )?;
     let bar = step_bar(args.steps, trainer.step_count());
-    let start = Instant::now();
-    let mut curve = Vec::new();
-    while trainer.step_count() < args.steps {
-        let l = trainer.train_step()?;
-        writeln!(
-            log,
-            "{},{:.6e},{:.6e},{:.6e},{:.6e},{:.2}",
-            l.step,
-            l.loss,
-            l.kernel_l1,
-            l.latent_mse,
-            l.inverted_l1,
-            start.elapsed().as_secs_f64()
-        )?;
-        curve.push(l.kernel_l1);
+    let schedule = Schedule {
+        steps: args.steps,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let seconds = train(&mut trainer, &run, schedule, &mut |_, l| {
         bar.set_position(l.step as u64);
-        bar.set_message(format!("L1 {:.2e}", l.kernel_l1));
-        if l.step % args.checkpoint_every == 0 || l.step == args.steps {
-            trainer.save_checkpoint(&ckpt)?;
-            save_image(
-                args.out.join("losses.png"),
-                &deblur_core::visual::line_plot(&[&curve], 640, 360, true),
-                BitDepth::Eight,
-            )?;
-        }
-    }
+        bar.set_message(l.summary());
+        Ok(())
+    })?;
     bar.finish_and_clear();
-    let e = trainer.initializer().valid();
-    e.into_record()
-        .save(args.out.join("initializer.bpk"))
-        .map_err(|err| format!("{}: {err:?}", args.out.display()))?;
-    write_json(
-        &args.out.join("initializer.json"),
-        &deblur_models::InitializerConfig::narrow(width),
-    )?;
     eprintln!(
-        "trained to step {} in {:.0} s; wrote {}",
+        "trained to step {} in {seconds:.0} s; wrote {}",
         trainer.step_count(),
-        start.elapsed().as_secs_f64(),
         args.out.display()
     );
-    Ok(())
-}
-
-/// Takes the lock of the run folder `out` (created if missing) for as long as the returned file
-/// is held: a second run into the same folder is refused instead of interleaving with the first.
-/// The operating system releases the lock when the process ends, killed or not.
-fn lock_run(out: &Path) -> Result<std::fs::File, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let path = out.join(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-            "another run is training into {}; wait for it to finish or choose another --out",
-            out.display()
-        )
-        .into()),
-        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display()).into()),
-    }
-}
-
-/// The checkpoint folder of the run in `out` for `--resume` (after recovering an interrupted
-/// checkpoint commit), or an error saying there is none.
-fn existing_run(out: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    let ckpt = checkpoint_dir(out);
-    recover_checkpoint(&ckpt)?;
-    if !ckpt.join("state.json").exists() {
-        return Err(format!(
-            "{} holds no checkpoint to resume; start the run without --resume",
-            out.display()
-        )
-        .into());
-    }
-    Ok(ckpt)
-}
-
-/// Refuses to start a new run in `out` when it already holds one.
-fn new_run(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let ckpt = checkpoint_dir(out);
-    recover_checkpoint(&ckpt)?;
-    if ckpt.exists() {
-        return Err(format!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            out.display()
-        )
-        .into());
-    }
     Ok(())
 }
 
@@ -361,44 +253,6 @@ pub(crate) fn positive_finite(text: &str) -> Result<f64, String> {
         Ok(v) => Err(format!("{v} must be a finite number above 0")),
         Err(e) => Err(e.to_string()),
     }
-}
-
-/// Creates the run folder and opens its `losses.csv` for appending, writing `header` if new.
-/// Rows logged after step `resumed_at` (by a run stopped between checkpoints) are dropped first,
-/// so that a resumed run continues the log without duplicate steps.
-fn open_run_log(
-    dir: &std::path::Path,
-    header: &str,
-    resumed_at: usize,
-) -> Result<std::fs::File, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("losses.csv");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let kept: Vec<&str> = text
-            .lines()
-            .filter(|line| {
-                line.split(',')
-                    .next()
-                    .and_then(|s| s.parse::<usize>().ok())
-                    .is_none_or(|step| step <= resumed_at)
-            })
-            .collect();
-        if kept.len() != text.lines().count() {
-            deblur_core::npy::write_atomic(&path, |w| {
-                w.write_all((kept.join("\n") + "\n").as_bytes())
-            })?;
-        }
-    }
-    let new_log = !path.exists();
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if new_log {
-        writeln!(log, "{header}")?;
-    }
-    Ok(log)
 }
 
 /// A progress bar over training steps, starting at `done`.

@@ -253,7 +253,7 @@ fn blind_runs_and_writes_image_and_kernel() {
     assert_eq!(restored.dim(), (1, 48, 48));
     assert_eq!(
         deblur_core::load_image(&loss_plot).unwrap().pixels.dim(),
-        (3, 360, 640)
+        (3, 480, 800)
     );
     assert_eq!(deblur_core::Kernel::load(&kernel).unwrap().size(), [7, 7]);
     assert!(

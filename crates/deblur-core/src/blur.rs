@@ -10,7 +10,8 @@
 //!
 //! So a delta at pixel `p` of a sharp image appears in the `same` output as the kernel rotated
 //! by 180° about `p`: `y[p + c − u] = k[u]`. A kernel estimated under this model is the 180°
-//! rotation of the kernel of a true-convolution model (reference spec §0).
+//! rotation of the kernel of a true-convolution model (PyTorch's `conv2d`, which the \[SD\], \[BKS\]
+//! and \[GLKM\] code use for the blur).
 //!
 //! Two implementations give the same numbers: direct (`conv2d`) and FFT (burn `signal`, sizes
 //! padded to powers of two). [`BlurMethod::Auto`] picks the one a measured cost model

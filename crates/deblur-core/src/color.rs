@@ -2,7 +2,7 @@
 //!
 //! - [`YCbCrStandard::Bt601Studio`]: MATLAB `rgb2ycbcr` on doubles in `[0, 1]` (ITU-R BT.601,
 //!   studio range): `Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255`, Y in `[16/255, 235/255]`.
-//!   Used by the Lai benchmark scripts (reference spec §6, item 9).
+//!   Used by the evaluation scripts of \[Lai\] (MATLAB `rgb2ycbcr`).
 //! - [`YCbCrStandard::FullRange`]: OpenCV `cvtColor(RGB2YCrCb)` on floats:
 //!   `Y = 0.299 R + 0.587 G + 0.114 B`, `Cr = 0.713 (R − Y) + 0.5`, `Cb = 0.564 (B − Y) + 0.5`.
 //!   Used by SelfDeblur's colour script.

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod npy;
 pub mod outputs;
 pub mod pad;
+pub mod plot;
 pub mod resample;
 pub mod visual;
 

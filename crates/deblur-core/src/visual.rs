@@ -1,4 +1,5 @@
-//! Pictures for people: contact sheets of kernels and side-by-side panels of images.
+//! Pictures for people: contact sheets of kernels and side-by-side panels of images (charts:
+//! [`crate::plot`]).
 
 use ndarray::{Array3, s};
 
@@ -68,94 +69,8 @@ pub fn side_by_side(images: &[&Array3<f32>]) -> Array3<f32> {
     out
 }
 
-/// Draws one or more curves (e.g. loss per step) as a `[3, height, width]` RGB picture: white
-/// background, a gray frame, curves in distinct colours, y on a log scale when `log_y` (values
-/// ≤ 0 are skipped there). Each curve spans the full width; non-finite values are skipped.
-pub fn line_plot(curves: &[&[f32]], width: usize, height: usize, log_y: bool) -> Array3<f32> {
-    const COLOURS: [[f32; 3]; 4] = [
-        [0.12, 0.35, 0.8],
-        [0.85, 0.3, 0.1],
-        [0.1, 0.6, 0.25],
-        [0.55, 0.2, 0.7],
-    ];
-    let (width, height) = (width.max(16), height.max(16));
-    let mut img = Array3::from_elem((3, height, width), 1.0f32);
-    let margin = 6usize;
-    let map = |v: f32| -> Option<f64> {
-        if !v.is_finite() || (log_y && v <= 0.0) {
-            None
-        } else if log_y {
-            Some(f64::from(v).log10())
-        } else {
-            Some(f64::from(v))
-        }
-    };
-    let values: Vec<f64> = curves
-        .iter()
-        .flat_map(|c| c.iter().filter_map(|&v| map(v)))
-        .collect();
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let (x0, x1, y0, y1) = (margin, width - margin - 1, margin, height - margin - 1);
-    for x in x0..=x1 {
-        for c in 0..3 {
-            img[[c, y0, x]] = 0.6;
-            img[[c, y1, x]] = 0.6;
-        }
-    }
-    for y in y0..=y1 {
-        for c in 0..3 {
-            img[[c, y, x0]] = 0.6;
-            img[[c, y, x1]] = 0.6;
-        }
-    }
-    for (i, curve) in curves.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let n = curve.len().max(2);
-        let mut previous: Option<(f64, f64)> = None;
-        for (step, &v) in curve.iter().enumerate() {
-            let Some(m) = map(v) else {
-                previous = None;
-                continue;
-            };
-            let px = x0 as f64 + (x1 - x0) as f64 * step as f64 / (n - 1) as f64;
-            let py = y1 as f64 - (y1 - y0) as f64 * (m - lo) / span;
-            let (sx, sy) = previous.unwrap_or((px, py));
-            let segments = ((px - sx).abs().max((py - sy).abs()).ceil() as usize).max(1);
-            for t in 0..=segments {
-                let f = t as f64 / segments as f64;
-                let (x, y) = (
-                    (sx + (px - sx) * f).round() as usize,
-                    (sy + (py - sy) * f).round() as usize,
-                );
-                for c in 0..3 {
-                    img[[c, y.min(height - 1), x.min(width - 1)]] = colour[c];
-                }
-            }
-            previous = Some((px, py));
-        }
-    }
-    img
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn line_plot_draws_a_decreasing_curve_from_top_left_to_bottom_right() {
-        let losses: Vec<f32> = (0..100).map(|i| 1.0 / (1.0 + i as f32)).collect();
-        let img = super::line_plot(&[&losses], 120, 80, true);
-        assert_eq!(img.dim(), (3, 80, 120));
-        // first point at the top-left corner of the frame, last at the bottom-right (blue curve)
-        assert!(img[[2, 6, 6]] > 0.7 && img[[0, 6, 6]] < 0.2);
-        assert!(img[[2, 73, 113]] > 0.7 && img[[0, 73, 113]] < 0.2);
-        // the background stays white
-        assert_eq!(img[[0, 20, 100]], 1.0);
-    }
-
     use super::*;
 
     #[test]

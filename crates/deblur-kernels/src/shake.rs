@@ -1,6 +1,6 @@
 //! Camera-shake kernels after Boracchi & Foi 2012 ("Modeling the performance of image restoration
-//! from motion blur"), in the form popularised by DeblurGAN's `motion_blur` code (reference spec
-//! §4.8): a random 2-D trajectory of `T` samples whose velocity receives a centripetal pull, Gaussian
+//! from motion blur"), in the form popularised by DeblurGAN's `motion_blur` code (\[BF\]; the GLKM paper
+//! \[GLKM\] §IV-B trains its generator on such kernels): a random 2-D trajectory of `T` samples whose velocity receives a centripetal pull, Gaussian
 //! shake and rare impulsive "big shakes", renormalised to constant speed; its first `exposure`
 //! fraction is rasterised with bilinear weights into a K×K PSF.
 //!

@@ -1,5 +1,5 @@
-//! Shift-compensated scoring by the Levin et al. 2009 / SelfDeblur protocol (`comp_upto_shift`,
-//! reference spec §2.5). Blind deblurring cannot recover the absolute position of the image, so
+//! Shift-compensated scoring by the Levin et al. 2009 / SelfDeblur protocol (\[Levin\]; the
+//! `comp_upto_shift` script of SelfDeblur's `statistic/` folder). Blind deblurring cannot recover the absolute position of the image, so
 //! the estimate is aligned to the ground truth before it is scored:
 //!
 //! 1. crop `crop` pixels (15) from every side of the ground truth;

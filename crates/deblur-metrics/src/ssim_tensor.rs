@@ -1,5 +1,5 @@
-//! Differentiable SSIM on burn tensors, for use as a loss (reference spec §1.6, identical in the
-//! SelfDeblur, BKS and GKPILE code): 11×11 Gaussian window (σ = 1.5), applied per channel with
+//! Differentiable SSIM on burn tensors, for use as a loss (\[SSIM\] with its 11×11 Gaussian
+//! window; as the `SSIM.py` loss of the SelfDeblur, BKS and GKPILE code): 11×11 Gaussian window (σ = 1.5), applied per channel with
 //! **zero padding 5** (same size), C1 = 0.01², C2 = 0.03² (data range 1), and the mean of the SSIM
 //! map over all pixels and channels, borders included. The loss term is `1 − ssim_tensor(…)`.
 

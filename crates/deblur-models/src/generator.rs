@@ -1,5 +1,5 @@
-//! The GKPILE/GLKM kernel generator G = G_k ∘ g₁ and its DCGAN discriminator (reference spec
-//! §4.1–4.2). g₁ maps a latent z (100×1×1) to the feature map w (256×s₀×s₀); G_k upsamples w by
+//! The GKPILE/GLKM kernel generator G = G_k ∘ g₁ and its DCGAN discriminator (\[GLKM\]
+//! §IV-B; GKPILE `train_generator.py`). g₁ maps a latent z (100×1×1) to the feature map w (256×s₀×s₀); G_k upsamples w by
 //! three stride-2 transposed convolutions and a softmax over all K² entries, so every output is a
 //! valid kernel. All BatchNorm layers use ε = 0.8 (the reference code's quirk, kept so that its
 //! checkpoints load); no convolution has a bias.

@@ -1,4 +1,4 @@
-//! The GKPILE/GLKM kernel initializer E (reference spec §4.3): a ResNet-18 (He et al. 2016,
+//! The GKPILE/GLKM kernel initializer E (\[GLKM\] §IV-C): a ResNet-18 (He et al. 2016,
 //! BasicBlock, [2, 2, 2, 2]) with one input channel (the blurry image's luma) and a 100-d output,
 //! the latent code whose generated kernel G(E(y)) starts the blind solver. Accepts any input size
 //! (global average pooling). [`InitializerConfig::narrow`] gives a cheaper variant for CPU training.

@@ -1,5 +1,5 @@
 //! GAN inversion: the latent code whose generated kernel best matches a target kernel,
-//! `min_z L1(G(z), k)` by Adam (reference spec §4.5, the initializer's inner loop; also the
+//! `min_z L1(G(z), k)` by Adam (\[GLKM\] §IV-C, Eq. 4, the initializer's inner loop; also the
 //! "fit" measure of a trained generator: how well its range covers held-out kernels).
 
 use burn::module::{Module, Param};

@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod driver;
 mod error;
 pub mod generator;
 pub mod initializer;

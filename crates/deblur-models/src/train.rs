@@ -1,4 +1,4 @@
-//! DCGAN training of the kernel generator (reference spec §4.4): BCE losses, Adam (lr 2e-4,
+//! DCGAN training of the kernel generator (\[GLKM\] §IV-B; GKPILE `train_generator.py`): BCE losses, Adam (lr 2e-4,
 //! β = (0.5, 0.999)) for both networks; per batch, a discriminator step on real kernels (label 1)
 //! and detached fakes (label 0), then a generator step with label 1 on the same fakes
 //! (non-saturating loss). Batches walk a kernel bank in a per-epoch shuffled order; latents are
@@ -378,4 +378,55 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| record_err(path, e))?;
     deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
         .map_err(|e| record_err(path, e))
+}
+
+impl crate::driver::StepReport for GanLosses {
+    fn step(&self) -> usize {
+        self.step
+    }
+
+    fn csv_values(&self) -> String {
+        format!(
+            "{:.6},{:.6},{:.5},{:.5}",
+            self.d_loss, self.g_loss, self.d_real, self.d_fake
+        )
+    }
+
+    fn headline(&self) -> f32 {
+        self.d_loss
+    }
+
+    fn summary(&self) -> String {
+        format!("D {:.3} G {:.3}", self.d_loss, self.g_loss)
+    }
+}
+
+impl crate::driver::Trainer for GanTrainer {
+    type Report = GanLosses;
+    const CSV_HEADER: &'static str = "d_loss,g_loss,d_real,d_fake";
+    const HEADLINE: &'static str = "d_loss";
+    const TITLE: &'static str = "deblur train kernel-prior: discriminator loss per step";
+
+    fn step_count(&self) -> usize {
+        GanTrainer::step_count(self)
+    }
+
+    fn train_step(&mut self) -> Result<GanLosses> {
+        Ok(GanTrainer::train_step(self))
+    }
+
+    fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        GanTrainer::save_checkpoint(self, dir)
+    }
+
+    /// `generator.bpk` and `generator.json`: the shipped artefact is the generator alone.
+    fn save_model(&self, out: &Path) -> Result<()> {
+        let generator = self.generator.valid();
+        let path = out.join("generator.bpk");
+        generator
+            .into_record()
+            .save(&path)
+            .map_err(|e| record_err(&path, e))?;
+        write_json(&out.join("generator.json"), &self.config.model)
+    }
 }

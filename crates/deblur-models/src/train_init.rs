@@ -1,4 +1,5 @@
-//! Collaborative training of the kernel initializer E (reference spec §4.5): for a batch of
+//! Collaborative training of the kernel initializer E (\[GLKM\] §IV-C, Eq. 3–4, Algorithm 1; GKPILE
+//! `train_initializer.py`): for a batch of
 //! blurred images y with known kernels k, E predicts z_e = E(y); an inner GAN inversion, warm-started
 //! from z_e, finds z_i with G(z_i) ≈ k; E is then updated on
 //! `L1(G(z_e), k) + λ · MSE(z_e, z_i)` (λ = 0.1) through the frozen generator (evaluation mode).
@@ -272,5 +273,59 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
             .load(&path)
             .map_err(|e| fail(&path, &e))?;
         Ok(trainer)
+    }
+}
+
+impl crate::driver::StepReport for InitLosses {
+    fn step(&self) -> usize {
+        self.step
+    }
+
+    fn csv_values(&self) -> String {
+        format!(
+            "{:.6e},{:.6e},{:.6e},{:.6e}",
+            self.loss, self.kernel_l1, self.latent_mse, self.inverted_l1
+        )
+    }
+
+    fn headline(&self) -> f32 {
+        self.kernel_l1
+    }
+
+    fn summary(&self) -> String {
+        format!("L1 {:.2e}", self.kernel_l1)
+    }
+}
+
+impl<I: ImageSource + Clone> crate::driver::Trainer for InitTrainer<I> {
+    type Report = InitLosses;
+    const CSV_HEADER: &'static str = "loss,kernel_l1,latent_mse,inverted_l1";
+    const HEADLINE: &'static str = "kernel_l1";
+    const TITLE: &'static str = "deblur train initializer: L1 of G(E(y)) to the true kernel";
+
+    fn step_count(&self) -> usize {
+        InitTrainer::step_count(self)
+    }
+
+    fn train_step(&mut self) -> Result<InitLosses> {
+        InitTrainer::train_step(self)
+    }
+
+    fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        InitTrainer::save_checkpoint(self, dir)
+    }
+
+    /// `initializer.bpk` and `initializer.json`.
+    fn save_model(&self, out: &Path) -> Result<()> {
+        let path = out.join("initializer.bpk");
+        self.initializer()
+            .valid()
+            .into_record()
+            .save(&path)
+            .map_err(|e| Error::Checkpoint {
+                path: path.clone(),
+                reason: format!("{e:?}"),
+            })?;
+        crate::train::write_json(&out.join("initializer.json"), &self.config().model)
     }
 }

@@ -73,3 +73,57 @@ fn checkpoint_round_trip_and_resume_continue_the_same_curve() {
         );
     }
 }
+
+#[test]
+fn the_driver_logs_checkpoints_charts_and_resumes_without_duplicate_rows() {
+    use deblur_models::driver::{RunFolder, Schedule, train};
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let bank = bank();
+    let schedule = |steps| Schedule {
+        steps,
+        checkpoint_every: 2,
+    };
+    let run = RunFolder::lock(&out).unwrap();
+    // a second process (here: a second lock) is refused while the first holds the folder
+    assert!(RunFolder::lock(&out).is_err());
+    run.expect_new().unwrap();
+    let mut trainer = GanTrainer::new(tiny(), &bank, &device).unwrap();
+    let mut seen = Vec::new();
+    train(&mut trainer, &run, schedule(3), &mut |_, l| {
+        seen.push(l.step);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, vec![1, 2, 3]);
+    for file in [
+        "losses.csv",
+        "losses.png",
+        "generator.bpk",
+        "generator.json",
+    ] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    assert!(run.expect_new().is_err(), "the folder now holds a run");
+    // a row logged past the last checkpoint (step 3 was checkpointed at the end) stays; resume
+    let mut resumed =
+        GanTrainer::resume(&run.existing_checkpoint().unwrap(), &bank, &device).unwrap();
+    assert_eq!(resumed.step_count(), 3);
+    train(&mut resumed, &run, schedule(5), &mut |_, _| Ok(())).unwrap();
+    let log = std::fs::read_to_string(out.join("losses.csv")).unwrap();
+    let steps: Vec<&str> = log.lines().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(steps, vec!["step", "1", "2", "3", "4", "5"]);
+    assert_eq!(
+        log.lines().next().unwrap(),
+        "step,d_loss,g_loss,d_real,d_fake,seconds"
+    );
+    // checkpoint_every 0 is refused before any step
+    let zero = Schedule {
+        steps: 9,
+        checkpoint_every: 0,
+    };
+    assert!(train(&mut resumed, &run, zero, &mut |_, _| Ok(())).is_err());
+    assert_eq!(resumed.step_count(), 5);
+}

@@ -27,7 +27,7 @@ impl Default for DipImageConfig {
 }
 
 impl DipImageConfig {
-    /// The reference network (reference spec §1) with the reference input perturbation.
+    /// The SelfDeblur network (\[SD\], [`DipConfig::paper`]) with its input perturbation (0.001).
     pub fn paper() -> Self {
         DipImageConfig {
             dip: DipConfig::paper(1),

@@ -1,4 +1,4 @@
-//! DIP-GLKM blind deblurring (GLKM Algorithm 2; GKPILE `deblur_lai.py`, reference spec §4.6) as a
+//! DIP-GLKM blind deblurring (\[GLKM\] §V-A1, Eq. 7, Algorithm 2; GKPILE `deblur_lai.py`) as a
 //! preset of the solver loop: the kernel initializer E predicts a latent code z₀ = E(y) from the
 //! blurry luma, the frozen kernel generator's first layer turns it into the feature map
 //! w = g₁(z₀), and w (not z) is optimised jointly with a DIP image model through the valid blur,

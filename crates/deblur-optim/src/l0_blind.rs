@@ -86,6 +86,11 @@ pub struct L0BlindConfig {
     /// model `y ∗ g = (x ∗ g) ⋆ k` keeps the kernel unchanged. Default: 0.
     #[serde(default)]
     pub noise_std: f64,
+    /// Fit the kernel (k-step) to the unsmoothed observation while the x-step sees the smoothed
+    /// one. An L0 latent has sharp edges whichever observation it came from, so a k-step on the
+    /// smoothed observation folds the smoothing Gaussian into the kernel. Default: false.
+    #[serde(default)]
+    pub kernel_on_raw: bool,
 }
 
 impl Default for L0BlindConfig {
@@ -117,6 +122,7 @@ impl L0BlindConfig {
             fft_side: 512,
             cg_iterations: 20,
             noise_std: 0.0,
+            kernel_on_raw: false,
         }
     }
 
@@ -160,6 +166,17 @@ impl L0BlindConfig {
         Ok(())
     }
 
+    /// The smoothing of the finest level, in pixels of the full-resolution image: the Gaussian
+    /// the estimate carries (an L0 latent keeps sharp edges, so the k-step fits the kernel
+    /// times this Gaussian to the smoothed observation). 0 when that level is not smoothed.
+    pub fn finest_smoothing(&self) -> f64 {
+        let Some(&(_, scale)) = self.levels().last() else {
+            return 0.0;
+        };
+        let sigma = level_smoothing(self.noise_std, scale);
+        if sigma > 0.0 { sigma / scale } else { 0.0 }
+    }
+
     /// Kernel sides and image scales of the levels, coarsest first.
     pub fn levels(&self) -> Vec<(usize, f64)> {
         let mut levels = Vec::new();
@@ -194,6 +211,8 @@ fn initial_kernel(side: usize) -> Result<Kernel> {
 struct Level {
     /// The observation extended symmetrically to `p × q`.
     padded: Tensor<4>,
+    /// The unsmoothed observation, likewise extended, when the k-step is to see it.
+    raw: Option<Tensor<4>>,
     /// 1 on pixels at least a kernel size inside the observed window, else 0.
     interior: Tensor<4>,
     p: usize,
@@ -201,7 +220,12 @@ struct Level {
 }
 
 impl Level {
-    fn new(window: &Array2<f32>, kernel_side: usize, device: &Device) -> Self {
+    fn new(
+        window: &Array2<f32>,
+        raw: Option<&Array2<f32>>,
+        kernel_side: usize,
+        device: &Device,
+    ) -> Self {
         let (h, w) = window.dim();
         let (p, q) = (
             (h + 2 * kernel_side).next_power_of_two(),
@@ -211,8 +235,12 @@ impl Level {
             (kernel_side, p - h - kernel_side),
             (kernel_side, q - w - kernel_side),
         ];
-        let y = array_to_tensor(&window.clone().insert_axis(Axis(0)), device);
-        let padded = pad(y, pads, Padding::Symmetric);
+        let extend = |a: &Array2<f32>| {
+            let y = array_to_tensor(&a.clone().insert_axis(Axis(0)), device);
+            pad(y, pads, Padding::Symmetric)
+        };
+        let padded = extend(window);
+        let raw = raw.map(extend);
         let margin = kernel_side.div_ceil(2);
         let inner = [
             h.saturating_sub(2 * margin).max(1),
@@ -228,6 +256,7 @@ impl Level {
         );
         Level {
             padded,
+            raw,
             interior,
             p,
             q,
@@ -307,7 +336,7 @@ fn estimate_psf(
     let side = start.size()[0];
     let grid = [level.p, level.q];
     let (gx, gy) = circular_gradients(latent);
-    let (yx, yy) = circular_gradients(level.padded.clone());
+    let (yx, yy) = circular_gradients(level.raw.as_ref().unwrap_or(&level.padded).clone());
     let mask = level.interior.clone();
     let (gx, gy) = (gx * mask.clone(), gy * mask.clone());
     // only the salient latent edges (Cho & Lee 2009): weaker gradients are mostly noise
@@ -465,7 +494,11 @@ fn drop_small_components(k: &mut Array2<f32>, min_mass: f32) {
 }
 
 /// `image` smoothed by a Gaussian of `sigma` px (truncated at 3σ, edges replicated).
-fn gaussian_smooth(image: &Array2<f32>, sigma: f64, device: &Device) -> Result<Array2<f32>> {
+pub(crate) fn gaussian_smooth(
+    image: &Array2<f32>,
+    sigma: f64,
+    device: &Device,
+) -> Result<Array2<f32>> {
     let side = 2 * (3.0 * sigma).ceil() as usize + 1;
     let kernel = Kernel::new(deblur_kernels::simple::gaussian_kernel(
         side, sigma, sigma, 0.0,
@@ -535,13 +568,14 @@ pub fn estimate_kernel_l0(
         } else {
             image
         };
-        let sigma = (150.0 * config.noise_std * scale).min(2.0);
-        let window = if sigma > 0.3 {
-            gaussian_smooth(&window, sigma, device)?
+        let sigma = level_smoothing(config.noise_std, scale);
+        let (window, raw) = if sigma > 0.0 {
+            let raw = config.kernel_on_raw.then(|| window.clone());
+            (gaussian_smooth(&window, sigma, device)?, raw)
         } else {
-            window
+            (window, None)
         };
-        let level = Level::new(&window, side, device);
+        let level = Level::new(&window, raw.as_ref(), side, device);
         let (mut lambda, mut mu) = (config.lambda_gradient, config.lambda_intensity);
         let mut threshold = None;
         for _ in 0..config.iterations {
@@ -562,6 +596,12 @@ pub fn estimate_kernel_l0(
         kernel = rescale_kernel(&kernel, 1.0 / previous_scale, [side, side])?.recentre()?;
     }
     Ok(kernel)
+}
+
+/// The Gaussian (px, at the level's scale) a level's observation is smoothed by: 0 below 0.3 px.
+fn level_smoothing(noise_std: f64, scale: f64) -> f64 {
+    let sigma = (150.0 * noise_std * scale).min(2.0);
+    if sigma > 0.3 { sigma } else { 0.0 }
 }
 
 fn default_finest() -> usize {

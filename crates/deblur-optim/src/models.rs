@@ -55,7 +55,8 @@ pub fn step_module<M: Module>(
 }
 
 /// The deep image prior: a [`Dip`] network on fixed noise, perturbed each step by
-/// `reg_noise_std · N(0, I)` (reference spec §1.5).
+/// `reg_noise_std · N(0, I)` (\[DIP\]'s input-noise regularisation; `reg_noise_std` in \[SD\]'s
+/// scripts).
 pub struct DipImage {
     net: Dip,
     input: Tensor<4>,
@@ -258,7 +259,7 @@ enum Phase {
     Features(FeatureParams),
 }
 
-/// The GLKM kernel model (GKPILE `deblur_lai.py`, reference spec §4.6): a frozen kernel generator
+/// The GLKM kernel model (\[GLKM\] §V-A, Eq. 6–7; GKPILE `deblur_lai.py`): a frozen kernel generator
 /// in evaluation mode, whose first-layer feature map `w = g₁(z₀)` is optimised instead of `z`;
 /// the kernel is `G_k(w)`, non-negative and summing to 1 by the generator's softmax. Plugs into
 /// the same solver loop as [`MlpKernel`].

@@ -259,6 +259,15 @@ pub struct Robust {
     /// been shown to help on the Lai protocol, docs/benchmarks.md).
     #[serde(default)]
     pub min_agreement: Option<f64>,
+    /// Deconvolve, after the L0 estimator, the observation smoothed as the estimator's finest
+    /// level was ([`L0BlindConfig::finest_smoothing`]): the estimate is the blur times that
+    /// Gaussian, and `y ∗ g = x ⋆ (k ∗ g)` holds for the smoothed observation. Default: false.
+    #[serde(default)]
+    pub smoothed_final: bool,
+    /// The L0 estimator's settings; its kernel size and noise level are set per image.
+    /// Default: [`L0BlindConfig::default`].
+    #[serde(default)]
+    pub estimator: L0BlindConfig,
 }
 
 impl Default for Robust {
@@ -268,6 +277,8 @@ impl Default for Robust {
             max_noise_std: 0.004,
             max_coverage: 0.25,
             min_agreement: None,
+            smoothed_final: false,
+            estimator: L0BlindConfig::default(),
         }
     }
 }
@@ -417,6 +428,8 @@ pub struct BlindResult {
     pub kernel: Kernel,
     /// Loss per solver step.
     pub losses: Vec<f32>,
+    /// The step from which the loss was 1 − SSIM instead of MSE (`None`: one loss throughout).
+    pub ssim_from: Option<usize>,
     /// Solver wall time in seconds.
     pub seconds: f64,
     /// The window `[x, y, w, h]` the kernel was estimated on, if not the whole image.
@@ -515,10 +528,11 @@ pub fn deblur_blind(
     // the L0 estimator smooths each level by the noise level it is told
     let method = match (switch, &request.method) {
         (_, BlindMethod::L0(c)) => BlindMethod::L0(L0BlindConfig { noise_std, ..*c }),
-        (Some(_), method) => match method.kernel_side() {
+        (Some(robust), method) => match method.kernel_side() {
             Some(side) => BlindMethod::L0(L0BlindConfig {
+                kernel_size: side,
                 noise_std,
-                ..L0BlindConfig::new(side)
+                ..robust.estimator
             }),
             None => method.clone(),
         },
@@ -616,7 +630,21 @@ pub fn deblur_blind(
         _ if fell_back => work.clone(),
         None if !request.final_nonblind && !l0 => tensor_to_array(out.image.to_device(device), 0)?,
         _ => {
-            let full = array_to_tensor(&work, device);
+            let smoothing = match (&method, switch) {
+                (BlindMethod::L0(c), Some(r)) if r.smoothed_final => c.finest_smoothing(),
+                _ => 0.0,
+            };
+            let full = if smoothing > 0.0 {
+                let mut smoothed = work.clone();
+                for mut channel in smoothed.outer_iter_mut() {
+                    let s =
+                        crate::l0_blind::gaussian_smooth(&channel.to_owned(), smoothing, device)?;
+                    channel.assign(&s);
+                }
+                array_to_tensor(&smoothed, device)
+            } else {
+                array_to_tensor(&work, device)
+            };
             tensor_to_array(
                 hyper_laplacian_deconv(
                     full,
@@ -637,10 +665,15 @@ pub fn deblur_blind(
     } else {
         restored
     };
+    let ssim_from = match &method {
+        BlindMethod::Composed(c) => c.solver.loss.ssim_from,
+        BlindMethod::L0(_) => None,
+    };
     Ok(BlindResult {
         image,
         kernel,
         losses: out.losses,
+        ssim_from,
         seconds: out.seconds,
         window,
         noise_std,

@@ -1,6 +1,6 @@
 //! SelfDeblur (Ren, Zhang, Wang, Hu, Zuo, CVPR 2020) as a preset of the solver loop: a DIP image
 //! model, the kernel MLP, valid blur with the latent image generated at (H+K−1)×(W+K−1), joint
-//! Adam updates, MSE then 1 − SSIM (reference spec §2.3, the `selfdeblur_levin` script).
+//! Adam updates, MSE then 1 − SSIM (\[SD\]; the authors' `selfdeblur_levin.py`).
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};

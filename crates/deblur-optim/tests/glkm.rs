@@ -141,7 +141,7 @@ fn presets_are_settings_of_one_method() {
         assert_eq!(aligned, paper.method, "{kind:?}");
         assert!(fast.final_nonblind && !paper.final_nonblind);
     }
-    // the paper GLKM schedule (reference spec §4.6) scaled to 500 steps
+    // the GLKM schedule of GKPILE's `deblur_lai.py` ([GLKM] §VI) scaled to 500 steps
     let g = GlkmConfig::paper().with_iterations(500);
     assert_eq!(g.solver.image_lr.milestones, vec![200, 300, 400]);
     assert_eq!(g.solver.loss.ssim_from, Some(50));

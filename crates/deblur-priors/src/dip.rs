@@ -1,5 +1,6 @@
 //! The deep-image-prior "skip" encoder–decoder (Ulyanov, Vedaldi, Lempitsky 2018, extended with
-//! non-local blocks as in SelfDeblur; reference spec §1). It maps a fixed noise tensor to an image;
+//! non-local blocks as in SelfDeblur: the "skip" architecture of \[DIP\]'s supplementary material, as
+//! in \[SD\]'s `networks/skip.py`). It maps a fixed noise tensor to an image;
 //! its architecture is the image prior.
 //!
 //! Scale `i` (0 = finest) computes a skip branch (1×1 conv → BN → LeakyReLU) and a deeper branch
@@ -300,7 +301,8 @@ mod tests {
     #[test]
     fn paper_network_has_the_reference_parameter_count() {
         let device = Device::default();
-        // reference spec §1.4: 2 365 521 (1 output channel), 2 365 779 (3 channels)
+        // counted from the architecture (SelfDeblur's `skip` network with its non-local blocks):
+        // 2 365 521 (1 output channel), 2 365 779 (3 channels)
         assert_eq!(DipConfig::paper(1).init(&device).num_params(), 2_365_521);
         assert_eq!(DipConfig::paper(3).init(&device).num_params(), 2_365_779);
     }

@@ -1,4 +1,5 @@
-//! The SelfDeblur kernel generator G_k (Ren et al. 2020; reference spec §2.1): a fixed noise vector
+//! The SelfDeblur kernel generator G_k (\[SD\], the `fcn` network of the
+//! authors' `networks/fcn.py`): a fixed noise vector
 //! → Linear → ReLU6 → Linear → softmax over all K_h·K_w outputs, reshaped to a kernel. The softmax
 //! makes the kernel non-negative and sum to 1 by construction.
 
@@ -73,7 +74,7 @@ mod tests {
     fn kernel_is_a_valid_psf_with_the_reference_parameter_count() {
         let device = Device::default();
         let mlp = KernelMlpConfig::new([13, 13]).init(&device);
-        // reference spec §2.1: 201 000 + 1 001 · K² = 370 169 for K = 13
+        // 200·1000 + 1000 biases, then 1000·K² + K² biases: 201 000 + 1 001 · 169 = 370 169
         assert_eq!(mlp.num_params(), 370_169);
         let k = mlp.forward(mlp.input_noise(0, &device));
         assert_eq!(k.dims(), [1, 1, 13, 13]);

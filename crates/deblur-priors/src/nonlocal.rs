@@ -1,5 +1,6 @@
 //! Non-local block, dot-product variant with sub-sampling (Wang et al. 2018, "Non-local neural
-//! networks"), as in the SelfDeblur DIP (reference spec §1.3): θ = 1×1 conv, φ and g = 1×1 conv
+//! networks"), (\[NL\], the "dot product" instantiation), as in the SelfDeblur DIP
+//! (\[SD\], `networks/non_local_dot_product.py`): θ = 1×1 conv, φ and g = 1×1 conv
 //! then 2×2 max-pool; `y = (θᵀφ / N) gᵀ` with N the number of pooled positions (no softmax);
 //! `z = BN(W y) + x` with the BN's γ and β initialised to 0, so the block starts as the identity.
 
@@ -86,7 +87,7 @@ mod tests {
     fn starts_as_identity_and_has_reference_parameter_count() {
         let device = Device::default();
         let block = NonLocalConfig::new(128).init(&device);
-        // reference spec §1.3: 33 344 parameters
+        // θ, φ, g: 3 × (128·64 + 64); W: 64·128 + 128; its BN: 2·128 → 24 768 + 8 320 + 256 = 33 344
         assert_eq!(block.num_params(), 33_344);
         let small = NonLocalConfig::new(6).init(&device);
         let x = Tensor::<4>::random([1, 6, 9, 7], Distribution::Normal(0.0, 1.0), &device);

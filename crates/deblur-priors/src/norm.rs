@@ -1,5 +1,5 @@
-//! Batch normalisation with batch statistics always (reference spec §0: the DIP networks are never
-//! switched to eval mode, so every forward pass normalises by the statistics of the current
+//! Batch normalisation with batch statistics always (the DIP networks of \[SD\] and \[GLKM\] are never
+//! switched to eval mode in their authors' code, so every forward pass normalises by the statistics of the current
 //! tensor). `y = γ (x − μ) / √(σ² + ε) + β`, with μ and the biased σ² per channel over batch and
 //! space. No running statistics are kept, which also saves their update on every step.
 
