@@ -139,7 +139,7 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
                     let out = deblur_blind(
                         &image.pixels,
                         &request,
-                        models.as_ref(),
+                        deblur_optim::Resources::glkm(models.as_ref()),
                         &options.device,
                         &mut Silent,
                     )

@@ -264,7 +264,7 @@ pub(crate) fn blind_gray(
     let out = deblur_blind(
         &gray.clone().insert_axis(Axis(0)),
         request,
-        models,
+        deblur_optim::Resources::glkm(models),
         device,
         &mut observer,
     )?;
@@ -351,7 +351,7 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     let result = deblur_blind(
         &input.pixels,
         &request,
-        models.as_ref(),
+        deblur_optim::Resources::glkm(models.as_ref()),
         &device,
         &mut observer,
     )

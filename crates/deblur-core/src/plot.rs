@@ -167,6 +167,11 @@ impl Chart {
                 .map(|p| p.0)
                 .chain(self.markers.iter().map(|m| m.x)),
         );
+        // separate points keep clear of the frame
+        let xs = match self.style {
+            Style::Points => (xs.0 - 0.05 * (xs.1 - xs.0), xs.1 + 0.05 * (xs.1 - xs.0)),
+            Style::Lines => xs,
+        };
         let ys = range(points.iter().map(|p| if log { p.1.log10() } else { p.1 }));
         let y_ticks = if log { log_ticks(ys) } else { linear_ticks(ys) };
         let x_ticks = linear_ticks(xs);

@@ -246,7 +246,13 @@ pub fn blind_observed(
     deblur_core::retain_freed_memory();
     let models = options.load_models()?;
     let request = options.request(models.as_ref())?;
-    deblur_blind(image, &request, models.as_ref(), &options.device, observer)
+    deblur_blind(
+        image,
+        &request,
+        crate::Resources::glkm(models.as_ref()),
+        &options.device,
+        observer,
+    )
 }
 
 #[cfg(test)]
@@ -293,7 +299,14 @@ mod tests {
             .seed(2);
         let one = blind(&sharp, &options).unwrap();
         let request = options.request(None).unwrap();
-        let two = deblur_blind(&sharp, &request, None, &device, &mut Silent).unwrap();
+        let two = deblur_blind(
+            &sharp,
+            &request,
+            crate::Resources::none(),
+            &device,
+            &mut Silent,
+        )
+        .unwrap();
         assert_eq!(one.image, two.image);
         assert_eq!(one.kernel.values(), two.kernel.values());
     }

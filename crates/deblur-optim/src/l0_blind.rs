@@ -493,16 +493,31 @@ fn drop_small_components(k: &mut Array2<f32>, min_mass: f32) {
     }
 }
 
+/// The Gaussian of `sigma` px that [`gaussian_smooth`] applies (truncated at 3σ).
+fn smoothing_kernel(sigma: f64) -> Result<Kernel> {
+    let side = 2 * (3.0 * sigma).ceil() as usize + 1;
+    Ok(Kernel::new(deblur_kernels::simple::gaussian_kernel(
+        side, sigma, sigma, 0.0,
+    ))?)
+}
+
+/// `‖g‖₂²` of the Gaussian of `sigma` px: the factor by which smoothing with it scales the
+/// variance of white noise.
+pub(crate) fn smoothing_noise_gain(sigma: f64) -> Result<f64> {
+    Ok(smoothing_kernel(sigma)?
+        .values()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum())
+}
+
 /// `image` smoothed by a Gaussian of `sigma` px (truncated at 3σ, edges replicated).
 pub(crate) fn gaussian_smooth(
     image: &Array2<f32>,
     sigma: f64,
     device: &Device,
 ) -> Result<Array2<f32>> {
-    let side = 2 * (3.0 * sigma).ceil() as usize + 1;
-    let kernel = Kernel::new(deblur_kernels::simple::gaussian_kernel(
-        side, sigma, sigma, 0.0,
-    ))?;
+    let kernel = smoothing_kernel(sigma)?;
     let smooth = deblur_core::blur_image(
         &image.clone().insert_axis(Axis(0)),
         &kernel,

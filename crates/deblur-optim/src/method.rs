@@ -27,6 +27,18 @@ pub struct Resources<'a> {
     pub glkm: Option<&'a GlkmModels>,
 }
 
+impl<'a> Resources<'a> {
+    /// No trained models: enough for every part that learns nothing beforehand.
+    pub fn none() -> Self {
+        Resources::default()
+    }
+
+    /// The GLKM models, if any (as [`crate::BlindOptions::load_models`] returns them).
+    pub fn glkm(models: Option<&'a GlkmModels>) -> Self {
+        Resources { glkm: models }
+    }
+}
+
 /// The image model: what produces the latent sharp image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ImagePart {

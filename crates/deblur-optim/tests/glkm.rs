@@ -153,7 +153,14 @@ fn glkm_without_models_is_a_clear_error() {
     let device = Device::default();
     let request = BlindRequest::preset(MethodKind::Glkm, Preset::Fast, 31, Some(2));
     let image = ndarray::Array3::<f32>::from_elem((1, 40, 40), 0.5);
-    let err = deblur_optim::deblur_blind(&image, &request, None, &device, &mut Silent).unwrap_err();
+    let err = deblur_optim::deblur_blind(
+        &image,
+        &request,
+        deblur_optim::Resources::none(),
+        &device,
+        &mut Silent,
+    )
+    .unwrap_err();
     assert!(
         matches!(
             err,
@@ -165,8 +172,14 @@ fn glkm_without_models_is_a_clear_error() {
     // an image smaller than the generator's kernel
     let models = shipped_models(&device);
     let small = ndarray::Array3::<f32>::from_elem((1, 20, 20), 0.5);
-    let err = deblur_optim::deblur_blind(&small, &request, Some(&models), &device, &mut Silent)
-        .unwrap_err();
+    let err = deblur_optim::deblur_blind(
+        &small,
+        &request,
+        deblur_optim::Resources::glkm(Some(&models)),
+        &device,
+        &mut Silent,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("31x31"), "{err}");
 }
 

@@ -114,8 +114,22 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         noise_aware: None,
     };
     let _guard = rng_lock();
-    let a = deblur_blind(&gray, &request, None, &device, &mut Silent).unwrap();
-    let b = deblur_blind(&rgb, &request, None, &device, &mut Silent).unwrap();
+    let a = deblur_blind(
+        &gray,
+        &request,
+        deblur_optim::Resources::none(),
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
+    let b = deblur_blind(
+        &rgb,
+        &request,
+        deblur_optim::Resources::none(),
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(b.image.dim(), (3, OBS, OBS));
     for ch in 0..3 {
         let diff = (&b.image.index_axis(ndarray::Axis(0), ch)
@@ -301,7 +315,14 @@ fn large_images_estimate_on_the_most_textured_window() {
         noise_aware: None,
     };
     let _guard = rng_lock();
-    let result = deblur_blind(&image, &request, None, &device, &mut Silent).unwrap();
+    let result = deblur_blind(
+        &image,
+        &request,
+        deblur_optim::Resources::none(),
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(result.image.dim(), (1, 90, 100));
     let [x, y, w, h] = result.window.expect("a window");
     assert_eq!((w, h), (48, 48));
@@ -315,7 +336,7 @@ fn large_images_estimate_on_the_most_textured_window() {
             crop: CropChoice::Window([80, 0, 48, 48]),
             ..request
         },
-        None,
+        deblur_optim::Resources::none(),
         &device,
         &mut Silent,
     )
@@ -362,7 +383,14 @@ fn oversized_kernel_bound_still_beats_the_blurred_input() {
     )
     .unwrap();
     let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, None);
-    let result = deblur_blind(&blurred, &request, None, &device, &mut Silent).unwrap();
+    let result = deblur_blind(
+        &blurred,
+        &request,
+        deblur_optim::Resources::none(),
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
     assert!(
         result.robust_path,
         "a 31 px bound takes the coarse-to-fine path"
@@ -391,7 +419,14 @@ fn non_finite_pixels_are_rejected() {
     image[[0, 7, 9]] = f32::NAN;
     for kernel in [15, 31] {
         let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, kernel, Some(2));
-        let err = deblur_blind(&image, &request, None, &device, &mut Silent).unwrap_err();
+        let err = deblur_blind(
+            &image,
+            &request,
+            deblur_optim::Resources::none(),
+            &device,
+            &mut Silent,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("row 7, column 9"), "{err}");
     }
 }
