@@ -643,6 +643,32 @@ mod tests {
     }
 
     #[test]
+    fn the_finest_smoothing_is_150_noise_px_at_full_resolution() {
+        // 31 px at 1 % noise: the finest level is the full image, σ = 150 · 0.01 = 1.5 px
+        let c = L0BlindConfig {
+            noise_std: 0.01,
+            ..L0BlindConfig::new(31)
+        };
+        assert!((c.finest_smoothing() - 1.5).abs() < 1e-12);
+        // 75 px is estimated at 31/75 of the size with σ = 1.5 · 31/75 px there: 1.5 px again
+        let c = L0BlindConfig {
+            noise_std: 0.01,
+            ..L0BlindConfig::new(75)
+        };
+        assert!((c.finest_smoothing() - 1.5).abs() < 1e-9);
+        // below 0.3 px the level is not smoothed at all
+        let c = L0BlindConfig {
+            noise_std: 0.001,
+            ..L0BlindConfig::new(31)
+        };
+        assert_eq!(c.finest_smoothing(), 0.0);
+        // white noise smoothed by a Gaussian of σ px keeps Σg² ≈ 1/(4πσ²) of its variance
+        let gain = smoothing_noise_gain(1.5).unwrap();
+        let continuous = 1.0 / (4.0 * std::f64::consts::PI * 1.5 * 1.5);
+        assert!((gain / continuous - 1.0).abs() < 0.02, "{gain} vs {continuous}");
+    }
+
+    #[test]
     fn alternation_counts_are_bounded() {
         let config = |iterations| L0BlindConfig {
             iterations,
