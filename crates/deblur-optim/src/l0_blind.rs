@@ -665,7 +665,10 @@ mod tests {
         // white noise smoothed by a Gaussian of σ px keeps Σg² ≈ 1/(4πσ²) of its variance
         let gain = smoothing_noise_gain(1.5).unwrap();
         let continuous = 1.0 / (4.0 * std::f64::consts::PI * 1.5 * 1.5);
-        assert!((gain / continuous - 1.0).abs() < 0.02, "{gain} vs {continuous}");
+        assert!(
+            (gain / continuous - 1.0).abs() < 0.02,
+            "{gain} vs {continuous}"
+        );
     }
 
     #[test]

@@ -28,4 +28,7 @@ pub use pipeline::{
     Robust, deblur_blind,
 };
 pub use selfdeblur::SelfDeblurConfig;
-pub use solver::{BlurModel, Observer, Progress, SolveOutput, SolverConfig, solve};
+pub use solver::{
+    BlurModel, DataFit, Observer, Penalty, Progress, SolveOutput, SolverConfig, Terms, solve,
+    solve_with,
+};

@@ -16,6 +16,51 @@ use crate::models::{ImageModel, KernelModel};
 use crate::schedule::{DataTerm, LossSchedule, MultiStepLr};
 use crate::{Error, Result};
 
+/// The data term: how far a predicted observation is from the observed one. The built-in
+/// [`LossSchedule`] (MSE, then 1 − SSIM) is one; a method may bring its own (e.g. a robust or
+/// noise-weighted fit) through [`solve_with`].
+pub trait DataFit {
+    /// The term's value at `step`, a scalar tensor `[1]` on the observation's device.
+    fn fit(&self, step: usize, predicted: Tensor<4>, observation: Tensor<4>) -> Tensor<1>;
+    /// The phase the term is in at `step`: a plateau stop compares windows within one phase
+    /// only (the loss jumps when the term changes). Default: one phase.
+    fn phase(&self, _step: usize) -> usize {
+        0
+    }
+}
+
+impl DataFit for LossSchedule {
+    fn fit(&self, step: usize, predicted: Tensor<4>, observation: Tensor<4>) -> Tensor<1> {
+        match self.term(step) {
+            DataTerm::Mse => (predicted - observation).square().mean(),
+            DataTerm::OneMinusSsim => ssim_tensor(predicted, observation).neg() + 1.0,
+        }
+    }
+
+    fn phase(&self, step: usize) -> usize {
+        match self.term(step) {
+            DataTerm::Mse => 0,
+            DataTerm::OneMinusSsim => 1,
+        }
+    }
+}
+
+/// A penalty on the latent image and the kernel, added to the loss of every step (the built-in
+/// ones are [`SolverConfig::image_penalty`] and [`SolverConfig::kernel_l2`]).
+pub trait Penalty {
+    /// The penalty's value at `step`, a scalar tensor `[1]`.
+    fn value(&self, step: usize, latent: &Tensor<4>, kernel: &Tensor<4>) -> Tensor<1>;
+}
+
+/// The loss of [`solve_with`]: a data term and any number of extra penalties.
+#[derive(Clone, Copy)]
+pub struct Terms<'a> {
+    /// The data term (instead of [`SolverConfig::loss`]).
+    pub data: &'a dyn DataFit,
+    /// Penalties added to the built-in ones.
+    pub penalties: &'a [&'a dyn Penalty],
+}
+
 /// Maps a latent image and a kernel to a predicted observation.
 pub trait BlurModel {
     /// The prediction `[1, c, h, w]`.
@@ -345,6 +390,26 @@ pub fn solve(
     config: &SolverConfig,
     observer: &mut dyn Observer,
 ) -> Result<SolveOutput> {
+    let terms = Terms {
+        data: &config.loss,
+        penalties: &[],
+    };
+    solve_with(observation, image, kernel, blur, config, terms, observer)
+}
+
+/// [`solve`] with another data term and extra penalties (`terms`); `config.loss` is then unused.
+///
+/// # Errors
+/// As [`solve`].
+pub fn solve_with(
+    observation: Tensor<4>,
+    image: &mut dyn ImageModel,
+    kernel: &mut dyn KernelModel,
+    blur: &dyn BlurModel,
+    config: &SolverConfig,
+    terms: Terms<'_>,
+    observer: &mut dyn Observer,
+) -> Result<SolveOutput> {
     config.validate()?;
     let observation = observation.autodiff().detach();
     observation.device().seed(config.seed);
@@ -352,7 +417,7 @@ pub fn solve(
     // reserve for the common run lengths only: the count is user input
     let mut losses = Vec::with_capacity(config.iterations.min(1 << 16));
     let mut stop = StopReason::Completed;
-    let mut last_term = config.loss.term(0);
+    let mut last_phase = terms.data.phase(0);
     let mut window_start = 0usize;
     for step in 0..config.iterations {
         let (update_image, update_kernel) = match config.update {
@@ -368,11 +433,11 @@ pub fn solve(
         let latent = image.forward(step);
         let k = kernel.forward(step);
         let predicted = blur.predict(latent.clone(), k.clone())?;
-        let term = config.loss.term(step);
-        let mut loss = match term {
-            DataTerm::Mse => (predicted - observation.clone()).square().mean(),
-            DataTerm::OneMinusSsim => ssim_tensor(predicted, observation.clone()).neg() + 1.0,
-        };
+        let phase = terms.data.phase(step);
+        let mut loss = terms.data.fit(step, predicted, observation.clone());
+        for penalty in terms.penalties {
+            loss = loss + penalty.value(step, &latent, &k);
+        }
         if let Some((penalty, weight)) = config.image_penalty {
             let n = latent.shape().num_elements() as f64;
             let value = match penalty {
@@ -418,8 +483,8 @@ pub fn solve(
                 kernel.kernel(),
             );
         }
-        if term != last_term {
-            last_term = term;
+        if phase != last_phase {
+            last_phase = phase;
             window_start = step;
         }
         if let Some(p) = config.plateau {

@@ -578,3 +578,57 @@ fn bad_settings_are_typed_errors_that_name_the_setting() {
         "{err:?}"
     );
 }
+
+/// An L1 data term, as a user would plug one in.
+struct L1Fit;
+
+impl deblur_optim::DataFit for L1Fit {
+    fn fit(&self, _step: usize, predicted: Tensor<4>, observation: Tensor<4>) -> Tensor<1> {
+        (predicted - observation).abs().mean()
+    }
+}
+
+/// `weight · mean(x²)` of the latent image.
+struct Energy(f64);
+
+impl deblur_optim::Penalty for Energy {
+    fn value(&self, _step: usize, latent: &Tensor<4>, _kernel: &Tensor<4>) -> Tensor<1> {
+        latent.clone().square().mean() * self.0
+    }
+}
+
+#[test]
+fn a_plugged_in_data_term_and_penalty_make_the_loss() {
+    use deblur_optim::models::{FixedKernel, PixelImage};
+    use deblur_optim::{SolverConfig, Terms, solve_with};
+    let device = Device::default().autodiff();
+    // latent 0.25 everywhere, observation 0.5, a 1×1 delta kernel: at step 0 the L1 fit is
+    // |0.25 − 0.5| = 0.25 and the penalty 2 · 0.25² = 0.125 (config.loss, MSE, is not used)
+    let mut image = PixelImage::new(Tensor::full([1, 1, 8, 8], 0.25, &device), &device);
+    let mut kernel = FixedKernel::new(Kernel::delta([1, 1]).unwrap().to_tensor(&device));
+    let observation = Tensor::<4>::full([1, 1, 8, 8], 0.5, &device);
+    let energy = Energy(2.0);
+    let terms = Terms {
+        data: &L1Fit,
+        penalties: &[&energy],
+    };
+    let out = solve_with(
+        observation,
+        &mut image,
+        &mut kernel,
+        &UniformBlur::new(Boundary::Valid),
+        &SolverConfig::constant(20, 0.01, 0.0),
+        terms,
+        &mut Silent,
+    )
+    .unwrap();
+    assert!((out.losses[0] - 0.375).abs() < 1e-6, "{}", out.losses[0]);
+    // the minimiser of |x − 0.5| + 2x² is x = 0.25 (where the slopes 1 and 4x meet): the L1
+    // pull and the penalty balance, so the loss stays near 0.375 instead of falling to 0
+    let last = *out.losses.last().unwrap();
+    assert!(
+        last <= out.losses[0] + 1e-3 && last > 0.3,
+        "{:?}",
+        out.losses
+    );
+}
