@@ -33,6 +33,13 @@ pub struct GpConfig {
     pub steps: usize,
 }
 
+impl Default for GpConfig {
+    /// Gaussian-process kernels of 31×31 pixels with the default settings.
+    fn default() -> Self {
+        GpConfig::new(31)
+    }
+}
+
 impl GpConfig {
     /// Checks the ranges of every field.
     ///

@@ -55,6 +55,13 @@ pub struct ShakeConfig {
     pub max_redraws: usize,
 }
 
+impl Default for ShakeConfig {
+    /// Camera-shake kernels of 31×31 pixels with the default trajectory settings.
+    fn default() -> Self {
+        ShakeConfig::new(31)
+    }
+}
+
 impl ShakeConfig {
     /// Checks the ranges of every field.
     ///

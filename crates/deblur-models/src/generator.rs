@@ -70,6 +70,13 @@ pub struct KernelGeneratorConfig {
     pub bn_epsilon: f64,
 }
 
+impl Default for KernelGeneratorConfig {
+    /// The reference generator for 31×31 kernels.
+    fn default() -> Self {
+        KernelGeneratorConfig::new(31)
+    }
+}
+
 fn dcgan_init() -> Initializer {
     Initializer::Normal {
         mean: 0.0,

@@ -26,6 +26,13 @@ pub struct InitializerConfig {
     pub base_width: usize,
 }
 
+impl Default for InitializerConfig {
+    /// ResNet-18 on the luma with a 100-d output (the reference).
+    fn default() -> Self {
+        InitializerConfig::new()
+    }
+}
+
 impl InitializerConfig {
     /// A narrower ResNet-18 for CPU training: stages of `base_width`, 2×, 4×, 8× channels.
     pub fn narrow(base_width: usize) -> Self {

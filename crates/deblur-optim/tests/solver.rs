@@ -632,3 +632,37 @@ fn a_plugged_in_data_term_and_penalty_make_the_loss() {
         out.losses
     );
 }
+
+#[test]
+fn every_default_config_is_valid_and_is_the_reference_setting() {
+    use deblur_optim::l0_blind::L0BlindConfig;
+    use deblur_optim::{GlkmConfig, SolverConfig};
+    SolverConfig::default().validate().unwrap();
+    assert_eq!(
+        SolverConfig::default(),
+        SelfDeblurConfig::paper([31, 31]).solver
+    );
+    assert_eq!(
+        SelfDeblurConfig::default(),
+        SelfDeblurConfig::paper([31, 31])
+    );
+    assert_eq!(GlkmConfig::default(), GlkmConfig::paper());
+    L0BlindConfig::default().validate().unwrap();
+    assert_eq!(L0BlindConfig::default().kernel_size, 31);
+    deblur_models::KernelGeneratorConfig::default()
+        .geometry()
+        .unwrap();
+    deblur_models::InitializerConfig::default()
+        .validate()
+        .unwrap();
+    assert_eq!(deblur_models::InitializerConfig::default().base_width, 64);
+    deblur_kernels::shake::ShakeConfig::default()
+        .validate()
+        .unwrap();
+    deblur_kernels::gp::GpConfig::default().validate().unwrap();
+    assert_eq!(DipConfig::default(), DipConfig::paper(1));
+    assert_eq!(
+        deblur_models::GanTrainConfig::default(),
+        deblur_models::GanTrainConfig::reference(31)
+    );
+}

@@ -58,6 +58,13 @@ pub struct DipConfig {
     pub fused_ops: bool,
 }
 
+impl Default for DipConfig {
+    /// The SelfDeblur network for grey images ([`DipConfig::paper`] with one output channel).
+    fn default() -> Self {
+        DipConfig::paper(1)
+    }
+}
+
 impl DipConfig {
     /// The reference network (spec §1.1): 5 scales of 128/128/16 channels, non-local blocks at
     /// scales 2–4; 2 365 521 parameters for one output channel.

@@ -24,6 +24,13 @@ pub struct KernelMlpConfig {
     pub hidden: usize,
 }
 
+impl Default for KernelMlpConfig {
+    /// The SelfDeblur kernel network for 31×31 kernels.
+    fn default() -> Self {
+        KernelMlpConfig::new([31, 31])
+    }
+}
+
 /// The kernel MLP.
 #[derive(Module, Debug)]
 pub struct KernelMlp {

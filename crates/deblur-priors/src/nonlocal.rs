@@ -23,6 +23,13 @@ pub struct NonLocalConfig {
     pub inner_channels: usize,
 }
 
+impl Default for NonLocalConfig {
+    /// The block of the SelfDeblur DIP: 128 channels, 64 inner.
+    fn default() -> Self {
+        NonLocalConfig::new(128)
+    }
+}
+
 /// The non-local block. Build with [`NonLocalConfig::init`].
 #[derive(Module, Debug)]
 pub struct NonLocalBlock {
