@@ -11,6 +11,7 @@
 //! rounded constants and differs by < 1e-3), so a round trip is lossless up to `f32` rounding.
 //! Arrays are `[channels, height, width]`; YCbCr arrays hold the channels in the order Y, Cb, Cr.
 
+use burn::tensor::Tensor;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 
 use crate::{Error, Result};
@@ -38,7 +39,7 @@ impl YCbCrStandard {
                 [16.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0],
             ),
             YCbCrStandard::FullRange => {
-                let y = [0.299, 0.587, 0.114];
+                let y = FULL_RANGE_LUMA.map(f64::from);
                 // Cb = 0.564 (B − Y), Cr = 0.713 (R − Y)
                 let cb = [-0.564 * y[0], -0.564 * y[1], 0.564 * (1.0 - y[2])];
                 let cr = [0.713 * (1.0 - y[0]), -0.713 * y[1], -0.713 * y[2]];
@@ -119,6 +120,22 @@ pub fn ycbcr_to_rgb(ycbcr: &Array3<f32>, standard: YCbCrStandard) -> Result<Arra
     apply(ycbcr, invert3(m), offset, [0.0; 3])
 }
 
+/// The weights of R, G and B in the full-range luma ([`YCbCrStandard::FullRange`], BT.601).
+pub const FULL_RANGE_LUMA: [f32; 3] = [0.299, 0.587, 0.114];
+
+/// The full-range luma of a batch of images `[n, c, h, w]` on any device, as `[n, 1, h, w]`: the
+/// weighted sum [`FULL_RANGE_LUMA`] for three channels, the channel mean otherwise (one channel:
+/// the image itself). The tensor counterpart of [`luma`] with [`YCbCrStandard::FullRange`].
+pub fn luma_tensor(images: Tensor<4>) -> Tensor<4> {
+    let [_, c, _, _] = images.dims();
+    if c == 3 {
+        let w = Tensor::<1>::from_floats(FULL_RANGE_LUMA, &images.device()).reshape([1, 3, 1, 1]);
+        (images * w).sum_dim(1)
+    } else {
+        images.mean_dim(1)
+    }
+}
+
 /// The luma channel Y of an RGB image `[3, h, w]`, as `[h, w]`. A 1-channel image is returned as is.
 ///
 /// # Errors
@@ -158,6 +175,22 @@ pub fn merge_luma(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tensor_luma_is_the_array_luma() {
+        let device = burn::tensor::Device::default();
+        let rgb = Array3::from_shape_fn((3, 2, 3), |(c, y, x)| (c * 6 + y * 3 + x) as f32 / 17.0);
+        let expected = luma(&rgb, YCbCrStandard::FullRange).unwrap();
+        let t = crate::convert::array_to_tensor(&rgb, &device);
+        let got = crate::convert::tensor_to_array(luma_tensor(t), 0).unwrap();
+        for (a, b) in got.iter().zip(expected.iter()) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        // red alone: 0.299
+        let red = Array3::from_shape_fn((3, 1, 1), |(c, _, _)| if c == 0 { 1.0 } else { 0.0 });
+        let y = luma_tensor(crate::convert::array_to_tensor(&red, &device));
+        assert!((y.into_scalar::<f32>() - 0.299).abs() < 1e-7);
+    }
 
     fn rgb(values: [[f32; 3]; 4]) -> Array3<f32> {
         Array3::from_shape_fn((3, 2, 2), |(c, y, x)| values[y * 2 + x][c])

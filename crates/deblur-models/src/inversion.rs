@@ -40,7 +40,8 @@ pub fn invert(
     let mut latent = Latent {
         z: Param::from_tensor(z0.autodiff().detach().require_grad()),
     };
-    let mut optim = AdamConfig::new().init();
+    // PyTorch's Adam ε, as the reference code and the solver's models use
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     for _ in 0..steps {
         let loss = (generator.forward(latent.z.val()) - targets.clone())
             .abs()

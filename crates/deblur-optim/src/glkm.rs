@@ -49,15 +49,9 @@ impl GlkmModels {
             None => Tensor::zeros([1, latent, 1, 1], &device),
             Some(e) => {
                 let y = observation.clone().detach().to_device(&device);
-                let [_, c, _, _] = y.dims();
-                let luma = if c == 3 {
-                    let w = Tensor::<1>::from_floats([0.299, 0.587, 0.114], &device)
-                        .reshape([1, 3, 1, 1]);
-                    (y * w).sum_dim(1)
-                } else {
-                    y.mean_dim(1)
-                };
-                e.valid().fork(&device).forward(luma)
+                e.valid()
+                    .fork(&device)
+                    .forward(deblur_core::color::luma_tensor(y))
             }
         }
     }
@@ -97,12 +91,11 @@ impl GlkmModels {
     /// The latent code z whose kernel G(z) best matches `target` (`[1, 1, K, K]`): `steps` Adam
     /// steps of learning rate `lr` on L1(G(z), target) from z = 0. Returns `[1, latent, 1, 1]`.
     pub fn fit_latent(&self, target: Tensor<4>, steps: usize, lr: f64) -> Tensor<4> {
-        let kernel = self.fit(target, steps, lr, |generator, z0, device| {
-            GlkmKernel::latent_first(generator, z0, steps + 1, 1.0, device)
-        });
-        kernel
-            .latent()
-            .expect("the latent phase lasts past the fit")
+        let device = target.device().without_autodiff();
+        let z0 = Tensor::zeros([1, self.generator.latent_dim(), 1, 1], &device);
+        deblur_models::inversion::invert(&self.generator, target, z0, steps, lr, &device)
+            .z
+            .to_device(&device)
     }
 
     /// `steps` Adam steps on L1(kernel, `targets`) of the kernel model `make` builds from z = 0.

@@ -601,6 +601,8 @@ impl deblur_optim::Penalty for Energy {
 fn a_plugged_in_data_term_and_penalty_make_the_loss() {
     use deblur_optim::models::{FixedKernel, PixelImage};
     use deblur_optim::{SolverConfig, Terms, solve_with};
+    // the solver seeds the process-wide RNG
+    let _guard = rng_lock();
     let device = Device::default().autodiff();
     // latent 0.25 everywhere, observation 0.5, a 1×1 delta kernel: at step 0 the L1 fit is
     // |0.25 − 0.5| = 0.25 and the penalty 2 · 0.25² = 0.125 (config.loss, MSE, is not used)
