@@ -190,18 +190,7 @@ impl Chart {
             x: (x_lo, if x_hi > x_lo { x_hi } else { x_lo + 1.0 }),
             y: (y_lo, if y_hi > y_lo { y_hi } else { y_lo + 1.0 }),
         };
-        canvas.text(area.left, 6, &self.title, BLACK);
-        canvas.text(area.left, 6 + LINE_H, &self.y_label, MARK);
-        for (value, label) in &y_ticks {
-            let y = area.py(*value);
-            canvas.hline(area.left, area.right, y, GRID);
-            canvas.text(
-                area.left - 8 - text_width(label),
-                y.saturating_sub(3 * SCALE),
-                label,
-                BLACK,
-            );
-        }
+        canvas.headings(&area, &self.title, &self.y_label, &y_ticks);
         for (value, label) in &x_ticks {
             let x = area.px(*value);
             canvas.vline(x, area.top, area.bottom, GRID);
@@ -306,18 +295,7 @@ impl BarChart {
             x: (0.0, self.groups.len().max(1) as f64),
             y: (y_lo, if y_hi > y_lo { y_hi } else { y_lo + 1.0 }),
         };
-        canvas.text(area.left, 6, &self.title, BLACK);
-        canvas.text(area.left, 6 + LINE_H, &self.y_label, MARK);
-        for (value, label) in &ticks {
-            let y = area.py(*value);
-            canvas.hline(area.left, area.right, y, GRID);
-            canvas.text(
-                area.left - 8 - text_width(label),
-                y.saturating_sub(3 * SCALE),
-                label,
-                BLACK,
-            );
-        }
+        canvas.headings(&area, &self.title, &self.y_label, &ticks);
         let n = self.series.len().max(1);
         let group_w = (area.right - area.left) / self.groups.len().max(1);
         let bar_w = (group_w * 3 / 4) / n;
@@ -500,6 +478,22 @@ impl Canvas {
     fn dashed_vline(&mut self, x: usize, y0: usize, y1: usize, colour: Rgb) {
         for y in (y0..=y1).filter(|y| (y / 4) % 2 == 0) {
             self.set(x, y, colour);
+        }
+    }
+
+    /// The title and the y label above `area`, and the y ticks: grid lines with their values.
+    fn headings(&mut self, area: &Area, title: &str, y_label: &str, ticks: &[(f64, String)]) {
+        self.text(area.left, 6, title, BLACK);
+        self.text(area.left, 6 + LINE_H, y_label, MARK);
+        for (value, label) in ticks {
+            let y = area.py(*value);
+            self.hline(area.left, area.right, y, GRID);
+            self.text(
+                area.left - 8 - text_width(label),
+                y.saturating_sub(3 * SCALE),
+                label,
+                BLACK,
+            );
         }
     }
 
