@@ -67,10 +67,10 @@ pub struct BenchLaiArgs {
     /// smoothed one).
     #[arg(long)]
     kernel_on_raw: bool,
-    /// Deconvolve the observation as it is after the L0 estimator, not smoothed as the
-    /// estimator's finest level was (the previous default).
+    /// Deconvolve, after the L0 estimator, the observation smoothed as the estimator's finest
+    /// level was (`Robust::smoothed_final`; off by default).
     #[arg(long)]
-    raw_final: bool,
+    smoothed_final: bool,
     /// L0 estimator: largest kernel side estimated before upsampling (default: the pipeline's).
     #[arg(long, value_parser = at_least_three)]
     finest_kernel: Option<usize>,
@@ -185,7 +185,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             robust.max_coverage = args.max_coverage.unwrap_or(robust.max_coverage);
             robust.min_agreement = args.min_agreement.or(robust.min_agreement);
             robust.estimator.kernel_on_raw |= args.kernel_on_raw;
-            robust.smoothed_final &= !args.raw_final;
+            robust.smoothed_final |= args.smoothed_final;
             if let Some(side) = args.finest_kernel {
                 robust.estimator.finest_kernel = side;
             }

@@ -264,9 +264,9 @@ pub struct Robust {
     /// Gaussian `g` (an L0 latent keeps sharp edges), and `y ∗ g = x ⋆ (k ∗ g)` holds for the
     /// smoothed observation. Its noise variance is `‖g‖₂²` times the input's, so the final
     /// step's data weight is divided by `‖g‖₂²` and by [`SMOOTHED_WEIGHT_MARGIN`] (×14 at 1 %
-    /// noise). Default: true (screened: +0.9 dB mean over 20 synthetic cases of 31–75 px at
-    /// 1 % noise, and no case below its input instead of 2; docs/benchmarks.md).
-    #[serde(default = "yes")]
+    /// noise). Default: false — it gained +0.9 dB on 20 synthetic screening cases of 31–75 px
+    /// but lost 0.64 dB on average on the 19 Lai cases it changed (docs/benchmarks.md).
+    #[serde(default)]
     pub smoothed_final: bool,
     /// The L0 estimator's settings; its kernel size and noise level are set per image.
     /// Default: [`L0BlindConfig::default`].
@@ -281,7 +281,7 @@ impl Default for Robust {
             max_noise_std: 0.004,
             max_coverage: 0.25,
             min_agreement: None,
-            smoothed_final: true,
+            smoothed_final: false,
             estimator: L0BlindConfig::default(),
         }
     }
@@ -293,10 +293,6 @@ impl Default for Robust {
 /// +2.92 dB where the full weight gained +2.50; on 31 px kernels ×0.35 and ×0.7 gained +3.02
 /// and +3.23 against +3.33 at ×1.4).
 pub const SMOOTHED_WEIGHT_MARGIN: f64 = 2.0;
-
-fn yes() -> bool {
-    true
-}
 
 /// Fraction of the canvas covered by the taps of at least 5 % of the kernel's peak.
 pub fn kernel_coverage(kernel: &Kernel) -> f64 {
