@@ -110,7 +110,10 @@ pub(crate) struct BlindOptionArgs {
     /// glkm: always the generator's size, 31 for the shipped weights).
     #[arg(long)]
     kernel_size: Option<usize>,
-    /// Iterations (default: 425 fast, 500 quick, 5000 paper); the schedule scales with it.
+    /// Iterations (default: 425 fast, 500 quick, 5000 paper); the schedule scales with it. With
+    /// --method l0, the alternations per pyramid level. When the fast preset switches to the
+    /// coarse-to-fine L0 estimator by itself (kernel size above 27 px or a noisy input), that
+    /// estimator keeps its own 20 alternations per level.
     #[arg(long)]
     iters: Option<usize>,
     /// Side of the automatic kernel-estimation window (default: 192 fast, 256 otherwise).

@@ -218,6 +218,8 @@ impl Chart {
             // at the foot of the line: the legend sits at the top right
             canvas.text(tx, area.bottom - LINE_H - 4, &marker.label, MARK);
         }
+        // point labels drawn so far: (x, y, width), so that later ones can avoid them
+        let mut placed: Vec<(usize, usize, usize)> = Vec::new();
         for (i, series) in self.series.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
             let mut previous: Option<(usize, usize)> = None;
@@ -234,12 +236,9 @@ impl Chart {
                     }
                     Style::Points => {
                         canvas.dot(p, colour);
-                        let tx = if p.0 + 8 + text_width(&series.label) < area.right {
-                            p.0 + 8
-                        } else {
-                            p.0.saturating_sub(8 + text_width(&series.label))
-                        };
-                        canvas.text(tx, p.1.saturating_sub(3 * SCALE), &series.label, BLACK);
+                        let at = label_place(p, text_width(&series.label), &area, &placed);
+                        placed.push((at.0, at.1, text_width(&series.label)));
+                        canvas.text(at.0, at.1, &series.label, BLACK);
                     }
                 }
                 previous = Some(p);
@@ -339,6 +338,44 @@ impl BarChart {
         canvas.legend(area.right, area.top, &labels);
         canvas.img
     }
+}
+
+/// Where the label of a point at `p` goes: right of it, else left of it, else above or below
+/// it, whichever first stays inside `area` and clear of the labels `placed`.
+fn label_place(
+    p: (usize, usize),
+    width: usize,
+    area: &Area,
+    placed: &[(usize, usize, usize)],
+) -> (usize, usize) {
+    let height = 7 * SCALE;
+    let y = p.1.saturating_sub(3 * SCALE);
+    let candidates = [
+        (p.0 + 8, y),
+        (p.0.saturating_sub(8 + width), y),
+        (
+            p.0.saturating_sub(width / 2),
+            p.1.saturating_sub(height + 8),
+        ),
+        (p.0.saturating_sub(width / 2), p.1 + 8),
+    ];
+    let fits = |&(x, y): &(usize, usize)| {
+        x > area.left
+            && x + width < area.right
+            && y > area.top
+            && y + height < area.bottom
+            && placed.iter().all(|&(px, py, pw)| {
+                x + width + 4 <= px
+                    || px + pw + 4 <= x
+                    || y + height + 2 <= py
+                    || py + height + 2 <= y
+            })
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(fits)
+        .unwrap_or(candidates[0])
 }
 
 /// The plot area in pixels and the data range it shows.
@@ -919,6 +956,27 @@ mod tests {
         assert!(count(PALETTE[0]) > 400, "the curve spans the plot");
         assert!(count(BLACK) > 1000, "frame, ticks and labels");
         assert!(count(MARK) > 100, "the marker and axis labels");
+    }
+
+    #[test]
+    fn a_point_label_moves_aside_for_an_earlier_one() {
+        let area = Area {
+            left: 10,
+            right: 790,
+            top: 10,
+            bottom: 470,
+            x: (0.0, 1.0),
+            y: (0.0, 1.0),
+        };
+        let first = label_place((300, 200), 120, &area, &[]);
+        assert_eq!(
+            first,
+            (308, 200 - 3 * SCALE),
+            "right of the point by default"
+        );
+        // a second point just left of the first label: its own right side is taken
+        let second = label_place((290, 202), 120, &area, &[(first.0, first.1, 120)]);
+        assert_eq!(second, (162, 202 - 3 * SCALE), "left of the point instead");
     }
 
     #[test]
