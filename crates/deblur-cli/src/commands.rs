@@ -643,7 +643,8 @@ fn in_range(text: &str, lo: usize, hi: usize) -> Result<usize, String> {
     Ok(n)
 }
 
-fn kernel_side(text: &str) -> Result<usize, String> {
+/// clap parser: a kernel side, 3–255 px.
+pub(crate) fn kernel_side(text: &str) -> Result<usize, String> {
     in_range(text, 3, 255)
 }
 

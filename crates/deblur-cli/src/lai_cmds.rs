@@ -63,16 +63,12 @@ pub struct BenchLaiArgs {
     /// whole image's estimate (default: off, as in the pipeline).
     #[arg(long)]
     min_agreement: Option<f64>,
-    /// L0 estimator: fit the kernel to the unsmoothed observation (the x-step still sees the
-    /// smoothed one).
-    #[arg(long)]
-    kernel_on_raw: bool,
     /// Deconvolve, after the L0 estimator, the observation smoothed as the estimator's finest
     /// level was (`Robust::smoothed_final`; off by default).
     #[arg(long)]
     smoothed_final: bool,
     /// L0 estimator: largest kernel side estimated before upsampling (default: the pipeline's).
-    #[arg(long, value_parser = at_least_three)]
+    #[arg(long, value_parser = crate::commands::kernel_side)]
     finest_kernel: Option<usize>,
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
@@ -184,7 +180,6 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         if let Some(robust) = request.robust.as_mut() {
             robust.max_coverage = args.max_coverage.unwrap_or(robust.max_coverage);
             robust.min_agreement = args.min_agreement.or(robust.min_agreement);
-            robust.estimator.kernel_on_raw |= args.kernel_on_raw;
             robust.smoothed_final |= args.smoothed_final;
             if let Some(side) = args.finest_kernel {
                 robust.estimator.finest_kernel = side;
@@ -274,12 +269,4 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     }
     Ok(())
-}
-
-fn at_least_three(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(v) if v >= 3 => Ok(v),
-        Ok(v) => Err(format!("{v} must be at least 3")),
-        Err(e) => Err(e.to_string()),
-    }
 }

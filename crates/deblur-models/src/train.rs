@@ -100,7 +100,8 @@ fn bce(p: Tensor<1>, label: f32) -> Tensor<1> {
     }
 }
 
-fn record_err(path: &Path, e: impl std::fmt::Debug) -> Error {
+/// An [`Error::Checkpoint`] for `path` with `e` (burn's record errors have no `Display`).
+pub(crate) fn record_err(path: &Path, e: impl std::fmt::Debug) -> Error {
     Error::Checkpoint {
         path: path.to_path_buf(),
         reason: format!("{e:?}"),

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::generator::KernelGenerator;
 use crate::initializer::{InitializerConfig, KernelInitializer};
 use crate::inversion::invert;
-use crate::train::{commit_checkpoint, recover_checkpoint, write_run_state};
+use crate::train::{commit_checkpoint, record_err, recover_checkpoint, write_run_state};
 use crate::weights::apply_record;
 use crate::{Error, Result};
 
@@ -212,10 +212,6 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
     /// # Errors
     /// [`Error::Checkpoint`] naming the file that failed.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
-        let fail = |path: &Path, e: &dyn std::fmt::Debug| Error::Checkpoint {
-            path: path.to_path_buf(),
-            reason: format!("{e:?}"),
-        };
         // commit the pending BatchNorm running-statistics update (see `GanTrainer::save_checkpoint`)
         let _ = self.initializer.valid();
         commit_checkpoint(dir, |dir| {
@@ -225,9 +221,9 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
                 .clone()
                 .into_record()
                 .save(&path)
-                .map_err(|e| fail(&path, &e))?;
+                .map_err(|e| record_err(&path, e))?;
             let path = dir.join("optim_initializer.bpk");
-            self.optim.save(&path).map_err(|e| fail(&path, &e))
+            self.optim.save(&path).map_err(|e| record_err(&path, e))
         })
     }
 
@@ -247,18 +243,14 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         kernels: Vec<Kernel>,
         device: &Device,
     ) -> Result<Self> {
-        let fail = |path: &Path, e: &dyn std::fmt::Debug| Error::Checkpoint {
-            path: path.to_path_buf(),
-            reason: format!("{e:?}"),
-        };
         recover_checkpoint(dir)?;
         let read = |name: &str| -> Result<serde_json::Value> {
             let path = dir.join(name);
-            let text = std::fs::read_to_string(&path).map_err(|e| fail(&path, &e))?;
-            serde_json::from_str(&text).map_err(|e| fail(&path, &e))
+            let text = std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))?;
+            serde_json::from_str(&text).map_err(|e| record_err(&path, e))
         };
         let config: InitTrainConfig = serde_json::from_value(read("config.json")?)
-            .map_err(|e| fail(&dir.join("config.json"), &e))?;
+            .map_err(|e| record_err(&dir.join("config.json"), e))?;
         let step = read("state.json")?["step"].as_u64().unwrap_or(0) as usize;
         let mut trainer = InitTrainer::new(config, generator, images, kernels, device)?;
         trainer.step = step;
@@ -271,7 +263,7 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         trainer.optim = AdamConfig::new()
             .init()
             .load(&path)
-            .map_err(|e| fail(&path, &e))?;
+            .map_err(|e| record_err(&path, e))?;
         Ok(trainer)
     }
 }
@@ -322,10 +314,7 @@ impl<I: ImageSource + Clone> crate::driver::Trainer for InitTrainer<I> {
             .valid()
             .into_record()
             .save(&path)
-            .map_err(|e| Error::Checkpoint {
-                path: path.clone(),
-                reason: format!("{e:?}"),
-            })?;
+            .map_err(|e| record_err(&path, e))?;
         crate::train::write_json(&out.join("initializer.json"), &self.config().model)
     }
 }

@@ -30,7 +30,7 @@ use deblur_core::fft::{Spectrum, irfft2, rfft2};
 use deblur_core::pad::pad;
 use deblur_core::resample::{rescale_kernel, resize_area};
 use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
-use ndarray::{Array2, Axis, s};
+use ndarray::{Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
 
 use crate::nonblind::{
@@ -86,11 +86,6 @@ pub struct L0BlindConfig {
     /// model `y ∗ g = (x ∗ g) ⋆ k` keeps the kernel unchanged. Default: 0.
     #[serde(default)]
     pub noise_std: f64,
-    /// Fit the kernel (k-step) to the unsmoothed observation while the x-step sees the smoothed
-    /// one. An L0 latent has sharp edges whichever observation it came from, so a k-step on the
-    /// smoothed observation folds the smoothing Gaussian into the kernel. Default: false.
-    #[serde(default)]
-    pub kernel_on_raw: bool,
 }
 
 impl Default for L0BlindConfig {
@@ -122,7 +117,6 @@ impl L0BlindConfig {
             fft_side: 512,
             cg_iterations: 20,
             noise_std: 0.0,
-            kernel_on_raw: false,
         }
     }
 
@@ -158,6 +152,12 @@ impl L0BlindConfig {
             return bad(format!(
                 "{} iterations (x/k alternations) per level; use 1 to {MAX_ALTERNATIONS} (default 20)",
                 self.iterations
+            ));
+        }
+        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
+            return bad(format!(
+                "noise level {} must be finite and ≥ 0",
+                self.noise_std
             ));
         }
         if !(self.lambda_gradient > 0.0 && self.lambda_decay >= 1.0 && self.beta_max > 0.0) {
@@ -211,8 +211,6 @@ fn initial_kernel(side: usize) -> Result<Kernel> {
 struct Level {
     /// The observation extended symmetrically to `p × q`.
     padded: Tensor<4>,
-    /// The unsmoothed observation, likewise extended, when the k-step is to see it.
-    raw: Option<Tensor<4>>,
     /// 1 on pixels at least a kernel size inside the observed window, else 0.
     interior: Tensor<4>,
     p: usize,
@@ -220,12 +218,7 @@ struct Level {
 }
 
 impl Level {
-    fn new(
-        window: &Array2<f32>,
-        raw: Option<&Array2<f32>>,
-        kernel_side: usize,
-        device: &Device,
-    ) -> Self {
+    fn new(window: &Array2<f32>, kernel_side: usize, device: &Device) -> Self {
         let (h, w) = window.dim();
         let (p, q) = (
             (h + 2 * kernel_side).next_power_of_two(),
@@ -235,12 +228,8 @@ impl Level {
             (kernel_side, p - h - kernel_side),
             (kernel_side, q - w - kernel_side),
         ];
-        let extend = |a: &Array2<f32>| {
-            let y = array_to_tensor(&a.clone().insert_axis(Axis(0)), device);
-            pad(y, pads, Padding::Symmetric)
-        };
-        let padded = extend(window);
-        let raw = raw.map(extend);
+        let y = array_to_tensor(&window.clone().insert_axis(Axis(0)), device);
+        let padded = pad(y, pads, Padding::Symmetric);
         let margin = kernel_side.div_ceil(2);
         let inner = [
             h.saturating_sub(2 * margin).max(1),
@@ -256,7 +245,6 @@ impl Level {
         );
         Level {
             padded,
-            raw,
             interior,
             p,
             q,
@@ -336,7 +324,7 @@ fn estimate_psf(
     let side = start.size()[0];
     let grid = [level.p, level.q];
     let (gx, gy) = circular_gradients(latent);
-    let (yx, yy) = circular_gradients(level.raw.as_ref().unwrap_or(&level.padded).clone());
+    let (yx, yy) = circular_gradients(level.padded.clone());
     let mask = level.interior.clone();
     let (gx, gy) = (gx * mask.clone(), gy * mask.clone());
     // only the salient latent edges (Cho & Lee 2009): weaker gradients are mostly noise
@@ -511,22 +499,21 @@ pub(crate) fn smoothing_noise_gain(sigma: f64) -> Result<f64> {
         .sum())
 }
 
-/// `image` smoothed by a Gaussian of `sigma` px (truncated at 3σ, edges replicated).
+/// Every channel of `image` (`[c, h, w]`) smoothed by a Gaussian of `sigma` px (truncated at
+/// 3σ, edges replicated).
 pub(crate) fn gaussian_smooth(
-    image: &Array2<f32>,
+    image: &Array3<f32>,
     sigma: f64,
     device: &Device,
-) -> Result<Array2<f32>> {
-    let kernel = smoothing_kernel(sigma)?;
-    let smooth = deblur_core::blur_image(
-        &image.clone().insert_axis(Axis(0)),
-        &kernel,
+) -> Result<Array3<f32>> {
+    Ok(deblur_core::blur_image(
+        image,
+        &smoothing_kernel(sigma)?,
         UniformBlur::new(Boundary::Same(Padding::Replicate)),
         0.0,
         0,
         device,
-    )?;
-    Ok(smooth.index_axis(Axis(0), 0).to_owned())
+    )?)
 }
 
 /// Estimates a `config.kernel_size`² kernel (cross-correlation convention) from a blurred grey
@@ -584,13 +571,13 @@ pub fn estimate_kernel_l0(
             image
         };
         let sigma = level_smoothing(config.noise_std, scale);
-        let (window, raw) = if sigma > 0.0 {
-            let raw = config.kernel_on_raw.then(|| window.clone());
-            (gaussian_smooth(&window, sigma, device)?, raw)
+        let window = if sigma > 0.0 {
+            gaussian_smooth(&window.insert_axis(Axis(0)), sigma, device)?
+                .index_axis_move(Axis(0), 0)
         } else {
-            (window, None)
+            window
         };
-        let level = Level::new(&window, raw.as_ref(), side, device);
+        let level = Level::new(&window, side, device);
         let (mut lambda, mut mu) = (config.lambda_gradient, config.lambda_intensity);
         let mut threshold = None;
         for _ in 0..config.iterations {

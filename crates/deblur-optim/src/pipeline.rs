@@ -648,15 +648,12 @@ pub fn deblur_blind(
             };
             let mut config = request.final_deconv(noise_std);
             let full = if smoothing > 0.0 {
-                let mut smoothed = work.clone();
-                for mut channel in smoothed.outer_iter_mut() {
-                    let s =
-                        crate::l0_blind::gaussian_smooth(&channel.to_owned(), smoothing, device)?;
-                    channel.assign(&s);
-                }
                 config.lambda /=
                     SMOOTHED_WEIGHT_MARGIN * crate::l0_blind::smoothing_noise_gain(smoothing)?;
-                array_to_tensor(&smoothed, device)
+                array_to_tensor(
+                    &crate::l0_blind::gaussian_smooth(&work, smoothing, device)?,
+                    device,
+                )
             } else {
                 array_to_tensor(&work, device)
             };

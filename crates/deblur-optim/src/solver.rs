@@ -251,20 +251,12 @@ impl SolverConfig {
             milestones: vec![2000, 3000, 4000],
             gamma: 0.5,
         };
-        SolverConfig {
-            iterations: 5000,
-            image_lr: decay(0.01),
-            kernel_lr: decay(kernel_lr),
-            loss: LossSchedule {
+        SolverConfig::constant(5000, 0.01, kernel_lr)
+            .with_image_lr(decay(0.01))
+            .with_kernel_lr(decay(kernel_lr))
+            .with_loss(LossSchedule {
                 ssim_from: Some(ssim_from),
-            },
-            update: UpdateMode::Joint,
-            image_penalty: None,
-            kernel_l2: 0.0,
-            kernel_warmup: 0,
-            plateau: None,
-            seed: 0,
-        }
+            })
     }
 
     /// The same settings over `iterations` steps: learning-rate milestones and the loss switch

@@ -545,6 +545,15 @@ fn bad_settings_are_typed_errors_that_name_the_setting() {
         l0.validate().unwrap_err(),
         Error::InvalidSetting { .. }
     ));
+    // a NaN noise level would smooth every level by the 2 px cap: refused
+    let noisy = L0BlindConfig {
+        noise_std: f64::NAN,
+        ..L0BlindConfig::default()
+    };
+    assert!(matches!(
+        noisy.validate().unwrap_err(),
+        Error::InvalidSetting { .. }
+    ));
     // an image too small for the kernel says how large it must be
     let image = ndarray::Array2::<f32>::zeros((40, 40));
     let err = estimate_kernel_l0(
