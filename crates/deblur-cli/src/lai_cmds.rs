@@ -141,11 +141,11 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         None => load_lai(&args.data, images, args.kernels.as_deref())?,
     };
     set.noise_std = args.noise_std;
-    let models = match args.run.method {
-        BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
-            load_models(&args.run.options(None, &device))?
-        }
-        _ => None,
+    let options = args.run.options(None, &device)?;
+    let models = if args.run.method.is_blind() {
+        load_models(&options)?
+    } else {
+        None
     };
     println!(
         "Lai et al. 2016 uniform protocol: {} images x {} kernels, noise std {}, seed {}",
@@ -172,10 +172,11 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
         let true_kernel = &set.kernels[case.kernel].kernel;
         let [kh, kw] = true_kernel.size();
-        let request = args
-            .run
-            .options(Some(args.kernel_size.unwrap_or(kh.max(kw))), &device)
-            .request(models.as_ref())?;
+        let request = deblur_optim::BlindOptions {
+            kernel_size: Some(args.kernel_size.unwrap_or(kh.max(kw))),
+            ..options.clone()
+        }
+        .request(models.as_ref())?;
         let mut request = request;
         if let Some(robust) = request.robust.as_mut() {
             robust.max_coverage = args.max_coverage.unwrap_or(robust.max_coverage);
@@ -214,7 +215,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                     .index_axis(Axis(0), 0)
                     .mapv(|v| v.clamp(0.0, 1.0)))
             }
-            BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
+            _ => {
                 let (out, _) = blind_gray(
                     &case.blurred,
                     &request,

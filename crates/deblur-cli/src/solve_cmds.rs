@@ -13,8 +13,8 @@ use deblur_optim::levin::{
 use deblur_optim::pipeline::ColorPath;
 use deblur_optim::solver::{Observer, Progress};
 use deblur_optim::{
-    BlindRequest, GlkmModels, HyperLaplacianConfig, MethodKind, Preset, deblur_blind,
-    hyper_laplacian_deconv, wiener,
+    BlindRequest, GlkmModels, HyperLaplacianConfig, ImagePrior, MethodKind, Preset, VdipVariant,
+    deblur_blind, hyper_laplacian_deconv, wiener,
 };
 
 use crate::weights_args::{ShippedWeights, load_models};
@@ -32,14 +32,63 @@ pub enum MethodArg {
     /// Coarse-to-fine L0-gradient MAP kernel estimation (Xu et al. 2013, Pan et al. 2014); no
     /// network; any kernel size; --iters sets the alternations per pyramid level.
     L0,
+    /// VDIP-Std: variational DIP image prior (Huo et al. 2023), data term only, + kernel MLP.
+    VdipStd,
+    /// VDIP-Extreme: variational DIP with the dark/bright-channel prior + kernel MLP.
+    VdipExtreme,
+    /// VDIP-Sparse: variational DIP with the sparse gradient prior + kernel MLP.
+    VdipSparse,
 }
 
-impl From<MethodArg> for MethodKind {
-    fn from(m: MethodArg) -> Self {
-        match m {
-            MethodArg::Glkm => MethodKind::Glkm,
-            MethodArg::Selfdeblur => MethodKind::SelfDeblur,
-            MethodArg::L0 => MethodKind::L0,
+/// The image model of the DIP methods (`--image-prior`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImagePriorArg {
+    /// The deep image prior.
+    Dip,
+    /// Variational DIP, data term only.
+    VdipStd,
+    /// Variational DIP with the dark/bright-channel prior.
+    VdipExtreme,
+    /// Variational DIP with the sparse gradient prior.
+    VdipSparse,
+}
+
+impl From<ImagePriorArg> for ImagePrior {
+    fn from(p: ImagePriorArg) -> Self {
+        match p {
+            ImagePriorArg::Dip => ImagePrior::Dip,
+            ImagePriorArg::VdipStd => ImagePrior::Vdip(VdipVariant::Std),
+            ImagePriorArg::VdipExtreme => ImagePrior::Vdip(VdipVariant::Extreme),
+            ImagePriorArg::VdipSparse => ImagePrior::Vdip(VdipVariant::Sparse),
+        }
+    }
+}
+
+impl MethodArg {
+    /// The library's kernel model and image model for this method with `--image-prior`.
+    ///
+    /// # Errors
+    /// A VDIP method given another image prior.
+    pub(crate) fn resolve(self, prior: ImagePriorArg) -> Result<(MethodKind, ImagePrior), String> {
+        let vdip = |p: ImagePriorArg| {
+            if prior == ImagePriorArg::Dip || prior == p {
+                Ok((MethodKind::SelfDeblur, ImagePrior::from(p)))
+            } else {
+                Err(format!(
+                    "--method {} already sets the image prior; for another one use \
+                     --method selfdeblur --image-prior {}",
+                    ImagePrior::from(p).name(),
+                    ImagePrior::from(prior).name()
+                ))
+            }
+        };
+        match self {
+            MethodArg::Glkm => Ok((MethodKind::Glkm, prior.into())),
+            MethodArg::Selfdeblur => Ok((MethodKind::SelfDeblur, prior.into())),
+            MethodArg::L0 => Ok((MethodKind::L0, prior.into())),
+            MethodArg::VdipStd => vdip(ImagePriorArg::VdipStd),
+            MethodArg::VdipExtreme => vdip(ImagePriorArg::VdipExtreme),
+            MethodArg::VdipSparse => vdip(ImagePriorArg::VdipSparse),
         }
     }
 }
@@ -103,6 +152,11 @@ pub(crate) struct BlindOptionArgs {
     /// set than GLKM with the shipped CPU-trained generator (docs/benchmarks.md).
     #[arg(long, value_enum, default_value = "selfdeblur")]
     method: MethodArg,
+    /// Image model of the DIP methods (selfdeblur, glkm): the deep image prior or one of the
+    /// variational DIP's priors (Huo et al. 2023). VDIP runs as asked: the fast preset's switch
+    /// to the L0 estimator for large or noisy blur does not apply.
+    #[arg(long, value_enum, default_value = "dip")]
+    image_prior: ImagePriorArg,
     /// Settings preset.
     #[arg(long, value_enum, default_value = "fast")]
     preset: PresetArg,
@@ -155,13 +209,14 @@ impl BlindOptionArgs {
             window: self.crop,
             ..options(
                 self.method,
+                self.image_prior,
                 self.preset,
                 self.kernel_size,
                 self.iters,
                 self.window_side,
                 &self.shipped,
                 &device,
-            )
+            )?
         };
         let models = load_models(&options)?;
         let request = options.request(models.as_ref()).map_err(cli_option_names)?;
@@ -282,17 +337,24 @@ pub(crate) fn blind_gray(
 }
 
 /// The library's options for a method and preset (the CLI adds nothing to them).
+///
+/// # Errors
+/// A VDIP method given another image prior.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn options(
     method: MethodArg,
+    image_prior: ImagePriorArg,
     preset: PresetArg,
     kernel_size: Option<usize>,
     iters: Option<usize>,
     window_side: Option<usize>,
     shipped: &ShippedWeights,
     device: &deblur_core::burn::tensor::Device,
-) -> BlindOptions {
-    BlindOptions {
-        method: method.into(),
+) -> Result<BlindOptions, String> {
+    let (method, image_prior) = method.resolve(image_prior)?;
+    Ok(BlindOptions {
+        method,
+        image_prior,
         preset: preset.into(),
         kernel_size,
         iterations: iters,
@@ -301,7 +363,7 @@ pub(crate) fn options(
         variant: shipped.variant.clone(),
         device: device.clone(),
         ..BlindOptions::default()
-    }
+    })
 }
 
 /// The library's errors name settings as the library spells them; the CLI's as flags.
@@ -311,6 +373,7 @@ fn cli_option_names(error: deblur_optim::Error) -> String {
         "iterations" => "--iters",
         "window side" => "--window-side",
         "window" => "--window",
+        "image prior" => "--image-prior",
         _ => "",
     };
     match error {
@@ -518,6 +581,19 @@ pub enum BenchMethodArg {
     Nonblind,
     /// The blurred input itself: the lower bound.
     Blurred,
+    /// VDIP-Std + kernel MLP with the chosen preset.
+    VdipStd,
+    /// VDIP-Extreme + kernel MLP with the chosen preset.
+    VdipExtreme,
+    /// VDIP-Sparse + kernel MLP with the chosen preset.
+    VdipSparse,
+}
+
+impl BenchMethodArg {
+    /// Whether the method is a blind method (not one of the bounds).
+    pub(crate) fn is_blind(self) -> bool {
+        !matches!(self, BenchMethodArg::Nonblind | BenchMethodArg::Blurred)
+    }
 }
 
 /// The method settings shared by the benchmark commands.
@@ -526,6 +602,9 @@ pub struct BenchMethodArgs {
     /// Method to evaluate (selfdeblur: the default `deblur blind` pipeline).
     #[arg(long, value_enum, default_value = "selfdeblur")]
     pub(crate) method: BenchMethodArg,
+    /// Image model of the DIP methods (as `deblur blind --image-prior`).
+    #[arg(long, value_enum, default_value = "dip")]
+    pub(crate) image_prior: ImagePriorArg,
     /// Preset for blind methods.
     #[arg(long, value_enum, default_value = "fast")]
     pub(crate) preset: PresetArg,
@@ -548,6 +627,9 @@ impl BenchMethodArgs {
         match self.method {
             BenchMethodArg::Glkm => MethodArg::Glkm,
             BenchMethodArg::L0 => MethodArg::L0,
+            BenchMethodArg::VdipStd => MethodArg::VdipStd,
+            BenchMethodArg::VdipExtreme => MethodArg::VdipExtreme,
+            BenchMethodArg::VdipSparse => MethodArg::VdipSparse,
             _ => MethodArg::Selfdeblur,
         }
     }
@@ -557,9 +639,10 @@ impl BenchMethodArgs {
         &self,
         kernel_size: Option<usize>,
         device: &deblur_core::burn::tensor::Device,
-    ) -> BlindOptions {
+    ) -> Result<BlindOptions, String> {
         options(
             self.blind_method(),
+            self.image_prior,
             self.preset,
             kernel_size,
             self.iters,
@@ -607,7 +690,8 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let nonblind = HyperLaplacianConfig::default();
     let blind_method = args.run.blind_method();
     // the GLKM models are loaded once, not per image
-    let models = load_models(&args.run.options(None, &device))?;
+    let options = args.run.options(None, &device)?;
+    let models = load_models(&options)?;
     println!(
         "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
@@ -625,12 +709,16 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                 BenchMethodArg::Nonblind => {
                     Ok(deblur_optim::levin::true_kernel_deconvolution(item, &nonblind, &device)?.1)
                 }
-                BenchMethodArg::Glkm | BenchMethodArg::Selfdeblur | BenchMethodArg::L0 => {
+                _ => {
                     let k = match blind_method {
                         MethodArg::Glkm => None,
                         _ => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
                     };
-                    let request = args.run.options(k, &device).request(models.as_ref())?;
+                    let request = BlindOptions {
+                        kernel_size: k,
+                        ..options.clone()
+                    }
+                    .request(models.as_ref())?;
                     let (out, kernels) = blind_gray(
                         &item.blurred,
                         &request,

@@ -337,6 +337,77 @@ fn blind_errors_exit_2() {
     assert!(!out.exists());
 }
 
+#[test]
+fn vdip_methods_run_on_colour_and_refuse_conflicting_priors() {
+    let dir = tempfile::tempdir().unwrap();
+    let gray = deblur_core::load_image(levin_crop(dir.path(), "crop.png", 100))
+        .unwrap()
+        .pixels;
+    // three different channels: the variational DIP deblurs them jointly with one kernel
+    let rgb = ndarray::concatenate(
+        ndarray::Axis(0),
+        &[
+            gray.view(),
+            gray.mapv(|v| v * 0.8).view(),
+            gray.mapv(|v| 1.0 - v).view(),
+        ],
+    )
+    .unwrap();
+    let input = dir.path().join("rgb.png");
+    deblur_core::save_image(&input, &rgb, deblur_core::BitDepth::Eight).unwrap();
+    let out = dir.path().join("out.png");
+    let kernel = dir.path().join("k.png");
+    let run = deblur_ok(&[
+        "blind",
+        s(&input),
+        "-o",
+        s(&out),
+        "--method",
+        "vdip-extreme",
+        "--color",
+        "rgb",
+        "--kernel-size",
+        "7",
+        "--iters",
+        "6",
+        "--kernel-out",
+        s(&kernel),
+    ]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("6 iterations"));
+    assert_eq!(
+        deblur_core::load_image(&out).unwrap().pixels.dim(),
+        (3, 48, 48)
+    );
+    assert_eq!(deblur_core::Kernel::load(&kernel).unwrap().size(), [7, 7]);
+    std::fs::remove_file(&out).unwrap();
+    let run = deblur(&[
+        "blind",
+        s(&input),
+        "-o",
+        s(&out),
+        "--method",
+        "vdip-sparse",
+        "--image-prior",
+        "vdip-std",
+    ]);
+    assert_fails(
+        &run,
+        &["vdip-sparse", "--method selfdeblur --image-prior vdip-std"],
+    );
+    let run = deblur(&[
+        "blind",
+        s(&input),
+        "-o",
+        s(&out),
+        "--method",
+        "l0",
+        "--image-prior",
+        "vdip-sparse",
+    ]);
+    assert_fails(&run, &["vdip-sparse", "L0 method has no image model"]);
+    assert!(!out.exists());
+}
+
 /// `--seed` reaches the networks: two seeds give two results, one seed gives one.
 #[test]
 fn blind_seed_changes_the_result_and_repeats_it() {

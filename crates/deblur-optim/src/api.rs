@@ -20,7 +20,7 @@ use ndarray::Array3;
 
 use crate::glkm::GlkmModels;
 use crate::pipeline::{
-    BlindRequest, BlindResult, ColorPath, CropChoice, MethodKind, Preset, deblur_blind,
+    BlindRequest, BlindResult, ColorPath, CropChoice, ImagePrior, MethodKind, Preset, deblur_blind,
 };
 use crate::solver::{Observer, Silent};
 use crate::{Error, Result};
@@ -32,6 +32,8 @@ use crate::{Error, Result};
 pub struct BlindOptions {
     /// Kernel model. Default: [`MethodKind::SelfDeblur`].
     pub method: MethodKind,
+    /// Image model of the DIP methods. Default: [`ImagePrior::Dip`].
+    pub image_prior: ImagePrior,
     /// Speed/quality preset. Default: [`Preset::Fast`].
     pub preset: Preset,
     /// Kernel side, an upper bound of the blur's extent (GLKM: at most its generator's size,
@@ -60,6 +62,7 @@ impl Default for BlindOptions {
     fn default() -> Self {
         BlindOptions {
             method: MethodKind::SelfDeblur,
+            image_prior: ImagePrior::Dip,
             preset: Preset::Fast,
             kernel_size: None,
             iterations: None,
@@ -78,6 +81,12 @@ impl BlindOptions {
     /// Sets [`BlindOptions::method`].
     pub fn method(mut self, method: MethodKind) -> Self {
         self.method = method;
+        self
+    }
+
+    /// Sets [`BlindOptions::image_prior`].
+    pub fn image_prior(mut self, prior: ImagePrior) -> Self {
+        self.image_prior = prior;
         self
     }
 
@@ -209,7 +218,8 @@ impl BlindOptions {
         if k < 3 {
             return bad("kernel size", format!("{k} is too small; use 3 or more"));
         }
-        let mut request = BlindRequest::preset(self.method, self.preset, k, self.iterations);
+        let mut request = BlindRequest::preset(self.method, self.preset, k, self.iterations)
+            .with_image_prior(self.image_prior)?;
         request.method = request.method.with_seed(self.seed);
         request.color = self.color;
         if let Some(side) = self.window_side {

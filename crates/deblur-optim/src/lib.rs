@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod schedule;
 pub mod selfdeblur;
 pub mod solver;
+pub mod vdip;
 
 pub use api::{BlindOptions, blind, blind_observed};
 pub use dip_blind::DipImageConfig;
@@ -24,11 +25,12 @@ pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
 pub use method::{BlurPart, ComposedMethod, ImagePart, KernelPart, Resources};
 pub use nonblind::{DeconvBoundary, HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
 pub use pipeline::{
-    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, MethodKind, NoiseAware, Preset,
-    Robust, deblur_blind,
+    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, ImagePrior, MethodKind,
+    NoiseAware, Preset, Robust, deblur_blind,
 };
 pub use selfdeblur::SelfDeblurConfig;
 pub use solver::{
     BlurModel, DataFit, Observer, Penalty, Progress, SolveOutput, SolverConfig, Terms, solve,
     solve_with,
 };
+pub use vdip::{VdipImageConfig, VdipVariant};

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::dip_blind::{DipImageConfig, check_observation};
 use crate::glkm::{GeneratorStart, GlkmModels, KernelStart, LatentPhaseConfig};
 use crate::models::{DipImage, ImageModel, KernelModel, MlpKernel};
-use crate::solver::{BlurModel, Observer, SolveOutput, SolverConfig, solve};
+use crate::solver::{BlurModel, Observer, SolveOutput, SolverConfig, Terms, solve, solve_with};
+use crate::vdip::{VdipImageConfig, VdipObjective, VdipVariant};
 use crate::{Error, Result};
 
 /// Trained models a part may need at run time (parts that learn nothing need none).
@@ -45,22 +46,53 @@ pub enum ImagePart {
     /// A deep image prior on fixed noise (Ulyanov et al. 2018), its output channels taken from
     /// the observation.
     Dip(DipImageConfig),
+    /// The variational deep image prior (Huo et al. 2023): a DIP emitting a per-pixel mean and
+    /// standard deviation, fitted through samples under its own loss ([`crate::vdip`]).
+    Vdip(VdipImageConfig),
 }
 
 impl ImagePart {
-    /// The model for a latent image of `channels × size`, on the autodiff `device`.
-    pub fn build(&self, channels: usize, size: [usize; 2], device: &Device) -> Box<dyn ImageModel> {
+    /// The model for a latent image of `channels × latent` and a kernel of `kernel`, in a loop
+    /// run by `solver`, on the autodiff `device`.
+    pub fn build(
+        &self,
+        channels: usize,
+        latent: [usize; 2],
+        kernel: [usize; 2],
+        solver: &SolverConfig,
+        device: &Device,
+    ) -> Box<dyn ImageModel> {
         match self {
             ImagePart::Dip(c) => {
                 let mut dip = c.dip.clone();
                 dip.output_channels = channels;
                 Box::new(DipImage::new(
                     &dip,
-                    size,
+                    latent,
                     c.reg_noise_std,
                     c.noise_seed,
                     device,
                 ))
+            }
+            ImagePart::Vdip(c) => {
+                Box::new(c.build(channels, latent, kernel, variational_until(solver), device))
+            }
+        }
+    }
+
+    /// The loss the part brings instead of the solver's data term (`None`: the solver's own,
+    /// [`SolverConfig::loss`]), for `observation` on the autodiff device.
+    pub fn objective(
+        &self,
+        observation: &Tensor<4>,
+        latent: [usize; 2],
+        kernel: [usize; 2],
+        solver: &SolverConfig,
+    ) -> Option<VdipObjective> {
+        match self {
+            ImagePart::Dip(_) => None,
+            ImagePart::Vdip(c) => {
+                Some(c.objective(observation, latent, kernel, variational_until(solver)))
             }
         }
     }
@@ -68,8 +100,21 @@ impl ImagePart {
     fn reseed(&mut self, seed: u64) {
         match self {
             ImagePart::Dip(c) => c.noise_seed = seed,
+            ImagePart::Vdip(c) => c.noise_seed = seed,
         }
     }
+
+    fn rescaled(self, from: usize, to: usize) -> Self {
+        match self {
+            ImagePart::Dip(c) => ImagePart::Dip(c),
+            ImagePart::Vdip(c) => ImagePart::Vdip(c.rescaled(from, to)),
+        }
+    }
+}
+
+/// The step where a variational part's sampled phase ends: the solver's switch to 1 − SSIM.
+fn variational_until(solver: &SolverConfig) -> usize {
+    solver.loss.ssim_from.unwrap_or(solver.iterations)
 }
 
 /// The kernel model: what produces the blur kernel.
@@ -212,7 +257,33 @@ impl ComposedMethod {
 
     /// The same method over `iterations` steps (milestones and the loss switch scale with it).
     pub fn with_iterations(mut self, iterations: usize) -> Self {
+        self.image = self.image.rescaled(self.solver.iterations, iterations);
         self.solver = self.solver.with_iterations(iterations);
+        self
+    }
+
+    /// The same method with the variational DIP of `variant` as its image model: its network
+    /// is this method's DIP with \[VD\]'s three input channels (and its seed), its loop \[VD\]'s
+    /// schedule (warm-up, variational phase, 1 − SSIM; [`VdipImageConfig::reference_solver`])
+    /// scaled to this method's step count, at this method's kernel learning rate; the early
+    /// stop and the seed are kept.
+    pub fn with_vdip(mut self, variant: VdipVariant) -> Self {
+        let (dip, seed) = match &self.image {
+            ImagePart::Dip(c) => (c.dip.clone(), c.noise_seed),
+            ImagePart::Vdip(c) => (c.dip.clone(), c.noise_seed),
+        };
+        let mut vdip = VdipImageConfig::paper(variant).with_dip(dip.with_input_channels(3));
+        vdip.noise_seed = seed;
+        let iterations = self.solver.iterations;
+        let reference = vdip.reference_solver(self.solver.kernel_lr.base);
+        let full = reference.iterations;
+        self.solver = SolverConfig {
+            plateau: self.solver.plateau,
+            seed: self.solver.seed,
+            ..reference
+        }
+        .with_iterations(iterations);
+        self.image = ImagePart::Vdip(vdip.rescaled(full, iterations));
         self
     }
 
@@ -280,15 +351,35 @@ impl ComposedMethod {
         device.seed(self.solver.seed);
         let blur = self.blur.build();
         let latent = blur.latent_size([h, w], kernel_size);
-        let mut image = self.image.build(c, latent, &device);
+        let mut image = self
+            .image
+            .build(c, latent, kernel_size, &self.solver, &device);
         let mut kernel = prepared.build(resources, &device)?;
-        solve(
-            observation.autodiff(),
-            image.as_mut(),
-            kernel.as_mut(),
-            blur.as_ref(),
-            &self.solver,
-            observer,
-        )
+        let observation = observation.autodiff();
+        match self
+            .image
+            .objective(&observation, latent, kernel_size, &self.solver)
+        {
+            None => solve(
+                observation,
+                image.as_mut(),
+                kernel.as_mut(),
+                blur.as_ref(),
+                &self.solver,
+                observer,
+            ),
+            Some(objective) => solve_with(
+                observation,
+                image.as_mut(),
+                kernel.as_mut(),
+                blur.as_ref(),
+                &self.solver,
+                Terms {
+                    data: &objective,
+                    penalties: &[&objective],
+                },
+                observer,
+            ),
+        }
     }
 }

@@ -39,7 +39,7 @@ pub trait KernelModel {
     }
 }
 
-fn adam() -> ModuleOptimizer {
+pub(crate) fn adam() -> ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
 

@@ -26,6 +26,7 @@ use crate::method::{ComposedMethod, Resources};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
 use crate::selfdeblur::SelfDeblurConfig;
 use crate::solver::{Observer, Progress, SolveOutput, StopReason};
+use crate::vdip::VdipVariant;
 use crate::{Error, Result};
 
 /// How colour images are deblurred.
@@ -179,6 +180,26 @@ pub enum MethodKind {
     Glkm,
     /// Coarse-to-fine L0-gradient MAP estimation (no network; `iterations` are per level).
     L0,
+}
+
+/// Which image model a preset's DIP method uses ([`BlindRequest::with_image_prior`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImagePrior {
+    /// The deep image prior (SelfDeblur, DIP-GLKM).
+    #[default]
+    Dip,
+    /// The variational deep image prior with the given prior ([`crate::vdip`]).
+    Vdip(VdipVariant),
+}
+
+impl ImagePrior {
+    /// The name used by the CLI and in tables (`dip`, `vdip-std`, `vdip-sparse`, `vdip-extreme`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImagePrior::Dip => "dip",
+            ImagePrior::Vdip(v) => v.name(),
+        }
+    }
 }
 
 /// Speed/quality presets of [`BlindRequest::preset`].
@@ -385,6 +406,31 @@ impl BlindRequest {
             robust: robust.then(Robust::default),
             noise_aware: robust.then(NoiseAware::default),
         }
+    }
+
+    /// The same request with `prior` as the image model of its DIP method
+    /// ([`ComposedMethod::with_vdip`]); a variational prior runs as asked, without the fast
+    /// preset's switch to the L0 estimator.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for the L0 method, which has no image model.
+    pub fn with_image_prior(mut self, prior: ImagePrior) -> Result<Self> {
+        let variant = match prior {
+            ImagePrior::Dip => return Ok(self),
+            ImagePrior::Vdip(variant) => variant,
+        };
+        let BlindMethod::Composed(method) = &mut self.method else {
+            return Err(Error::setting(
+                "image prior",
+                format!(
+                    "{} needs a DIP method (selfdeblur or glkm); the L0 method has no image model",
+                    variant.name()
+                ),
+            ));
+        };
+        **method = method.as_ref().clone().with_vdip(variant);
+        self.robust = None;
+        Ok(self)
     }
 
     /// Checks the request before any work: the method's settings, the estimation window and the

@@ -128,7 +128,9 @@ fn presets_are_settings_of_one_method() {
         else {
             panic!("{kind:?}: the presets are not methods of the solver loop");
         };
-        let (ImagePart::Dip(ia), ImagePart::Dip(ib)) = (&mut a.image, &b.image);
+        let (ImagePart::Dip(ia), ImagePart::Dip(ib)) = (&mut a.image, &b.image) else {
+            panic!("{kind:?}: the presets' image model is not the DIP");
+        };
         ia.dip = ib.dip.clone();
         a.solver.kernel_lr = b.solver.kernel_lr.clone();
         match (&mut a.kernel, &b.kernel) {

@@ -8,6 +8,7 @@ pub mod kernel_mlp;
 pub mod nonlocal;
 pub mod norm;
 pub mod penalties;
+pub mod vdip;
 
 pub use dip::{Dip, DipConfig};
 pub use kernel_mlp::{KernelMlp, KernelMlpConfig};
