@@ -172,11 +172,13 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
         let true_kernel = &set.kernels[case.kernel].kernel;
         let [kh, kw] = true_kernel.size();
-        let request = deblur_optim::BlindOptions {
-            kernel_size: Some(args.kernel_size.unwrap_or(kh.max(kw))),
-            ..options.clone()
-        }
-        .request(models.as_ref())?;
+        let request = args.run.request(
+            &deblur_optim::BlindOptions {
+                kernel_size: Some(args.kernel_size.unwrap_or(kh.max(kw))),
+                ..options.clone()
+            },
+            models.as_ref(),
+        )?;
         let mut request = request;
         if let Some(robust) = request.robust.as_mut() {
             robust.max_coverage = args.max_coverage.unwrap_or(robust.max_coverage);

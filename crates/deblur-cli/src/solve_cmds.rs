@@ -619,9 +619,26 @@ pub struct BenchMethodArgs {
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     pub(crate) device: String,
+    /// Run the blind method as asked: no switch to the L0 estimator for large or noisy blur
+    /// (the fast preset's default for SelfDeblur), to compare the DIP methods themselves.
+    #[arg(long)]
+    pub(crate) no_switch: bool,
 }
 
 impl BenchMethodArgs {
+    /// The checked request of `options`, without the switch when `--no-switch` is given.
+    pub(crate) fn request(
+        &self,
+        options: &BlindOptions,
+        models: Option<&GlkmModels>,
+    ) -> deblur_optim::Result<BlindRequest> {
+        let mut request = options.request(models)?;
+        if self.no_switch {
+            request.robust = None;
+        }
+        Ok(request)
+    }
+
     /// The blind method behind the benchmark method (SelfDeblur for the bounds).
     pub(crate) fn blind_method(&self) -> MethodArg {
         match self.method {
@@ -714,11 +731,13 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         MethodArg::Glkm => None,
                         _ => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
                     };
-                    let request = BlindOptions {
-                        kernel_size: k,
-                        ..options.clone()
-                    }
-                    .request(models.as_ref())?;
+                    let request = args.run.request(
+                        &BlindOptions {
+                            kernel_size: k,
+                            ..options.clone()
+                        },
+                        models.as_ref(),
+                    )?;
                     let (out, kernels) = blind_gray(
                         &item.blurred,
                         &request,

@@ -16,6 +16,7 @@ pub mod outputs;
 pub mod pad;
 pub mod plot;
 pub mod resample;
+pub mod svola;
 pub mod visual;
 
 pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise, blur_image};
@@ -26,6 +27,7 @@ pub use error::{Error, Result};
 pub use kernel::Kernel;
 pub use memory::retain_freed_memory;
 pub use pad::Padding;
+pub use svola::{Svola, WindowShape};
 
 /// Re-export of burn so that users share one version.
 pub use burn;

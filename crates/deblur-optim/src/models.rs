@@ -203,6 +203,68 @@ impl KernelModel for MlpKernel {
     }
 }
 
+/// A field of kernels for a spatially varying blur ([`deblur_core::Svola`]): one kernel model
+/// per region, each with its own parameters and optimiser, stacked to `[R, 1, kh, kw]` in region
+/// order.
+pub struct KernelField {
+    regions: Vec<Box<dyn KernelModel>>,
+    last: Option<Tensor<4>>,
+}
+
+impl KernelField {
+    /// The field of `regions` (in the blur's region order: row by row).
+    ///
+    /// # Panics
+    /// If `regions` is empty or the kernels differ in size (a programming error).
+    pub fn new(regions: Vec<Box<dyn KernelModel>>) -> Self {
+        assert!(
+            !regions.is_empty(),
+            "a kernel field needs at least one region"
+        );
+        let size = regions[0].size();
+        assert!(
+            regions.iter().all(|r| r.size() == size),
+            "the regions' kernels must have one size"
+        );
+        KernelField {
+            regions,
+            last: None,
+        }
+    }
+}
+
+impl KernelModel for KernelField {
+    fn forward(&mut self, step: usize) -> Tensor<4> {
+        let kernels: Vec<Tensor<4>> = self.regions.iter_mut().map(|r| r.forward(step)).collect();
+        let field = Tensor::cat(kernels, 0);
+        self.last = Some(field.clone().detach());
+        field
+    }
+
+    fn update(&mut self, grads: &mut Gradients, lr: f64) {
+        for region in &mut self.regions {
+            region.update(grads, lr);
+        }
+    }
+
+    fn kernel(&self) -> Tensor<4> {
+        self.last
+            .clone()
+            .unwrap_or_else(|| Tensor::cat(self.regions.iter().map(|r| r.kernel()).collect(), 0))
+    }
+
+    fn size(&self) -> [usize; 2] {
+        self.regions[0].size()
+    }
+
+    fn penalty(&self) -> Option<Tensor<1>> {
+        self.regions
+            .iter()
+            .filter_map(|r| r.penalty())
+            .reduce(|a, b| a + b)
+    }
+}
+
 /// A known kernel that is not optimised (non-blind deconvolution with an image prior).
 pub struct FixedKernel {
     kernel: Tensor<4>,

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use burn::tensor::Tensor;
-use deblur_core::{Boundary, UniformBlur};
+use deblur_core::{Boundary, Svola, UniformBlur};
 use deblur_metrics::ssim_tensor;
 use deblur_priors::penalties::{hyper_laplacian, kernel_l2, tv_isotropic};
 use serde::{Deserialize, Serialize};
@@ -97,6 +97,22 @@ impl BlurModel for UniformBlur {
             }
             Boundary::Same(_) => latent,
         }
+    }
+}
+
+/// The spatially varying blur: the kernel model gives one kernel per region (`[R, 1, kh, kw]`),
+/// the latent image is sized and cropped as for the uniform blur with the same boundary.
+impl BlurModel for Svola {
+    fn predict(&self, latent: Tensor<4>, kernel: Tensor<4>) -> Result<Tensor<4>> {
+        Ok(self.apply(latent, kernel)?)
+    }
+
+    fn latent_size(&self, observed: [usize; 2], kernel: [usize; 2]) -> [usize; 2] {
+        UniformBlur::new(self.boundary).latent_size(observed, kernel)
+    }
+
+    fn crop_latent(&self, latent: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
+        UniformBlur::new(self.boundary).crop_latent(latent, kernel)
     }
 }
 

@@ -1,0 +1,548 @@
+//! Spatially varying blur by overlap-add of locally uniform blurs (SVOLA; the "efficient filter
+//! flow" of Hirsch, Sra, Schölkopf and Harmeling, CVPR 2010, used for non-uniform blur by GLKM).
+//!
+//! The image is covered by a grid of `R = gh × gw` overlapping regions with window images `w_r`
+//! that sum to one at every pixel (a partition of unity); region `r` has its own kernel `k_r`:
+//!
+//! ```text
+//! y = Σ_r k_r ⋆ (w_r ⊙ x)          (window first, then blur)
+//! ```
+//!
+//! with `⋆` the valid cross-correlation of [`crate::blur`] (same convention, same centre). Each
+//! pixel of `x` is spread by the interpolated kernel `Σ_r w_r(p) k_r`; with all kernels equal the
+//! operator is the uniform blur exactly. Windows live on the blur's input domain: for a
+//! [`Boundary::Same`] blur the image is first extended by its padding, then windowed (padding is
+//! linear, so equal kernels again give the uniform `same` blur).
+//!
+//! Each region is blurred over its window's bounding box only, by the direct or the FFT method
+//! ([`BlurMethod::Auto`] chooses per region as the uniform blur does), and the pieces are added
+//! into the output. Differentiable in the image and in every kernel; [`Svola::adjoint`] gives
+//! `Aᵀ` explicitly for solvers without autodiff.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::blur::{BlurMethod, Boundary, UniformBlur, same_pads};
+use crate::pad::{Padding, pad};
+use crate::{Error, Result};
+
+/// The 1-D taper the windows are built from (separable: `w_(i,j)(u, v) = a_i(u) · b_j(v)`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WindowShape {
+    /// Linear interpolation between region centres at `0, (N−1)/(g−1), …, N−1`: each pixel's
+    /// kernel is the bilinear interpolation of its neighbouring region kernels. Sums to one
+    /// by construction.
+    #[default]
+    Tent,
+    /// Bartlett–Hann tapers over patches of `⌈2N/(g+1)⌉` samples (50 % overlap; Hirsch et al.),
+    /// divided by their sum so that they form a partition of unity (flat towards the borders).
+    BartlettHann,
+}
+
+/// One axis's windows: per region, the first sample of its support and its values there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AxisWindows {
+    /// `(start, values)` per region, values strictly inside `[0, 1]`, support `start..start+len`.
+    pub regions: Vec<(usize, Vec<f32>)>,
+}
+
+impl AxisWindows {
+    /// Windows of `shape` for `regions` regions over `len` samples.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for no region or fewer samples than regions.
+    pub fn new(shape: WindowShape, regions: usize, len: usize) -> Result<Self> {
+        if regions == 0 || len < regions {
+            return Err(Error::invalid(
+                "grid",
+                format!("{regions} regions over {len} pixels: use 1 to {len} regions per axis"),
+            ));
+        }
+        if regions == 1 {
+            return Ok(AxisWindows {
+                regions: vec![(0, vec![1.0; len])],
+            });
+        }
+        let dense: Vec<Vec<f64>> = match shape {
+            WindowShape::Tent => {
+                let step = (len - 1) as f64 / (regions - 1) as f64;
+                (0..regions)
+                    .map(|i| {
+                        let centre = i as f64 * step;
+                        (0..len)
+                            .map(|u| (1.0 - (u as f64 - centre).abs() / step).max(0.0))
+                            .collect()
+                    })
+                    .collect()
+            }
+            WindowShape::BartlettHann => {
+                let patch = (2 * len).div_ceil(regions + 1).min(len);
+                // a taper of patch + 2 samples without its two zero end points: positive inside
+                let taper: Vec<f64> = (1..=patch)
+                    .map(|n| {
+                        let t = n as f64 / (patch + 1) as f64;
+                        0.62 - 0.48 * (t - 0.5).abs()
+                            - 0.38 * (2.0 * std::f64::consts::PI * t).cos()
+                    })
+                    .collect();
+                let raw: Vec<Vec<f64>> = (0..regions)
+                    .map(|i| {
+                        let start =
+                            ((i * (len - patch)) as f64 / (regions - 1) as f64).round() as usize;
+                        let mut v = vec![0.0; len];
+                        v[start..start + patch].copy_from_slice(&taper);
+                        v
+                    })
+                    .collect();
+                let total: Vec<f64> = (0..len).map(|u| raw.iter().map(|r| r[u]).sum()).collect();
+                raw.into_iter()
+                    .map(|r| r.iter().zip(&total).map(|(v, t)| v / t).collect())
+                    .collect()
+            }
+        };
+        let regions = dense
+            .into_iter()
+            .map(|v| {
+                let first = v.iter().position(|&x| x > 0.0).unwrap_or(0);
+                let last = v.iter().rposition(|&x| x > 0.0).unwrap_or(first);
+                (first, v[first..=last].iter().map(|&x| x as f32).collect())
+            })
+            .collect();
+        Ok(AxisWindows { regions })
+    }
+}
+
+/// A spatially varying blur: a grid of regions with their windows, a boundary rule and an
+/// implementation choice. The kernels are passed per call (`[R, kc, kh, kw]`, region `r = i·gw
+/// + j` for grid row `i` and column `j`), so that they can be trainable tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Svola {
+    /// Regions `[rows, columns]`.
+    pub grid: [usize; 2],
+    /// The window taper.
+    pub window: WindowShape,
+    /// Border handling (as [`UniformBlur`]).
+    pub boundary: Boundary,
+    /// Implementation of each region's blur.
+    pub method: BlurMethod,
+}
+
+/// Where one region's contribution lands: its window's support in the blur's input and the
+/// output rows/columns it reaches.
+struct RegionPlan {
+    index: usize,
+    /// Support `[row, col]` start and `[rows, cols]` extent in the (padded) input.
+    start: [usize; 2],
+    extent: [usize; 2],
+    /// Output range `[lo, hi)` per axis.
+    out: [(usize, usize); 2],
+    window: Vec<f32>,
+}
+
+impl Svola {
+    /// A `grid` of tent windows with the given boundary and automatic method choice.
+    pub fn new(grid: [usize; 2], boundary: Boundary) -> Self {
+        Svola {
+            grid,
+            window: WindowShape::Tent,
+            boundary,
+            method: BlurMethod::Auto,
+        }
+    }
+
+    /// The same blur with another window taper.
+    pub fn with_window(self, window: WindowShape) -> Self {
+        Svola { window, ..self }
+    }
+
+    /// The same blur forced to `method`.
+    pub fn with_method(self, method: BlurMethod) -> Self {
+        Svola { method, ..self }
+    }
+
+    /// Number of regions.
+    pub fn regions(&self) -> usize {
+        self.grid[0] * self.grid[1]
+    }
+
+    fn uniform(&self) -> UniformBlur {
+        UniformBlur::new(self.boundary).with_method(self.method)
+    }
+
+    /// The windows `[R, 1, h, w]` over a blur input (padded, for `same`) of `size`, for
+    /// inspection and tests.
+    ///
+    /// # Errors
+    /// As [`AxisWindows::new`].
+    pub fn windows(&self, size: [usize; 2], device: &Device) -> Result<Tensor<4>> {
+        let rows = AxisWindows::new(self.window, self.grid[0], size[0])?;
+        let cols = AxisWindows::new(self.window, self.grid[1], size[1])?;
+        let mut data = vec![0f32; self.regions() * size[0] * size[1]];
+        for (i, (r0, a)) in rows.regions.iter().enumerate() {
+            for (j, (c0, b)) in cols.regions.iter().enumerate() {
+                let base = (i * self.grid[1] + j) * size[0] * size[1];
+                for (u, av) in a.iter().enumerate() {
+                    for (v, bv) in b.iter().enumerate() {
+                        data[base + (r0 + u) * size[1] + c0 + v] = av * bv;
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(data, [self.regions(), 1, size[0], size[1]]),
+            device,
+        ))
+    }
+
+    fn check(&self, image: [usize; 4], kernels: [usize; 4]) -> Result<[usize; 2]> {
+        let [r, kc, kh, kw] = kernels;
+        if r != self.regions() || (kc != 1 && kc != image[1]) {
+            return Err(Error::ShapeMismatch {
+                what: format!(
+                    "kernels of a {}x{} SVOLA grid (one per region; channels 1 or the image's)",
+                    self.grid[0], self.grid[1]
+                ),
+                expected: vec![self.regions(), image[1], kh, kw],
+                found: kernels.to_vec(),
+            });
+        }
+        self.uniform().output_size([image[2], image[3]], [kh, kw])
+    }
+
+    /// The regions' supports and output ranges over a blur input of `input` and `kernel`.
+    fn plan(&self, input: [usize; 2], kernel: [usize; 2]) -> Result<Vec<RegionPlan>> {
+        let rows = AxisWindows::new(self.window, self.grid[0], input[0])?;
+        let cols = AxisWindows::new(self.window, self.grid[1], input[1])?;
+        let out_len = [input[0] + 1 - kernel[0], input[1] + 1 - kernel[1]];
+        let reach = |axis: usize, start: usize, len: usize| {
+            // output g reads inputs g..g+k: it meets the support when g + k > start, g < start + len
+            let lo = (start + 1).saturating_sub(kernel[axis]);
+            let hi = (start + len).min(out_len[axis]);
+            (lo, hi.max(lo))
+        };
+        let mut plans = Vec::with_capacity(self.regions());
+        for (i, (r0, a)) in rows.regions.iter().enumerate() {
+            for (j, (c0, b)) in cols.regions.iter().enumerate() {
+                let window = a
+                    .iter()
+                    .flat_map(|av| b.iter().map(move |bv| av * bv))
+                    .collect();
+                plans.push(RegionPlan {
+                    index: i * self.grid[1] + j,
+                    start: [*r0, *c0],
+                    extent: [a.len(), b.len()],
+                    out: [reach(0, *r0, a.len()), reach(1, *c0, b.len())],
+                    window,
+                });
+            }
+        }
+        Ok(plans)
+    }
+
+    /// The blur input: the image, extended by the padding for a `same` blur.
+    fn extended(&self, image: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
+        match self.boundary {
+            Boundary::Valid => image,
+            Boundary::Same(padding) => pad(image, same_pads(kernel), padding),
+        }
+    }
+
+    /// Blurs `image` `[n, c, h, w]` with `kernels` `[R, kc, kh, kw]` (kc = 1 or c).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for a kernel count other than the grid's,
+    /// [`Error::KernelLargerThanImage`], [`Error::InvalidParameter`] for a grid finer than the
+    /// image.
+    pub fn apply(&self, image: Tensor<4>, kernels: Tensor<4>) -> Result<Tensor<4>> {
+        let [n, c, ..] = image.dims();
+        let [_, _, kh, kw] = kernels.dims();
+        let out = self.check(image.dims(), kernels.dims())?;
+        let x = self.extended(image, [kh, kw]);
+        let [_, _, h, w] = x.dims();
+        let device = x.device();
+        let valid = UniformBlur::new(Boundary::Valid).with_method(self.method);
+        let mut total: Option<Tensor<4>> = None;
+        for p in self.plan([h, w], [kh, kw])? {
+            let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
+            if r_hi == r_lo || c_hi == c_lo {
+                continue;
+            }
+            let window = Tensor::<4>::from_data(
+                TensorData::new(p.window, [1, 1, p.extent[0], p.extent[1]]),
+                &device,
+            );
+            let patch =
+                x.clone()
+                    .narrow(2, p.start[0], p.extent[0])
+                    .narrow(3, p.start[1], p.extent[1])
+                    * window;
+            // zero context so that the valid blur of the patch covers exactly out[0] × out[1]
+            let pads = [
+                (p.start[0] - r_lo, r_hi + kh - 1 - p.start[0] - p.extent[0]),
+                (p.start[1] - c_lo, c_hi + kw - 1 - p.start[1] - p.extent[1]),
+            ];
+            let kernel = kernels.clone().narrow(0, p.index, 1);
+            let piece = valid.apply(pad(patch, pads, Padding::Zero), kernel)?;
+            let placed = pad(
+                piece,
+                [(r_lo, out[0] - r_hi), (c_lo, out[1] - c_hi)],
+                Padding::Zero,
+            );
+            total = Some(match total {
+                Some(t) => t + placed,
+                None => placed,
+            });
+        }
+        Ok(total.unwrap_or_else(|| Tensor::zeros([n, c, out[0], out[1]], &device)))
+    }
+
+    /// The adjoint of [`Svola::apply`] for the same kernels: `Aᵀ r = Σ_r w_r ⊙ (k_r ∗ r)`
+    /// (restricted to each window), mapped back through the padding for `same`, so that
+    /// `⟨A x, r⟩ = ⟨x, Aᵀ r⟩`.
+    ///
+    /// # Errors
+    /// As [`Svola::apply`], plus [`Error::ShapeMismatch`] if `residual` is not the output size.
+    pub fn adjoint(
+        &self,
+        residual: Tensor<4>,
+        kernels: Tensor<4>,
+        image_size: [usize; 2],
+    ) -> Result<Tensor<4>> {
+        let [n, c, rh, rw] = residual.dims();
+        let [_, _, kh, kw] = kernels.dims();
+        let out = self.check([n, c, image_size[0], image_size[1]], kernels.dims())?;
+        if [rh, rw] != out {
+            return Err(Error::ShapeMismatch {
+                what: "residual of the SVOLA blur".into(),
+                expected: vec![n, c, out[0], out[1]],
+                found: vec![n, c, rh, rw],
+            });
+        }
+        let input = match self.boundary {
+            Boundary::Valid => image_size,
+            Boundary::Same(_) => [image_size[0] + kh - 1, image_size[1] + kw - 1],
+        };
+        let device = residual.device();
+        let valid = UniformBlur::new(Boundary::Valid).with_method(self.method);
+        let mut total = Tensor::<4>::zeros([n, c, input[0], input[1]], &device);
+        for p in self.plan(input, [kh, kw])? {
+            let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
+            if r_hi == r_lo || c_hi == c_lo {
+                continue;
+            }
+            let window = Tensor::<4>::from_data(
+                TensorData::new(p.window, [1, 1, p.extent[0], p.extent[1]]),
+                &device,
+            );
+            let part = residual
+                .clone()
+                .narrow(2, r_lo, r_hi - r_lo)
+                .narrow(3, c_lo, c_hi - c_lo);
+            let context = [r_hi - r_lo + kh - 1, c_hi - c_lo + kw - 1];
+            let spread = valid.adjoint(part, kernels.clone().narrow(0, p.index, 1), context)?;
+            let patch = spread.narrow(2, p.start[0] - r_lo, p.extent[0]).narrow(
+                3,
+                p.start[1] - c_lo,
+                p.extent[1],
+            ) * window;
+            total = total
+                + pad(
+                    patch,
+                    [
+                        (p.start[0], input[0] - p.start[0] - p.extent[0]),
+                        (p.start[1], input[1] - p.start[1] - p.extent[1]),
+                    ],
+                    Padding::Zero,
+                );
+        }
+        Ok(match self.boundary {
+            Boundary::Valid => total,
+            Boundary::Same(padding) => {
+                crate::pad::pad_adjoint(total, same_pads([kh, kw]), padding, image_size)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn host(t: Tensor<4>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn windows_sum_to_one_everywhere() {
+        let device = Device::default();
+        for shape in [WindowShape::Tent, WindowShape::BartlettHann] {
+            for (grid, size) in [([3, 3], [40, 33]), ([2, 4], [17, 64]), ([1, 3], [9, 9])] {
+                let w = Svola::new(grid, Boundary::Valid)
+                    .with_window(shape)
+                    .windows(size, &device)
+                    .unwrap();
+                let sum = host(w.clone().sum_dim(0));
+                assert!(
+                    sum.iter().all(|&v| (v - 1.0).abs() < 1e-5),
+                    "{shape:?} {grid:?}: {:?}",
+                    &sum[..8]
+                );
+                assert!(host(w).iter().all(|&v| (0.0..=1.0).contains(&v)));
+            }
+        }
+    }
+
+    #[test]
+    fn tent_windows_by_hand() {
+        // 5 samples, 3 regions: centres 0, 2, 4
+        let w = AxisWindows::new(WindowShape::Tent, 3, 5).unwrap();
+        assert_eq!(w.regions[0], (0, vec![1.0, 0.5]));
+        assert_eq!(w.regions[1], (1, vec![0.5, 1.0, 0.5]));
+        assert_eq!(w.regions[2], (3, vec![0.5, 1.0]));
+        assert!(AxisWindows::new(WindowShape::Tent, 6, 5).is_err());
+        assert!(AxisWindows::new(WindowShape::Tent, 0, 5).is_err());
+    }
+
+    #[test]
+    fn equal_kernels_are_the_uniform_blur() {
+        let device = Device::default();
+        device.seed(1);
+        let x = Tensor::<4>::random([1, 2, 30, 27], Distribution::Default, &device);
+        let k = Tensor::<4>::random([1, 1, 5, 4], Distribution::Default, &device);
+        for boundary in [Boundary::Valid, Boundary::Same(Padding::Symmetric)] {
+            for method in [BlurMethod::Direct, BlurMethod::Fft] {
+                let uniform = UniformBlur::new(boundary).with_method(method);
+                let expected = host(uniform.apply(x.clone(), k.clone()).unwrap());
+                for shape in [WindowShape::Tent, WindowShape::BartlettHann] {
+                    let svola = Svola::new([3, 3], boundary)
+                        .with_window(shape)
+                        .with_method(method);
+                    let got = host(svola.apply(x.clone(), k.clone().repeat_dim(0, 9)).unwrap());
+                    let err = got
+                        .iter()
+                        .zip(&expected)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0f32, f32::max);
+                    assert!(err < 1e-4, "{boundary:?} {method:?} {shape:?}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn adjoint_identity() {
+        let device = Device::default();
+        device.seed(2);
+        let k = Tensor::<4>::random([6, 1, 5, 3], Distribution::Default, &device);
+        for boundary in [Boundary::Valid, Boundary::Same(Padding::Reflect)] {
+            for method in [BlurMethod::Direct, BlurMethod::Fft] {
+                let svola = Svola::new([2, 3], boundary)
+                    .with_window(WindowShape::BartlettHann)
+                    .with_method(method);
+                let x = Tensor::<4>::random([1, 1, 21, 26], Distribution::Default, &device);
+                let ax = svola.apply(x.clone(), k.clone()).unwrap();
+                let r = Tensor::<4>::random(ax.shape(), Distribution::Default, &device);
+                let atr = svola.adjoint(r.clone(), k.clone(), [21, 26]).unwrap();
+                let lhs = f64::from((ax * r).sum().into_scalar::<f32>());
+                let rhs = f64::from((x * atr).sum().into_scalar::<f32>());
+                assert!(
+                    (lhs - rhs).abs() < 1e-4 * lhs.abs(),
+                    "{boundary:?} {method:?}: {lhs} vs {rhs}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_impulse_in_a_region_shows_that_regions_kernel() {
+        // a 3×3 grid over a 41² input with tent windows: the centre of region (i, j) is at
+        // (20i, 20j), where only that region's window is non-zero (it is 1 there)
+        let device = Device::default();
+        let kernels: Vec<f32> = (0..9)
+            .flat_map(|r| {
+                let mut k = vec![0f32; 9];
+                k[r] = 1.0; // region r's kernel is a delta at tap r of a 3×3 canvas
+                k
+            })
+            .collect();
+        let kernels = Tensor::<4>::from_data(TensorData::new(kernels, [9, 1, 3, 3]), &device);
+        let svola = Svola::new([3, 3], Boundary::Valid);
+        for r in 0..9 {
+            let (ci, cj) = (20 * (r / 3), 20 * (r % 3));
+            let mut x = vec![0f32; 41 * 41];
+            x[ci * 41 + cj] = 1.0;
+            let x = Tensor::<4>::from_data(TensorData::new(x, [1, 1, 41, 41]), &device);
+            let y = host(svola.apply(x, kernels.clone()).unwrap());
+            // valid correlation: y[i, j] = Σ x[i + u, j + v] k[u, v]; the delta at tap (u, v)
+            // moves the impulse to (ci − u, cj − v)
+            let (u, v) = (r / 3, r % 3);
+            let (oi, oj) = (ci as isize - u as isize, cj as isize - v as isize);
+            let nonzero: Vec<usize> = (0..y.len()).filter(|&i| y[i].abs() > 1e-6).collect();
+            if oi >= 0 && oj >= 0 && (oi as usize) < 39 && (oj as usize) < 39 {
+                assert_eq!(nonzero, vec![oi as usize * 39 + oj as usize], "region {r}");
+                assert!((y[nonzero[0]] - 1.0).abs() < 1e-6);
+            } else {
+                assert!(nonzero.is_empty(), "region {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_reach_the_image_and_every_kernel() {
+        // d/dk_r of ⟨A x, g⟩ = the correlation of w_r ⊙ x with g: check one tap per region
+        // against finite differences
+        let device = Device::default().autodiff();
+        device.seed(5);
+        let x = Tensor::<4>::random([1, 1, 16, 18], Distribution::Default, &device);
+        let g = Tensor::<4>::random([1, 1, 14, 16], Distribution::Default, &device);
+        let k0: Vec<f32> = (0..4 * 9).map(|i| ((i * 7) % 11) as f32 / 11.0).collect();
+        let make = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [4, 1, 3, 3]), &device);
+        let svola = Svola::new([2, 2], Boundary::Valid).with_window(WindowShape::BartlettHann);
+        let k = make(k0.clone()).require_grad();
+        let loss = (svola.apply(x.clone(), k.clone()).unwrap() * g.clone()).sum();
+        let grad = k
+            .grad(&loss.backward())
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap();
+        for idx in [0usize, 13, 22, 35] {
+            let eps = 1e-2f32;
+            let value = |delta: f32| {
+                let mut v = k0.clone();
+                v[idx] += delta;
+                f64::from(
+                    (svola.apply(x.clone(), make(v)).unwrap() * g.clone())
+                        .sum()
+                        .into_scalar::<f32>(),
+                )
+            };
+            let fd = (value(eps) - value(-eps)) / (2.0 * f64::from(eps));
+            let got = f64::from(grad[idx]);
+            assert!(
+                (fd - got).abs() < 1e-2 * (1.0 + got.abs()),
+                "[{idx}] fd {fd} vs {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_kernel_counts_are_refused() {
+        let device = Device::default();
+        let x = Tensor::<4>::zeros([1, 1, 20, 20], &device);
+        let svola = Svola::new([3, 3], Boundary::Valid);
+        let err = svola
+            .apply(x.clone(), Tensor::zeros([4, 1, 3, 3], &device))
+            .unwrap_err();
+        assert!(err.to_string().contains("3x3 SVOLA grid"), "{err}");
+        assert!(
+            Svola::new([30, 1], Boundary::Valid)
+                .apply(x, Tensor::zeros([30, 1, 3, 3], &device))
+                .is_err()
+        );
+    }
+}
