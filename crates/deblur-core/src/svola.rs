@@ -138,6 +138,16 @@ struct RegionPlan {
     window: Vec<f32>,
 }
 
+impl RegionPlan {
+    /// The region's window over its support, `[1, 1, rows, cols]`.
+    fn window_tensor(&self, device: &Device) -> Tensor<4> {
+        Tensor::from_data(
+            TensorData::new(self.window.clone(), [1, 1, self.extent[0], self.extent[1]]),
+            device,
+        )
+    }
+}
+
 impl Svola {
     /// A `grid` of tent windows with the given boundary and automatic method choice.
     pub fn new(grid: [usize; 2], boundary: Boundary) -> Self {
@@ -219,6 +229,7 @@ impl Svola {
             let hi = (start + len).min(out_len[axis]);
             (lo, hi.max(lo))
         };
+        // regions whose output range is empty (a kernel as large as the input) add nothing
         let mut plans = Vec::with_capacity(self.regions());
         for (i, (r0, a)) in rows.regions.iter().enumerate() {
             for (j, (c0, b)) in cols.regions.iter().enumerate() {
@@ -226,13 +237,16 @@ impl Svola {
                     .iter()
                     .flat_map(|av| b.iter().map(move |bv| av * bv))
                     .collect();
-                plans.push(RegionPlan {
+                let plan = RegionPlan {
                     index: i * self.grid[1] + j,
                     start: [*r0, *c0],
                     extent: [a.len(), b.len()],
                     out: [reach(0, *r0, a.len()), reach(1, *c0, b.len())],
                     window,
-                });
+                };
+                if plan.out.iter().all(|(lo, hi)| hi > lo) {
+                    plans.push(plan);
+                }
             }
         }
         Ok(plans)
@@ -263,13 +277,7 @@ impl Svola {
         let mut total: Option<Tensor<4>> = None;
         for p in self.plan([h, w], [kh, kw])? {
             let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
-            if r_hi == r_lo || c_hi == c_lo {
-                continue;
-            }
-            let window = Tensor::<4>::from_data(
-                TensorData::new(p.window, [1, 1, p.extent[0], p.extent[1]]),
-                &device,
-            );
+            let window = p.window_tensor(&device);
             let patch =
                 x.clone()
                     .narrow(2, p.start[0], p.extent[0])
@@ -326,13 +334,7 @@ impl Svola {
         let mut total = Tensor::<4>::zeros([n, c, input[0], input[1]], &device);
         for p in self.plan(input, [kh, kw])? {
             let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
-            if r_hi == r_lo || c_hi == c_lo {
-                continue;
-            }
-            let window = Tensor::<4>::from_data(
-                TensorData::new(p.window, [1, 1, p.extent[0], p.extent[1]]),
-                &device,
-            );
+            let window = p.window_tensor(&device);
             let part = residual
                 .clone()
                 .narrow(2, r_lo, r_hi - r_lo)

@@ -180,6 +180,16 @@ mod tests {
         f64::from(t.into_scalar::<f32>())
     }
 
+    /// The gradient of `total` with respect to `x`, on the host.
+    fn gradient(x: &Tensor<4>, total: Tensor<1>) -> Vec<f32> {
+        x.grad(&total.backward())
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
     #[test]
     fn data_sum_by_hand() {
         // r = [[0, 1, 3], [2, 2, 2], [1, 0, 4]]
@@ -215,14 +225,7 @@ mod tests {
         )
         .require_grad();
         let std = Tensor::<4>::zeros([1, 1, 2, 2], &device);
-        let grads = sparse_gradient_prior(mean.clone(), std).backward();
-        let g: Vec<f32> = mean
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap();
+        let g = gradient(&mean, sparse_gradient_prior(mean.clone(), std));
         for (got, want) in g.iter().zip([-1.0, -1.0, 1.0, 1.0]) {
             assert!((f64::from(*got) - want).abs() < 1e-4, "{g:?}");
         }
@@ -242,13 +245,7 @@ mod tests {
         // the darkest pixel (0.2, bottom right) is the minimum of one window: ∂/∂μ of
         // ¼ log μ² = ½ / μ = 2.5 from the dark part; the bright part ¼ log (1 − μ)² pulls the
         // brightest (0.7) up: −½ / 0.3
-        let g: Vec<f32> = mean
-            .grad(&total.backward())
-            .unwrap()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap();
+        let g = gradient(&mean, total);
         assert!((f64::from(g[8]) - 2.5).abs() < 1e-3, "{g:?}");
         assert!((f64::from(g[2]) + 0.5 / 0.3).abs() < 1e-3, "{g:?}");
     }
@@ -302,13 +299,7 @@ mod tests {
         let total = detached_ratio_sum(v.clone(), v.clone());
         // −0.5/−0.5 + 0/1e-10 + 0.25/0.25
         assert!((scalar(total.clone()) - 2.0).abs() < 1e-6);
-        let g: Vec<f32> = v
-            .grad(&total.backward())
-            .unwrap()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap();
+        let g = gradient(&v, total);
         assert!((g[0] + 2.0).abs() < 1e-5 && (g[2] - 4.0).abs() < 1e-5);
         assert!(g[1].is_finite() && (f64::from(g[1]) / 1e10 - 1.0).abs() < 1e-5);
     }
