@@ -136,3 +136,38 @@ fn glkm_kernel_and_steps_match_the_cpu() {
     let (first, last) = (out.losses[0], *out.losses.last().unwrap());
     assert!(last.is_finite() && last < first, "loss {first} → {last}");
 }
+
+#[test]
+fn svola_and_vdip_terms_match_the_cpu() {
+    // the spatially varying blur (2×2 regions, direct and FFT) and the VDIP prior terms with their
+    // gradients (the extreme prior at s = 0 is deterministic: its draws are scaled by 1e-16)
+    use deblur_core::Svola;
+    use deblur_priors::vdip::{extreme_channel_prior, sparse_gradient_prior, windowed_min};
+    let run = |device: &Device| {
+        let kernels: Vec<f32> = (0..4)
+            .flat_map(|r| host(kernel(5, device)).into_iter().cycle().skip(r).take(25))
+            .collect();
+        let kernels = Tensor::<4>::from_data(TensorData::new(kernels, [4, 1, 5, 5]), device);
+        let mut out = Vec::new();
+        for method in [BlurMethod::Direct, BlurMethod::Fft] {
+            let svola = Svola::new([2, 2], Boundary::Valid).with_method(method);
+            out.extend(host(
+                svola
+                    .apply(tensor([1, 1, 20, 22], 4, device), kernels.clone())
+                    .unwrap(),
+            ));
+        }
+        let ad = device.clone().autodiff();
+        let mean = tensor([1, 1, 12, 12], 5, &ad).require_grad();
+        let std = Tensor::<4>::zeros([1, 1, 12, 12], &ad);
+        let total = sparse_gradient_prior(mean.clone(), std.clone())
+            + extreme_channel_prior(mean.clone(), std, 5);
+        out.extend(host(total.clone().unsqueeze::<4>()));
+        out.extend(host(mean.grad(&total.backward()).unwrap()));
+        out.extend(host(windowed_min(tensor([1, 3, 9, 9], 6, device), 4)));
+        out
+    };
+    let (reference, got) = (run(&Device::flex()), run(&test_device()));
+    let d = max_diff(&got, &reference);
+    assert!(d < 1e-3, "max difference {d}");
+}
