@@ -27,7 +27,7 @@ pub use error::{Error, Result};
 pub use kernel::Kernel;
 pub use memory::retain_freed_memory;
 pub use pad::Padding;
-pub use svola::{Svola, WindowShape};
+pub use svola::{Svola, SvolaPlan, WindowShape};
 
 /// Re-export of burn so that users share one version.
 pub use burn;

@@ -126,8 +126,8 @@ pub struct Svola {
     pub method: BlurMethod,
 }
 
-/// Where one region's contribution lands: its window's support in the blur's input and the
-/// output rows/columns it reaches.
+/// Where one region's contribution lands: its window over its support in the blur's input and
+/// the output rows/columns it reaches.
 struct RegionPlan {
     index: usize,
     /// Support `[row, col]` start and `[rows, cols]` extent in the (padded) input.
@@ -135,17 +135,18 @@ struct RegionPlan {
     extent: [usize; 2],
     /// Output range `[lo, hi)` per axis.
     out: [(usize, usize); 2],
-    window: Vec<f32>,
+    /// The window over the support, `[1, 1, rows, cols]`, on the plan's device.
+    window: Tensor<4>,
 }
 
-impl RegionPlan {
-    /// The region's window over its support, `[1, 1, rows, cols]`.
-    fn window_tensor(&self, device: &Device) -> Tensor<4> {
-        Tensor::from_data(
-            TensorData::new(self.window.clone(), [1, 1, self.extent[0], self.extent[1]]),
-            device,
-        )
-    }
+/// A [`Svola`] prepared for one image size and kernel size on one device: the windows are
+/// computed and placed on the device once, so that repeated calls (a solver's every step) only
+/// blur. [`Svola::apply`] and [`Svola::adjoint`] build one per call.
+pub struct SvolaPlan {
+    svola: Svola,
+    image: [usize; 2],
+    kernel: [usize; 2],
+    regions: Vec<RegionPlan>,
 }
 
 impl Svola {
@@ -174,8 +175,12 @@ impl Svola {
         self.grid[0] * self.grid[1]
     }
 
-    fn uniform(&self) -> UniformBlur {
-        UniformBlur::new(self.boundary).with_method(self.method)
+    /// The size of the blur's input (the image, extended for `same`) for an image of `image`.
+    fn input_size(&self, image: [usize; 2], kernel: [usize; 2]) -> [usize; 2] {
+        match self.boundary {
+            Boundary::Valid => image,
+            Boundary::Same(_) => [image[0] + kernel[0] - 1, image[1] + kernel[1] - 1],
+        }
     }
 
     /// The windows `[R, 1, h, w]` over a blur input (padded, for `same`) of `size`, for
@@ -184,80 +189,51 @@ impl Svola {
     /// # Errors
     /// As [`AxisWindows::new`].
     pub fn windows(&self, size: [usize; 2], device: &Device) -> Result<Tensor<4>> {
-        let rows = AxisWindows::new(self.window, self.grid[0], size[0])?;
-        let cols = AxisWindows::new(self.window, self.grid[1], size[1])?;
-        let mut data = vec![0f32; self.regions() * size[0] * size[1]];
-        for (i, (r0, a)) in rows.regions.iter().enumerate() {
-            for (j, (c0, b)) in cols.regions.iter().enumerate() {
-                let base = (i * self.grid[1] + j) * size[0] * size[1];
-                for (u, av) in a.iter().enumerate() {
-                    for (v, bv) in b.iter().enumerate() {
-                        data[base + (r0 + u) * size[1] + c0 + v] = av * bv;
-                    }
-                }
-            }
+        let plan = SvolaPlan {
+            svola: Svola {
+                boundary: Boundary::Valid,
+                ..*self
+            },
+            image: size,
+            kernel: [1, 1],
+            regions: Vec::new(),
         }
-        Ok(Tensor::from_data(
-            TensorData::new(data, [self.regions(), 1, size[0], size[1]]),
-            device,
-        ))
+        .with_regions(device)?;
+        let placed = plan
+            .regions
+            .into_iter()
+            .map(|p| {
+                p.window.pad(
+                    [
+                        (p.start[0], size[0] - p.start[0] - p.extent[0]),
+                        (p.start[1], size[1] - p.start[1] - p.extent[1]),
+                    ],
+                    burn::tensor::ops::PadMode::Constant(0.0),
+                )
+            })
+            .collect();
+        Ok(Tensor::cat(placed, 0))
     }
 
-    fn check(&self, image: [usize; 4], kernels: [usize; 4]) -> Result<[usize; 2]> {
-        let [r, kc, kh, kw] = kernels;
-        if r != self.regions() || (kc != 1 && kc != image[1]) {
-            return Err(Error::ShapeMismatch {
-                what: format!(
-                    "kernels of a {}x{} SVOLA grid (one per region; channels 1 or the image's)",
-                    self.grid[0], self.grid[1]
-                ),
-                expected: vec![self.regions(), image[1], kh, kw],
-                found: kernels.to_vec(),
-            });
+    /// The plan for images of `image` and kernels of `kernel` on `device`.
+    ///
+    /// # Errors
+    /// [`Error::KernelLargerThanImage`], [`Error::InvalidParameter`] for a grid finer than the
+    /// image.
+    pub fn plan(
+        &self,
+        image: [usize; 2],
+        kernel: [usize; 2],
+        device: &Device,
+    ) -> Result<SvolaPlan> {
+        UniformBlur::new(self.boundary).output_size(image, kernel)?;
+        SvolaPlan {
+            svola: *self,
+            image,
+            kernel,
+            regions: Vec::new(),
         }
-        self.uniform().output_size([image[2], image[3]], [kh, kw])
-    }
-
-    /// The regions' supports and output ranges over a blur input of `input` and `kernel`.
-    fn plan(&self, input: [usize; 2], kernel: [usize; 2]) -> Result<Vec<RegionPlan>> {
-        let rows = AxisWindows::new(self.window, self.grid[0], input[0])?;
-        let cols = AxisWindows::new(self.window, self.grid[1], input[1])?;
-        let out_len = [input[0] + 1 - kernel[0], input[1] + 1 - kernel[1]];
-        let reach = |axis: usize, start: usize, len: usize| {
-            // output g reads inputs g..g+k: it meets the support when g + k > start, g < start + len
-            let lo = (start + 1).saturating_sub(kernel[axis]);
-            let hi = (start + len).min(out_len[axis]);
-            (lo, hi.max(lo))
-        };
-        // regions whose output range is empty (a kernel as large as the input) add nothing
-        let mut plans = Vec::with_capacity(self.regions());
-        for (i, (r0, a)) in rows.regions.iter().enumerate() {
-            for (j, (c0, b)) in cols.regions.iter().enumerate() {
-                let window = a
-                    .iter()
-                    .flat_map(|av| b.iter().map(move |bv| av * bv))
-                    .collect();
-                let plan = RegionPlan {
-                    index: i * self.grid[1] + j,
-                    start: [*r0, *c0],
-                    extent: [a.len(), b.len()],
-                    out: [reach(0, *r0, a.len()), reach(1, *c0, b.len())],
-                    window,
-                };
-                if plan.out.iter().all(|(lo, hi)| hi > lo) {
-                    plans.push(plan);
-                }
-            }
-        }
-        Ok(plans)
-    }
-
-    /// The blur input: the image, extended by the padding for a `same` blur.
-    fn extended(&self, image: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
-        match self.boundary {
-            Boundary::Valid => image,
-            Boundary::Same(padding) => pad(image, same_pads(kernel), padding),
-        }
+        .with_regions(device)
     }
 
     /// Blurs `image` `[n, c, h, w]` with `kernels` `[R, kc, kh, kw]` (kc = 1 or c).
@@ -267,22 +243,123 @@ impl Svola {
     /// [`Error::KernelLargerThanImage`], [`Error::InvalidParameter`] for a grid finer than the
     /// image.
     pub fn apply(&self, image: Tensor<4>, kernels: Tensor<4>) -> Result<Tensor<4>> {
-        let [n, c, ..] = image.dims();
+        let [_, _, h, w] = image.dims();
         let [_, _, kh, kw] = kernels.dims();
+        self.plan([h, w], [kh, kw], &image.device())?
+            .apply(image, kernels)
+    }
+
+    /// The adjoint of [`Svola::apply`] for the same kernels: `Aᵀ r = Σ_r w_r ⊙ (k_r ∗ r)`
+    /// (restricted to each window), mapped back through the padding for `same`, so that
+    /// `⟨A x, r⟩ = ⟨x, Aᵀ r⟩`.
+    ///
+    /// # Errors
+    /// As [`Svola::apply`], plus [`Error::ShapeMismatch`] if `residual` is not the output size.
+    pub fn adjoint(
+        &self,
+        residual: Tensor<4>,
+        kernels: Tensor<4>,
+        image_size: [usize; 2],
+    ) -> Result<Tensor<4>> {
+        let [_, _, kh, kw] = kernels.dims();
+        self.plan(image_size, [kh, kw], &residual.device())?
+            .adjoint(residual, kernels)
+    }
+}
+
+impl SvolaPlan {
+    /// The operator the plan was made for.
+    pub fn svola(&self) -> Svola {
+        self.svola
+    }
+
+    /// The regions' supports, output ranges and windows.
+    fn with_regions(mut self, device: &Device) -> Result<Self> {
+        let svola = self.svola;
+        let input = svola.input_size(self.image, self.kernel);
+        let rows = AxisWindows::new(svola.window, svola.grid[0], input[0])?;
+        let cols = AxisWindows::new(svola.window, svola.grid[1], input[1])?;
+        let out_len = [input[0] + 1 - self.kernel[0], input[1] + 1 - self.kernel[1]];
+        let kernel = self.kernel;
+        let reach = |axis: usize, start: usize, len: usize| {
+            // output g reads inputs g..g+k: it meets the support when g + k > start, g < start + len
+            let lo = (start + 1).saturating_sub(kernel[axis]);
+            let hi = (start + len).min(out_len[axis]);
+            (lo, hi.max(lo))
+        };
+        // regions whose output range is empty (a kernel as large as the input) add nothing
+        for (i, (r0, a)) in rows.regions.iter().enumerate() {
+            for (j, (c0, b)) in cols.regions.iter().enumerate() {
+                let out = [reach(0, *r0, a.len()), reach(1, *c0, b.len())];
+                if out.iter().any(|(lo, hi)| hi == lo) {
+                    continue;
+                }
+                let values: Vec<f32> = a
+                    .iter()
+                    .flat_map(|av| b.iter().map(move |bv| av * bv))
+                    .collect();
+                self.regions.push(RegionPlan {
+                    index: i * svola.grid[1] + j,
+                    start: [*r0, *c0],
+                    extent: [a.len(), b.len()],
+                    out,
+                    window: Tensor::from_data(
+                        TensorData::new(values, [1, 1, a.len(), b.len()]),
+                        device,
+                    ),
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// Checks an image `[n, c, h, w]` of the plan's size against `kernels`; the output size.
+    fn check(&self, image: [usize; 4], kernels: [usize; 4]) -> Result<[usize; 2]> {
+        let svola = self.svola;
+        let [r, kc, kh, kw] = kernels;
+        if r != svola.regions() || (kc != 1 && kc != image[1]) {
+            return Err(Error::ShapeMismatch {
+                what: format!(
+                    "kernels of a {}x{} SVOLA grid (one per region; channels 1 or the image's)",
+                    svola.grid[0], svola.grid[1]
+                ),
+                expected: vec![svola.regions(), image[1], kh, kw],
+                found: kernels.to_vec(),
+            });
+        }
+        if [image[2], image[3]] != self.image || [kh, kw] != self.kernel {
+            return Err(Error::ShapeMismatch {
+                what: "image and kernel of the SVOLA plan".into(),
+                expected: vec![self.image[0], self.image[1], self.kernel[0], self.kernel[1]],
+                found: vec![image[2], image[3], kh, kw],
+            });
+        }
+        UniformBlur::new(svola.boundary).output_size(self.image, self.kernel)
+    }
+
+    /// [`Svola::apply`] with the plan's windows.
+    ///
+    /// # Errors
+    /// As [`Svola::apply`], plus [`Error::ShapeMismatch`] for an image or kernel of another size
+    /// than the plan's.
+    pub fn apply(&self, image: Tensor<4>, kernels: Tensor<4>) -> Result<Tensor<4>> {
+        let [n, c, ..] = image.dims();
         let out = self.check(image.dims(), kernels.dims())?;
-        let x = self.extended(image, [kh, kw]);
-        let [_, _, h, w] = x.dims();
+        let [kh, kw] = self.kernel;
+        let x = match self.svola.boundary {
+            Boundary::Valid => image,
+            Boundary::Same(padding) => pad(image, same_pads(self.kernel), padding),
+        };
         let device = x.device();
-        let valid = UniformBlur::new(Boundary::Valid).with_method(self.method);
+        let valid = UniformBlur::new(Boundary::Valid).with_method(self.svola.method);
         let mut total: Option<Tensor<4>> = None;
-        for p in self.plan([h, w], [kh, kw])? {
+        for p in &self.regions {
             let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
-            let window = p.window_tensor(&device);
             let patch =
                 x.clone()
                     .narrow(2, p.start[0], p.extent[0])
                     .narrow(3, p.start[1], p.extent[1])
-                    * window;
+                    * p.window.clone();
             // zero context so that the valid blur of the patch covers exactly out[0] × out[1]
             let pads = [
                 (p.start[0] - r_lo, r_hi + kh - 1 - p.start[0] - p.extent[0]),
@@ -303,21 +380,13 @@ impl Svola {
         Ok(total.unwrap_or_else(|| Tensor::zeros([n, c, out[0], out[1]], &device)))
     }
 
-    /// The adjoint of [`Svola::apply`] for the same kernels: `Aᵀ r = Σ_r w_r ⊙ (k_r ∗ r)`
-    /// (restricted to each window), mapped back through the padding for `same`, so that
-    /// `⟨A x, r⟩ = ⟨x, Aᵀ r⟩`.
+    /// [`Svola::adjoint`] with the plan's windows.
     ///
     /// # Errors
-    /// As [`Svola::apply`], plus [`Error::ShapeMismatch`] if `residual` is not the output size.
-    pub fn adjoint(
-        &self,
-        residual: Tensor<4>,
-        kernels: Tensor<4>,
-        image_size: [usize; 2],
-    ) -> Result<Tensor<4>> {
+    /// As [`Svola::adjoint`].
+    pub fn adjoint(&self, residual: Tensor<4>, kernels: Tensor<4>) -> Result<Tensor<4>> {
         let [n, c, rh, rw] = residual.dims();
-        let [_, _, kh, kw] = kernels.dims();
-        let out = self.check([n, c, image_size[0], image_size[1]], kernels.dims())?;
+        let out = self.check([n, c, self.image[0], self.image[1]], kernels.dims())?;
         if [rh, rw] != out {
             return Err(Error::ShapeMismatch {
                 what: "residual of the SVOLA blur".into(),
@@ -325,16 +394,13 @@ impl Svola {
                 found: vec![n, c, rh, rw],
             });
         }
-        let input = match self.boundary {
-            Boundary::Valid => image_size,
-            Boundary::Same(_) => [image_size[0] + kh - 1, image_size[1] + kw - 1],
-        };
+        let [kh, kw] = self.kernel;
+        let input = self.svola.input_size(self.image, self.kernel);
         let device = residual.device();
-        let valid = UniformBlur::new(Boundary::Valid).with_method(self.method);
+        let valid = UniformBlur::new(Boundary::Valid).with_method(self.svola.method);
         let mut total = Tensor::<4>::zeros([n, c, input[0], input[1]], &device);
-        for p in self.plan(input, [kh, kw])? {
+        for p in &self.regions {
             let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
-            let window = p.window_tensor(&device);
             let part = residual
                 .clone()
                 .narrow(2, r_lo, r_hi - r_lo)
@@ -345,7 +411,7 @@ impl Svola {
                 3,
                 p.start[1] - c_lo,
                 p.extent[1],
-            ) * window;
+            ) * p.window.clone();
             total = total
                 + pad(
                     patch,
@@ -356,10 +422,10 @@ impl Svola {
                     Padding::Zero,
                 );
         }
-        Ok(match self.boundary {
+        Ok(match self.svola.boundary {
             Boundary::Valid => total,
             Boundary::Same(padding) => {
-                crate::pad::pad_adjoint(total, same_pads([kh, kw]), padding, image_size)
+                crate::pad::pad_adjoint(total, same_pads(self.kernel), padding, self.image)
             }
         })
     }

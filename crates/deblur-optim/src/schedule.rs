@@ -2,6 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `step` of a `from`-step schedule moved to a `to`-step one, `⌊step · to / from⌋`, computed
+/// without overflow for any step counts (a user may ask for `usize::MAX` steps).
+pub fn scale_step(step: usize, from: usize, to: usize) -> usize {
+    let scaled = step as u128 * to as u128 / from.max(1) as u128;
+    usize::try_from(scaled).unwrap_or(usize::MAX)
+}
+
 /// Step decay at fixed milestones: `lr(step) = base · γ^(number of milestones ≤ step)` (PyTorch
 /// `MultiStepLR` stepped with the iteration index at the start of each iteration, reference
 /// spec §0).
@@ -37,7 +44,7 @@ impl MultiStepLr {
             milestones: self
                 .milestones
                 .iter()
-                .map(|&m| m * to / from.max(1))
+                .map(|&m| scale_step(m, from, to))
                 .collect(),
             ..self.clone()
         }
@@ -87,6 +94,11 @@ mod tests {
         assert_eq!(s.lr(3500), 0.0025);
         assert_eq!(s.lr(4999), 0.00125);
         assert_eq!(s.rescaled(5000, 1000).milestones, vec![400, 600, 800]);
+        // no overflow for the largest step count: 2000 · usize::MAX / 5000
+        assert_eq!(
+            s.rescaled(5000, usize::MAX).milestones[0],
+            (2000u128 * usize::MAX as u128 / 5000) as usize
+        );
         let l = LossSchedule {
             ssim_from: Some(1000),
         };

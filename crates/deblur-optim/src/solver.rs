@@ -7,13 +7,13 @@
 use std::time::{Duration, Instant};
 
 use burn::tensor::Tensor;
-use deblur_core::{Boundary, Svola, UniformBlur};
+use deblur_core::{Boundary, SvolaPlan, UniformBlur};
 use deblur_metrics::ssim_tensor;
 use deblur_priors::penalties::{hyper_laplacian, kernel_l2, tv_isotropic};
 use serde::{Deserialize, Serialize};
 
 use crate::models::{ImageModel, KernelModel};
-use crate::schedule::{DataTerm, LossSchedule, MultiStepLr};
+use crate::schedule::{DataTerm, LossSchedule, MultiStepLr, scale_step};
 use crate::{Error, Result};
 
 /// The data term: how far a predicted observation is from the observed one. The built-in
@@ -100,19 +100,21 @@ impl BlurModel for UniformBlur {
     }
 }
 
-/// The spatially varying blur: the kernel model gives one kernel per region (`[R, 1, kh, kw]`),
-/// the latent image is sized and cropped as for the uniform blur with the same boundary.
-impl BlurModel for Svola {
+/// The spatially varying blur, planned for the latent image and kernel sizes of the run (its
+/// windows stay on the device across steps): the kernel model gives one kernel per region
+/// (`[R, 1, kh, kw]`); the latent image is sized and cropped as for the uniform blur with the same
+/// boundary.
+impl BlurModel for SvolaPlan {
     fn predict(&self, latent: Tensor<4>, kernel: Tensor<4>) -> Result<Tensor<4>> {
         Ok(self.apply(latent, kernel)?)
     }
 
     fn latent_size(&self, observed: [usize; 2], kernel: [usize; 2]) -> [usize; 2] {
-        UniformBlur::new(self.boundary).latent_size(observed, kernel)
+        UniformBlur::new(self.svola().boundary).latent_size(observed, kernel)
     }
 
     fn crop_latent(&self, latent: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
-        UniformBlur::new(self.boundary).crop_latent(latent, kernel)
+        UniformBlur::new(self.svola().boundary).crop_latent(latent, kernel)
     }
 }
 
@@ -281,8 +283,8 @@ impl SolverConfig {
         let from = self.iterations;
         self.image_lr = self.image_lr.rescaled(from, iterations);
         self.kernel_lr = self.kernel_lr.rescaled(from, iterations);
-        self.loss.ssim_from = self.loss.ssim_from.map(|s| s * iterations / from.max(1));
-        self.kernel_warmup = self.kernel_warmup * iterations / from.max(1);
+        self.loss.ssim_from = self.loss.ssim_from.map(|s| scale_step(s, from, iterations));
+        self.kernel_warmup = scale_step(self.kernel_warmup, from, iterations);
         self.iterations = iterations;
         self
     }

@@ -24,8 +24,9 @@ use deblur_priors::{Dip, DipConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::models::{ImageModel, adam, step_module};
-use crate::schedule::MultiStepLr;
-use crate::solver::{DataFit, Penalty, SolverConfig};
+use crate::schedule::{MultiStepLr, scale_step};
+use crate::solver::{BlurModel, DataFit, Penalty, SolverConfig};
+use deblur_core::{Boundary, UniformBlur};
 
 /// The prior of a VDIP variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +133,7 @@ impl VdipImageConfig {
     /// The same settings for a loop of `to` steps instead of `from` (the warm-up and σ_n's
     /// milestones scale as the solver's do in [`SolverConfig::with_iterations`]).
     pub fn rescaled(mut self, from: usize, to: usize) -> Self {
-        self.warmup = self.warmup * to / from.max(1);
+        self.warmup = scale_step(self.warmup, from, to);
         self.prior_weight = self.prior_weight.rescaled(from, to);
         self
     }
@@ -211,12 +212,9 @@ impl VdipImage {
     }
 }
 
-/// The field of view of a valid blur with `kernel` inside a latent image.
+/// The field of view of a valid blur with `kernel` inside a latent image (the solver's crop).
 fn crop_valid(latent: Tensor<4>, kernel: [usize; 2]) -> Tensor<4> {
-    let [_, _, h, w] = latent.dims();
-    latent
-        .narrow(2, (kernel[0] - 1) / 2, h + 1 - kernel[0])
-        .narrow(3, (kernel[1] - 1) / 2, w + 1 - kernel[1])
+    UniformBlur::new(Boundary::Valid).crop_latent(latent, kernel)
 }
 
 impl ImageModel for VdipImage {

@@ -74,7 +74,8 @@ fn a_kernel_field_recovers_two_regions_better_than_one_kernel() {
         Box::new(kernel_mlp(0, &autodiff)),
         Box::new(kernel_mlp(1, &autodiff)),
     ]);
-    let out = run(&svola, &mut field_model);
+    let plan = svola.plan(latent, [K, K], &autodiff).unwrap();
+    let out = run(&plan, &mut field_model);
     let field_errors: Vec<f64> = truths
         .iter()
         .enumerate()
