@@ -7,12 +7,13 @@ use deblur_core::kernel::load_kernel_stack;
 use deblur_core::outputs::{Output, check_outputs};
 use deblur_core::visual::kernel_contact_sheet;
 use deblur_core::{
-    BitDepth, BlurMethod, Boundary, Kernel, Padding, UniformBlur, blur_image, device_from_name,
-    load_image, save_image,
+    BitDepth, BlurMethod, Boundary, Kernel, KernelField, Padding, UniformBlur, blur_image,
+    device_from_name, load_image, save_image,
 };
 use deblur_kernels::{KernelBank, KernelFamily, bank_stats, synthesize_bank};
 use deblur_metrics::{ShiftOptions, score_images};
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
 use std::time::Instant;
 
 use crate::weights_args::ShippedWeights;
@@ -114,6 +115,68 @@ enum KernelCommand {
     ///
     /// Example: deblur kernels stats shake31.npy
     Stats(KernelStatsArgs),
+    /// Make a kernel field for spatially varying blur: one camera motion (shake plus in-plane
+    /// rotation) seen at every region of an image, or independent kernels per region
+    /// (.npy R_h×R_w×K×K + JSON sidecar; see docs/kernels.md).
+    ///
+    /// Example: deblur kernels field --size 31 --grid 3x3 --image-size 512x512 --seed 1 -o field.npy --preview field.png
+    Field(KernelFieldArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FieldGeneratorArg {
+    /// One camera motion: a shake path plus an in-plane rotation (Whyte et al. 2012).
+    Camera,
+    /// An independent camera-shake kernel in every region.
+    PerRegion,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum WindowArg {
+    /// Bilinear interpolation between region centres.
+    Tent,
+    /// Bartlett–Hann tapers with 50 % overlap, normalised to sum to one.
+    BartlettHann,
+}
+
+impl From<WindowArg> for deblur_core::WindowShape {
+    fn from(w: WindowArg) -> Self {
+        match w {
+            WindowArg::Tent => deblur_core::WindowShape::Tent,
+            WindowArg::BartlettHann => deblur_core::WindowShape::BartlettHann,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct KernelFieldArgs {
+    /// How the kernels are made.
+    #[arg(long, value_enum, default_value = "camera")]
+    generator: FieldGeneratorArg,
+    /// Kernel side K in pixels (3–255).
+    #[arg(long, default_value_t = 31, value_parser = kernel_side)]
+    size: usize,
+    /// Regions, rows x columns (e.g. 3x3).
+    #[arg(long, default_value = "3x3", value_parser = grid_arg)]
+    grid: [usize; 2],
+    /// Size of the image the field is for, height x width (camera: where the regions sit).
+    #[arg(long, default_value = "512x512", value_parser = image_size_arg)]
+    image_size: [usize; 2],
+    /// Camera: largest in-plane rotation during the exposure, in degrees (0–45).
+    #[arg(long, default_value_t = 1.0)]
+    max_rotation: f64,
+    /// Window taper between regions.
+    #[arg(long, value_enum, default_value = "tent")]
+    window: WindowArg,
+    /// Seed of the motion.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output field (.npy); the sidecar goes beside it as .json.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Also write a picture of the kernels, each at its region's place.
+    #[arg(long)]
+    preview: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -246,8 +309,17 @@ struct BlurArgs {
     /// Sharp input image (PNG, JPEG, TIFF, BMP; gray or colour).
     sharp: PathBuf,
     /// Blur kernel (PNG, .npy or CSV); normalised to sum 1.
-    #[arg(long, short)]
-    kernel: PathBuf,
+    #[arg(
+        long,
+        short,
+        required_unless_present = "kernel_field",
+        conflicts_with = "kernel_field"
+    )]
+    kernel: Option<PathBuf>,
+    /// A kernel field (.npy from `deblur kernels field`) instead of one kernel: spatially
+    /// varying blur by overlap-add of the regions' blurs (window, then blur).
+    #[arg(long)]
+    kernel_field: Option<PathBuf>,
     /// Border handling: `valid` shrinks the image by K-1.
     #[arg(long, value_enum, default_value = "reflect")]
     padding: PaddingArg,
@@ -332,17 +404,28 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Kernel(KernelCommand::Stats(args)) => kernel_stats(args),
         Command::Kernel(KernelCommand::Sample(args)) => kernel_sample(args),
         Command::Kernel(KernelCommand::Fit(args)) => kernel_fit(args),
+        Command::Kernel(KernelCommand::Field(args)) => kernel_field(args),
     }
 }
 
 fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
-    check_outputs(&[&args.sharp, &args.kernel], &[Output::Image(&args.output)])?;
+    let kernel_path = args
+        .kernel
+        .as_ref()
+        .or(args.kernel_field.as_ref())
+        .ok_or("give --kernel or --kernel-field")?;
+    check_outputs(&[&args.sharp, kernel_path], &[Output::Image(&args.output)])?;
     let device = device_from_name(&args.device)?;
     let sharp = load_image(&args.sharp)?;
     if sharp.dropped_alpha {
         eprintln!("warning: {}: alpha channel dropped", args.sharp.display());
     }
-    let kernel = Kernel::load(&args.kernel)?;
+    let field = args
+        .kernel_field
+        .as_ref()
+        .map(|p| KernelField::load(p))
+        .transpose()?;
+    let kernel = args.kernel.as_ref().map(Kernel::load).transpose()?;
     let boundary = match args.padding {
         PaddingArg::Valid => Boundary::Valid,
         PaddingArg::Zero => Boundary::Same(Padding::Zero),
@@ -356,14 +439,24 @@ fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
         BlurMethodArg::Direct => BlurMethod::Direct,
         BlurMethodArg::Fft => BlurMethod::Fft,
     };
-    let blurred = blur_image(
-        &sharp.pixels,
-        &kernel,
-        UniformBlur::new(boundary).with_method(method),
-        args.noise_std,
-        args.seed,
-        &device,
-    )
+    let blurred = match (&kernel, &field) {
+        (Some(kernel), _) => blur_image(
+            &sharp.pixels,
+            kernel,
+            UniformBlur::new(boundary).with_method(method),
+            args.noise_std,
+            args.seed,
+            &device,
+        ),
+        (None, Some(field)) => field.with_method(method).blur_image(
+            &sharp.pixels,
+            boundary,
+            args.noise_std,
+            args.seed,
+            &device,
+        ),
+        (None, None) => unreachable!("clap requires --kernel or --kernel-field"),
+    }
     .map_err(|e| format!("{}: {e}", args.sharp.display()))?;
     save_image(&args.output, &blurred, args.bit_depth.into())?;
     let (_, h, w) = blurred.dim();
@@ -487,6 +580,95 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
         args.count as f64 / seconds
     );
     Ok(())
+}
+
+fn kernel_field(args: KernelFieldArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let sidecar = KernelField::sidecar_path(&args.output);
+    let mut outputs = vec![Output::Npy(&args.output), Output::File(&sidecar)];
+    if let Some(preview) = &args.preview {
+        outputs.push(Output::Image(preview));
+    }
+    check_outputs(&[], &outputs)?;
+    let shake = deblur_kernels::shake::ShakeConfig::new(args.size);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let window = args.window.into();
+    let mut extra = vec![
+        ("seed", args.seed.to_string()),
+        (
+            "image_size",
+            format!("[{}, {}]", args.image_size[0], args.image_size[1]),
+        ),
+    ];
+    let field = match args.generator {
+        FieldGeneratorArg::Camera => {
+            let config = deblur_kernels::field::CameraMotionConfig::new(shake)
+                .with_max_rotation_deg(args.max_rotation);
+            let (field, rotation, length) = deblur_kernels::field::camera_motion_field(
+                &config,
+                args.grid,
+                window,
+                args.image_size,
+                &mut rng,
+            )?;
+            extra.push(("generator", "\"camera\"".into()));
+            extra.push(("rotation_deg", format!("{rotation:.4}")));
+            extra.push(("path_length_px", format!("{length:.3}")));
+            field
+        }
+        FieldGeneratorArg::PerRegion => {
+            extra.push(("generator", "\"per-region\"".into()));
+            deblur_kernels::field::per_region_field(&shake, args.grid, window, &mut rng)?
+        }
+    };
+    if let Some(preview) = &args.preview {
+        save_image(preview, &field_picture(&field), BitDepth::Eight)?;
+    }
+    field.save(&args.output, &extra)?;
+    eprintln!(
+        "wrote {} ({}x{} kernels of {}x{})",
+        args.output.display(),
+        args.grid[0],
+        args.grid[1],
+        args.size,
+        args.size
+    );
+    Ok(())
+}
+
+/// A field's kernels drawn at their regions' places (one cell per region, row by row), each
+/// scaled to its maximum.
+pub(crate) fn field_picture(field: &KernelField) -> ndarray::Array3<f32> {
+    let cell = (field.kernel_size()[0] * 3).clamp(64, 160);
+    kernel_contact_sheet(field.kernels(), cell, field.grid()[1])
+}
+
+/// `RxC` (rows x columns), each 1–64.
+pub(crate) fn grid_arg(text: &str) -> Result<[usize; 2], String> {
+    let pair = two_numbers(text)?;
+    if pair.iter().any(|&n| !(1..=64).contains(&n)) {
+        return Err(format!("{text}: use 1 to 64 regions per axis"));
+    }
+    Ok(pair)
+}
+
+/// `HxW` in pixels, each 1–65536.
+fn image_size_arg(text: &str) -> Result<[usize; 2], String> {
+    let pair = two_numbers(text)?;
+    if pair.iter().any(|&n| !(1..=65_536).contains(&n)) {
+        return Err(format!("{text}: use 1 to 65536 pixels per side"));
+    }
+    Ok(pair)
+}
+
+fn two_numbers(text: &str) -> Result<[usize; 2], String> {
+    let parts: Vec<&str> = text.split(['x', 'X']).collect();
+    match parts.as_slice() {
+        [a, b] => match (a.trim().parse(), b.trim().parse()) {
+            (Ok(a), Ok(b)) => Ok([a, b]),
+            _ => Err(format!("{text}: expected two whole numbers as AxB")),
+        },
+        _ => Err(format!("{text}: expected two whole numbers as AxB")),
+    }
 }
 
 fn kernel_stats(args: KernelStatsArgs) -> Result<(), Box<dyn std::error::Error>> {

@@ -18,7 +18,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     default_sigpipe();
     deblur_core::retain_freed_memory();
-    let cli = commands::Cli::parse();
+    let cli = match commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -26,6 +29,39 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Help and version go to stdout as clap writes them; a usage error becomes the same one line as
+/// every other error (clap's message, its continuation lines joined, without the usage block and
+/// the "--help" tip), exit status 2.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        // Help text, or the subcommand list for a bare `deblur kernel`: clap's own output.
+        let _ = err.print();
+        return if err.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    eprintln!("{}", one_line(&err.render().to_string()));
+    ExitCode::from(2)
+}
+
+/// clap's message up to its first blank line, continuation lines joined by spaces.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A closed pipe (`deblur bench … | head`) ends the process quietly, as for other Unix tools,

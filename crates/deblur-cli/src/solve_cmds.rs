@@ -143,6 +143,57 @@ pub struct BlindArgs {
     /// Write the current image and kernel every N iterations into DIR.
     #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
     save_every: Option<Vec<String>>,
+    /// Blur that varies across the image (camera rotation): after the uniform estimate, a
+    /// kernel per region of --grid, started from it and optimised jointly with the image
+    /// (GLKM's Algorithm 4, SVOLA blur); --kernel-out then writes the field (.npy, with its
+    /// sidecar) or its picture (each kernel at its region's place).
+    #[arg(long)]
+    nonuniform: bool,
+    /// Regions of the non-uniform estimate, rows x columns.
+    #[arg(long, default_value = "3x3", value_parser = crate::commands::grid_arg, requires = "nonuniform")]
+    grid: [usize; 2],
+    /// Kernel model of every region: SelfDeblur's MLP or GLKM's generator.
+    #[arg(long, value_enum, default_value = "mlp", requires = "nonuniform")]
+    field_kernels: FieldKernelsArg,
+    /// Joint steps of the non-uniform stage.
+    #[arg(long, default_value_t = 300, value_parser = crate::train_cmds::at_least_one, requires = "nonuniform")]
+    field_iters: usize,
+    /// Image model of the non-uniform stage: the uniform estimate's result held fixed while the
+    /// kernels fit, then re-deconvolved with the field (--field-rounds times), or a DIP from
+    /// scratch optimised jointly with the kernels.
+    #[arg(long, value_enum, default_value = "fixed", requires = "nonuniform")]
+    field_image: FieldImageArg,
+    /// Rounds of kernel fit and deconvolution for --field-image fixed.
+    #[arg(long, default_value_t = 1, value_parser = crate::train_cmds::at_least_one, requires = "nonuniform")]
+    field_rounds: usize,
+    /// Learning rate of the region kernels (default: 5e-3 for the MLP, 2e-3 for GLKM).
+    #[arg(long, value_parser = crate::train_cmds::positive_finite, requires = "nonuniform")]
+    field_kernel_lr: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum FieldImageArg {
+    /// The uniform estimate's result, fixed during each round's kernel fit.
+    Fixed,
+    /// The fast preset's DIP from scratch.
+    Dip,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum FieldKernelsArg {
+    /// SelfDeblur's kernel MLP per region.
+    Mlp,
+    /// GLKM's learned generator per region (shipped weights).
+    Glkm,
+}
+
+impl From<FieldKernelsArg> for deblur_optim::FieldKernels {
+    fn from(k: FieldKernelsArg) -> Self {
+        match k {
+            FieldKernelsArg::Mlp => deblur_optim::FieldKernels::Mlp,
+            FieldKernelsArg::Glkm => deblur_optim::FieldKernels::Glkm,
+        }
+    }
 }
 
 /// The options of blind deblurring shared by `deblur blind` and `deblur batch`.
@@ -413,6 +464,9 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         }
         None => None,
     };
+    if args.nonuniform {
+        return blind_nonuniform(&args, &options, models.as_ref(), &request, &input);
+    }
     let mut observer = CliObserver::new(request.method.steps(), every);
     let result = deblur_blind(
         &input.pixels,
@@ -478,6 +532,98 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     Ok(())
 }
 
+/// `deblur blind --nonuniform`: the uniform estimate, then the field's joint stage, each with
+/// its progress bar; the outputs as for the uniform path, the kernel output as a field.
+fn blind_nonuniform(
+    args: &BlindArgs,
+    options: &BlindOptions,
+    models: Option<&GlkmModels>,
+    request: &BlindRequest,
+    input: &deblur_core::LoadedImage,
+) -> CmdResult {
+    let mut config = deblur_optim::NonUniformConfig::new(args.grid, args.field_kernels.into());
+    config.iterations = args.field_iters;
+    config.seed = options.seed;
+    if let Some(lr) = args.field_kernel_lr {
+        config.kernel_lr = lr;
+    }
+    config.image = match args.field_image {
+        FieldImageArg::Dip => deblur_optim::nonuniform::FieldImage::Dip,
+        FieldImageArg::Fixed => deblur_optim::nonuniform::FieldImage::Fixed {
+            rounds: args.field_rounds,
+        },
+    };
+    // GLKM region kernels need the shipped generator even when the global method does not.
+    let glkm = match (config.kernels, models) {
+        (deblur_optim::FieldKernels::Glkm, None) => load_models(&BlindOptions {
+            method: deblur_optim::MethodKind::Glkm,
+            ..options.clone()
+        })?,
+        _ => None,
+    };
+    let models = models.or(glkm.as_ref());
+    let mut observer = CliObserver::new(request.method.steps() + config.iterations, None);
+    let result = deblur_optim::deblur_nonuniform(
+        &input.pixels,
+        request,
+        &config,
+        deblur_optim::Resources::glkm(models),
+        &options.device,
+        &mut observer,
+    )
+    .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    observer.bar.finish_and_clear();
+    save_image(&args.output, &result.image, input.bit_depth)?;
+    if let Some(path) = &args.kernel_out {
+        let npy = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+        if npy {
+            result.field.save(
+                path,
+                &[("generator", format!("\"blind {}\"", config.kernels.name()))],
+            )?;
+        } else {
+            save_image(
+                path,
+                &crate::commands::field_picture(&result.field),
+                BitDepth::Eight,
+            )?;
+        }
+    }
+    if let Some(path) = &args.before_after {
+        save_image(
+            path,
+            &deblur_core::visual::side_by_side(&[&input.pixels, &result.image]),
+            BitDepth::Eight,
+        )?;
+    }
+    if let Some(path) = &args.loss_plot {
+        save_image(
+            path,
+            &loss_chart(&result.losses, None).render(),
+            BitDepth::Eight,
+        )?;
+    }
+    if result.global.fell_back {
+        eprintln!(
+            "warning: the global kernel estimate failed the self-check, so the output is the \
+             input unchanged"
+        );
+    }
+    eprintln!(
+        "wrote {} (global kernel in {:.1} s, {}x{} field of {} kernels in {:.1} s, noise σ ≈ {:.4})",
+        args.output.display(),
+        result.global.seconds,
+        args.grid[0],
+        args.grid[1],
+        config.kernels.name(),
+        result.seconds,
+        result.global.noise_std
+    );
+    Ok(())
+}
+
 fn save_kernel(kernel: &Kernel, path: &std::path::Path) -> CmdResult {
     match path
         .extension()
@@ -505,8 +651,17 @@ pub struct DeconvArgs {
     /// Blurred input image.
     input: PathBuf,
     /// The blur kernel (cross-correlation convention; PNG, .npy or CSV).
-    #[arg(long, short)]
-    kernel: PathBuf,
+    #[arg(
+        long,
+        short,
+        required_unless_present = "kernel_field",
+        conflicts_with = "kernel_field"
+    )]
+    kernel: Option<PathBuf>,
+    /// A kernel field (.npy from `deblur kernels field` or `blind --nonuniform`) instead of one
+    /// kernel (hl only): each region's deconvolution, blended by the field's windows.
+    #[arg(long)]
+    kernel_field: Option<PathBuf>,
     /// Output image.
     #[arg(long, short)]
     output: PathBuf,
@@ -542,10 +697,35 @@ pub enum BoundaryArg {
 }
 
 pub fn deconv(args: DeconvArgs) -> CmdResult {
-    check_outputs(&[&args.input, &args.kernel], &[Output::Image(&args.output)])?;
+    let kernel_path = args
+        .kernel
+        .as_ref()
+        .or(args.kernel_field.as_ref())
+        .ok_or("give --kernel or --kernel-field")?;
+    check_outputs(&[&args.input, kernel_path], &[Output::Image(&args.output)])?;
+    if args.kernel_field.is_some() && matches!(args.method, DeconvArg::Wiener) {
+        return Err("--kernel-field works with --method hl".into());
+    }
     let device = device_from_name(&args.device)?;
     let input = load_image_limited(&args.input, args.max_megapixels)?;
-    let kernel = Kernel::load(&args.kernel)?;
+    if let Some(path) = &args.kernel_field {
+        let field = deblur_core::KernelField::load(path)?;
+        let config = match args.boundary {
+            BoundaryArg::Unknown => HyperLaplacianConfig::default(),
+            BoundaryArg::Mirror => HyperLaplacianConfig::mirror_padding(),
+        };
+        let config = HyperLaplacianConfig {
+            lambda: args.weight.unwrap_or(config.lambda),
+            tile: (args.tile > 0).then_some(args.tile),
+            ..config
+        };
+        let x = deblur_optim::deconv_field(&input.pixels, &field, &config, &device)
+            .map_err(|e| format!("{}: {e}", args.input.display()))?;
+        save_image(&args.output, &x, input.bit_depth)?;
+        eprintln!("wrote {}", args.output.display());
+        return Ok(());
+    }
+    let kernel = Kernel::load(kernel_path)?;
     let y = array_to_tensor(&input.pixels, &device);
     let x = match args.method {
         DeconvArg::Hl => {

@@ -55,6 +55,14 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A kernel-field file (or its sidecar) could not be used.
+    #[error("{path}: not a usable kernel field ({reason})")]
+    BadFieldFile {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// A kernel holds NaN or infinite values.
     #[error("kernel has a non-finite value at row {row}, column {col}")]
     NonFiniteKernel {

@@ -61,7 +61,12 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<ArrayD<f32>, String> {
         .map(|s| s.trim_end_matches('L').parse::<usize>())
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| format!("bad shape {shape_text}"))?;
-    let count: usize = shape.iter().product();
+    // a forged shape must not overflow the element count (found by the libFuzzer target)
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|n| n.checked_mul(8).is_some())
+        .ok_or_else(|| format!("shape {shape_text} is too large"))?;
     let body = &bytes[start + header_len..];
     let values: Vec<f32> = match descr {
         "<f4" | "=f4" => {
@@ -201,6 +206,21 @@ pub fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shape whose product overflows `usize` is refused, not multiplied (the libFuzzer kernel
+    /// target's find, `fuzz/artifacts`: shape `(12876694597310582329, 1, 1)`).
+    #[test]
+    fn an_overflowing_shape_is_an_error() {
+        let header =
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (12876694597310582329, 2, 1), }";
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend([1, 0]);
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend([0u8; 16]);
+        let err = parse_npy(&bytes).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+    }
 
     #[test]
     fn round_trip_keeps_shape_and_values() {

@@ -26,7 +26,10 @@ use crate::pad::{Padding, pad};
 use crate::{Error, Result};
 
 /// The 1-D taper the windows are built from (separable: `w_(i,j)(u, v) = a_i(u) · b_j(v)`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum WindowShape {
     /// Linear interpolation between region centres at `0, (N−1)/(g−1), …, N−1`: each pixel's
     /// kernel is the bilinear interpolation of its neighbouring region kernels. Sums to one

@@ -4,6 +4,7 @@
 
 pub mod bank;
 mod error;
+pub mod field;
 pub mod generator;
 pub mod gp;
 pub mod images;

@@ -18,7 +18,22 @@ pub(crate) fn rasterise_centred(samples: &[Sample], size: usize) -> Option<Array
     let cy = samples.iter().map(|s| s.0 * s.2).sum::<f64>() / total;
     let cx = samples.iter().map(|s| s.1 * s.2).sum::<f64>() / total;
     let centre = ((size - 1) / 2) as f64;
-    let (dy, dx) = (centre - cy, centre - cx);
+    rasterise_at(samples, size, (centre - cy, centre - cx))
+}
+
+/// Splats `samples` moved by `(dy, dx)` into a `size × size` array (the kernel centre is
+/// `(K − 1) / 2`, so a sample at `(0, 0)` with offset `((K−1)/2, (K−1)/2)` lands there). `None`
+/// if any sample falls outside the canvas or the weights do not sum to a positive value.
+pub(crate) fn rasterise_at(
+    samples: &[Sample],
+    size: usize,
+    offset: (f64, f64),
+) -> Option<Array2<f32>> {
+    let total: f64 = samples.iter().map(|s| s.2).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let (dy, dx) = offset;
     let mut out = Array2::<f64>::zeros((size, size));
     let limit = (size - 1) as f64;
     for &(r, c, w) in samples {

@@ -20,8 +20,8 @@ use crate::solver::{Observer, SolveOutput, SolverConfig};
 
 /// Adam steps and learning rate of the w-space fit of [`KernelStart::Broad`] (≈ 1 s on a CPU;
 /// L1 per entry 2.8e-4 to a σ = 4 px Gaussian with the shipped generator).
-const BROAD_FIT_STEPS: usize = 300;
-const BROAD_FIT_LR: f64 = 5e-3;
+pub(crate) const BROAD_FIT_STEPS: usize = 300;
+pub(crate) const BROAD_FIT_LR: f64 = 5e-3;
 /// Adam learning rate of the z-space fit of [`KernelStart::Broad`] for a latent phase.
 const LATENT_FIT_LR: f64 = 1e-2;
 

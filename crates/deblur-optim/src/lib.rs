@@ -12,6 +12,7 @@ pub mod levin;
 pub mod method;
 pub mod models;
 pub mod nonblind;
+pub mod nonuniform;
 pub mod pipeline;
 pub mod schedule;
 pub mod selfdeblur;
@@ -24,6 +25,9 @@ pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
 pub use method::{BlurPart, ComposedMethod, ImagePart, KernelPart, Resources};
 pub use nonblind::{DeconvBoundary, HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
+pub use nonuniform::{
+    FieldKernels, NonUniformConfig, NonUniformResult, deblur_nonuniform, deconv_field,
+};
 pub use pipeline::{
     BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, ImagePrior, MethodKind,
     NoiseAware, Preset, Robust, deblur_blind,

@@ -221,14 +221,42 @@ pub enum BlurPart {
     /// observation by the kernel minus one, so no boundary is assumed.
     #[default]
     UniformValid,
+    /// A kernel per region of `grid` blended by `window` tapers (SVOLA, valid convolution as
+    /// above; the kernel model makes `[R, 1, kh, kw]`, e.g. [`crate::models::KernelFieldModel`]).
+    Svola {
+        /// Regions `[rows, columns]`.
+        grid: [usize; 2],
+        /// The window taper.
+        window: deblur_core::WindowShape,
+    },
 }
 
 impl BlurPart {
-    /// The model.
-    pub fn build(&self) -> Box<dyn BlurModel> {
-        match self {
+    /// The latent image's size for an observation of `observed` and kernels of `kernel` (both
+    /// parts: the valid convolution's `observed + kernel − 1`).
+    pub fn latent_size(&self, observed: [usize; 2], kernel: [usize; 2]) -> [usize; 2] {
+        UniformBlur::new(Boundary::Valid).latent_size(observed, kernel)
+    }
+
+    /// The model for latent images of `latent` and kernels of `kernel` on `device` (SVOLA's
+    /// windows are computed there once).
+    ///
+    /// # Errors
+    /// [`Error::Core`] for a grid finer than the image.
+    pub fn build(
+        &self,
+        latent: [usize; 2],
+        kernel: [usize; 2],
+        device: &Device,
+    ) -> Result<Box<dyn BlurModel>> {
+        Ok(match self {
             BlurPart::UniformValid => Box::new(UniformBlur::new(Boundary::Valid)),
-        }
+            BlurPart::Svola { grid, window } => Box::new(
+                deblur_core::Svola::new(*grid, Boundary::Valid)
+                    .with_window(*window)
+                    .plan(latent, kernel, device)?,
+            ),
+        })
     }
 }
 
@@ -349,8 +377,8 @@ impl ComposedMethod {
         let [_, c, h, w] = observation.dims();
         let device = observation.device().autodiff();
         device.seed(self.solver.seed);
-        let blur = self.blur.build();
-        let latent = blur.latent_size([h, w], kernel_size);
+        let latent = self.blur.latent_size([h, w], kernel_size);
+        let blur = self.blur.build(latent, kernel_size, &device)?;
         let mut image = self
             .image
             .build(c, latent, kernel_size, &self.solver, &device);

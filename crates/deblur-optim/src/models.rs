@@ -179,6 +179,33 @@ impl MlpKernel {
             last: None,
         }
     }
+
+    /// An MLP that starts at `kernel` ([`KernelMlp::starting_at`]): the warm start of every
+    /// region of a non-uniform estimate from the global kernel.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when the kernel's size is not the config's.
+    pub fn starting_at(
+        config: &KernelMlpConfig,
+        seed: u64,
+        kernel: &deblur_core::Kernel,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        if kernel.size() != config.kernel_size {
+            return Err(crate::Error::setting(
+                "kernel size",
+                format!(
+                    "the start kernel is {:?}, the model makes {:?}",
+                    kernel.size(),
+                    config.kernel_size
+                ),
+            ));
+        }
+        let mut model = MlpKernel::new(config, seed, device);
+        let values: Vec<f32> = kernel.values().iter().copied().collect();
+        model.net = model.net.starting_at(&values);
+        Ok(model)
+    }
 }
 
 impl KernelModel for MlpKernel {
@@ -206,12 +233,12 @@ impl KernelModel for MlpKernel {
 /// A field of kernels for a spatially varying blur ([`deblur_core::Svola`]): one kernel model
 /// per region, each with its own parameters and optimiser, stacked to `[R, 1, kh, kw]` in region
 /// order.
-pub struct KernelField {
+pub struct KernelFieldModel {
     regions: Vec<Box<dyn KernelModel>>,
     last: Option<Tensor<4>>,
 }
 
-impl KernelField {
+impl KernelFieldModel {
     /// The field of `regions` (in the blur's region order: row by row).
     ///
     /// # Panics
@@ -226,14 +253,14 @@ impl KernelField {
             regions.iter().all(|r| r.size() == size),
             "the regions' kernels must have one size"
         );
-        KernelField {
+        KernelFieldModel {
             regions,
             last: None,
         }
     }
 }
 
-impl KernelModel for KernelField {
+impl KernelModel for KernelFieldModel {
     fn forward(&mut self, step: usize) -> Tensor<4> {
         let kernels: Vec<Tensor<4>> = self.regions.iter_mut().map(|r| r.forward(step)).collect();
         let field = Tensor::cat(kernels, 0);

@@ -9,7 +9,7 @@ use deblur_kernels::bank::kernel_rng;
 use deblur_kernels::{ColorMode, DeadLeaves, ImageSource};
 use deblur_metrics::kernel_error;
 use deblur_optim::SolverConfig;
-use deblur_optim::models::{DipImage, KernelField, KernelModel, MlpKernel};
+use deblur_optim::models::{DipImage, KernelFieldModel, KernelModel, MlpKernel};
 use deblur_optim::solver::{BlurModel, Silent, solve};
 use deblur_priors::{DipConfig, KernelMlpConfig};
 use deblur_testkit::rng_lock;
@@ -70,7 +70,7 @@ fn a_kernel_field_recovers_two_regions_better_than_one_kernel() {
         )
         .unwrap()
     };
-    let mut field_model = KernelField::new(vec![
+    let mut field_model = KernelFieldModel::new(vec![
         Box::new(kernel_mlp(0, &autodiff)),
         Box::new(kernel_mlp(1, &autodiff)),
     ]);

@@ -4,7 +4,7 @@
 //! makes the kernel non-negative and sum to 1 by construction.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{relu6, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -63,6 +63,38 @@ impl KernelMlp {
         Tensor::from_data(TensorData::new(values, [1, self.noise_dim]), device)
     }
 
+    /// The same MLP made to output `kernel` (`kh·kw` values, row by row, non-negative) on any
+    /// input: the output layer's weights are set to zero and its bias to `ln(k + 10⁻⁴ max k)`, so
+    /// that the softmax gives the kernel (its zero taps at 10⁻⁴ of the peak, so that they can
+    /// grow). Training then moves both layers as usual: a warm start from an earlier estimate
+    /// (the non-uniform solver starts every region from the global kernel this way).
+    ///
+    /// # Panics
+    /// If `kernel` does not have `kh·kw` values (a programming error).
+    pub fn starting_at(self, kernel: &[f32]) -> Self {
+        let [kh, kw] = self.kernel_size;
+        assert_eq!(kernel.len(), kh * kw, "a kernel of {kh}x{kw} taps");
+        let device = self.out.weight.device();
+        let peak = kernel
+            .iter()
+            .copied()
+            .fold(0.0f32, f32::max)
+            .max(f32::MIN_POSITIVE);
+        let bias: Vec<f32> = kernel
+            .iter()
+            .map(|&v| (v.max(0.0) + 1e-4 * peak).ln())
+            .collect();
+        let [hidden, outputs] = self.out.weight.dims();
+        let out = Linear {
+            weight: Param::from_tensor(Tensor::zeros([hidden, outputs], &device)),
+            bias: Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias, [outputs]),
+                &device,
+            ))),
+        };
+        KernelMlp { out, ..self }
+    }
+
     /// # Shapes
     /// `noise`: `[1, noise_dim]` → `[1, 1, kh, kw]`, non-negative, summing to 1
     pub fn forward(&self, noise: Tensor<2>) -> Tensor<4> {
@@ -76,6 +108,21 @@ impl KernelMlp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warm_started_mlp_outputs_its_kernel() {
+        let device = Device::default();
+        let config = KernelMlpConfig::new([3, 3]).with_hidden(8);
+        let target = [0.0, 0.1, 0.0, 0.2, 0.4, 0.2, 0.0, 0.1, 0.0];
+        let net = config.init(&device).starting_at(&target);
+        let noise = net.input_noise(5, &device);
+        let k: Vec<f32> = net.forward(noise).into_data().try_to_vec().unwrap();
+        // softmax(ln(t + 1e-4·0.4)) = (t + 4e-5) / (1 + 9·4e-5)
+        for (got, want) in k.iter().zip(target) {
+            let expected = (want + 4e-5) / (1.0 + 9.0 * 4e-5);
+            assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+        }
+    }
 
     #[test]
     fn kernel_is_a_valid_psf_with_the_reference_parameter_count() {

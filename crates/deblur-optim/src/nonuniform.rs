@@ -1,0 +1,349 @@
+//! Non-uniform blind deblurring (GLKM's Algorithm 4): a global estimate by the uniform pipeline,
+//! every region's kernel started from it, then the image and a field of kernels optimised
+//! jointly through the solver loop with the SVOLA blur ([`BlurPart::Svola`]), and a read-out by
+//! non-blind deconvolution with the estimated field ([`deconv_field`]).
+//!
+//! The region kernels are either SelfDeblur's MLP (warm-started at the global kernel through its
+//! output bias, [`MlpKernel::starting_at`]; the patch-wise SelfDeblur baseline of the GLKM paper)
+//! or GLKM's generator (each region's feature map fitted to the global kernel). The image model
+//! is the fast preset's DIP over the whole image: every region needs its pixels, so no window is
+//! chosen (the cost grows with the image: about 0.2 s per step at 285², 2 cores).
+
+use burn::tensor::{Device, Tensor};
+use deblur_core::convert::{array_to_tensor, tensor_to_array};
+use deblur_core::{Boundary, Kernel, KernelField, WindowShape, YCbCrStandard};
+use deblur_priors::{DipConfig, KernelMlpConfig};
+use ndarray::{Array3, Axis};
+
+use crate::error::MISSING_GLKM;
+use crate::glkm::{BROAD_FIT_LR, BROAD_FIT_STEPS};
+use crate::method::{BlurPart, ImagePart, Resources};
+use crate::models::{GlkmKernel, ImageModel, KernelFieldModel, KernelModel, MlpKernel, PixelImage};
+use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
+use crate::pipeline::{BlindRequest, BlindResult, ColorPath, deblur_blind};
+use crate::selfdeblur::SelfDeblurConfig;
+use crate::solver::{Observer, SolverConfig, solve};
+use crate::{Error, Result};
+
+/// The kernel model of every region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKernels {
+    /// SelfDeblur's kernel MLP per region, started at the global kernel.
+    Mlp,
+    /// GLKM's generator per region (its own feature map each), fitted to the global kernel.
+    Glkm,
+}
+
+impl FieldKernels {
+    /// `mlp` or `glkm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldKernels::Mlp => "mlp",
+            FieldKernels::Glkm => "glkm",
+        }
+    }
+}
+
+/// The image model of the joint stage.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldImage {
+    /// The fast preset's DIP, from scratch.
+    Dip,
+    /// The current estimate, fixed (extended to the latent size by mirroring): the loop takes
+    /// kernel steps only, then the image is re-estimated by [`deconv_field`] with the new field,
+    /// `rounds` times (alternating minimisation; a free pixel image would let the kernels
+    /// collapse to deltas, as measured).
+    Fixed {
+        /// Kernel-fit and deconvolution rounds.
+        rounds: usize,
+    },
+}
+
+/// Settings of the joint stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonUniformConfig {
+    /// Regions `[rows, columns]`. Default: 3×3.
+    pub grid: [usize; 2],
+    /// Window taper. Default: tent.
+    pub window: WindowShape,
+    /// Kernel model of the regions. Default: the MLP.
+    pub kernels: FieldKernels,
+    /// Joint steps. Default: 300.
+    pub iterations: usize,
+    /// Learning rate of the region kernels (MLP: 5e-3; GLKM: 2e-3, set by [`NonUniformConfig::new`]).
+    pub kernel_lr: f64,
+    /// The image model. Default: the global estimate, fixed, one round.
+    pub image: FieldImage,
+    /// The DIP's network for [`FieldImage::Dip`]: the fast preset's 16-channel DIP.
+    pub dip: DipConfig,
+    /// Seed of the networks' inputs.
+    pub seed: u64,
+}
+
+impl NonUniformConfig {
+    /// The defaults for `kernels` on a `grid`.
+    pub fn new(grid: [usize; 2], kernels: FieldKernels) -> Self {
+        NonUniformConfig {
+            grid,
+            window: WindowShape::Tent,
+            kernels,
+            iterations: 300,
+            kernel_lr: match kernels {
+                FieldKernels::Mlp => 5e-3,
+                FieldKernels::Glkm => 2e-3,
+            },
+            image: FieldImage::Fixed { rounds: 1 },
+            dip: DipConfig::narrow(1, 16, 4, 4),
+            seed: 0,
+        }
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        if self.grid[0] == 0 || self.grid[1] == 0 {
+            return Err(Error::setting("grid", "needs at least one region per axis"));
+        }
+        if self.iterations == 0 {
+            return Err(Error::setting("iterations", "must be at least 1"));
+        }
+        if !(self.kernel_lr.is_finite() && self.kernel_lr > 0.0) {
+            return Err(Error::setting(
+                "kernel learning rate",
+                format!("{} must be finite and above 0", self.kernel_lr),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What [`deblur_nonuniform`] returns.
+#[derive(Clone, Debug)]
+pub struct NonUniformResult {
+    /// The restored image `[c, h, w]` in [0, 1].
+    pub image: Array3<f32>,
+    /// The estimated field.
+    pub field: KernelField,
+    /// The global (uniform) estimate the field started from.
+    pub global: BlindResult,
+    /// Loss per joint step.
+    pub losses: Vec<f32>,
+    /// Seconds of the joint stage.
+    pub seconds: f64,
+}
+
+/// Non-uniform blind deblurring of `pixels` (`[c, h, w]`): `request`'s uniform pipeline for the
+/// global kernel, then the joint stage of `config`, then [`deconv_field`] with the request's
+/// final step. When the global estimate fails the pipeline's self-check, its result (the input)
+/// is returned with a field of delta kernels.
+///
+/// # Errors
+/// The pipeline's errors; [`Error::MissingModels`] for GLKM kernels without `resources.glkm`;
+/// [`Error::InvalidSetting`] for bad settings or a grid finer than the image.
+pub fn deblur_nonuniform(
+    pixels: &Array3<f32>,
+    request: &BlindRequest,
+    config: &NonUniformConfig,
+    resources: Resources<'_>,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<NonUniformResult> {
+    config.validate()?;
+    if config.kernels == FieldKernels::Glkm && resources.glkm.is_none() {
+        return Err(MISSING_GLKM);
+    }
+    let global = deblur_blind(pixels, request, resources, device, observer)?;
+    let c = pixels.dim().0;
+    let luma_path = c == 3 && request.color == ColorPath::Luma;
+    let work: Array3<f32> = if luma_path {
+        deblur_core::color::luma(pixels, YCbCrStandard::FullRange)?.insert_axis(Axis(0))
+    } else {
+        pixels.clone()
+    };
+    if global.fell_back {
+        let field = KernelField::uniform(config.grid, config.window, &global.kernel)?;
+        return Ok(NonUniformResult {
+            image: global.image.clone(),
+            field,
+            global,
+            losses: Vec::new(),
+            seconds: 0.0,
+        });
+    }
+    let start_kernel = match (config.kernels, resources.glkm) {
+        (FieldKernels::Glkm, Some(models)) => {
+            let k = models.kernel_size();
+            global.kernel.resize_canvas([k, k])?
+        }
+        _ => global.kernel.clone(),
+    };
+    let nonblind = request.final_deconv(global.noise_std);
+    // The joint stage sees the estimation channel(s): the luma, or the three channels.
+    let observation = array_to_tensor(&work, device);
+    let mut field = KernelField::uniform(config.grid, config.window, &start_kernel)?;
+    let mut current = if luma_path {
+        deblur_core::color::luma(&global.image, YCbCrStandard::FullRange)?.insert_axis(Axis(0))
+    } else {
+        global.image.clone()
+    };
+    let (mut losses, mut seconds) = (Vec::new(), 0.0);
+    let rounds = match config.image {
+        FieldImage::Fixed { rounds } => rounds.max(1),
+        FieldImage::Dip => 1,
+    };
+    for round in 0..rounds {
+        let out = joint_stage(
+            &observation,
+            &current,
+            &field,
+            config,
+            resources,
+            round as u64,
+            observer,
+        )?;
+        losses.extend(out.losses);
+        seconds += out.seconds;
+        field = KernelField::from_tensor(config.grid, config.window, out.kernel.to_device(device))?;
+        current = deconv_field(&work, &field, &nonblind, device)?;
+    }
+    let restored = if luma_path {
+        deblur_core::color::merge_luma(
+            pixels,
+            current.index_axis(Axis(0), 0),
+            YCbCrStandard::FullRange,
+        )?
+    } else {
+        current
+    };
+    Ok(NonUniformResult {
+        image: restored,
+        field,
+        global,
+        losses,
+        seconds,
+    })
+}
+
+/// One run of the solver loop: the image model of `config` (the fixed `current` image, or a DIP)
+/// and one kernel model per region started at `field`'s kernel, through the SVOLA blur.
+fn joint_stage(
+    observation: &Tensor<4>,
+    current: &Array3<f32>,
+    field: &KernelField,
+    config: &NonUniformConfig,
+    resources: Resources<'_>,
+    round: u64,
+    observer: &mut dyn Observer,
+) -> Result<crate::solver::SolveOutput> {
+    let device = observation.device();
+    let [_, c, h, w] = observation.dims();
+    let k = field.kernel_size();
+    let seed = config.seed.wrapping_add(round * 1000);
+    let ad = device.clone().autodiff();
+    ad.seed(seed);
+    let blur_part = BlurPart::Svola {
+        grid: config.grid,
+        window: config.window,
+    };
+    let latent = blur_part.latent_size([h, w], k);
+    let blur = blur_part.build(latent, k, &ad)?;
+    let mut reference = SelfDeblurConfig::paper(k).with_iterations(config.iterations);
+    reference.image = reference.image.with_dip(config.dip.clone());
+    reference.image.noise_seed = seed;
+    reference.solver.kernel_lr.base = config.kernel_lr;
+    reference.solver.seed = seed;
+    let mut image: Box<dyn ImageModel> = match config.image {
+        FieldImage::Dip => {
+            ImagePart::Dip(reference.image.clone()).build(c, latent, k, &reference.solver, &ad)
+        }
+        FieldImage::Fixed { .. } => {
+            let (ph, pw) = ((k[0] - 1) / 2, (k[1] - 1) / 2);
+            let padded = deblur_core::pad::pad(
+                array_to_tensor(current, &device),
+                [(ph, k[0] - 1 - ph), (pw, k[1] - 1 - pw)],
+                deblur_core::Padding::Symmetric,
+            );
+            // kernel steps only: the image stays the current estimate
+            reference.solver = SolverConfig::constant(config.iterations, 0.0, config.kernel_lr);
+            reference.solver.seed = seed;
+            Box::new(PixelImage::new(padded, &ad))
+        }
+    };
+    let models: Vec<Box<dyn KernelModel>> = match (config.kernels, resources.glkm) {
+        (FieldKernels::Glkm, Some(glkm)) => field
+            .kernels()
+            .iter()
+            .map(|kernel| {
+                let w0 =
+                    glkm.fit_features(kernel.to_tensor(&device), BROAD_FIT_STEPS, BROAD_FIT_LR);
+                Box::new(GlkmKernel::from_features(glkm.generator.clone(), w0, &ad))
+                    as Box<dyn KernelModel>
+            })
+            .collect(),
+        _ => {
+            let mlp = KernelMlpConfig::new(k).with_hidden(reference.kernel_hidden);
+            field
+                .kernels()
+                .iter()
+                .enumerate()
+                .map(|(r, kernel)| {
+                    MlpKernel::starting_at(&mlp, seed + r as u64, kernel, &ad)
+                        .map(|m| Box::new(m) as Box<dyn KernelModel>)
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    let mut field_model = KernelFieldModel::new(models);
+    solve(
+        observation.clone().autodiff(),
+        image.as_mut(),
+        &mut field_model,
+        blur.as_ref(),
+        &reference.solver,
+        observer,
+    )
+}
+
+/// Non-blind deconvolution of `blurred` (`[c, h, w]`) with a kernel field: each region's kernel
+/// deconvolves the whole image ([`hyper_laplacian_deconv`] with `config`), and the results are
+/// blended by the field's windows (placed as the SVOLA model places them on the latent image,
+/// cropped to the observation), which sum to one everywhere. Exact for a field of one kernel;
+/// for varying kernels a pixel takes the deconvolutions of the kernels around it, weighted as
+/// the forward model mixes them (the usual approximation of overlap-add deconvolution, without
+/// seams since the windows are smooth). Clamped to [0, 1].
+///
+/// # Errors
+/// The deconvolution's errors; [`Error::Core`] for a field that does not fit the image.
+pub fn deconv_field(
+    blurred: &Array3<f32>,
+    field: &KernelField,
+    config: &HyperLaplacianConfig,
+    device: &Device,
+) -> Result<Array3<f32>> {
+    let (c, h, w) = blurred.dim();
+    let [kh, kw] = field.kernel_size();
+    let latent = [h + kh - 1, w + kw - 1];
+    let windows = field
+        .svola(Boundary::Valid)
+        .windows(latent, device)?
+        .narrow(2, (kh - 1) / 2, h)
+        .narrow(3, (kw - 1) / 2, w);
+    let y = array_to_tensor(blurred, device);
+    let mut sum: Tensor<4> = Tensor::zeros([1, c, h, w], device);
+    let mut done: Vec<(&Kernel, Tensor<4>)> = Vec::new();
+    for (r, kernel) in field.kernels().iter().enumerate() {
+        // equal kernels (a uniform field, or a region left at its start) deconvolve once
+        let x = match done.iter().find(|(k, _)| *k == kernel) {
+            Some((_, x)) => x.clone(),
+            None => {
+                let x = hyper_laplacian_deconv(y.clone(), kernel.to_tensor(device), config)?;
+                done.push((kernel, x.clone()));
+                x
+            }
+        };
+        sum = sum + x * windows.clone().narrow(0, r, 1);
+    }
+    Ok(tensor_to_array(sum, 0)?.mapv(|v| v.clamp(0.0, 1.0)))
+}
