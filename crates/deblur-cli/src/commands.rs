@@ -85,6 +85,13 @@ enum BenchCommand {
     ///
     /// Example: deblur bench lai --quick --csv lai.csv
     Lai(crate::lai_cmds::BenchLaiArgs),
+    /// Blur that varies across the image: the Levin ground truths and four Lai images (reduced
+    /// to 384 px) x camera-motion fields (shake + in-plane rotation, 3x3, 31 px), 1% noise;
+    /// blurred, non-blind with the true field, the uniform default and the non-uniform estimate
+    /// (MLP and GLKM region kernels), with the PSNR near region borders (seams) and inside.
+    ///
+    /// Example: deblur bench nonuniform --images levin_im1,lai_natural_02 --csv nonuniform.csv
+    Nonuniform(crate::nonuniform_cmds::BenchNonUniformArgs),
     /// The kernel initializer: error of G(E(y)) against the true kernel on held-out synthetic
     /// pairs (and the Levin set), beside G(0), the mean kernel, a broad start and a delta.
     ///
@@ -390,6 +397,9 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Batch(args) => crate::batch_cmds::batch(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
         Command::Bench(BenchCommand::Lai(args)) => crate::lai_cmds::bench_lai(args),
+        Command::Bench(BenchCommand::Nonuniform(args)) => {
+            crate::nonuniform_cmds::bench_nonuniform(args)
+        }
         Command::Bench(BenchCommand::Initializer(args)) => {
             crate::bench_cmds::bench_initializer(args)
         }

@@ -7,6 +7,7 @@ mod batch_cmds;
 mod bench_cmds;
 mod commands;
 mod lai_cmds;
+mod nonuniform_cmds;
 mod solve_cmds;
 mod train_cmds;
 mod weights_args;

@@ -275,7 +275,7 @@ pub fn screening_set(
 }
 
 /// FNV-1a of a case name, mixed with the protocol seed: the noise seed of that case.
-fn case_seed(seed: u64, name: &str) -> u64 {
+pub(crate) fn case_seed(seed: u64, name: &str) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     for byte in name.bytes() {
         hash ^= u64::from(byte);

@@ -347,3 +347,173 @@ pub fn deconv_field(
     }
     Ok(tensor_to_array(sum, 0)?.mapv(|v| v.clamp(0.0, 1.0)))
 }
+
+/// One case of the non-uniform benchmark: a sharp luma, the camera-motion field that blurred it
+/// and the observation.
+#[derive(Clone, Debug)]
+pub struct FieldCase {
+    /// `levin_im1`, `lai_natural_02`, ….
+    pub name: String,
+    /// The sharp luma `[h, w]` in [0, 1].
+    pub sharp: ndarray::Array2<f32>,
+    /// The true field.
+    pub field: KernelField,
+    /// The field's peak rotation in degrees.
+    pub rotation_deg: f64,
+    /// The observation: the field's blur with a symmetric extension (same size), noise, clipped
+    /// and quantised to 8 bits.
+    pub blurred: ndarray::Array2<f32>,
+}
+
+/// Settings of the non-uniform benchmark set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldSetConfig {
+    /// Kernel side of the fields. Default: 31.
+    pub kernel_size: usize,
+    /// Regions. Default: 3×3.
+    pub grid: [usize; 2],
+    /// Largest in-plane rotation in degrees. Default: 2.
+    pub max_rotation_deg: f64,
+    /// Lai images are reduced (area average) so that their longer side is at most this.
+    /// Default: 384.
+    pub max_side: usize,
+    /// Noise standard deviation. Default: 0.01.
+    pub noise_std: f32,
+    /// Seed of the fields and the noise. Default: 0.
+    pub seed: u64,
+}
+
+impl Default for FieldSetConfig {
+    fn default() -> Self {
+        FieldSetConfig {
+            kernel_size: 31,
+            grid: [3, 3],
+            max_rotation_deg: 2.0,
+            max_side: 384,
+            noise_std: 0.01,
+            seed: 0,
+        }
+    }
+}
+
+/// The Lai images of the non-uniform set (the Lai quick subset's four).
+pub const FIELD_SET_LAI_IMAGES: [&str; 4] = crate::lai::LAI_QUICK_IMAGES;
+
+/// Builds the non-uniform benchmark set deterministically: the four Levin ground-truth images
+/// (`levin_gt/im1.png` … `im4.png`, 255²) and the four Lai sharp images of
+/// [`FIELD_SET_LAI_IMAGES`] (`lai_dir/images/NAME.png`, luma, reduced to `max_side`), each blurred
+/// by its own camera-motion field (shake path plus in-plane rotation,
+/// [`deblur_kernels::field::camera_motion_field`], drawn from the seed and the case's name).
+/// `only` keeps the named cases.
+///
+/// # Errors
+/// Missing or unreadable images (naming the file), field and blur errors.
+pub fn field_set(
+    levin_gt: &std::path::Path,
+    lai_dir: &std::path::Path,
+    config: &FieldSetConfig,
+    only: Option<&[String]>,
+    device: &Device,
+) -> Result<Vec<FieldCase>> {
+    use rand::SeedableRng;
+    let mut sources: Vec<(String, std::path::PathBuf)> = (1..=4)
+        .map(|i| (format!("levin_im{i}"), levin_gt.join(format!("im{i}.png"))))
+        .collect();
+    sources.extend(FIELD_SET_LAI_IMAGES.iter().map(|n| {
+        (
+            format!("lai_{n}"),
+            lai_dir.join("images").join(format!("{n}.png")),
+        )
+    }));
+    let mut cases = Vec::new();
+    for (name, path) in sources {
+        if only.is_some_and(|o| !o.contains(&name)) {
+            continue;
+        }
+        let loaded = deblur_core::load_image(&path)?;
+        let mut sharp = deblur_core::color::luma(&loaded.pixels, YCbCrStandard::FullRange)?;
+        let (h, w) = sharp.dim();
+        if h.max(w) > config.max_side {
+            let scale = config.max_side as f64 / h.max(w) as f64;
+            let size = [
+                ((h as f64 * scale).round() as usize).max(1),
+                ((w as f64 * scale).round() as usize).max(1),
+            ];
+            sharp = deblur_core::resample::resize_area(sharp.view(), size)?;
+        }
+        let (h, w) = sharp.dim();
+        let case_seed = crate::lai::case_seed(config.seed, &name);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(case_seed);
+        let motion = deblur_kernels::field::CameraMotionConfig::new(
+            deblur_kernels::shake::ShakeConfig::new(config.kernel_size),
+        )
+        .with_max_rotation_deg(config.max_rotation_deg);
+        let (field, rotation_deg, _) = deblur_kernels::field::camera_motion_field(
+            &motion,
+            config.grid,
+            WindowShape::Tent,
+            [h, w],
+            &mut rng,
+        )
+        .map_err(|e| Error::setting("field", e.to_string()))?;
+        let blurred = field
+            .blur_image(
+                &sharp.clone().insert_axis(Axis(0)),
+                Boundary::Same(deblur_core::Padding::Symmetric),
+                config.noise_std,
+                case_seed,
+                device,
+            )?
+            .index_axis(Axis(0), 0)
+            .mapv(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0);
+        cases.push(FieldCase {
+            name,
+            sharp,
+            field,
+            rotation_deg,
+            blurred,
+        });
+    }
+    Ok(cases)
+}
+
+/// PSNR (dB) of `estimate` against `sharp` in a band of `band` px on each side of the lines
+/// half-way between neighbouring region centres (where two kernels blend equally) and in the
+/// rest, after the Lai protocol's whole-pixel alignment, 15 px from the image border excluded:
+/// seams show as a band well below the interior.
+///
+/// # Errors
+/// Alignment errors (images too small or of different sizes).
+pub fn seam_psnr(
+    estimate: &ndarray::Array2<f32>,
+    sharp: &ndarray::Array2<f32>,
+    grid: [usize; 2],
+    band: usize,
+) -> Result<(f64, f64)> {
+    let offset = crate::lai::align_integer(estimate, sharp, crate::lai::LAI_MAX_OFFSET)?;
+    let moved = crate::lai::shift_integer(estimate, offset);
+    let (h, w) = sharp.dim();
+    let borders = |g: usize, n: usize| -> Vec<f64> {
+        (0..g.saturating_sub(1))
+            .map(|i| (i as f64 + 0.5) * (n as f64 - 1.0) / (g as f64 - 1.0))
+            .collect()
+    };
+    let (rows, cols) = (borders(grid[0], h), borders(grid[1], w));
+    let near = |p: usize, lines: &[f64]| lines.iter().any(|&l| (p as f64 - l).abs() <= band as f64);
+    let crop = 15 + crate::lai::LAI_MAX_OFFSET;
+    let (mut sb, mut nb, mut si, mut ni) = (0.0f64, 0usize, 0.0f64, 0usize);
+    for y in crop..h.saturating_sub(crop) {
+        for x in crop..w.saturating_sub(crop) {
+            let e = f64::from(moved[[y, x]] - sharp[[y, x]]).powi(2);
+            if near(y, &rows) || near(x, &cols) {
+                sb += e;
+                nb += 1;
+            } else {
+                si += e;
+                ni += 1;
+            }
+        }
+    }
+    let psnr = |s: f64, n: usize| -10.0 * (s / n.max(1) as f64).max(1e-12).log10();
+    Ok((psnr(sb, nb), psnr(si, ni)))
+}

@@ -1,0 +1,257 @@
+//! `deblur bench nonuniform`: blur that varies across the image (a camera motion with in-plane
+//! rotation, as a 3×3 kernel field) on the Levin ground truths and four Lai images, scored for
+//! the blurred input, non-blind deconvolution with the true field, the uniform default, and the
+//! non-uniform estimate with MLP and GLKM region kernels, side by side in one run.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use deblur_core::{BitDepth, device_from_name, save_image};
+use deblur_optim::lai::lai_score;
+use deblur_optim::nonuniform::{FieldSetConfig, field_set, seam_psnr};
+use deblur_optim::{BlindOptions, FieldKernels, NonUniformConfig, Resources};
+use ndarray::{Array2, Axis};
+
+use crate::weights_args::{ShippedWeights, load_models};
+
+type CmdResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(Args, Debug)]
+pub struct BenchNonUniformArgs {
+    /// The Levin ground truths (im1.png … im4.png).
+    #[arg(long, default_value = "../shared/data/levin/gt")]
+    levin: PathBuf,
+    /// The Lai folder (images/NAME.png).
+    #[arg(long, default_value = "../shared/data/lai2016")]
+    lai: PathBuf,
+    /// Methods, comma-separated: blurred, nonblind (the true field), centre (non-blind with the
+    /// true field's centre kernel for the whole image: the best a uniform model could know),
+    /// uniform (the default `deblur blind`), mlp and glkm (`deblur blind --nonuniform` with those
+    /// region kernels).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "blurred,nonblind,centre,uniform,mlp,glkm"
+    )]
+    methods: Vec<String>,
+    /// Cases, comma-separated (levin_im1 … levin_im4, lai_natural_02, lai_text_03,
+    /// lai_manmade_03, lai_people_05; default: all eight).
+    #[arg(long, value_delimiter = ',')]
+    images: Option<Vec<String>>,
+    /// Largest in-plane rotation of the camera motions, in degrees.
+    #[arg(long, default_value_t = 2.0)]
+    max_rotation: f64,
+    /// Joint steps of the non-uniform estimate.
+    #[arg(long, default_value_t = 300)]
+    field_iters: usize,
+    /// Seed of the fields and the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    shipped: ShippedWeights,
+    /// Write the rows as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write each case's true and estimated fields as pictures into this folder.
+    #[arg(long)]
+    fields_out: Option<PathBuf>,
+}
+
+const METHODS: [&str; 6] = ["blurred", "nonblind", "centre", "uniform", "mlp", "glkm"];
+
+pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
+    for m in &args.methods {
+        if !METHODS.contains(&m.as_str()) {
+            return Err(format!(
+                "--methods: unknown method {m:?}; use {}",
+                METHODS.join(", ")
+            )
+            .into());
+        }
+    }
+    if let Some(parent) = args.csv.as_deref().and_then(|p| p.parent())
+        && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
+    {
+        return Err(format!("--csv: the folder {} does not exist", parent.display()).into());
+    }
+    if let Some(dir) = &args.fields_out {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the field folder {}: {e}", dir.display()))?;
+    }
+    let device = device_from_name("cpu")?;
+    let config = FieldSetConfig {
+        max_rotation_deg: args.max_rotation,
+        seed: args.seed,
+        ..FieldSetConfig::default()
+    };
+    let cases = field_set(
+        &args.levin,
+        &args.lai,
+        &config,
+        args.images.as_deref(),
+        &device,
+    )?;
+    if cases.is_empty() {
+        return Err("--images matched no case".into());
+    }
+    let options = BlindOptions {
+        kernel_size: Some(config.kernel_size),
+        weights: args.shipped.weights.clone(),
+        variant: args.shipped.variant.clone(),
+        ..BlindOptions::default()
+    };
+    let request = options.request(None)?;
+    let glkm = if args.methods.iter().any(|m| m == "glkm") {
+        load_models(&BlindOptions {
+            method: deblur_optim::MethodKind::Glkm,
+            ..options.clone()
+        })?
+    } else {
+        None
+    };
+    println!(
+        "Non-uniform blur: {} cases, {}x{} camera fields of {} px, rotation up to {}°, noise {}, seed {}",
+        cases.len(),
+        config.grid[0],
+        config.grid[1],
+        config.kernel_size,
+        config.max_rotation_deg,
+        config.noise_std,
+        config.seed
+    );
+    println!(
+        "{:<18} {:<9} {:>7} {:>7} {:>7} {:>9} {:>8}",
+        "case", "method", "PSNR", "SSIM", "band", "interior", "seconds"
+    );
+    let mut rows: Vec<(String, String, f64, f64, f64, f64, f64)> = Vec::new();
+    for case in &cases {
+        let gray = case.blurred.clone().insert_axis(Axis(0));
+        for method in &args.methods {
+            let start = Instant::now();
+            let mut estimated = None;
+            let restored: Array2<f32> = match method.as_str() {
+                "blurred" => case.blurred.clone(),
+                "nonblind" => deblur_optim::deconv_field(
+                    &gray,
+                    &case.field,
+                    &request.final_deconv(f64::from(config.noise_std)),
+                    &device,
+                )?
+                .index_axis(Axis(0), 0)
+                .to_owned(),
+                "centre" => {
+                    let [gh, gw] = config.grid;
+                    let centre = &case.field.kernels()[(gh / 2) * gw + gw / 2];
+                    let y = deblur_core::convert::array_to_tensor(&gray, &device);
+                    let x = deblur_optim::hyper_laplacian_deconv(
+                        y,
+                        centre.to_tensor(&device),
+                        &request.final_deconv(f64::from(config.noise_std)),
+                    )?;
+                    deblur_core::convert::tensor_to_array(x, 0)?
+                        .index_axis(Axis(0), 0)
+                        .mapv(|v| v.clamp(0.0, 1.0))
+                }
+                "uniform" => {
+                    let out = deblur_optim::deblur_blind(
+                        &gray,
+                        &request,
+                        Resources::glkm(None),
+                        &device,
+                        &mut deblur_optim::solver::Silent,
+                    )?;
+                    estimated = Some(deblur_core::KernelField::uniform(
+                        config.grid,
+                        deblur_core::WindowShape::Tent,
+                        &out.kernel,
+                    )?);
+                    out.image.index_axis(Axis(0), 0).to_owned()
+                }
+                kind => {
+                    let kernels = if kind == "glkm" {
+                        FieldKernels::Glkm
+                    } else {
+                        FieldKernels::Mlp
+                    };
+                    let mut field_config = NonUniformConfig::new(config.grid, kernels);
+                    field_config.iterations = args.field_iters;
+                    let out = deblur_optim::deblur_nonuniform(
+                        &gray,
+                        &request,
+                        &field_config,
+                        Resources::glkm(glkm.as_ref()),
+                        &device,
+                        &mut deblur_optim::solver::Silent,
+                    )?;
+                    estimated = Some(out.field);
+                    out.image.index_axis(Axis(0), 0).to_owned()
+                }
+            };
+            let seconds = start.elapsed().as_secs_f64();
+            let score = lai_score(&restored, &case.sharp)?;
+            let (band, interior) = seam_psnr(&restored, &case.sharp, config.grid, 8)?;
+            println!(
+                "{:<18} {:<9} {:>7.2} {:>7.4} {:>7.2} {:>9.2} {:>8.1}",
+                case.name, method, score.psnr, score.ssim, band, interior, seconds
+            );
+            if let (Some(dir), Some(field)) = (&args.fields_out, &estimated) {
+                save_image(
+                    dir.join(format!("{}_{method}.png", case.name)),
+                    &crate::commands::field_picture(field),
+                    BitDepth::Eight,
+                )?;
+            }
+            rows.push((
+                case.name.clone(),
+                method.clone(),
+                score.psnr,
+                score.ssim,
+                band,
+                interior,
+                seconds,
+            ));
+        }
+        if let Some(dir) = &args.fields_out {
+            save_image(
+                dir.join(format!("{}_true.png", case.name)),
+                &crate::commands::field_picture(&case.field),
+                BitDepth::Eight,
+            )?;
+        }
+    }
+    println!("\nmeans over {} cases:", cases.len());
+    for method in &args.methods {
+        let mine: Vec<_> = rows.iter().filter(|r| &r.1 == method).collect();
+        let n = mine.len() as f64;
+        let mean = |f: &dyn Fn(&(String, String, f64, f64, f64, f64, f64)) -> f64| {
+            mine.iter().map(|r| f(r)).sum::<f64>() / n
+        };
+        println!(
+            "{:<18} {:<9} {:>7.2} {:>7.4} {:>7.2} {:>9.2} {:>8.1}",
+            "all",
+            method,
+            mean(&|r| r.2),
+            mean(&|r| r.3),
+            mean(&|r| r.4),
+            mean(&|r| r.5),
+            mean(&|r| r.6)
+        );
+    }
+    if let Some(path) = &args.csv {
+        deblur_core::npy::write_atomic(path, |f| {
+            writeln!(f, "case,method,psnr,ssim,band_psnr,interior_psnr,seconds")?;
+            for r in &rows {
+                writeln!(
+                    f,
+                    "{},{},{:.4},{:.5},{:.4},{:.4},{:.2}",
+                    r.0, r.1, r.2, r.3, r.4, r.5, r.6
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

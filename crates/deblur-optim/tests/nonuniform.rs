@@ -1,0 +1,77 @@
+//! The non-uniform benchmark set and its seam measure: deterministic from its seed, blurred by
+//! a field whose regions differ, and a band PSNR that sees an error placed on the region borders.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use deblur_optim::nonuniform::{FieldSetConfig, field_set, seam_psnr};
+use ndarray::Array2;
+
+fn shared(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(path)
+}
+
+#[test]
+fn the_field_set_is_the_same_bit_for_bit_from_the_same_seed() {
+    let device = Device::default();
+    let only = ["levin_im1".to_string(), "lai_text_03".to_string()];
+    let build = |seed| {
+        field_set(
+            &shared("levin/gt"),
+            &shared("lai2016"),
+            &FieldSetConfig {
+                seed,
+                ..FieldSetConfig::default()
+            },
+            Some(&only),
+            &device,
+        )
+        .unwrap()
+    };
+    let (a, b, c) = (build(0), build(0), build(1));
+    assert_eq!(a.len(), 2);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.name, y.name);
+        assert_eq!(x.blurred, y.blurred);
+        assert_eq!(x.field, y.field);
+    }
+    assert_ne!(a[0].blurred, c[0].blurred);
+    // Lai images reduced to 384 px on the longer side; Levin kept at 255²
+    assert_eq!(a[0].sharp.dim(), (255, 255));
+    let (h, w) = a[1].sharp.dim();
+    assert_eq!(h.max(w), 384);
+    // the rotation makes the regions' kernels differ; 8-bit observations
+    for case in &a {
+        assert!((1.0..=2.0).contains(&case.rotation_deg));
+        assert_ne!(case.field.kernels()[0], case.field.kernels()[8]);
+        assert!(
+            case.blurred
+                .iter()
+                .all(|v| (v * 255.0 - (v * 255.0).round()).abs() < 1e-3)
+        );
+    }
+}
+
+#[test]
+fn the_band_psnr_sees_an_error_on_the_region_borders() {
+    // 256² of hashed noise (no period, so the alignment is unambiguous); the error 0.1 on the
+    // rows and columns within 8 px of the borders of a 3×3 grid of tent windows (half-way between
+    // the region centres 0, 127.5 and 255: 63.75 and 191.25 px), nothing elsewhere.
+    let sharp = Array2::from_shape_fn((256, 256), |(y, x)| {
+        let mut h = (y * 256 + x) as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 31;
+        (h % 1000) as f32 / 1250.0 + 0.1
+    });
+    let borders = [63.75f64, 191.25];
+    let near = |p: usize| borders.iter().any(|b| (p as f64 - b).abs() <= 8.0);
+    let estimate = Array2::from_shape_fn((256, 256), |(y, x)| {
+        sharp[[y, x]] + if near(y) || near(x) { 0.1 } else { 0.0 }
+    });
+    let (band, interior) = seam_psnr(&estimate, &sharp, [3, 3], 8).unwrap();
+    // 20 log10(1 / 0.1) = 20 dB in the band, the 120 dB cap of a zero error inside
+    assert!((band - 20.0).abs() < 1e-3, "{band}");
+    assert!(interior > 100.0, "{interior}");
+}
