@@ -59,6 +59,17 @@ pub struct BenchNonUniformArgs {
     fields_out: Option<PathBuf>,
 }
 
+/// One scored case of one method.
+struct Row {
+    case: String,
+    method: String,
+    psnr: f64,
+    ssim: f64,
+    band: f64,
+    interior: f64,
+    seconds: f64,
+}
+
 const METHODS: [&str; 6] = ["blurred", "nonblind", "centre", "uniform", "mlp", "glkm"];
 
 pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
@@ -126,7 +137,7 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
         "{:<18} {:<9} {:>7} {:>7} {:>7} {:>9} {:>8}",
         "case", "method", "PSNR", "SSIM", "band", "interior", "seconds"
     );
-    let mut rows: Vec<(String, String, f64, f64, f64, f64, f64)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for case in &cases {
         let gray = case.blurred.clone().insert_axis(Axis(0));
         for method in &args.methods {
@@ -204,15 +215,15 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
                     BitDepth::Eight,
                 )?;
             }
-            rows.push((
-                case.name.clone(),
-                method.clone(),
-                score.psnr,
-                score.ssim,
+            rows.push(Row {
+                case: case.name.clone(),
+                method: method.clone(),
+                psnr: score.psnr,
+                ssim: score.ssim,
                 band,
                 interior,
                 seconds,
-            ));
+            });
         }
         if let Some(dir) = &args.fields_out {
             save_image(
@@ -224,20 +235,18 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
     }
     println!("\nmeans over {} cases:", cases.len());
     for method in &args.methods {
-        let mine: Vec<_> = rows.iter().filter(|r| &r.1 == method).collect();
+        let mine: Vec<&Row> = rows.iter().filter(|r| &r.method == method).collect();
         let n = mine.len() as f64;
-        let mean = |f: &dyn Fn(&(String, String, f64, f64, f64, f64, f64)) -> f64| {
-            mine.iter().map(|r| f(r)).sum::<f64>() / n
-        };
+        let mean = |f: &dyn Fn(&Row) -> f64| mine.iter().map(|r| f(r)).sum::<f64>() / n;
         println!(
             "{:<18} {:<9} {:>7.2} {:>7.4} {:>7.2} {:>9.2} {:>8.1}",
             "all",
             method,
-            mean(&|r| r.2),
-            mean(&|r| r.3),
-            mean(&|r| r.4),
-            mean(&|r| r.5),
-            mean(&|r| r.6)
+            mean(&|r| r.psnr),
+            mean(&|r| r.ssim),
+            mean(&|r| r.band),
+            mean(&|r| r.interior),
+            mean(&|r| r.seconds)
         );
     }
     if let Some(path) = &args.csv {
@@ -247,7 +256,7 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
                 writeln!(
                     f,
                     "{},{},{:.4},{:.5},{:.4},{:.4},{:.2}",
-                    r.0, r.1, r.2, r.3, r.4, r.5, r.6
+                    r.case, r.method, r.psnr, r.ssim, r.band, r.interior, r.seconds
                 )?;
             }
             Ok(())
