@@ -311,22 +311,59 @@ impl From<DepthArg> for BitDepth {
     }
 }
 
+/// One kernel or a kernel field, as `deblur blur` and `deblur deconv` take them.
 #[derive(Args, Debug)]
-struct BlurArgs {
-    /// Sharp input image (PNG, JPEG, TIFF, BMP; gray or colour).
-    sharp: PathBuf,
-    /// Blur kernel (PNG, .npy or CSV); normalised to sum 1.
+pub(crate) struct KernelChoice {
+    /// The blur kernel (cross-correlation convention, centre at (K-1)/2; PNG, .npy or CSV),
+    /// normalised to sum 1.
     #[arg(
         long,
         short,
         required_unless_present = "kernel_field",
         conflicts_with = "kernel_field"
     )]
-    kernel: Option<PathBuf>,
-    /// A kernel field (.npy from `deblur kernels field`) instead of one kernel: spatially
-    /// varying blur by overlap-add of the regions' blurs (window, then blur).
+    pub(crate) kernel: Option<PathBuf>,
+    /// A kernel field (.npy from `deblur kernels field` or `blind --nonuniform`) instead of one
+    /// kernel: blur that varies across the image, as overlap-add of the regions' blurs (window,
+    /// then blur); deconvolution by each region's kernel, blended by the windows.
     #[arg(long)]
-    kernel_field: Option<PathBuf>,
+    pub(crate) kernel_field: Option<PathBuf>,
+}
+
+/// What [`KernelChoice`] loaded.
+pub(crate) enum Blur {
+    Kernel(Kernel),
+    Field(KernelField),
+}
+
+impl KernelChoice {
+    /// The file given (clap requires exactly one).
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.kernel
+            .as_deref()
+            .or(self.kernel_field.as_deref())
+            .unwrap_or(std::path::Path::new(""))
+    }
+
+    /// Loads the kernel or the field.
+    pub(crate) fn load(&self) -> Result<Blur, deblur_core::Error> {
+        match (&self.kernel, &self.kernel_field) {
+            (Some(path), _) => Ok(Blur::Kernel(Kernel::load(path)?)),
+            (None, Some(path)) => Ok(Blur::Field(KernelField::load(path)?)),
+            (None, None) => Err(deblur_core::Error::invalid(
+                "kernel",
+                "give --kernel or --kernel-field",
+            )),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct BlurArgs {
+    /// Sharp input image (PNG, JPEG, TIFF, BMP; gray or colour).
+    sharp: PathBuf,
+    #[command(flatten)]
+    blur: KernelChoice,
     /// Border handling: `valid` shrinks the image by K-1.
     #[arg(long, value_enum, default_value = "reflect")]
     padding: PaddingArg,
@@ -419,23 +456,16 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let kernel_path = args
-        .kernel
-        .as_ref()
-        .or(args.kernel_field.as_ref())
-        .ok_or("give --kernel or --kernel-field")?;
-    check_outputs(&[&args.sharp, kernel_path], &[Output::Image(&args.output)])?;
+    check_outputs(
+        &[&args.sharp, args.blur.path()],
+        &[Output::Image(&args.output)],
+    )?;
     let device = device_from_name(&args.device)?;
     let sharp = load_image(&args.sharp)?;
     if sharp.dropped_alpha {
         eprintln!("warning: {}: alpha channel dropped", args.sharp.display());
     }
-    let field = args
-        .kernel_field
-        .as_ref()
-        .map(|p| KernelField::load(p))
-        .transpose()?;
-    let kernel = args.kernel.as_ref().map(Kernel::load).transpose()?;
+    let blur = args.blur.load()?;
     let boundary = match args.padding {
         PaddingArg::Valid => Boundary::Valid,
         PaddingArg::Zero => Boundary::Same(Padding::Zero),
@@ -449,8 +479,8 @@ fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
         BlurMethodArg::Direct => BlurMethod::Direct,
         BlurMethodArg::Fft => BlurMethod::Fft,
     };
-    let blurred = match (&kernel, &field) {
-        (Some(kernel), _) => blur_image(
+    let blurred = match &blur {
+        Blur::Kernel(kernel) => blur_image(
             &sharp.pixels,
             kernel,
             UniformBlur::new(boundary).with_method(method),
@@ -458,14 +488,13 @@ fn blur(args: BlurArgs) -> Result<(), Box<dyn std::error::Error>> {
             args.seed,
             &device,
         ),
-        (None, Some(field)) => field.with_method(method).blur_image(
+        Blur::Field(field) => field.with_method(method).blur_image(
             &sharp.pixels,
             boundary,
             args.noise_std,
             args.seed,
             &device,
         ),
-        (None, None) => unreachable!("clap requires --kernel or --kernel-field"),
     }
     .map_err(|e| format!("{}: {e}", args.sharp.display()))?;
     save_image(&args.output, &blurred, args.bit_depth.into())?;

@@ -484,20 +484,13 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     if let Some(path) = &args.kernel_out {
         save_kernel(&result.kernel, path)?;
     }
-    if let Some(path) = &args.before_after {
-        save_image(
-            path,
-            &deblur_core::visual::side_by_side(&[&input.pixels, &result.image]),
-            BitDepth::Eight,
-        )?;
-    }
-    if let Some(path) = &args.loss_plot {
-        save_image(
-            path,
-            &loss_chart(&result.losses, result.ssim_from).render(),
-            BitDepth::Eight,
-        )?;
-    }
+    write_pictures(
+        &args,
+        &input.pixels,
+        &result.image,
+        &result.losses,
+        result.ssim_from,
+    )?;
     let window = result
         .window
         .map(|[x, y, w, h]| format!(", kernel from window {x},{y},{w},{h}"))
@@ -529,6 +522,31 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         None => format!("kernel estimated in {:.1} s", result.seconds),
     };
     eprintln!("wrote {} ({work}{window})", args.output.display());
+    Ok(())
+}
+
+/// `--before-after` and `--loss-plot` of `deblur blind`, when asked.
+fn write_pictures(
+    args: &BlindArgs,
+    input: &ndarray::Array3<f32>,
+    restored: &ndarray::Array3<f32>,
+    losses: &[f32],
+    ssim_from: Option<usize>,
+) -> CmdResult {
+    if let Some(path) = &args.before_after {
+        save_image(
+            path,
+            &deblur_core::visual::side_by_side(&[input, restored]),
+            BitDepth::Eight,
+        )?;
+    }
+    if let Some(path) = &args.loss_plot {
+        save_image(
+            path,
+            &loss_chart(losses, ssim_from).render(),
+            BitDepth::Eight,
+        )?;
+    }
     Ok(())
 }
 
@@ -591,20 +609,7 @@ fn blind_nonuniform(
             )?;
         }
     }
-    if let Some(path) = &args.before_after {
-        save_image(
-            path,
-            &deblur_core::visual::side_by_side(&[&input.pixels, &result.image]),
-            BitDepth::Eight,
-        )?;
-    }
-    if let Some(path) = &args.loss_plot {
-        save_image(
-            path,
-            &loss_chart(&result.losses, None).render(),
-            BitDepth::Eight,
-        )?;
-    }
+    write_pictures(args, &input.pixels, &result.image, &result.losses, None)?;
     if result.global.fell_back {
         eprintln!(
             "warning: the global kernel estimate failed the self-check, so the output is the \
@@ -650,18 +655,8 @@ pub enum DeconvArg {
 pub struct DeconvArgs {
     /// Blurred input image.
     input: PathBuf,
-    /// The blur kernel (cross-correlation convention; PNG, .npy or CSV).
-    #[arg(
-        long,
-        short,
-        required_unless_present = "kernel_field",
-        conflicts_with = "kernel_field"
-    )]
-    kernel: Option<PathBuf>,
-    /// A kernel field (.npy from `deblur kernels field` or `blind --nonuniform`) instead of one
-    /// kernel (hl only): each region's deconvolution, blended by the field's windows.
-    #[arg(long)]
-    kernel_field: Option<PathBuf>,
+    #[command(flatten)]
+    blur: crate::commands::KernelChoice,
     /// Output image.
     #[arg(long, short)]
     output: PathBuf,
@@ -697,53 +692,41 @@ pub enum BoundaryArg {
 }
 
 pub fn deconv(args: DeconvArgs) -> CmdResult {
-    let kernel_path = args
-        .kernel
-        .as_ref()
-        .or(args.kernel_field.as_ref())
-        .ok_or("give --kernel or --kernel-field")?;
-    check_outputs(&[&args.input, kernel_path], &[Output::Image(&args.output)])?;
-    if args.kernel_field.is_some() && matches!(args.method, DeconvArg::Wiener) {
+    check_outputs(
+        &[&args.input, args.blur.path()],
+        &[Output::Image(&args.output)],
+    )?;
+    if args.blur.kernel_field.is_some() && matches!(args.method, DeconvArg::Wiener) {
         return Err("--kernel-field works with --method hl".into());
     }
     let device = device_from_name(&args.device)?;
     let input = load_image_limited(&args.input, args.max_megapixels)?;
-    if let Some(path) = &args.kernel_field {
-        let field = deblur_core::KernelField::load(path)?;
-        let config = match args.boundary {
-            BoundaryArg::Unknown => HyperLaplacianConfig::default(),
-            BoundaryArg::Mirror => HyperLaplacianConfig::mirror_padding(),
-        };
-        let config = HyperLaplacianConfig {
-            lambda: args.weight.unwrap_or(config.lambda),
-            tile: (args.tile > 0).then_some(args.tile),
-            ..config
-        };
-        let x = deblur_optim::deconv_field(&input.pixels, &field, &config, &device)
-            .map_err(|e| format!("{}: {e}", args.input.display()))?;
-        save_image(&args.output, &x, input.bit_depth)?;
-        eprintln!("wrote {}", args.output.display());
-        return Ok(());
-    }
-    let kernel = Kernel::load(kernel_path)?;
-    let y = array_to_tensor(&input.pixels, &device);
-    let x = match args.method {
-        DeconvArg::Hl => {
-            let config = match args.boundary {
-                BoundaryArg::Unknown => HyperLaplacianConfig::default(),
-                BoundaryArg::Mirror => HyperLaplacianConfig::mirror_padding(),
-            };
-            let config = HyperLaplacianConfig {
-                lambda: args.weight.unwrap_or(config.lambda),
-                tile: (args.tile > 0).then_some(args.tile),
-                ..config
-            };
-            hyper_laplacian_deconv(y, kernel.to_tensor(&device), &config)
+    let config = match args.boundary {
+        BoundaryArg::Unknown => HyperLaplacianConfig::default(),
+        BoundaryArg::Mirror => HyperLaplacianConfig::mirror_padding(),
+    };
+    let config = HyperLaplacianConfig {
+        lambda: args.weight.unwrap_or(config.lambda),
+        tile: (args.tile > 0).then_some(args.tile),
+        ..config
+    };
+    let x = match args.blur.load()? {
+        crate::commands::Blur::Field(field) => {
+            deblur_optim::deconv_field(&input.pixels, &field, &config, &device)
+                .map_err(|e| format!("{}: {e}", args.input.display()))?
         }
-        DeconvArg::Wiener => wiener(y, kernel.to_tensor(&device), args.weight.unwrap_or(1e-3)),
-    }
-    .map_err(|e| format!("{}: {e}", args.input.display()))?;
-    let x = tensor_to_array(x, 0)?.mapv(|v| v.clamp(0.0, 1.0));
+        crate::commands::Blur::Kernel(kernel) => {
+            let y = array_to_tensor(&input.pixels, &device);
+            let x = match args.method {
+                DeconvArg::Hl => hyper_laplacian_deconv(y, kernel.to_tensor(&device), &config),
+                DeconvArg::Wiener => {
+                    wiener(y, kernel.to_tensor(&device), args.weight.unwrap_or(1e-3))
+                }
+            }
+            .map_err(|e| format!("{}: {e}", args.input.display()))?;
+            tensor_to_array(x, 0)?.mapv(|v| v.clamp(0.0, 1.0))
+        }
+    };
     save_image(&args.output, &x, input.bit_depth)?;
     eprintln!("wrote {}", args.output.display());
     Ok(())
