@@ -43,6 +43,9 @@ pub struct BenchNonUniformArgs {
     /// Largest in-plane rotation of the camera motions, in degrees.
     #[arg(long, default_value_t = 2.0)]
     max_rotation: f64,
+    /// Lai images are reduced so that their longer side is at most this (pixels).
+    #[arg(long, default_value_t = 384, value_parser = crate::train_cmds::at_least_one)]
+    max_side: usize,
     /// Joint steps of the non-uniform estimate.
     #[arg(long, default_value_t = 300)]
     field_iters: usize,
@@ -95,6 +98,7 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
     let device = device_from_name("cpu")?;
     let config = FieldSetConfig {
         max_rotation_deg: args.max_rotation,
+        max_side: args.max_side,
         seed: args.seed,
         ..FieldSetConfig::default()
     };
