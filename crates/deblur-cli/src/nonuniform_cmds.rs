@@ -149,10 +149,11 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
             let mut estimated = None;
             let restored: Array2<f32> = match method.as_str() {
                 "blurred" => case.blurred.clone(),
-                "nonblind" => deblur_optim::deconv_field(
+                "nonblind" => deblur_optim::nonuniform::deconv_field_exact(
                     &gray,
                     &case.field,
                     &request.final_deconv(f64::from(config.noise_std)),
+                    &Default::default(),
                     &device,
                 )?
                 .index_axis(Axis(0), 0)

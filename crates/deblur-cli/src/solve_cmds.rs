@@ -158,6 +158,10 @@ pub struct BlindArgs {
     /// Joint steps of the non-uniform stage.
     #[arg(long, default_value_t = 300, value_parser = crate::train_cmds::at_least_one, requires = "nonuniform")]
     field_iters: usize,
+    /// The non-uniform read-out: blend each region's deconvolution by the windows, or
+    /// deconvolve through the SVOLA operator (slower; the same on estimated fields so far).
+    #[arg(long, value_enum, default_value = "blend", requires = "nonuniform")]
+    field_readout: FieldSolverArg,
     /// Image model of the non-uniform stage: the uniform estimate's result held fixed while the
     /// kernels fit, then re-deconvolved with the field (--field-rounds times), or a DIP from
     /// scratch optimised jointly with the kernels.
@@ -562,6 +566,7 @@ fn blind_nonuniform(
     let mut config = deblur_optim::NonUniformConfig::new(args.grid, args.field_kernels.into());
     config.iterations = args.field_iters;
     config.seed = options.seed;
+    config.readout = args.field_readout.into();
     if let Some(lr) = args.field_kernel_lr {
         config.kernel_lr = lr;
     }
@@ -580,7 +585,11 @@ fn blind_nonuniform(
         _ => None,
     };
     let models = models.or(glkm.as_ref());
-    let mut observer = CliObserver::new(request.method.steps() + config.iterations, None);
+    let rounds = match config.image {
+        deblur_optim::nonuniform::FieldImage::Fixed { rounds } => rounds,
+        deblur_optim::nonuniform::FieldImage::Dip => 1,
+    };
+    let mut observer = CliObserver::new(request.method.steps() + config.iterations * rounds, None);
     let result = deblur_optim::deblur_nonuniform(
         &input.pixels,
         request,
@@ -657,6 +666,11 @@ pub struct DeconvArgs {
     input: PathBuf,
     #[command(flatten)]
     blur: crate::commands::KernelChoice,
+    /// With --kernel-field: deconvolve through the SVOLA operator itself (reweighted least
+    /// squares by conjugate gradients, started from the blend), or only blend each region's
+    /// deconvolution by the windows.
+    #[arg(long, value_enum, default_value = "exact")]
+    field_solver: FieldSolverArg,
     /// Output image.
     #[arg(long, short)]
     output: PathBuf,
@@ -681,6 +695,23 @@ pub struct DeconvArgs {
     /// (0: always whole).
     #[arg(long, default_value_t = 1024)]
     tile: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FieldSolverArg {
+    /// Through the SVOLA operator (`deconv_field_exact`).
+    Exact,
+    /// Each region's deconvolution blended by the windows (`deconv_field`).
+    Blend,
+}
+
+impl From<FieldSolverArg> for deblur_optim::nonuniform::FieldSolver {
+    fn from(s: FieldSolverArg) -> Self {
+        match s {
+            FieldSolverArg::Exact => deblur_optim::nonuniform::FieldSolver::Exact,
+            FieldSolverArg::Blend => deblur_optim::nonuniform::FieldSolver::Blend,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -712,7 +743,8 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
     };
     let x = match args.blur.load()? {
         crate::commands::Blur::Field(field) => {
-            deblur_optim::deconv_field(&input.pixels, &field, &config, &device)
+            deblur_optim::nonuniform::FieldSolver::from(args.field_solver)
+                .deconv(&input.pixels, &field, &config, &device)
                 .map_err(|e| format!("{}: {e}", args.input.display()))?
         }
         crate::commands::Blur::Kernel(kernel) => {

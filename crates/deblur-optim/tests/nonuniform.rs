@@ -75,3 +75,57 @@ fn the_band_psnr_sees_an_error_on_the_region_borders() {
     assert!((band - 20.0).abs() < 1e-3, "{band}");
     assert!(interior > 100.0, "{interior}");
 }
+
+/// With the true field of a rotating camera, deconvolving through the SVOLA operator beats
+/// blending the regions' deconvolutions (measured on two 180² train400 crops with 31 px fields:
+/// +1.45 and +0.74 dB); here a 144² crop, 15 px kernels, 4° of rotation, 1 % noise.
+#[test]
+fn the_exact_field_deconvolution_beats_the_blend_on_a_varying_field() {
+    use deblur_core::{Boundary, Padding, WindowShape};
+    use deblur_kernels::field::{CameraMotionConfig, camera_motion_field};
+    use deblur_kernels::shake::ShakeConfig;
+    use deblur_optim::HyperLaplacianConfig;
+    use deblur_optim::nonuniform::{FieldDeconvConfig, deconv_field, deconv_field_exact};
+    use rand::SeedableRng;
+    let device = Device::default();
+    let sharp = deblur_core::load_image(shared("train400/test_001.png"))
+        .unwrap()
+        .pixels
+        .slice(ndarray::s![0..1, 10..154, 20..164])
+        .to_owned();
+    let config = CameraMotionConfig::new(ShakeConfig::new(15)).with_max_rotation_deg(4.0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let (field, _, _) =
+        camera_motion_field(&config, [3, 3], WindowShape::Tent, [144, 144], &mut rng).unwrap();
+    let blurred = field
+        .blur_image(&sharp, Boundary::Same(Padding::Symmetric), 0.01, 1, &device)
+        .unwrap();
+    let nonblind = HyperLaplacianConfig {
+        lambda: 1000.0,
+        ..HyperLaplacianConfig::default()
+    };
+    let psnr = |x: &ndarray::Array3<f32>| {
+        // 10 px border left out: both solvers assume nothing there
+        let d = &x.slice(ndarray::s![.., 10..134, 10..134])
+            - &sharp.slice(ndarray::s![.., 10..134, 10..134]);
+        -10.0 * (d.mapv(|v| f64::from(v) * f64::from(v)).mean().unwrap()).log10()
+    };
+    let blend = psnr(&deconv_field(&blurred, &field, &nonblind, &device).unwrap());
+    let exact = psnr(
+        &deconv_field_exact(
+            &blurred,
+            &field,
+            &nonblind,
+            &FieldDeconvConfig::default(),
+            &device,
+        )
+        .unwrap(),
+    );
+    let input = psnr(&blurred);
+    eprintln!("input {input:.2} dB, blend {blend:.2} dB, exact {exact:.2} dB");
+    assert!(
+        exact > blend + 0.3,
+        "exact {exact:.2} dB, blend {blend:.2} dB"
+    );
+    assert!(blend > input, "blend {blend:.2} dB, input {input:.2} dB");
+}
