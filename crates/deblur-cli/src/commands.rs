@@ -622,6 +622,20 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
 }
 
 fn kernel_field(args: KernelFieldArgs) -> Result<(), Box<dyn std::error::Error>> {
+    // the field is held in memory and written as one array of f32: at most 2^24 taps (64 MB)
+    let taps = args.grid[0] * args.grid[1] * args.size * args.size;
+    if taps > 1 << 24 {
+        return Err(format!(
+            "--grid {}x{} of {}x{} kernels is {taps} taps; at most {}: use fewer regions or \
+             smaller kernels",
+            args.grid[0],
+            args.grid[1],
+            args.size,
+            args.size,
+            1 << 24
+        )
+        .into());
+    }
     let sidecar = KernelField::sidecar_path(&args.output);
     let mut outputs = vec![Output::Npy(&args.output), Output::File(&sidecar)];
     if let Some(preview) = &args.preview {
@@ -677,7 +691,12 @@ fn kernel_field(args: KernelFieldArgs) -> Result<(), Box<dyn std::error::Error>>
 /// A field's kernels drawn at their regions' places (one cell per region, row by row), each
 /// scaled to its maximum.
 pub(crate) fn field_picture(field: &KernelField) -> ndarray::Array3<f32> {
-    let cell = (field.kernel_size()[0] * 3).clamp(64, 160);
+    // cells of 3 px per tap, 64–160 px, the picture at most about 4096 px on a side
+    let [gh, gw] = field.grid();
+    let cell = (field.kernel_size()[0] * 3)
+        .clamp(64, 160)
+        .min(4096 / gh.max(gw))
+        .max(8);
     kernel_contact_sheet(field.kernels(), cell, field.grid()[1])
 }
 

@@ -445,6 +445,13 @@ fn cli_option_names(error: deblur_optim::Error) -> String {
 pub fn blind(args: BlindArgs) -> CmdResult {
     let mut outputs = vec![Output::Image(&args.output)];
     outputs.extend(args.kernel_out.as_deref().map(Output::Kernel));
+    // a non-uniform estimate written as .npy also writes its sidecar: check that path too
+    let sidecar = args
+        .kernel_out
+        .as_deref()
+        .filter(|p| args.nonuniform && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")))
+        .map(deblur_core::KernelField::sidecar_path);
+    outputs.extend(sidecar.as_deref().map(Output::File));
     outputs.extend(args.before_after.as_deref().map(Output::Image));
     outputs.extend(args.loss_plot.as_deref().map(Output::Image));
     check_outputs(&[&args.input], &outputs)?;

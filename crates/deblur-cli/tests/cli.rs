@@ -1307,4 +1307,34 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
         &deblur(&["blind", s(&input), "-o", s(&out), "--grid", "2x2"]),
         &["--nonuniform"],
     );
+    // The field's sidecar is an output too: a folder in its place fails before any work.
+    std::fs::create_dir(d.join("taken.json")).unwrap();
+    let before = std::fs::read(&out).unwrap();
+    assert_fails(
+        &deblur(&[
+            "blind",
+            s(&input),
+            "-o",
+            s(&out),
+            "--nonuniform",
+            "--kernel-out",
+            s(&d.join("taken.npy")),
+        ]),
+        &["taken.json", "folder"],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    // A field too large to hold is refused by its size.
+    assert_fails(
+        &deblur(&[
+            "kernels",
+            "field",
+            "--grid",
+            "64x64",
+            "--size",
+            "255",
+            "-o",
+            s(&d.join("big.npy")),
+        ]),
+        &["taps"],
+    );
 }

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
 use crate::kernel::Kernel;
@@ -125,16 +125,9 @@ impl KernelField {
 
     /// The kernels as one tensor `[R, 1, kh, kw]` in region order, as [`Svola::apply`] takes them.
     pub fn to_tensor(&self, device: &Device) -> Tensor<4> {
-        let [kh, kw] = self.kernel_size();
-        let values: Vec<f32> = self
-            .kernels
-            .iter()
-            .flat_map(|k| k.values().iter().copied().collect::<Vec<_>>())
-            .collect();
-        Tensor::from_data(
-            TensorData::new(values, [self.kernels.len(), 1, kh, kw]),
-            device,
-        )
+        // `new` guarantees at least one kernel, all of one size
+        crate::kernel::kernels_to_tensor(&self.kernels, device)
+            .expect("a field holds kernels of one size")
     }
 
     /// The field from a `[R, 1, kh, kw]` tensor of a solver (each kernel validated and normalised).
@@ -414,6 +407,7 @@ mod tests {
     #[test]
     fn a_uniform_field_blurs_as_its_kernel() {
         use crate::blur::UniformBlur;
+        use burn::tensor::TensorData;
         let device = Device::default();
         let kernel = line(5, 1);
         let field = KernelField::uniform([3, 3], WindowShape::Tent, &kernel).unwrap();

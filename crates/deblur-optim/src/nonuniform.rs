@@ -334,16 +334,31 @@ fn joint_stage(
         }
     };
     let models: Vec<Box<dyn KernelModel>> = match (config.kernels, resources.glkm) {
-        (FieldKernels::Glkm, Some(glkm)) => field
-            .kernels()
-            .iter()
-            .map(|kernel| {
-                let w0 =
-                    glkm.fit_features(kernel.to_tensor(&device), BROAD_FIT_STEPS, BROAD_FIT_LR);
-                Box::new(GlkmKernel::from_features(glkm.generator.clone(), w0, &ad))
-                    as Box<dyn KernelModel>
-            })
-            .collect(),
+        (FieldKernels::Glkm, Some(glkm)) => {
+            // one w-space fit per distinct kernel: the first round starts every region from the
+            // same global kernel
+            let mut fitted: Vec<(&Kernel, Tensor<4>)> = Vec::new();
+            field
+                .kernels()
+                .iter()
+                .map(|kernel| {
+                    let w0 = match fitted.iter().find(|(k, _)| *k == kernel) {
+                        Some((_, w)) => w.clone(),
+                        None => {
+                            let w = glkm.fit_features(
+                                kernel.to_tensor(&device),
+                                BROAD_FIT_STEPS,
+                                BROAD_FIT_LR,
+                            );
+                            fitted.push((kernel, w.clone()));
+                            w
+                        }
+                    };
+                    Box::new(GlkmKernel::from_features(glkm.generator.clone(), w0, &ad))
+                        as Box<dyn KernelModel>
+                })
+                .collect()
+        }
         _ => {
             let mlp = KernelMlpConfig::new(k).with_hidden(reference.kernel_hidden);
             field
