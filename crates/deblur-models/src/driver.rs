@@ -149,6 +149,9 @@ pub struct Schedule {
     pub steps: usize,
     /// Write a checkpoint (and the chart) every this many steps, and at the end. At least 1.
     pub checkpoint_every: usize,
+    /// Stop early, with a checkpoint and the model saved, once this much wall time has passed
+    /// in this sitting (for fixed-length sessions on a borrowed GPU); `--resume` continues.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// Trains `trainer` in `run` until `schedule.steps`, logging every step to `losses.csv`, writing
@@ -188,12 +191,18 @@ pub fn train<T: Trainer>(
         .map_err(|e| io_error(&out.join("losses.csv"), e))?;
         curve.push(report.headline());
         on_step(trainer, &report)?;
-        if step % schedule.checkpoint_every == 0 || step == schedule.steps {
+        let out_of_time = schedule
+            .time_limit
+            .is_some_and(|limit| start.elapsed() >= limit);
+        if step % schedule.checkpoint_every == 0 || step == schedule.steps || out_of_time {
             trainer.save_checkpoint(&ckpt)?;
             let chart = Chart::new(T::TITLE, "step", format!("{} (log scale)", T::HEADLINE))
                 .with_y_scale(Scale::Log10)
                 .with_series(Series::from_values(T::HEADLINE, &curve, first as f64));
             save_image(out.join("losses.png"), &chart.render(), BitDepth::Eight)?;
+        }
+        if out_of_time {
+            break;
         }
     }
     trainer.save_model(out)?;

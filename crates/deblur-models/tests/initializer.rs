@@ -41,6 +41,7 @@ fn tiny() -> InitTrainConfig {
         inner_steps: 5,
         inner_lr: 0.01,
         latent_weight: 0.1,
+        noise_std: [0.0, 0.01],
         seed: 5,
     }
 }
@@ -106,4 +107,19 @@ fn training_lowers_the_kernel_error_and_resume_continues_the_curve() {
             "{got:?} vs {expected:?}"
         );
     }
+}
+
+#[test]
+fn a_run_configured_before_the_noise_setting_resumes_without_noise() {
+    // config.json as written by runs before `noise_std` existed (the shipped v1 initializer's run)
+    let old = r#"{"model":{"latent_dim":100,"in_channels":1,"base_width":32},"batch":32,
+        "lr":0.0002,"inner_steps":20,"inner_lr":0.01,"latent_weight":0.1,"seed":0}"#;
+    let config: InitTrainConfig = serde_json::from_str(old).unwrap();
+    assert_eq!(config.noise_std, [0.0, 0.0]);
+    assert_eq!(config.batch, 32);
+    let mut noisy = config.clone();
+    noisy.noise_std = [0.0, 0.02];
+    let text = serde_json::to_string(&noisy).unwrap();
+    let back: InitTrainConfig = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, noisy);
 }

@@ -85,6 +85,7 @@ fn the_driver_logs_checkpoints_charts_and_resumes_without_duplicate_rows() {
     let schedule = |steps| Schedule {
         steps,
         checkpoint_every: 2,
+        time_limit: None,
     };
     let run = RunFolder::lock(&out).unwrap();
     // a second process (here: a second lock) is refused while the first holds the folder
@@ -123,7 +124,21 @@ fn the_driver_logs_checkpoints_charts_and_resumes_without_duplicate_rows() {
     let zero = Schedule {
         steps: 9,
         checkpoint_every: 0,
+        time_limit: None,
     };
     assert!(train(&mut resumed, &run, zero, &mut |_, _| Ok(())).is_err());
     assert_eq!(resumed.step_count(), 5);
+    // a spent time limit stops after one step, between checkpoints, with that step checkpointed
+    // and the model saved: a resume starts from step 6
+    std::fs::remove_file(out.join("generator.bpk")).unwrap();
+    let timed = Schedule {
+        steps: 100,
+        checkpoint_every: 50,
+        time_limit: Some(std::time::Duration::ZERO),
+    };
+    train(&mut resumed, &run, timed, &mut |_, _| Ok(())).unwrap();
+    assert_eq!(resumed.step_count(), 6);
+    assert!(out.join("generator.bpk").exists());
+    let again = GanTrainer::resume(&run.existing_checkpoint().unwrap(), &bank, &device).unwrap();
+    assert_eq!(again.step_count(), 6);
 }
