@@ -130,6 +130,7 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
             batch: args.count.max(1),
             boundary: Boundary::Same(Padding::Reflect),
             noise_std: [0.0, 0.0],
+            response: None,
             seed: args.seed,
         },
         &device,

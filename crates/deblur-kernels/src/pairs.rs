@@ -90,8 +90,24 @@ pub struct PairConfig {
     pub boundary: Boundary,
     /// Range of the Gaussian noise standard deviation, drawn uniformly per pair (0 for none).
     pub noise_std: [f32; 2],
+    /// A camera response with saturation applied to both images (blur a convolution of the
+    /// display values cannot express); `None` blurs the display values directly.
+    pub response: Option<CameraResponse>,
     /// Master seed.
     pub seed: u64,
+}
+
+/// A camera's non-linear response with saturation. The sharp crop is read as display values,
+/// linearised (`v^gamma`), scaled by an exposure gain drawn per pair, and both the sharp image
+/// and its blur (taken in linear light) are clipped at 1 and mapped back (`v^(1/gamma)`): bright
+/// regions saturate in both, and a blurred light streak keeps its full brightness where a
+/// convolution of display values would dim it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CameraResponse {
+    /// Exponent of the response (2.2 is typical of sRGB-like curves; 1 is linear).
+    pub gamma: f32,
+    /// Range of the exposure gain, drawn uniformly per pair (above 1 saturates highlights).
+    pub gain: [f32; 2],
 }
 
 impl Default for PairConfig {
@@ -102,6 +118,7 @@ impl Default for PairConfig {
             batch: 16,
             boundary: Boundary::Same(deblur_core::Padding::Reflect),
             noise_std: [0.0, 0.0],
+            response: None,
             seed: 0,
         }
     }
@@ -136,6 +153,23 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
                 rule: format!(
                     "the range {:?} must satisfy 0 ≤ min ≤ max",
                     config.noise_std
+                ),
+            });
+        }
+        if let Some(r) = config.response
+            && !(r.gamma.is_finite()
+                && r.gamma > 0.0
+                && r.gain[0].is_finite()
+                && r.gain[0] > 0.0
+                && r.gain[0] <= r.gain[1]
+                && r.gain[1].is_finite())
+        {
+            return Err(Error::InvalidSetting {
+                setting: "response",
+                rule: format!(
+                    "gamma {} must be finite and above 0, and the gain range {:?} must satisfy \
+                     0 < min ≤ max",
+                    r.gamma, r.gain
                 ),
             });
         }
@@ -182,8 +216,32 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
         let data: Vec<f32> = crops.iter().flat_map(|a| a.iter().copied()).collect();
         let sharp = Tensor::<4>::from_data(TensorData::new(data, [b, c, p, p]), &self.device);
         let kernel_tensor = deblur_core::kernel::kernels_to_tensor(&kernels, &self.device)?;
-        let blurred =
-            UniformBlur::new(self.config.boundary).apply(sharp.clone(), kernel_tensor.clone())?;
+        let blur = UniformBlur::new(self.config.boundary);
+        let (sharp, blurred) = match self.config.response {
+            None => {
+                let blurred = blur.apply(sharp.clone(), kernel_tensor.clone())?;
+                (sharp, blurred)
+            }
+            Some(r) => {
+                // drawn only with a response, so that batches without one stay as they were
+                let gains: Vec<f32> = (0..b)
+                    .map(|_| {
+                        if r.gain[1] > r.gain[0] {
+                            self.rng.random_range(r.gain[0]..r.gain[1])
+                        } else {
+                            r.gain[0]
+                        }
+                    })
+                    .collect();
+                let gains = Tensor::<1>::from_data(TensorData::new(gains, [b]), &self.device)
+                    .reshape([b, 1, 1, 1]);
+                let linear = sharp.clamp(0.0, 1.0).powf_scalar(r.gamma) * gains;
+                let display = |t: Tensor<4>| t.clamp(0.0, 1.0).powf_scalar(1.0 / r.gamma);
+                let blurred = blur.apply(linear.clone(), kernel_tensor.clone())?;
+                // a `Valid` blur shrinks the observation; the sharp crop keeps its margin
+                (display(linear), display(blurred))
+            }
+        };
         let blurred = if noise_std.iter().any(|&s| s > 0.0) {
             let dims = blurred.dims();
             let unit =

@@ -210,6 +210,7 @@ fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
             batch: 3,
             boundary,
             noise_std: [0.0, 0.0],
+            response: None,
             seed: 4,
         };
         let mut pairs =
@@ -238,6 +239,7 @@ fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
         batch: 2,
         boundary: Boundary::Valid,
         noise_std: [0.01, 0.02],
+        response: None,
         seed: 1,
     };
     let batch = PairGenerator::new(images, kernels, noisy, &device)
@@ -276,4 +278,72 @@ fn bad_names_and_banks_are_typed_errors() {
             expected: [3, 3]
         }
     ));
+}
+
+#[test]
+fn a_camera_response_blurs_in_linear_light_and_saturates_both_images() {
+    use deblur_kernels::CameraResponse;
+    let device = Device::default();
+    // an 8×8 black image with a white 2×2 block in the middle: unchanged by the crop's flips and
+    // transposes, so the crop is known
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = image::GrayImage::new(8, 8);
+    for (r, c) in [(3, 3), (3, 4), (4, 3), (4, 4)] {
+        img.put_pixel(c, r, image::Luma([255]));
+    }
+    img.save(dir.path().join("block.png")).unwrap();
+    let images = FolderSource::new(dir.path(), 8, ColorMode::Gray, true).unwrap();
+    // a horizontal 3-tap box
+    let mut k = Array2::<f32>::zeros((3, 3));
+    k.row_mut(1).fill(1.0 / 3.0);
+    let kernels = vec![Kernel::new(k).unwrap()];
+    let batch = |response| {
+        let config = PairConfig {
+            batch: 1,
+            boundary: Boundary::Same(Padding::Reflect),
+            noise_std: [0.0, 0.0],
+            response,
+            seed: 0,
+        };
+        PairGenerator::new(images.clone(), kernels.as_slice(), config, &device)
+            .unwrap()
+            .next_batch()
+            .unwrap()
+    };
+    let at = |t: &burn::tensor::Tensor<4>, r: usize, c: usize| -> f32 {
+        t.clone()
+            .narrow(2, r, 1)
+            .narrow(3, c, 1)
+            .into_scalar::<f32>()
+    };
+    // display values blurred directly: 1/3 beside the block, 2/3 on its edge
+    let plain = batch(None);
+    assert!((at(&plain.blurred, 3, 2) - 1.0 / 3.0).abs() < 1e-6);
+    assert!((at(&plain.blurred, 3, 3) - 2.0 / 3.0).abs() < 1e-6);
+    // γ = 2, gain 1: blurred in linear light, then √: √(1/3) = 0.57735, √(2/3) = 0.81650
+    let curve = batch(Some(CameraResponse {
+        gamma: 2.0,
+        gain: [1.0, 1.0],
+    }));
+    assert!((at(&curve.blurred, 3, 2) - 0.577_35).abs() < 1e-5);
+    assert!((at(&curve.blurred, 3, 3) - 0.816_50).abs() < 1e-5);
+    assert!((at(&curve.sharp, 3, 3) - 1.0).abs() < 1e-6);
+    // gain 2: the block's edge saturates (4/3 → 1) and beside it √(2/3)
+    let bright = batch(Some(CameraResponse {
+        gamma: 2.0,
+        gain: [2.0, 2.0],
+    }));
+    assert!((at(&bright.blurred, 3, 3) - 1.0).abs() < 1e-6);
+    assert!((at(&bright.blurred, 3, 2) - 0.816_50).abs() < 1e-5);
+    assert!((at(&bright.sharp, 3, 3) - 1.0).abs() < 1e-6);
+    assert!(at(&bright.sharp, 0, 0).abs() < 1e-6);
+    // a bad curve is refused
+    let bad = PairConfig {
+        response: Some(CameraResponse {
+            gamma: 0.0,
+            gain: [1.0, 1.0],
+        }),
+        ..PairConfig::default()
+    };
+    assert!(PairGenerator::new(images.clone(), kernels.as_slice(), bad, &device).is_err());
 }

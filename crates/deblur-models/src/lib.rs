@@ -7,6 +7,7 @@ mod error;
 pub mod generator;
 pub mod initializer;
 pub mod inversion;
+pub mod kernel_space;
 pub mod train;
 pub mod train_init;
 pub mod weights;
@@ -14,6 +15,7 @@ pub mod weights;
 pub use error::{Error, Result};
 pub use generator::{KernelDiscriminator, KernelGenerator, KernelGeneratorConfig};
 pub use initializer::{InitializerConfig, KernelInitializer};
+pub use kernel_space::{KernelCode, KernelSpace, KernelSpaceConfig};
 pub use train::{GanLosses, GanTrainConfig, GanTrainer};
 #[cfg(feature = "pytorch")]
 pub mod import;

@@ -172,6 +172,7 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
             batch: self.config.batch,
             boundary: Boundary::Same(Padding::Reflect),
             noise_std: self.config.noise_std,
+            response: None,
             seed: pair_seed,
         };
         let batch = PairGenerator::new(

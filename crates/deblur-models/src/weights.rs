@@ -309,3 +309,21 @@ mod tests {
         );
     }
 }
+
+/// Loads a blur-kernel space (F and G) from a weights file and its config (`kernel_space.bpk` +
+/// `kernel_space.json`, as written by `deblur train kernel-space`), without a manifest.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for missing or unreadable files or a config out of range.
+pub fn load_kernel_space_files(
+    weights: &Path,
+    config: &Path,
+    device: &Device,
+) -> Result<crate::KernelSpace> {
+    let parsed: crate::KernelSpaceConfig = read_config(config)?;
+    parsed.validate().map_err(|e| Error::Checkpoint {
+        path: config.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    apply_record(parsed.init(device)?, weights, config)
+}

@@ -60,6 +60,7 @@ fn training_lowers_the_kernel_error_and_resume_continues_the_curve() {
             batch: 8,
             boundary: Boundary::Same(Padding::Reflect),
             noise_std: [0.0, 0.0],
+            response: None,
             seed: 99,
         },
         &device,

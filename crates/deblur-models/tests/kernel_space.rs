@@ -1,0 +1,140 @@
+//! The encoded blur-kernel space (F and G): parameter counts against the reference spec's derived
+//! totals, shapes for valid and padded sizes, the loss, errors, and save → load.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use deblur_models::kernel_space::{KernelSpaceConfig, charbonnier_sum};
+
+/// burn's CPU backend seeds one process-wide RNG: tests that initialise networks must not interleave.
+static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn ramp(shape: [usize; 4], device: &Device) -> Tensor<4> {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|i| ((i * 37) % 101) as f32 / 100.0).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+#[test]
+fn the_paper_preset_has_the_reference_parameter_counts() {
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    // reference spec §3.2–3.4 (derived from the reference code): E 814 208, G 25 542 656 without
+    // the VAE head (91 602 944 with it), U-Net 21 037 120, R 1 811 203; KernelWizard 49 205 187
+    // without the VAE head, 115 265 475 with it
+    let paper = KernelSpaceConfig::paper().init(&device).unwrap();
+    assert_eq!(paper.num_params(), 49_205_187);
+    drop(paper);
+    let vae = KernelSpaceConfig::paper()
+        .with_vae(true)
+        .init(&device)
+        .unwrap();
+    assert_eq!(vae.num_params(), 115_265_475);
+}
+
+#[test]
+fn the_compact_preset_has_its_hand_counted_size() {
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    // nf 16, 1 channel, code 64, blocks 2 / 4 / 2, counted layer by layer:
+    // E: 160 + 2·2320 + 4·2320 = 14 080
+    // G: 25 088 (7×7, 32→16) + 4608 + 18 432 + 3·36 864 + 4·36 864 = 306 176
+    // U-Net: down 4096 + 8192 + 32 768 + 131 072 + 262 144; up 393 216 + 262 144 + 65 536
+    //        + 16 384 + 8208 = 1 183 760
+    // R: 8·2320 + 2·9280 + 2320 + 145 = 39 585
+    let compact = KernelSpaceConfig::compact().init(&device).unwrap();
+    assert_eq!(compact.num_params(), 14_080 + 306_176 + 1_183_760 + 39_585);
+    assert_eq!(compact.num_params(), 1_543_601);
+}
+
+#[test]
+fn shapes_for_valid_and_padded_sides() {
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    let model = KernelSpaceConfig::compact().init(&device).unwrap();
+    let x = ramp([2, 1, 128, 256], &device);
+    let code = model.extract(x.clone(), x.clone());
+    assert_eq!(code.mean.dims(), [2, 64, 1, 2]);
+    assert!(code.spread.is_none());
+    assert_eq!(model.blur(x, code.mean).dims(), [2, 1, 128, 256]);
+    // any side ≥ 16: extended to 128 · ⌈side/128⌉ and cropped back
+    let x = ramp([1, 1, 100, 150], &device);
+    let code = model.extract_code(x.clone(), x.clone()).unwrap();
+    assert_eq!(code.mean.dims(), [1, 64, 1, 2]);
+    let y = model.blur_with(x.clone(), code.mean.clone()).unwrap();
+    assert_eq!(y.dims(), [1, 1, 100, 150]);
+    // a code from another grid is averaged and applied uniformly
+    let small = ramp([1, 1, 40, 40], &device);
+    assert_eq!(
+        model.transfer(small.clone(), small, x).unwrap().dims(),
+        [1, 1, 100, 150]
+    );
+    // the VAE head splits 2 × code channels into mean and spread
+    let vae = KernelSpaceConfig::compact()
+        .with_vae(true)
+        .init(&device)
+        .unwrap();
+    let x = ramp([1, 1, 128, 128], &device);
+    let code = vae.extract(x.clone(), x);
+    assert_eq!(code.mean.dims(), [1, 64, 1, 1]);
+    assert_eq!(code.spread.unwrap().dims(), [1, 64, 1, 1]);
+}
+
+fn err<T>(r: Result<T, deblur_models::Error>) -> String {
+    r.err().expect("an error").to_string()
+}
+
+#[test]
+fn bad_inputs_are_errors_naming_the_problem() {
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    let model = KernelSpaceConfig::compact().init(&device).unwrap();
+    let x = ramp([1, 1, 64, 64], &device);
+    let rgb = ramp([1, 3, 64, 64], &device);
+    let other = ramp([1, 1, 64, 80], &device);
+    let tiny = ramp([1, 1, 8, 64], &device);
+    assert!(err(model.extract_code(rgb.clone(), rgb.clone())).contains("3 channel(s) given"));
+    assert!(err(model.extract_code(x.clone(), other)).contains("does not match"));
+    assert!(err(model.extract_code(tiny.clone(), tiny)).contains("at least 16 px"));
+    let wrong_code = ramp([1, 32, 1, 1], &device);
+    assert!(err(model.blur_with(x, wrong_code)).contains("this model needs 1×64"));
+    assert!(
+        KernelSpaceConfig::compact()
+            .with_width(0)
+            .init(&device)
+            .is_err()
+    );
+}
+
+#[test]
+fn the_charbonnier_loss_is_a_sum_with_epsilon_inside_the_root() {
+    let device = Device::default();
+    let a = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 0.5, 2.0], [1, 1, 2, 2]), &device);
+    let b = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 0.0, 0.5, 0.0], [1, 1, 2, 2]), &device);
+    // √1e-6 + √(1 + 1e-6) + √1e-6 + √(4 + 1e-6)
+    let expected = 1e-3 + (1.0f64 + 1e-6).sqrt() + 1e-3 + (4.0f64 + 1e-6).sqrt();
+    let got = charbonnier_sum(a, b).into_scalar::<f32>() as f64;
+    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+}
+
+#[test]
+fn save_then_load_gives_identical_outputs() {
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    let config = KernelSpaceConfig::compact();
+    let model = config.init(&device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kernel_space.bpk");
+    model.clone().into_record().save(&path).unwrap();
+    let fresh = config.init(&device).unwrap();
+    let x = ramp([1, 1, 128, 128], &device);
+    let y = ramp([1, 1, 128, 128], &device).flip([2]);
+    let before = model.blur(x.clone(), model.extract(x.clone(), y.clone()).mean);
+    let differs = fresh.blur(x.clone(), fresh.extract(x.clone(), y.clone()).mean);
+    assert!((before.clone() - differs).abs().max().into_scalar::<f32>() > 1e-3);
+    let loaded = deblur_models::kernel_space::load_files(&path, &config, &device).unwrap();
+    let after = loaded.blur(x.clone(), loaded.extract(x, y).mean);
+    assert_eq!(
+        before.into_data().try_to_vec::<f32>().unwrap(),
+        after.into_data().try_to_vec::<f32>().unwrap()
+    );
+}
