@@ -72,6 +72,12 @@ enum TrainCommand {
     ///
     /// Example: deblur train initializer --bank shake31.npy --generator runs/g31/generator.bpk --steps 2000 --out runs/e31
     Initializer(crate::train_cmds::TrainInitializerArgs),
+    /// Joint training of the blur-kernel space (Tran et al. 2021): the blur operators F(x, k)
+    /// and the kernel extractor G(x, y) on pairs made from sharp images, kernels, a camera
+    /// response and noise.
+    ///
+    /// Example: deblur train kernel-space --images ../shared/data/train400 --steps 2000 --out runs/ks
+    KernelSpace(crate::train_cmds::TrainKernelSpaceArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -445,6 +451,9 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Train(TrainCommand::Initializer(args)) => {
             crate::train_cmds::train_initializer(args)
+        }
+        Command::Train(TrainCommand::KernelSpace(args)) => {
+            crate::train_cmds::train_kernel_space(args)
         }
         Command::Kernel(KernelCommand::Show(args)) => kernel_show(args),
         Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),

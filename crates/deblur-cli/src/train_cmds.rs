@@ -297,3 +297,185 @@ fn step_bar(total: usize, done: usize) -> ProgressBar {
     }
     bar
 }
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum SpacePreset {
+    /// nf 16, 2 + 4 residual blocks, 64-channel code, on the luma (1.5 M parameters).
+    Compact,
+    /// The reference network: RGB, nf 64, 10 + 20 blocks, 512-channel code (49 M parameters).
+    Paper,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainKernelSpaceArgs {
+    /// Sharp images: `dead-leaves` (procedural) or a folder of PNG/JPEG/TIFF images (e.g.
+    /// ../shared/data/train400).
+    #[arg(long, default_value = "dead-leaves")]
+    images: ImageSpec,
+    /// Kernel bank (.npy N×K×K from `deblur kernels synth`) [default: 4096 camera-shake kernels
+    /// of 31 px, seed 1, made at the start].
+    #[arg(long)]
+    bank: Option<PathBuf>,
+    /// Network preset [a resumed run keeps its own].
+    #[arg(long, value_enum, default_value = "compact")]
+    preset: SpacePreset,
+    /// Also train G's VAE head (mean and spread of the code).
+    #[arg(long)]
+    vae: bool,
+    /// Crop side, a multiple of 128 [default: 128].
+    #[arg(long)]
+    crop: Option<usize>,
+    /// Pairs per batch [default: 8].
+    #[arg(long, value_parser = at_least_one)]
+    batch: Option<usize>,
+    /// Peak learning rate [default: 1e-4].
+    #[arg(long, value_parser = positive_finite, allow_hyphen_values = true)]
+    lr: Option<f64>,
+    /// Largest σ of the noise added to the blurry images [default: 0.01].
+    #[arg(long, value_parser = noise_level)]
+    noise: Option<f32>,
+    /// Exponent of the camera response (0: blur the display values) [default: 2.2].
+    #[arg(long)]
+    gamma: Option<f32>,
+    /// Largest exposure gain of the camera response (1: no saturation) [default: 1.5].
+    #[arg(long, value_parser = positive_finite, allow_hyphen_values = true)]
+    max_gain: Option<f64>,
+    /// Seed [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Train until this many steps in total.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Run folder: checkpoint/, losses.csv, losses.png, samples_STEP.png, kernel_space.bpk + .json.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Write a sample strip (sharp | blurry | F(x, G(x, y))) every N steps.
+    #[arg(long, default_value_t = 250, value_parser = at_least_one)]
+    sample_every: usize,
+    /// Write a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+    checkpoint_every: usize,
+    /// Stop after this many minutes in this sitting (a checkpoint and the model are written).
+    #[arg(long, value_parser = positive_finite, allow_hyphen_values = true)]
+    max_minutes: Option<f64>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use deblur_kernels::ColorMode;
+    use deblur_models::train_space::{SpaceTrainConfig, SpaceTrainer};
+    let device = device_from_name(&args.device)?;
+    let bank = match &args.bank {
+        Some(path) => KernelBank::load(path)?.kernels,
+        None => {
+            let family = deblur_kernels::KernelFamily::by_name("shake", 31)?;
+            deblur_kernels::synthesize_bank(&family, 4096, 1, &|_| {})?.kernels
+        }
+    };
+    let run = RunFolder::lock(&args.out)?;
+    let config = if args.resume {
+        let text = std::fs::read_to_string(run.existing_checkpoint()?.join("config.json"))?;
+        serde_json::from_str::<SpaceTrainConfig>(&text)?
+    } else {
+        run.expect_new()?;
+        let base = SpaceTrainConfig::compact();
+        let model = match args.preset {
+            SpacePreset::Compact => deblur_models::KernelSpaceConfig::compact(),
+            SpacePreset::Paper => deblur_models::KernelSpaceConfig::paper(),
+        }
+        .with_vae(args.vae);
+        SpaceTrainConfig {
+            model,
+            crop: args.crop.unwrap_or(base.crop),
+            batch: args.batch.unwrap_or(base.batch),
+            lr: args.lr.unwrap_or(base.lr),
+            noise_std: [0.0, args.noise.unwrap_or(base.noise_std[1])],
+            gamma: match args.gamma {
+                Some(g) if g == 0.0 => None,
+                Some(g) => Some(g),
+                None => base.gamma,
+            },
+            gain: [1.0, args.max_gain.map_or(base.gain[1], |g| g as f32)],
+            seed: args.seed.unwrap_or(base.seed),
+            ..base
+        }
+    };
+    let color = if config.model.channels == 3 {
+        ColorMode::Rgb
+    } else {
+        ColorMode::Gray
+    };
+    let images = args.images.open(config.crop, color, true)?;
+    let mut trainer = if args.resume {
+        let trainer =
+            SpaceTrainer::resume(&run.existing_checkpoint()?, images, bank, &device)?;
+        let c = trainer.config();
+        same_as_run(&args.out, "--crop", args.crop, c.crop)?;
+        same_as_run(&args.out, "--batch", args.batch, c.batch)?;
+        same_as_run(&args.out, "--seed", args.seed, c.seed)?;
+        trainer
+    } else {
+        SpaceTrainer::new(config, images, bank, &device)?
+    };
+    let bar = step_bar(args.steps, trainer.step_count());
+    // a fixed batch outside the training stream (step index far beyond any run) for the strips
+    let (show_sharp, show_blurry) = trainer.pairs(usize::MAX / 2)?;
+    let schedule = Schedule {
+        steps: args.steps,
+        checkpoint_every: args.checkpoint_every,
+        time_limit: args
+            .max_minutes
+            .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
+    };
+    let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
+        bar.set_position(l.step as u64);
+        bar.set_message(l.summary());
+        if l.step % args.sample_every == 0 || l.step == args.steps {
+            let model = trainer.model().valid();
+            let (x, y) = (show_sharp.clone().inner(), show_blurry.clone().inner());
+            let reblurred = model.blur(x.clone(), model.extract(x.clone(), y.clone()).mean);
+            let rows = x.dims()[0].min(4);
+            let mut strips = Vec::new();
+            for i in 0..rows {
+                let a = deblur_core::convert::tensor_to_array(x.clone(), i)?;
+                let b = deblur_core::convert::tensor_to_array(y.clone(), i)?;
+                let c = deblur_core::convert::tensor_to_array(reblurred.clone().clamp(0.0, 1.0), i)?;
+                strips.push(deblur_core::visual::side_by_side(&[&a, &b, &c]));
+            }
+            let sheet = stack_rows(&strips);
+            save_image(
+                args.out.join(format!("samples_{:06}.png", l.step)),
+                &sheet,
+                BitDepth::Eight,
+            )?;
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "trained to step {} in {seconds:.0} s; wrote {}",
+        trainer.step_count(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Stacks equally wide pictures top to bottom with a 4-pixel white gap.
+fn stack_rows(rows: &[ndarray::Array3<f32>]) -> ndarray::Array3<f32> {
+    let (c, _, w) = rows[0].dim();
+    let gap = 4;
+    let h = rows.iter().map(|r| r.dim().1).sum::<usize>() + gap * rows.len().saturating_sub(1);
+    let mut out = ndarray::Array3::from_elem((c, h, w), 1.0f32);
+    let mut y0 = 0;
+    for r in rows {
+        let rh = r.dim().1;
+        out.slice_mut(ndarray::s![.., y0..y0 + rh, ..]).assign(r);
+        y0 += rh + gap;
+    }
+    out
+}

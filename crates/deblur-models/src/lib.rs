@@ -10,6 +10,7 @@ pub mod inversion;
 pub mod kernel_space;
 pub mod train;
 pub mod train_init;
+pub mod train_space;
 pub mod weights;
 
 pub use error::{Error, Result};
