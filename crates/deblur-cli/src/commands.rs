@@ -49,6 +49,11 @@ enum Command {
     ///
     /// Example: deblur deconv blurry.png --kernel kernel.png -o restored.png --method hl
     Deconv(crate::solve_cmds::DeconvArgs),
+    /// Blur transfer through a trained blur-kernel space: the blur of a sharp/blurry pair,
+    /// F(target, G(sharp, blurry)), applied to other sharp images (Tran et al. 2021, §3.4).
+    ///
+    /// Example: deblur transfer --model runs/ks/kernel_space.bpk --sharp a.png --blurry a_blur.png b.png -o b_blur.png
+    Transfer(crate::space_cmds::TransferArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -437,6 +442,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Score(args) => score(args),
         Command::Blind(args) => crate::solve_cmds::blind(args),
         Command::Deconv(args) => crate::solve_cmds::deconv(args),
+        Command::Transfer(args) => crate::space_cmds::transfer(args),
         Command::Batch(args) => crate::batch_cmds::batch(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
         Command::Bench(BenchCommand::Lai(args)) => crate::lai_cmds::bench_lai(args),

@@ -9,6 +9,7 @@ mod commands;
 mod lai_cmds;
 mod nonuniform_cmds;
 mod solve_cmds;
+mod space_cmds;
 mod train_cmds;
 mod weights_args;
 

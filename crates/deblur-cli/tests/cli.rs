@@ -1338,3 +1338,93 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
         &["taps"],
     );
 }
+
+/// A tiny untrained blur-kernel space saved as `deblur train kernel-space` writes it.
+fn tiny_kernel_space(dir: &Path) -> PathBuf {
+    use deblur_core::burn::module::Module;
+    let config = deblur_models::KernelSpaceConfig::compact()
+        .with_width(4)
+        .with_front_blocks(1)
+        .with_back_blocks(1)
+        .with_extractor_blocks(1)
+        .with_code_channels(8);
+    let model = config.init(&deblur_core::default_device()).unwrap();
+    let path = dir.join("ks.bpk");
+    model.into_record().save(&path).unwrap();
+    std::fs::write(
+        dir.join("ks.json"),
+        serde_json::to_string(&config).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn transfer_writes_the_targets_and_refuses_bad_input_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = tiny_kernel_space(d);
+    let model = model.to_str().unwrap();
+    let sharp = data("levin_im1.png");
+    let blurry = data("levin_im1_kernel1_img.png");
+    let target = data("levin_im2.png");
+    let (sharp, blurry, target) = (
+        sharp.to_str().unwrap(),
+        blurry.to_str().unwrap(),
+        target.to_str().unwrap(),
+    );
+    let out = d.join("out.png");
+    let o = out.to_str().unwrap();
+    deblur_ok(&[
+        "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry, target, "-o", o,
+    ]);
+    let written = deblur_core::load_image(&out).unwrap().pixels;
+    let expected = deblur_core::load_image(target).unwrap().pixels;
+    assert_eq!(written.dim(), expected.dim());
+    // failures leave a good output alone
+    let before = std::fs::read(&out).unwrap();
+    let missing = d.join("missing.png");
+    assert_fails(
+        &deblur(&[
+            "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry,
+            missing.to_str().unwrap(), "-o", o,
+        ]),
+        &["missing.png"],
+    );
+    let other_size = levin_crop(d, "small.png", 40);
+    assert_fails(
+        &deblur(&[
+            "transfer", "--model", model, "--sharp", sharp, "--blurry",
+            other_size.to_str().unwrap(), target, "-o", o,
+        ]),
+        &["small.png", "one size"],
+    );
+    let text = d.join("notes.png");
+    std::fs::write(&text, "not an image").unwrap();
+    assert_fails(
+        &deblur(&[
+            "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry,
+            text.to_str().unwrap(), "-o", o,
+        ]),
+        &["notes.png"],
+    );
+    assert_fails(
+        &deblur(&[
+            "transfer", "--model", d.join("none.bpk").to_str().unwrap(), "--sharp", sharp,
+            "--blurry", blurry, target, "-o", o,
+        ]),
+        &["none.bpk", "deblur train kernel-space"],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    // folder mode: every image of the folder, same names
+    let folder = d.join("targets");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(target, folder.join("a.png")).unwrap();
+    std::fs::copy(sharp, folder.join("b.png")).unwrap();
+    let outdir = d.join("blurred");
+    deblur_ok(&[
+        "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry, "--targets",
+        folder.to_str().unwrap(), "--out", outdir.to_str().unwrap(),
+    ]);
+    assert!(outdir.join("a.png").exists() && outdir.join("b.png").exists());
+}

@@ -577,3 +577,75 @@ pub fn load_files(
         &weights.with_extension("json"),
     )
 }
+
+#[derive(Module, Debug)]
+struct Code {
+    k: burn::module::Param<Tensor<4>>,
+}
+
+/// Result of [`retrieve_code`].
+#[derive(Clone, Debug)]
+pub struct Retrieval {
+    /// The code found, on the input's (extended) grid.
+    pub code: Tensor<4>,
+    /// F(x, code), the re-blurred sharp image, cropped to the input's size.
+    pub reblurred: Tensor<4>,
+    /// Mean squared error of F(x, k) against y before each step and after the last
+    /// (`steps + 1` values).
+    pub mse: Vec<f32>,
+}
+
+/// Kernel retrieval (paper §3.2, step B; Table 3): the code k that makes F(x, k) match the blurry
+/// `y`, by `steps` Adam steps of rate `lr` on the summed Charbonnier loss, starting from
+/// G(x, y). F stays frozen. Inputs as for [`KernelSpace::extract_code`].
+///
+/// # Errors
+/// Those of [`KernelSpace::extract_code`].
+pub fn retrieve_code(
+    model: &KernelSpace,
+    sharp: Tensor<4>,
+    blurry: Tensor<4>,
+    steps: usize,
+    lr: f64,
+) -> crate::Result<Retrieval> {
+    use burn::optim::{AdamConfig, GradientsParams};
+    let [_, _, h, w] = sharp.dims();
+    let start = model
+        .extract_code(sharp.clone(), blurry.clone())?
+        .mean
+        .detach();
+    let sides = [h.next_multiple_of(SIDE_MULTIPLE), w.next_multiple_of(SIDE_MULTIPLE)];
+    let device = sharp.device().autodiff();
+    let frozen = model.clone().fork(&device).freeze();
+    let x = extend(sharp, sides).autodiff().detach();
+    let y = extend(blurry, sides).autodiff().detach();
+    let crop = |t: Tensor<4>| t.narrow(2, 0, h).narrow(3, 0, w);
+    let mse = |reblurred: Tensor<4>| {
+        (crop(reblurred) - crop(y.clone()))
+            .square()
+            .mean()
+            .into_scalar::<f32>()
+    };
+    let mut code = Code {
+        k: burn::module::Param::from_tensor(start.autodiff().detach().require_grad()),
+    };
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut history = Vec::with_capacity(steps + 1);
+    for _ in 0..steps {
+        let reblurred = frozen.blur(x.clone(), code.k.val());
+        // the loss on the image's own pixels only: the extension is not observed
+        let loss = charbonnier_sum(crop(reblurred.clone()), crop(y.clone()));
+        history.push(mse(reblurred.detach()));
+        let mut grads = loss.backward();
+        let params = GradientsParams::from_module(&mut grads, &code);
+        code = optim.step(lr, code.clone(), params);
+    }
+    let k = code.k.val().detach();
+    let reblurred = frozen.blur(x, k.clone()).detach();
+    history.push(mse(reblurred.clone()));
+    Ok(Retrieval {
+        code: k.inner(),
+        reblurred: crop(reblurred).inner(),
+        mse: history,
+    })
+}

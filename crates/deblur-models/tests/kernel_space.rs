@@ -251,3 +251,27 @@ mod training {
         assert!(SpaceTrainer::new(odd, images, bank(), &device).is_err());
     }
 }
+
+#[test]
+fn retrieval_lowers_the_reblur_error_from_the_extracted_code() {
+    let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::default();
+    let model = KernelSpaceConfig::compact()
+        .with_width(8)
+        .init(&device)
+        .unwrap();
+    // a blurry image F can express exactly: F(x, k*) for a code k* away from G's start
+    let x = ramp([1, 1, 100, 120], &device);
+    let k_star = Tensor::<4>::random(
+        [1, 64, 1, 1],
+        burn::tensor::Distribution::Normal(0.0, 3.0),
+        &device,
+    );
+    let y = model.blur_with(x.clone(), k_star).unwrap();
+    let found = deblur_models::kernel_space::retrieve_code(&model, x, y, 20, 0.1).unwrap();
+    assert_eq!(found.mse.len(), 21);
+    assert_eq!(found.code.dims(), [1, 64, 1, 1]);
+    assert_eq!(found.reblurred.dims(), [1, 1, 100, 120]);
+    let (first, last) = (found.mse[0], *found.mse.last().unwrap());
+    assert!(first > 0.0 && last < 0.5 * first, "MSE {first} → {last}");
+}
