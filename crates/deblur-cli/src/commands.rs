@@ -108,6 +108,12 @@ enum BenchCommand {
     ///
     /// Example: deblur bench initializer --bank heldout31.npy --levin ../shared/data/levin
     Initializer(crate::bench_cmds::BenchInitializerArgs),
+    /// The blur-kernel space (F, G): transfer of the 8 Levin kernels between the Levin images
+    /// (paper Table 1) and kernel retrieval on held-out images with camera-response and
+    /// non-uniform blur (paper Table 3).
+    ///
+    /// Example: deblur bench kernel-space --model runs/ks/kernel_space.bpk --csv ks.csv
+    KernelSpace(crate::space_cmds::BenchKernelSpaceArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -451,6 +457,9 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Bench(BenchCommand::Initializer(args)) => {
             crate::bench_cmds::bench_initializer(args)
+        }
+        Command::Bench(BenchCommand::KernelSpace(args)) => {
+            crate::space_cmds::bench_kernel_space(args)
         }
         Command::Train(TrainCommand::KernelPrior(args)) => {
             crate::train_cmds::train_kernel_prior(args)

@@ -28,13 +28,58 @@ pub struct TransferArgs {
     /// Output folder of the folder mode.
     #[arg(long = "out", value_name = "DIR")]
     out_dir: Option<PathBuf>,
-    /// The trained kernel space (kernel_space.bpk from `deblur train kernel-space`, with
-    /// kernel_space.json beside it).
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: SpaceModel,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+/// Which blur-kernel space to use: a trained file, or a shipped variant.
+#[derive(Args, Debug)]
+pub struct SpaceModel {
+    /// A trained kernel space (kernel_space.bpk from `deblur train kernel-space`, with
+    /// kernel_space.json beside it) instead of the shipped one.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Shipped variant in the weights manifest.
+    #[arg(long = "space-variant", default_value = "compact-v1")]
+    variant: String,
+    /// Weights folder (default: $DEBLUR_WEIGHTS, ./weights, or beside the executable).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+}
+
+impl SpaceModel {
+    fn load(&self, device: &Device) -> Result<KernelSpace, Box<dyn std::error::Error>> {
+        if let Some(model) = &self.model {
+            if !model.is_file() {
+                return Err(format!(
+                    "{}: no such model file; train one with `deblur train kernel-space`",
+                    model.display()
+                )
+                .into());
+            }
+            return Ok(deblur_models::weights::load_kernel_space_files(
+                model,
+                &model.with_extension("json"),
+                device,
+            )?);
+        }
+        let dir = self
+            .weights
+            .clone()
+            .or_else(deblur_models::weights::find_weights_dir)
+            .ok_or(
+                "no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR or --model FILE, \
+                 or run from the repository (weights/manifest.json)",
+            )?;
+        Ok(deblur_models::weights::load_kernel_space(
+            &dir,
+            &self.variant,
+            device,
+        )?)
+    }
 }
 
 /// Images the folder mode reads.
@@ -47,13 +92,6 @@ fn is_image(path: &Path) -> bool {
 
 pub fn transfer(args: TransferArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = device_from_name(&args.device)?;
-    if !args.model.is_file() {
-        return Err(format!(
-            "{}: no such model file; train one with `deblur train kernel-space`",
-            args.model.display()
-        )
-        .into());
-    }
     // every input is read and checked before anything is computed or written
     let sharp = load_image(&args.sharp)?.pixels;
     let blurry = load_image(&args.blurry)?.pixels;
@@ -85,12 +123,18 @@ pub fn transfer(args: TransferArgs) -> Result<(), Box<dyn std::error::Error>> {
     let outputs: Vec<PathBuf> = match (&args.out_dir, &args.output, targets.len()) {
         (Some(dir), _, _) => targets
             .iter()
-            .map(|t| dir.join(t.file_name().unwrap_or_default()).with_extension("png"))
+            .map(|t| {
+                dir.join(t.file_name().unwrap_or_default())
+                    .with_extension("png")
+            })
             .collect(),
         (None, Some(file), 1) => vec![file.clone()],
         (None, Some(dir), _) => targets
             .iter()
-            .map(|t| dir.join(t.file_name().unwrap_or_default()).with_extension("png"))
+            .map(|t| {
+                dir.join(t.file_name().unwrap_or_default())
+                    .with_extension("png")
+            })
             .collect(),
         (None, None, _) => return Err("give -o OUTPUT (or --out DIR with --targets)".into()),
     };
@@ -98,11 +142,7 @@ pub fn transfer(args: TransferArgs) -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|t| load_image(t).map(|l| l.pixels))
         .collect::<Result<_, _>>()?;
-    let model = deblur_models::weights::load_kernel_space_files(
-        &args.model,
-        &args.model.with_extension("json"),
-        &device,
-    )?;
+    let model = args.model.load(&device)?;
     let code = source_code(&model, &sharp, &blurry, &device)?;
     if let Some(dir) = outputs[0].parent().filter(|d| !d.as_os_str().is_empty())
         && (targets.len() > 1 || args.out_dir.is_some())
@@ -167,4 +207,195 @@ fn apply(
         .into());
     };
     Ok(tensor_to_array(out.clamp(0.0, 1.0), 0)?)
+}
+
+#[derive(Args, Debug)]
+pub struct BenchKernelSpaceArgs {
+    #[command(flatten)]
+    model: SpaceModel,
+    /// Levin folder (gt/im1–4.png, gt/kernel1–8.png) for the transfer table.
+    #[arg(long, default_value = "../shared/data/levin")]
+    levin: PathBuf,
+    /// Folder of held-out sharp images for the retrieval table (never trained on).
+    #[arg(long, default_value = "../shared/data/bsd68")]
+    heldout: PathBuf,
+    /// Held-out images used (the first N by name), each cropped to 256×256 at its top left.
+    #[arg(long, default_value_t = 16, value_parser = crate::train_cmds::at_least_one)]
+    count: usize,
+    /// Adam steps of the kernel retrieval.
+    #[arg(long, default_value_t = 100)]
+    retrieval_steps: usize,
+    /// Adam learning rate of the kernel retrieval.
+    #[arg(long, default_value_t = 0.05, value_parser = crate::train_cmds::positive_finite)]
+    retrieval_lr: f64,
+    /// Write every row as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+fn psnr_of(a: &Tensor<4>, b: &Tensor<4>) -> f64 {
+    let mse = (a.clone().clamp(0.0, 1.0) - b.clone())
+        .square()
+        .mean()
+        .into_scalar::<f32>() as f64;
+    -10.0 * mse.max(1e-12).log10()
+}
+
+/// `deblur bench kernel-space`: the paper's Table 1 (blur transfer of the 8 Levin kernels) and
+/// Table 3 (kernel retrieval on held-out images with blur a convolution cannot express) analogues.
+pub fn bench_kernel_space(args: BenchKernelSpaceArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
+    use deblur_kernels::field::{CameraMotionConfig, camera_motion_field};
+    let device = device_from_name(&args.device)?;
+    let model = args.model.load(&device)?;
+    if model.channels() != 1 {
+        return Err("the benchmark runs on grey images; give a one-channel model".into());
+    }
+    let gt = args.levin.join("gt");
+    let images: Vec<Tensor<4>> = (1..=4)
+        .map(|i| {
+            load_image(gt.join(format!("im{i}.png"))).map(|l| array_to_tensor(&l.pixels, &device))
+        })
+        .collect::<Result<_, _>>()?;
+    let same = UniformBlur::new(Boundary::Same(Padding::Reflect));
+    let mut rows = vec!["table,case,blur,psnr_identity,psnr_start,psnr_final".to_string()];
+    println!(
+        "Blur transfer (Levin kernels; source im i, target im i+1; F(target, G(source pair)) vs k ⋆ target)"
+    );
+    println!("{:<8} {:>12} {:>12}", "kernel", "identity", "transfer");
+    let mut all = (0.0, 0.0);
+    for k in 1..=8 {
+        let kernel = Kernel::load(gt.join(format!("kernel{k}.png")))?.to_tensor(&device);
+        let mut sums = (0.0, 0.0);
+        for i in 0..4 {
+            let (x, target) = (images[i].clone(), images[(i + 1) % 4].clone());
+            let y = same.apply(x.clone(), kernel.clone())?;
+            let reference = same.apply(target.clone(), kernel.clone())?;
+            let out = model.transfer(x, y, target.clone())?;
+            let (id, tr) = (psnr_of(&target, &reference), psnr_of(&out, &reference));
+            rows.push(format!(
+                "transfer,im{}_to_im{},kernel{k},{id:.3},,{tr:.3}",
+                i + 1,
+                (i + 1) % 4 + 1
+            ));
+            sums = (sums.0 + id / 4.0, sums.1 + tr / 4.0);
+        }
+        println!(
+            "{:<8} {:>12.2} {:>12.2}",
+            format!("kernel{k}"),
+            sums.0,
+            sums.1
+        );
+        all = (all.0 + sums.0 / 8.0, all.1 + sums.1 / 8.0);
+    }
+    println!("{:<8} {:>12.2} {:>12.2}", "mean", all.0, all.1);
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.heldout)
+        .map_err(|e| format!("{}: {e}", args.heldout.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_image(p))
+        .collect();
+    files.sort();
+    files.truncate(args.count);
+    println!(
+        "\nKernel retrieval ({} held-out images, 256×256 crops; PSNR of F(x, k) vs y: identity x, \
+         k = G(x, y), k after {} Adam steps)",
+        files.len(),
+        args.retrieval_steps
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}",
+        "blur", "identity", "G(x, y)", "retrieved"
+    );
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+    let mut sums = [[0.0f64; 3]; 2];
+    let names = ["uniform shake + γ 2.2, gain 1.5", "camera motion field 3×3"];
+    for (n, file) in files.iter().enumerate() {
+        let full = load_image(file)?.pixels;
+        let luma = if full.dim().0 == 3 {
+            deblur_core::color::luma_tensor(array_to_tensor(&full, &device))
+        } else {
+            array_to_tensor(&full, &device)
+        };
+        let [_, _, h, w] = luma.dims();
+        if h < 256 || w < 256 {
+            return Err(format!("{}: {h}×{w} is smaller than 256×256", file.display()).into());
+        }
+        let x = luma.narrow(2, 0, 256).narrow(3, 0, 256);
+        let shake = deblur_kernels::shake::ShakeConfig::new(31);
+        for (b, name) in names.iter().enumerate() {
+            let y = if b == 0 {
+                let kernel = deblur_kernels::KernelSource::sample_kernel(
+                    &deblur_kernels::KernelFamily::by_name("shake", 31)?,
+                    &mut rng,
+                )?
+                .to_tensor(&device);
+                let linear = x.clone().clamp(0.0, 1.0).powf_scalar(2.2) * 1.5;
+                same.apply(linear, kernel)?
+                    .clamp(0.0, 1.0)
+                    .powf_scalar(1.0 / 2.2)
+            } else {
+                let config = CameraMotionConfig {
+                    shake: shake.clone(),
+                    max_rotation_deg: 2.0,
+                    max_redraws: 20,
+                };
+                let (field, _, _) =
+                    camera_motion_field(&config, [3, 3], Default::default(), [256, 256], &mut rng)?;
+                let blurred = field.blur_image(
+                    &tensor_to_array(x.clone(), 0)?,
+                    Boundary::Same(Padding::Reflect),
+                    0.0,
+                    0,
+                    &device,
+                )?;
+                array_to_tensor(&blurred, &device)
+            };
+            let start =
+                model.blur_with(x.clone(), model.extract_code(x.clone(), y.clone())?.mean)?;
+            let found = deblur_models::kernel_space::retrieve_code(
+                &model,
+                x.clone(),
+                y.clone(),
+                args.retrieval_steps,
+                args.retrieval_lr,
+            )?;
+            let values = [
+                psnr_of(&x, &y),
+                psnr_of(&start, &y),
+                psnr_of(&found.reblurred, &y),
+            ];
+            rows.push(format!(
+                "retrieval,{},{},{:.3},{:.3},{:.3}",
+                file.file_name().unwrap_or_default().to_string_lossy(),
+                name,
+                values[0],
+                values[1],
+                values[2]
+            ));
+            for (s, v) in sums[b].iter_mut().zip(values) {
+                *s += v;
+            }
+        }
+        eprint!("\r{}/{} images", n + 1, files.len());
+    }
+    eprintln!();
+    let count = files.len().max(1) as f64;
+    for (b, name) in names.iter().enumerate() {
+        println!(
+            "{:<28} {:>10.2} {:>10.2} {:>10.2}",
+            name,
+            sums[b][0] / count,
+            sums[b][1] / count,
+            sums[b][2] / count
+        );
+    }
+    if let Some(csv) = &args.csv {
+        let text = rows.join("\n") + "\n";
+        deblur_core::npy::write_atomic(csv, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    }
+    Ok(())
 }

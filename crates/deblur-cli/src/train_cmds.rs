@@ -396,7 +396,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
             lr: args.lr.unwrap_or(base.lr),
             noise_std: [0.0, args.noise.unwrap_or(base.noise_std[1])],
             gamma: match args.gamma {
-                Some(g) if g == 0.0 => None,
+                Some(0.0) => None,
                 Some(g) => Some(g),
                 None => base.gamma,
             },
@@ -412,8 +412,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
     };
     let images = args.images.open(config.crop, color, true)?;
     let mut trainer = if args.resume {
-        let trainer =
-            SpaceTrainer::resume(&run.existing_checkpoint()?, images, bank, &device)?;
+        let trainer = SpaceTrainer::resume(&run.existing_checkpoint()?, images, bank, &device)?;
         let c = trainer.config();
         same_as_run(&args.out, "--crop", args.crop, c.crop)?;
         same_as_run(&args.out, "--batch", args.batch, c.batch)?;
@@ -444,7 +443,8 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
             for i in 0..rows {
                 let a = deblur_core::convert::tensor_to_array(x.clone(), i)?;
                 let b = deblur_core::convert::tensor_to_array(y.clone(), i)?;
-                let c = deblur_core::convert::tensor_to_array(reblurred.clone().clamp(0.0, 1.0), i)?;
+                let c =
+                    deblur_core::convert::tensor_to_array(reblurred.clone().clamp(0.0, 1.0), i)?;
                 strips.push(deblur_core::visual::side_by_side(&[&a, &b, &c]));
             }
             let sheet = stack_rows(&strips);

@@ -1351,11 +1351,7 @@ fn tiny_kernel_space(dir: &Path) -> PathBuf {
     let model = config.init(&deblur_core::default_device()).unwrap();
     let path = dir.join("ks.bpk");
     model.into_record().save(&path).unwrap();
-    std::fs::write(
-        dir.join("ks.json"),
-        serde_json::to_string(&config).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("ks.json"), serde_json::to_string(&config).unwrap()).unwrap();
     path
 }
 
@@ -1386,16 +1382,32 @@ fn transfer_writes_the_targets_and_refuses_bad_input_without_writing() {
     let missing = d.join("missing.png");
     assert_fails(
         &deblur(&[
-            "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry,
-            missing.to_str().unwrap(), "-o", o,
+            "transfer",
+            "--model",
+            model,
+            "--sharp",
+            sharp,
+            "--blurry",
+            blurry,
+            missing.to_str().unwrap(),
+            "-o",
+            o,
         ]),
         &["missing.png"],
     );
     let other_size = levin_crop(d, "small.png", 40);
     assert_fails(
         &deblur(&[
-            "transfer", "--model", model, "--sharp", sharp, "--blurry",
-            other_size.to_str().unwrap(), target, "-o", o,
+            "transfer",
+            "--model",
+            model,
+            "--sharp",
+            sharp,
+            "--blurry",
+            other_size.to_str().unwrap(),
+            target,
+            "-o",
+            o,
         ]),
         &["small.png", "one size"],
     );
@@ -1403,15 +1415,31 @@ fn transfer_writes_the_targets_and_refuses_bad_input_without_writing() {
     std::fs::write(&text, "not an image").unwrap();
     assert_fails(
         &deblur(&[
-            "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry,
-            text.to_str().unwrap(), "-o", o,
+            "transfer",
+            "--model",
+            model,
+            "--sharp",
+            sharp,
+            "--blurry",
+            blurry,
+            text.to_str().unwrap(),
+            "-o",
+            o,
         ]),
         &["notes.png"],
     );
     assert_fails(
         &deblur(&[
-            "transfer", "--model", d.join("none.bpk").to_str().unwrap(), "--sharp", sharp,
-            "--blurry", blurry, target, "-o", o,
+            "transfer",
+            "--model",
+            d.join("none.bpk").to_str().unwrap(),
+            "--sharp",
+            sharp,
+            "--blurry",
+            blurry,
+            target,
+            "-o",
+            o,
         ]),
         &["none.bpk", "deblur train kernel-space"],
     );
@@ -1423,8 +1451,17 @@ fn transfer_writes_the_targets_and_refuses_bad_input_without_writing() {
     std::fs::copy(sharp, folder.join("b.png")).unwrap();
     let outdir = d.join("blurred");
     deblur_ok(&[
-        "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry, "--targets",
-        folder.to_str().unwrap(), "--out", outdir.to_str().unwrap(),
+        "transfer",
+        "--model",
+        model,
+        "--sharp",
+        sharp,
+        "--blurry",
+        blurry,
+        "--targets",
+        folder.to_str().unwrap(),
+        "--out",
+        outdir.to_str().unwrap(),
     ]);
     assert!(outdir.join("a.png").exists() && outdir.join("b.png").exists());
 }

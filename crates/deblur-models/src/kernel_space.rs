@@ -215,7 +215,12 @@ fn conv(
 ) -> Conv2d {
     Conv2dConfig::new([input, output], [size, size])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(size / 2, size / 2, size / 2, size / 2))
+        .with_padding(PaddingConfig2d::Explicit(
+            size / 2,
+            size / 2,
+            size / 2,
+            size / 2,
+        ))
         .with_bias(bias)
         .init(device)
 }
@@ -467,7 +472,10 @@ impl KernelSpace {
                 rule: format!("{h}×{w} is too small; both sides must be at least {MIN_SIDE} px"),
             });
         }
-        Ok([h.next_multiple_of(SIDE_MULTIPLE), w.next_multiple_of(SIDE_MULTIPLE)])
+        Ok([
+            h.next_multiple_of(SIDE_MULTIPLE),
+            w.next_multiple_of(SIDE_MULTIPLE),
+        ])
     }
 
     /// G(x, y) for any pair of equal sizes of at least [`MIN_SIDE`]: both are extended to the next
@@ -520,7 +528,9 @@ impl KernelSpace {
         let code = if [gh, gw] == grid {
             code
         } else {
-            code.mean_dim(2).mean_dim(3).repeat(&[1, 1, grid[0], grid[1]])
+            code.mean_dim(2)
+                .mean_dim(3)
+                .repeat(&[1, 1, grid[0], grid[1]])
         };
         let out = self.blur(extend(sharp, sides), code);
         Ok(out.narrow(2, 0, h).narrow(3, 0, w))
@@ -614,7 +624,10 @@ pub fn retrieve_code(
         .extract_code(sharp.clone(), blurry.clone())?
         .mean
         .detach();
-    let sides = [h.next_multiple_of(SIDE_MULTIPLE), w.next_multiple_of(SIDE_MULTIPLE)];
+    let sides = [
+        h.next_multiple_of(SIDE_MULTIPLE),
+        w.next_multiple_of(SIDE_MULTIPLE),
+    ];
     let device = sharp.device().autodiff();
     let frozen = model.clone().fork(&device).freeze();
     let x = extend(sharp, sides).autodiff().detach();

@@ -96,7 +96,7 @@ impl SpaceTrainConfig {
     fn validate(&self) -> Result<()> {
         self.model.validate()?;
         let bad = |setting, rule: String| Err(Error::InvalidSetting { setting, rule });
-        if self.crop == 0 || self.crop % 128 != 0 || self.crop > 1024 {
+        if self.crop == 0 || !self.crop.is_multiple_of(128) || self.crop > 1024 {
             return bad(
                 "crop",
                 format!("{} must be a multiple of 128 up to 1024", self.crop),
@@ -105,11 +105,13 @@ impl SpaceTrainConfig {
         if !(1..=256).contains(&self.batch) {
             return bad("batch", format!("{} must lie in 1–256", self.batch));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.min_lr >= 0.0 && self.min_lr <= self.lr)
-        {
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.min_lr >= 0.0 && self.min_lr <= self.lr) {
             return bad(
                 "lr",
-                format!("peak {} and floor {} need 0 ≤ floor ≤ peak", self.lr, self.min_lr),
+                format!(
+                    "peak {} and floor {} need 0 ≤ floor ≤ peak",
+                    self.lr, self.min_lr
+                ),
             );
         }
         if self.periods.is_empty() || self.periods.contains(&0) {
@@ -178,7 +180,10 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
                 ),
             });
         }
-        if let Some(k) = kernels.iter().find(|k| k.size()[0].max(k.size()[1]) > config.crop) {
+        if let Some(k) = kernels
+            .iter()
+            .find(|k| k.size()[0].max(k.size()[1]) > config.crop)
+        {
             return Err(Error::InvalidSetting {
                 setting: "bank",
                 rule: format!(

@@ -22,6 +22,8 @@ pub enum ModelFamily {
     KernelGenerator,
     /// The ResNet kernel initializer ([`KernelInitializer`]), `kernel-initializer`.
     KernelInitializer,
+    /// The blur-kernel space F and G ([`crate::KernelSpace`]), `kernel-space`.
+    KernelSpace,
 }
 
 impl std::fmt::Display for ModelFamily {
@@ -29,6 +31,7 @@ impl std::fmt::Display for ModelFamily {
         f.write_str(match self {
             ModelFamily::KernelGenerator => "kernel-generator",
             ModelFamily::KernelInitializer => "kernel-initializer",
+            ModelFamily::KernelSpace => "kernel-space",
         })
     }
 }
@@ -170,6 +173,15 @@ pub fn load_initializer(dir: &Path, variant: &str, device: &Device) -> Result<Ke
     load_initializer_files(&file, &config, device)
 }
 
+/// Loads the blur-kernel space `variant` from the weights folder `dir`, verifying its checksum.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a missing manifest, entry or file, or a checksum mismatch.
+pub fn load_kernel_space(dir: &Path, variant: &str, device: &Device) -> Result<crate::KernelSpace> {
+    let (file, config) = verified_entry(dir, ModelFamily::KernelSpace, variant)?;
+    load_kernel_space_files(&file, &config, device)
+}
+
 fn read_config<C: serde::de::DeserializeOwned>(path: &Path) -> Result<C> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Checkpoint {
         path: path.to_path_buf(),
@@ -237,6 +249,24 @@ pub fn load_generator_files(
         reason: e.to_string(),
     })?;
     apply_record(parsed.init(device), weights, config)
+}
+
+/// Loads a blur-kernel space (F and G) from a weights file and its config (`kernel_space.bpk` +
+/// `kernel_space.json`, as written by `deblur train kernel-space`), without a manifest.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for missing or unreadable files or a config out of range.
+pub fn load_kernel_space_files(
+    weights: &Path,
+    config: &Path,
+    device: &Device,
+) -> Result<crate::KernelSpace> {
+    let parsed: crate::KernelSpaceConfig = read_config(config)?;
+    parsed.validate().map_err(|e| Error::Checkpoint {
+        path: config.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    apply_record(parsed.init(device)?, weights, config)
 }
 
 #[cfg(test)]
@@ -308,22 +338,4 @@ mod tests {
                 .contains("checksum")
         );
     }
-}
-
-/// Loads a blur-kernel space (F and G) from a weights file and its config (`kernel_space.bpk` +
-/// `kernel_space.json`, as written by `deblur train kernel-space`), without a manifest.
-///
-/// # Errors
-/// [`Error::Checkpoint`] for missing or unreadable files or a config out of range.
-pub fn load_kernel_space_files(
-    weights: &Path,
-    config: &Path,
-    device: &Device,
-) -> Result<crate::KernelSpace> {
-    let parsed: crate::KernelSpaceConfig = read_config(config)?;
-    parsed.validate().map_err(|e| Error::Checkpoint {
-        path: config.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    apply_record(parsed.init(device)?, weights, config)
 }

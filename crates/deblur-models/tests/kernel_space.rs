@@ -108,8 +108,14 @@ fn bad_inputs_are_errors_naming_the_problem() {
 #[test]
 fn the_charbonnier_loss_is_a_sum_with_epsilon_inside_the_root() {
     let device = Device::default();
-    let a = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 0.5, 2.0], [1, 1, 2, 2]), &device);
-    let b = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 0.0, 0.5, 0.0], [1, 1, 2, 2]), &device);
+    let a = Tensor::<4>::from_data(
+        TensorData::new(vec![0.0f32, 1.0, 0.5, 2.0], [1, 1, 2, 2]),
+        &device,
+    );
+    let b = Tensor::<4>::from_data(
+        TensorData::new(vec![0.0f32, 0.0, 0.5, 0.0], [1, 1, 2, 2]),
+        &device,
+    );
     // √1e-6 + √(1 + 1e-6) + √1e-6 + √(4 + 1e-6)
     let expected = 1e-3 + (1.0f64 + 1e-6).sqrt() + 1e-3 + (4.0f64 + 1e-6).sqrt();
     let got = charbonnier_sum(a, b).into_scalar::<f32>() as f64;
