@@ -107,12 +107,7 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         }
         Ok(())
     })?;
-    bar.finish_and_clear();
-    eprintln!(
-        "trained to step {} in {seconds:.0} s; wrote {}",
-        trainer.step_count(),
-        args.out.display()
-    );
+    finished(&bar, trainer.step_count(), seconds, &args.out);
     Ok(())
 }
 
@@ -232,12 +227,7 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         bar.set_message(l.summary());
         Ok(())
     })?;
-    bar.finish_and_clear();
-    eprintln!(
-        "trained to step {} in {seconds:.0} s; wrote {}",
-        trainer.step_count(),
-        args.out.display()
-    );
+    finished(&bar, trainer.step_count(), seconds, &args.out);
     Ok(())
 }
 
@@ -285,6 +275,15 @@ fn noise_level(text: &str) -> Result<f32, String> {
         )),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Clears the progress bar and says where the run stopped.
+fn finished(bar: &ProgressBar, step: usize, seconds: f64, out: &Path) {
+    bar.finish_and_clear();
+    eprintln!(
+        "trained to step {step} in {seconds:.0} s; wrote {}",
+        out.display()
+    );
 }
 
 /// A progress bar over training steps, starting at `done`.
@@ -456,12 +455,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
         }
         Ok(())
     })?;
-    bar.finish_and_clear();
-    eprintln!(
-        "trained to step {} in {seconds:.0} s; wrote {}",
-        trainer.step_count(),
-        args.out.display()
-    );
+    finished(&bar, trainer.step_count(), seconds, &args.out);
     Ok(())
 }
 

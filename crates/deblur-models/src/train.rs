@@ -260,17 +260,9 @@ impl GanTrainer {
     /// # Errors
     /// [`Error::Checkpoint`] for missing or unreadable files, and the errors of [`GanTrainer::new`].
     pub fn resume(dir: &Path, bank: &[Kernel], device: &Device) -> Result<Self> {
-        recover_checkpoint(dir)?;
-        let read = |name: &str| -> Result<String> {
-            let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))
-        };
-        let config: GanTrainConfig = serde_json::from_str(&read("config.json")?)
-            .map_err(|e| record_err(&dir.join("config.json"), e))?;
-        let state: serde_json::Value = serde_json::from_str(&read("state.json")?)
-            .map_err(|e| record_err(&dir.join("state.json"), e))?;
+        let (config, step): (GanTrainConfig, usize) = read_run_state(dir)?;
         let mut trainer = GanTrainer::new(config, bank, device)?;
-        trainer.step = state["step"].as_u64().unwrap_or(0) as usize;
+        trainer.step = step;
         let config = dir.join("config.json");
         trainer.generator = apply_record(
             trainer.generator.clone(),
@@ -369,6 +361,24 @@ pub fn write_run_state<C: Serialize>(dir: &Path, config: &C, step: usize) -> Res
         &dir.join("state.json"),
         &serde_json::json!({ "step": step }),
     )
+}
+
+/// Reads back what [`write_run_state`] wrote, after [`recover_checkpoint`]: the run's config
+/// and its step count.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming a missing or unreadable file.
+pub fn read_run_state<C: serde::de::DeserializeOwned>(dir: &Path) -> Result<(C, usize)> {
+    recover_checkpoint(dir)?;
+    let read = |name: &str| -> Result<serde_json::Value> {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| record_err(&path, e))
+    };
+    let config = serde_json::from_value(read("config.json")?)
+        .map_err(|e| record_err(&dir.join("config.json"), e))?;
+    let step = read("state.json")?["step"].as_u64().unwrap_or(0) as usize;
+    Ok((config, step))
 }
 
 /// Writes `value` as pretty JSON, atomically.

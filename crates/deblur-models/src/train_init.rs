@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::generator::KernelGenerator;
 use crate::initializer::{InitializerConfig, KernelInitializer};
 use crate::inversion::invert;
-use crate::train::{commit_checkpoint, record_err, recover_checkpoint, write_run_state};
+use crate::train::{commit_checkpoint, record_err, write_run_state};
 use crate::weights::apply_record;
 use crate::{Error, Result};
 
@@ -250,15 +250,7 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
         kernels: Vec<Kernel>,
         device: &Device,
     ) -> Result<Self> {
-        recover_checkpoint(dir)?;
-        let read = |name: &str| -> Result<serde_json::Value> {
-            let path = dir.join(name);
-            let text = std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))?;
-            serde_json::from_str(&text).map_err(|e| record_err(&path, e))
-        };
-        let config: InitTrainConfig = serde_json::from_value(read("config.json")?)
-            .map_err(|e| record_err(&dir.join("config.json"), e))?;
-        let step = read("state.json")?["step"].as_u64().unwrap_or(0) as usize;
+        let (config, step): (InitTrainConfig, usize) = crate::train::read_run_state(dir)?;
         let mut trainer = InitTrainer::new(config, generator, images, kernels, device)?;
         trainer.step = step;
         trainer.initializer = apply_record(

@@ -20,7 +20,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel_space::{KernelSpace, KernelSpaceConfig, charbonnier_sum};
-use crate::train::{commit_checkpoint, record_err, recover_checkpoint, write_run_state};
+use crate::train::{commit_checkpoint, record_err, write_run_state};
 use crate::weights::apply_record;
 use crate::{Error, Result};
 
@@ -334,15 +334,7 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
     /// [`Error::Checkpoint`] for missing or unreadable files, and the errors of
     /// [`SpaceTrainer::new`].
     pub fn resume(dir: &Path, images: I, kernels: Vec<Kernel>, device: &Device) -> Result<Self> {
-        recover_checkpoint(dir)?;
-        let read = |name: &str| -> Result<serde_json::Value> {
-            let path = dir.join(name);
-            let text = std::fs::read_to_string(&path).map_err(|e| record_err(&path, e))?;
-            serde_json::from_str(&text).map_err(|e| record_err(&path, e))
-        };
-        let config: SpaceTrainConfig = serde_json::from_value(read("config.json")?)
-            .map_err(|e| record_err(&dir.join("config.json"), e))?;
-        let step = read("state.json")?["step"].as_u64().unwrap_or(0) as usize;
+        let (config, step): (SpaceTrainConfig, usize) = crate::train::read_run_state(dir)?;
         let mut trainer = SpaceTrainer::new(config, images, kernels, device)?;
         trainer.step = step;
         trainer.model = apply_record(
