@@ -131,6 +131,7 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
             boundary: Boundary::Same(Padding::Reflect),
             noise_std: [0.0, 0.0],
             response: None,
+            field: None,
             seed: args.seed,
         },
         &device,

@@ -266,6 +266,15 @@ pub(crate) fn positive_finite(text: &str) -> Result<f64, String> {
     }
 }
 
+/// clap parser: a fraction in [0, 1].
+fn fraction(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is not a fraction; give a number in [0, 1]")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// clap parser: a noise level σ in [0, 0.5].
 fn noise_level(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {
@@ -339,6 +348,10 @@ pub struct TrainKernelSpaceArgs {
     /// Largest exposure gain of the camera response (1: no saturation) [default: 1.5].
     #[arg(long, value_parser = positive_finite, allow_hyphen_values = true)]
     max_gain: Option<f64>,
+    /// Fraction of the pairs blurred by a camera-motion field (2×2 regions, shake plus rotation
+    /// up to 2°) instead of one kernel [default: 0.5].
+    #[arg(long, value_parser = fraction)]
+    field_fraction: Option<f32>,
     /// Seed [default: 0].
     #[arg(long)]
     seed: Option<u64>,
@@ -400,6 +413,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
                 None => base.gamma,
             },
             gain: [1.0, args.max_gain.map_or(base.gain[1], |g| g as f32)],
+            field_fraction: args.field_fraction.unwrap_or(base.field_fraction),
             seed: args.seed.unwrap_or(base.seed),
             ..base
         }

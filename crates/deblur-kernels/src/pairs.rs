@@ -93,8 +93,23 @@ pub struct PairConfig {
     /// A camera response with saturation applied to both images (blur a convolution of the
     /// display values cannot express); `None` blurs the display values directly.
     pub response: Option<CameraResponse>,
+    /// Non-uniform blur for a fraction of the pairs: a camera motion (shake plus in-plane
+    /// rotation) drawn per pair and applied as a field of kernels (SVOLA); `None`: every pair
+    /// is blurred by one kernel.
+    pub field: Option<FieldPairs>,
     /// Master seed.
     pub seed: u64,
+}
+
+/// Which pairs get non-uniform blur, and how ([`crate::field::camera_motion_field`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FieldPairs {
+    /// Probability that a pair's blur is a field instead of one kernel.
+    pub fraction: f32,
+    /// Regions of the field `[rows, columns]` over the crop.
+    pub grid: [usize; 2],
+    /// Largest in-plane rotation of the motion in degrees.
+    pub max_rotation_deg: f64,
 }
 
 /// A camera's non-linear response with saturation. The sharp crop is read as display values,
@@ -119,6 +134,7 @@ impl Default for PairConfig {
             boundary: Boundary::Same(deblur_core::Padding::Reflect),
             noise_std: [0.0, 0.0],
             response: None,
+            field: None,
             seed: 0,
         }
     }
@@ -173,6 +189,25 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
                 ),
             });
         }
+        if let Some(f) = config.field
+            && !((0.0..=1.0).contains(&f.fraction)
+                && f.grid[0] >= 1
+                && f.grid[1] >= 1
+                && f.grid[0].max(f.grid[1]) <= images.crop_size() / 8
+                && (0.0..=45.0).contains(&f.max_rotation_deg))
+        {
+            return Err(Error::InvalidSetting {
+                setting: "field",
+                rule: format!(
+                    "fraction {} must lie in [0, 1], the grid {:?} between 1×1 and a region of \
+                     8 px per side of the {} px crops, the rotation {}° within 0–45°",
+                    f.fraction,
+                    f.grid,
+                    images.crop_size(),
+                    f.max_rotation_deg
+                ),
+            });
+        }
         if kernels.kernel_size() > images.crop_size() {
             return Err(Error::InvalidSetting {
                 setting: "crop",
@@ -212,6 +247,28 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
                 lo
             });
         }
+        // drawn only with a field setting, so that batches without one stay as they were
+        let mut fields: Vec<Option<deblur_core::KernelField>> = vec![None; b];
+        if let Some(f) = self.config.field {
+            let side = crops[0].dim().1;
+            let motion = crate::field::CameraMotionConfig {
+                shake: crate::shake::ShakeConfig::new(self.kernels.kernel_size()),
+                max_rotation_deg: f.max_rotation_deg,
+                max_redraws: 20,
+            };
+            for slot in fields.iter_mut() {
+                if self.rng.random::<f32>() < f.fraction {
+                    let (field, _, _) = crate::field::camera_motion_field(
+                        &motion,
+                        f.grid,
+                        deblur_core::WindowShape::default(),
+                        [side, side],
+                        &mut self.rng,
+                    )?;
+                    *slot = Some(field);
+                }
+            }
+        }
         let (c, p, _) = crops[0].dim();
         let data: Vec<f32> = crops.iter().flat_map(|a| a.iter().copied()).collect();
         let sharp = Tensor::<4>::from_data(TensorData::new(data, [b, c, p, p]), &self.device);
@@ -219,7 +276,7 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
         let blur = UniformBlur::new(self.config.boundary);
         let (sharp, blurred) = match self.config.response {
             None => {
-                let blurred = blur.apply(sharp.clone(), kernel_tensor.clone())?;
+                let blurred = blur_pairs(blur, &fields, sharp.clone(), kernel_tensor.clone())?;
                 (sharp, blurred)
             }
             Some(r) => {
@@ -237,7 +294,7 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
                     .reshape([b, 1, 1, 1]);
                 let linear = sharp.clamp(0.0, 1.0).powf_scalar(r.gamma) * gains;
                 let display = |t: Tensor<4>| t.clamp(0.0, 1.0).powf_scalar(1.0 / r.gamma);
-                let blurred = blur.apply(linear.clone(), kernel_tensor.clone())?;
+                let blurred = blur_pairs(blur, &fields, linear.clone(), kernel_tensor.clone())?;
                 // a `Valid` blur shrinks the observation; the sharp crop keeps its margin
                 (display(linear), display(blurred))
             }
@@ -260,6 +317,38 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
             noise_std,
         })
     }
+}
+
+/// Blurs each pair by its kernel, or by its field where it has one.
+fn blur_pairs(
+    blur: UniformBlur,
+    fields: &[Option<deblur_core::KernelField>],
+    sharp: Tensor<4>,
+    kernels: Tensor<4>,
+) -> Result<Tensor<4>> {
+    let blurred = blur.apply(sharp.clone(), kernels)?;
+    if fields.iter().all(Option::is_none) {
+        return Ok(blurred);
+    }
+    let device = sharp.device();
+    let [_, c, h, w] = sharp.dims();
+    let rows = fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| match field {
+            None => Ok(blurred.clone().narrow(0, i, 1)),
+            Some(field) => {
+                // channels as a batch of one-channel images: the field's kernels have one channel
+                let x = sharp.clone().narrow(0, i, 1).reshape([c, 1, h, w]);
+                let y = field
+                    .svola(blur.boundary)
+                    .apply(x, field.to_tensor(&device))?;
+                let [_, _, oh, ow] = y.dims();
+                Ok(y.reshape([1, c, oh, ow]))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(rows, 0))
 }
 
 impl<I: ImageSource, K: KernelSource> Iterator for PairGenerator<I, K> {

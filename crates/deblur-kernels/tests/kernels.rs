@@ -211,6 +211,7 @@ fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
             boundary,
             noise_std: [0.0, 0.0],
             response: None,
+            field: None,
             seed: 4,
         };
         let mut pairs =
@@ -240,6 +241,7 @@ fn pairs_are_the_blur_of_the_sharp_image_with_the_returned_kernel() {
         boundary: Boundary::Valid,
         noise_std: [0.01, 0.02],
         response: None,
+        field: None,
         seed: 1,
     };
     let batch = PairGenerator::new(images, kernels, noisy, &device)
@@ -303,6 +305,7 @@ fn a_camera_response_blurs_in_linear_light_and_saturates_both_images() {
             boundary: Boundary::Same(Padding::Reflect),
             noise_std: [0.0, 0.0],
             response,
+            field: None,
             seed: 0,
         };
         PairGenerator::new(images.clone(), kernels.as_slice(), config, &device)
@@ -346,4 +349,74 @@ fn a_camera_response_blurs_in_linear_light_and_saturates_both_images() {
         ..PairConfig::default()
     };
     assert!(PairGenerator::new(images.clone(), kernels.as_slice(), bad, &device).is_err());
+}
+
+#[test]
+fn field_pairs_blur_by_a_camera_motion_field_instead_of_the_kernel() {
+    use deblur_kernels::FieldPairs;
+    let device = Device::default();
+    let images = DeadLeaves::new(64, ColorMode::Gray);
+    let kernels = KernelFamily::by_name("shake", 9).unwrap();
+    let config = |field| PairConfig {
+        batch: 3,
+        boundary: Boundary::Same(Padding::Reflect),
+        noise_std: [0.0, 0.0],
+        response: None,
+        field,
+        seed: 6,
+    };
+    let all = PairGenerator::new(
+        images.clone(),
+        kernels.clone(),
+        config(Some(FieldPairs {
+            fraction: 1.0,
+            grid: [2, 2],
+            max_rotation_deg: 5.0,
+        })),
+        &device,
+    )
+    .unwrap()
+    .next_batch()
+    .unwrap();
+    // not the blur by the returned (uniform) kernels, but still a blur: the mean is kept
+    let uniform = UniformBlur::new(Boundary::Same(Padding::Reflect))
+        .apply(all.sharp.clone(), all.kernels.clone())
+        .unwrap();
+    for i in 0..3 {
+        let row = |t: &burn::tensor::Tensor<4>| t.clone().narrow(0, i, 1);
+        let differs = (row(&uniform) - row(&all.blurred))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(differs > 1e-3, "pair {i} looks uniform ({differs})");
+        let mean_shift = (row(&all.blurred).mean() - row(&all.sharp).mean())
+            .abs()
+            .into_scalar::<f32>();
+        assert!(mean_shift < 0.02, "pair {i}: mean moved by {mean_shift}");
+    }
+    // a fraction of 0 leaves every pair to its kernel
+    let none = PairGenerator::new(
+        images.clone(),
+        kernels.clone(),
+        config(Some(FieldPairs {
+            fraction: 0.0,
+            grid: [2, 2],
+            max_rotation_deg: 5.0,
+        })),
+        &device,
+    )
+    .unwrap()
+    .next_batch()
+    .unwrap();
+    let uniform = UniformBlur::new(Boundary::Same(Padding::Reflect))
+        .apply(none.sharp.clone(), none.kernels.clone())
+        .unwrap();
+    assert!((uniform - none.blurred).abs().max().into_scalar::<f32>() < 1e-6);
+    // a grid finer than 8 px per region is refused
+    let fine = config(Some(FieldPairs {
+        fraction: 0.5,
+        grid: [9, 9],
+        max_rotation_deg: 1.0,
+    }));
+    assert!(PairGenerator::new(images, kernels, fine, &device).is_err());
 }

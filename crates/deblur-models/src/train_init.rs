@@ -173,6 +173,7 @@ impl<I: ImageSource + Clone> InitTrainer<I> {
             boundary: Boundary::Same(Padding::Reflect),
             noise_std: self.config.noise_std,
             response: None,
+            field: None,
             seed: pair_seed,
         };
         let batch = PairGenerator::new(

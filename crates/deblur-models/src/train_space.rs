@@ -15,7 +15,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
 use deblur_core::{Boundary, Kernel, Padding};
 use deblur_kernels::bank::kernel_rng;
-use deblur_kernels::{CameraResponse, ImageSource, PairConfig, PairGenerator};
+use deblur_kernels::{CameraResponse, FieldPairs, ImageSource, PairConfig, PairGenerator};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -48,13 +48,18 @@ pub struct SpaceTrainConfig {
     pub gain: [f32; 2],
     /// Weight of the VAE term (reference: 10). Unused without the VAE head.
     pub kl_weight: f64,
+    /// Fraction of the pairs blurred by a camera-motion field (2×2 regions, rotation up to 2°)
+    /// instead of one kernel. Runs from before this setting read as 0.
+    #[serde(default)]
+    pub field_fraction: f32,
     /// Master seed.
     pub seed: u64,
 }
 
 impl SpaceTrainConfig {
     /// Settings for the `compact` network on a CPU: 8 crops of 128², lr 1e-4 (floor 1e-7), cosine
-    /// periods of 1000, 2000, 3000 steps, noise σ ≤ 0.01, a γ = 2.2 response with gains 1–1.5.
+    /// periods of 1000, 2000, 3000 steps, noise σ ≤ 0.01, a γ = 2.2 response with gains 1–1.5,
+    /// half of the pairs blurred by a camera-motion field.
     pub fn compact() -> Self {
         SpaceTrainConfig {
             model: KernelSpaceConfig::compact(),
@@ -67,6 +72,7 @@ impl SpaceTrainConfig {
             gamma: Some(2.2),
             gain: [1.0, 1.5],
             kl_weight: 10.0,
+            field_fraction: 0.5,
             seed: 0,
         }
     }
@@ -235,6 +241,11 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
             response: self.config.gamma.map(|gamma| CameraResponse {
                 gamma,
                 gain: self.config.gain,
+            }),
+            field: (self.config.field_fraction > 0.0).then_some(FieldPairs {
+                fraction: self.config.field_fraction,
+                grid: [2, 2],
+                max_rotation_deg: 2.0,
             }),
             seed: pair_seed,
         };

@@ -61,6 +61,7 @@ fn training_lowers_the_kernel_error_and_resume_continues_the_curve() {
             boundary: Boundary::Same(Padding::Reflect),
             noise_std: [0.0, 0.0],
             response: None,
+            field: None,
             seed: 99,
         },
         &device,
