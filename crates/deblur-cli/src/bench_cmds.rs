@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use deblur_core::burn::tensor::{Device, Tensor};
 use deblur_core::{Boundary, Kernel, Padding, device_from_name};
-use deblur_kernels::{ColorMode, DeadLeaves, KernelBank, PairConfig, PairGenerator};
+use deblur_kernels::{ColorMode, KernelBank, PairConfig, PairGenerator};
 use deblur_metrics::kernel_error;
 use deblur_optim::GlkmModels;
 use deblur_optim::levin::{load_levin, orient_true_kernel};
@@ -21,9 +21,16 @@ pub struct BenchInitializerArgs {
     /// Held-out kernels (.npy N×K×K, not used in training) for the synthetic pairs.
     #[arg(long)]
     bank: PathBuf,
-    /// Synthetic pairs (dead-leaves crops blurred by kernels of the bank).
+    /// Synthetic pairs (crops blurred by kernels of the bank).
     #[arg(long, default_value_t = 64)]
     count: usize,
+    /// Sharp images of the synthetic pairs: `dead-leaves` or a folder of held-out images (e.g.
+    /// ../shared/data/bsd68, never used in training), cropped at random.
+    #[arg(long, default_value = "dead-leaves")]
+    images: deblur_kernels::ImageSpec,
+    /// Gaussian noise σ added to the synthetic pairs (0.01 as in the Lai protocol).
+    #[arg(long, default_value_t = 0.0)]
+    noise: f32,
     /// Side of the synthetic crops.
     #[arg(long, default_value_t = 128)]
     crop: usize,
@@ -123,19 +130,16 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
     let delta = Kernel::delta([k, k])?;
 
     let mut synthetic = Candidates::new();
-    let mut pairs = PairGenerator::new(
-        DeadLeaves::new(args.crop, ColorMode::Gray),
-        bank.as_slice(),
-        PairConfig {
-            batch: args.count.max(1),
-            boundary: Boundary::Same(Padding::Reflect),
-            noise_std: [0.0, 0.0],
-            response: None,
-            field: None,
-            seed: args.seed,
-        },
-        &device,
-    )?;
+    let config = PairConfig {
+        batch: args.count.max(1),
+        boundary: Boundary::Same(Padding::Reflect),
+        noise_std: [args.noise, args.noise],
+        response: None,
+        field: None,
+        seed: args.seed,
+    };
+    let images = args.images.open(args.crop, ColorMode::Gray, true)?;
+    let mut pairs = PairGenerator::new(images, bank.as_slice(), config, &device)?;
     let batch = pairs.next_batch()?;
     let predicted = models.generator.forward(initializer.forward(batch.blurred));
     let mut shown = Vec::new();
@@ -155,8 +159,8 @@ pub fn bench_initializer(args: BenchInitializerArgs) -> CmdResult {
         )?;
     }
     synthetic.print(&format!(
-        "held-out synthetic pairs, {}² dead-leaves crops",
-        args.crop
+        "held-out synthetic pairs, {}² crops of {}, noise σ {}",
+        args.crop, args.images, args.noise
     ));
 
     if let Some(dir) = &args.levin {
