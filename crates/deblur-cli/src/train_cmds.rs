@@ -322,8 +322,13 @@ pub struct TrainKernelSpaceArgs {
     images: ImageSpec,
     /// Kernel bank (.npy N×K×K from `deblur kernels synth`) [default: 4096 camera-shake kernels
     /// of 31 px, seed 1, made at the start].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pairs")]
     bank: Option<PathBuf>,
+    /// Train on recorded pairs instead: DIR/sharp/… and DIR/blur/… with the same relative paths
+    /// (the GOPRO and REDS layout); --images, --bank, --noise, --gamma and --field-fraction do
+    /// not apply.
+    #[arg(long, value_name = "DIR")]
+    pairs: Option<PathBuf>,
     /// Network preset [a resumed run keeps its own].
     #[arg(long, value_enum, default_value = "compact")]
     preset: SpacePreset,
@@ -380,15 +385,8 @@ pub struct TrainKernelSpaceArgs {
 
 pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std::error::Error>> {
     use deblur_kernels::ColorMode;
-    use deblur_models::train_space::{SpaceTrainConfig, SpaceTrainer};
+    use deblur_models::train_space::{SpaceData, SpaceTrainConfig, SpaceTrainer};
     let device = device_from_name(&args.device)?;
-    let bank = match &args.bank {
-        Some(path) => KernelBank::load(path)?.kernels,
-        None => {
-            let family = deblur_kernels::KernelFamily::by_name("shake", 31)?;
-            deblur_kernels::synthesize_bank(&family, 4096, 1, &|_| {})?.kernels
-        }
-    };
     let run = RunFolder::lock(&args.out)?;
     let config = if args.resume {
         let text = std::fs::read_to_string(run.existing_checkpoint()?.join("config.json"))?;
@@ -423,16 +421,33 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
     } else {
         ColorMode::Gray
     };
-    let images = args.images.open(config.crop, color, true)?;
+    let data = match &args.pairs {
+        Some(dir) => SpaceData::Folders(deblur_kernels::PairFolders::new(
+            dir,
+            config.crop,
+            color,
+            true,
+        )?),
+        None => SpaceData::Synthetic {
+            images: args.images.open(config.crop, color, true)?,
+            kernels: match &args.bank {
+                Some(path) => KernelBank::load(path)?.kernels,
+                None => {
+                    let family = deblur_kernels::KernelFamily::by_name("shake", 31)?;
+                    deblur_kernels::synthesize_bank(&family, 4096, 1, &|_| {})?.kernels
+                }
+            },
+        },
+    };
     let mut trainer = if args.resume {
-        let trainer = SpaceTrainer::resume(&run.existing_checkpoint()?, images, bank, &device)?;
+        let trainer = SpaceTrainer::resume(&run.existing_checkpoint()?, data, &device)?;
         let c = trainer.config();
         same_as_run(&args.out, "--crop", args.crop, c.crop)?;
         same_as_run(&args.out, "--batch", args.batch, c.batch)?;
         same_as_run(&args.out, "--seed", args.seed, c.seed)?;
         trainer
     } else {
-        SpaceTrainer::new(config, images, bank, &device)?
+        SpaceTrainer::new(config, data, &device)?
     };
     let bar = step_bar(args.steps, trainer.step_count());
     // a fixed batch outside the training stream (step index far beyond any run) for the strips

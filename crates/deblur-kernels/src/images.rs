@@ -48,7 +48,11 @@ pub trait ImageSource: Send + Sync {
 
 /// Random flips and 90° rotations (the 8 symmetries of the square).
 pub fn random_dihedral(img: Array3<f32>, rng: &mut dyn rand::RngCore) -> Array3<f32> {
-    let t = rng.random_range(0..8u8);
+    dihedral(img, rng.random_range(0..8u8))
+}
+
+/// Symmetry `t` (0–7) of the square: bit 0 flips columns, bit 1 rows, bit 2 transposes.
+fn dihedral(img: Array3<f32>, t: u8) -> Array3<f32> {
     let mut out = img;
     if t & 1 == 1 {
         out.invert_axis(Axis(2));
@@ -401,5 +405,156 @@ impl ImageSource for Box<dyn ImageSource> {
 
     fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
         self.as_ref().sample(rng)
+    }
+}
+
+/// Aligned sharp/blurry pairs from two parallel folder trees, as GOPRO and REDS ship them:
+/// `ROOT/sharp/…/name.png` beside `ROOT/blur/…/name.png` (same relative path). Draws the same
+/// random crop of both images of a random pair, with the same flips and 90° rotations when
+/// `augment` is set.
+#[derive(Clone, Debug)]
+pub struct PairFolders {
+    root: PathBuf,
+    /// Relative paths present under both trees.
+    files: Vec<PathBuf>,
+    crop: usize,
+    color: ColorMode,
+    augment: bool,
+}
+
+impl PairFolders {
+    /// Indexes `root/sharp` and `root/blur` and checks every pair's headers: both images must
+    /// exist, be readable, have one size, and be at least `crop × crop`.
+    ///
+    /// # Errors
+    /// [`Error::EmptyFolder`] when `root/sharp` holds no image, [`Error::InvalidSetting`] naming a
+    /// sharp image without its blurry twin or a pair of two sizes, [`Error::ImageTooSmall`], or
+    /// an I/O / decoding error naming the file.
+    pub fn new(
+        root: impl AsRef<Path>,
+        crop: usize,
+        color: ColorMode,
+        augment: bool,
+    ) -> Result<Self> {
+        let root = root.as_ref();
+        if crop == 0 {
+            return Err(Error::InvalidSetting {
+                setting: "crop",
+                rule: "must be positive".into(),
+            });
+        }
+        let (sharp_dir, blur_dir) = (root.join("sharp"), root.join("blur"));
+        let mut sharp = Vec::new();
+        collect(&sharp_dir, &mut sharp)?;
+        sharp.sort();
+        if sharp.is_empty() {
+            return Err(Error::EmptyFolder { path: sharp_dir });
+        }
+        let mut files = Vec::with_capacity(sharp.len());
+        for path in &sharp {
+            let relative = path.strip_prefix(&sharp_dir).unwrap_or(path).to_path_buf();
+            let twin = blur_dir.join(&relative);
+            let size = |f: &Path| {
+                image::image_dimensions(f).map_err(|e| deblur_core::Error::NotAnImage {
+                    path: f.to_path_buf(),
+                    reason: e.to_string(),
+                })
+            };
+            if !twin.is_file() {
+                return Err(Error::InvalidSetting {
+                    setting: "pairs",
+                    rule: format!(
+                        "{} has no blurry twin {}; the trees must hold the same relative paths",
+                        path.display(),
+                        twin.display()
+                    ),
+                });
+            }
+            let (a, b) = (size(path)?, size(&twin)?);
+            if a != b {
+                return Err(Error::InvalidSetting {
+                    setting: "pairs",
+                    rule: format!(
+                        "{} is {}×{} but {} is {}×{}; a pair must be aligned images of one size",
+                        path.display(),
+                        a.0,
+                        a.1,
+                        twin.display(),
+                        b.0,
+                        b.1
+                    ),
+                });
+            }
+            let (w, h) = (a.0 as usize, a.1 as usize);
+            if w < crop || h < crop {
+                return Err(Error::ImageTooSmall {
+                    path: path.clone(),
+                    height: h,
+                    width: w,
+                    crop,
+                    min: w.min(h),
+                });
+            }
+            files.push(relative);
+        }
+        Ok(PairFolders {
+            root: root.to_path_buf(),
+            files,
+            crop,
+            color,
+            augment,
+        })
+    }
+
+    /// The pairs found, as paths relative to `sharp/` and `blur/`.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// Crop side.
+    pub fn crop_size(&self) -> usize {
+        self.crop
+    }
+
+    /// Channels of the crops.
+    pub fn channels(&self) -> usize {
+        self.color.channels()
+    }
+
+    /// One aligned crop (sharp, blurry) of a random pair.
+    ///
+    /// # Errors
+    /// An error naming a file that can no longer be read.
+    pub fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<(Array3<f32>, Array3<f32>)> {
+        let relative = &self.files[rng.random_range(0..self.files.len())];
+        let read = |tree: &str| -> Result<Array3<f32>> {
+            let img = load_image(self.root.join(tree).join(relative))?.pixels;
+            Ok(match (self.color, img.dim().0) {
+                (ColorMode::Gray, 3) => luma(&img, YCbCrStandard::FullRange)?.insert_axis(Axis(0)),
+                (ColorMode::Rgb, 1) => {
+                    let (_, h, w) = img.dim();
+                    Array3::from_shape_fn((3, h, w), |(_, y, x)| img[[0, y, x]])
+                }
+                _ => img,
+            })
+        };
+        let (sharp, blurry) = (read("sharp")?, read("blur")?);
+        let (_, h, w) = sharp.dim();
+        let (y, x) = (
+            rng.random_range(0..=h - self.crop),
+            rng.random_range(0..=w - self.crop),
+        );
+        let cut = |img: &Array3<f32>| {
+            img.slice(s![.., y..y + self.crop, x..x + self.crop])
+                .to_owned()
+        };
+        let (a, b) = (cut(&sharp), cut(&blurry));
+        Ok(if self.augment {
+            // one draw of the symmetry for both images
+            let t = rng.random_range(0..8u8);
+            (dihedral(a, t), dihedral(b, t))
+        } else {
+            (a, b)
+        })
     }
 }

@@ -17,6 +17,8 @@ pub mod stats;
 pub use bank::{BankSidecar, KernelBank, synthesize_bank};
 pub use error::{Error, Result};
 pub use generator::KernelFamily;
-pub use images::{ColorMode, DeadLeaves, FolderSource, ImageSource, ImageSpec, SharedImages};
+pub use images::{
+    ColorMode, DeadLeaves, FolderSource, ImageSource, ImageSpec, PairFolders, SharedImages,
+};
 pub use pairs::{CameraResponse, FieldPairs, KernelSource, PairBatch, PairConfig, PairGenerator};
 pub use stats::{BankStats, bank_stats, mean_kernel};

@@ -15,7 +15,9 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
 use deblur_core::{Boundary, Kernel, Padding};
 use deblur_kernels::bank::kernel_rng;
-use deblur_kernels::{CameraResponse, FieldPairs, ImageSource, PairConfig, PairGenerator};
+use deblur_kernels::{
+    CameraResponse, FieldPairs, ImageSource, PairConfig, PairFolders, PairGenerator,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -146,58 +148,76 @@ pub struct SpaceLosses {
     pub lr: f64,
 }
 
+/// Where the training pairs come from.
+#[derive(Clone, Debug)]
+pub enum SpaceData<I> {
+    /// Made on the fly: sharp crops from `images` blurred by kernels of the bank (or by camera
+    /// motion fields), through the config's camera response, with its noise.
+    Synthetic {
+        /// Sharp crops.
+        images: I,
+        /// The kernel bank.
+        kernels: Vec<Kernel>,
+    },
+    /// Aligned sharp/blurry pairs from folder trees (GOPRO/REDS layout), used as they are.
+    Folders(PairFolders),
+}
+
+impl<I: ImageSource> SpaceData<I> {
+    fn crop_and_channels(&self) -> (usize, usize) {
+        match self {
+            SpaceData::Synthetic { images, .. } => (images.crop_size(), images.channels()),
+            SpaceData::Folders(pairs) => (pairs.crop_size(), pairs.channels()),
+        }
+    }
+}
+
 /// Training state of F and G.
 pub struct SpaceTrainer<I: ImageSource + Clone> {
     config: SpaceTrainConfig,
     model: KernelSpace,
     optim: ModuleOptimizer,
-    images: I,
-    kernels: Vec<Kernel>,
+    data: SpaceData<I>,
     step: usize,
     device: Device,
 }
 
 impl<I: ImageSource + Clone> SpaceTrainer<I> {
-    /// Starts a run on sharp crops from `images` (of `config.crop` px) and kernels from `kernels`.
+    /// Starts a run on `data` (crops of `config.crop` px).
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] for settings out of range, crops of another size or channel count
     /// than the config's, kernels larger than the crops; [`Error::EmptyBank`].
-    pub fn new(
-        config: SpaceTrainConfig,
-        images: I,
-        kernels: Vec<Kernel>,
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn new(config: SpaceTrainConfig, data: SpaceData<I>, device: &Device) -> Result<Self> {
         config.validate()?;
-        if kernels.is_empty() {
-            return Err(Error::EmptyBank);
-        }
-        if images.crop_size() != config.crop || images.channels() != config.model.channels {
+        let (crop, channels) = data.crop_and_channels();
+        if crop != config.crop || channels != config.model.channels {
             return Err(Error::InvalidSetting {
                 setting: "crop",
                 rule: format!(
-                    "the image source gives {} px crops with {} channel(s); the run needs {} px \
-                     with {}",
-                    images.crop_size(),
-                    images.channels(),
-                    config.crop,
-                    config.model.channels
+                    "the data gives {crop} px crops with {channels} channel(s); the run needs {} \
+                     px with {}",
+                    config.crop, config.model.channels
                 ),
             });
         }
-        if let Some(k) = kernels
-            .iter()
-            .find(|k| k.size()[0].max(k.size()[1]) > config.crop)
-        {
-            return Err(Error::InvalidSetting {
-                setting: "bank",
-                rule: format!(
-                    "kernels of {:?} are larger than the {} px crops",
-                    k.size(),
-                    config.crop
-                ),
-            });
+        if let SpaceData::Synthetic { kernels, .. } = &data {
+            if kernels.is_empty() {
+                return Err(Error::EmptyBank);
+            }
+            if let Some(k) = kernels
+                .iter()
+                .find(|k| k.size()[0].max(k.size()[1]) > config.crop)
+            {
+                return Err(Error::InvalidSetting {
+                    setting: "bank",
+                    rule: format!(
+                        "kernels of {:?} are larger than the {} px crops",
+                        k.size(),
+                        config.crop
+                    ),
+                });
+            }
         }
         let device = device.clone().autodiff();
         device.seed(config.seed);
@@ -206,8 +226,7 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
             optim: AdamConfig::new().with_beta_2(0.99).init(),
             config,
             model,
-            images,
-            kernels,
+            data,
             step: 0,
             device,
         })
@@ -234,32 +253,41 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
     /// Errors of the image source.
     pub fn pairs(&self, step: usize) -> Result<(Tensor<4>, Tensor<4>)> {
         let pair_seed = kernel_rng(self.config.seed, step as u64).random::<u64>();
-        let config = PairConfig {
-            batch: self.config.batch,
-            boundary: Boundary::Same(Padding::Reflect),
-            noise_std: self.config.noise_std,
-            response: self.config.gamma.map(|gamma| CameraResponse {
-                gamma,
-                gain: self.config.gain,
-            }),
-            field: (self.config.field_fraction > 0.0).then_some(FieldPairs {
-                fraction: self.config.field_fraction,
-                grid: [2, 2],
-                max_rotation_deg: 2.0,
-            }),
-            seed: pair_seed,
+        let (sharp, blurry) = match &self.data {
+            SpaceData::Synthetic { images, kernels } => {
+                let config = PairConfig {
+                    batch: self.config.batch,
+                    boundary: Boundary::Same(Padding::Reflect),
+                    noise_std: self.config.noise_std,
+                    response: self.config.gamma.map(|gamma| CameraResponse {
+                        gamma,
+                        gain: self.config.gain,
+                    }),
+                    field: (self.config.field_fraction > 0.0).then_some(FieldPairs {
+                        fraction: self.config.field_fraction,
+                        grid: [2, 2],
+                        max_rotation_deg: 2.0,
+                    }),
+                    seed: pair_seed,
+                };
+                let batch =
+                    PairGenerator::new(images.clone(), kernels.as_slice(), config, &self.device)?
+                        .next_batch()?;
+                (batch.sharp, batch.blurred)
+            }
+            SpaceData::Folders(folders) => {
+                let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(pair_seed);
+                let mut sharp = Vec::with_capacity(self.config.batch);
+                let mut blurry = Vec::with_capacity(self.config.batch);
+                for _ in 0..self.config.batch {
+                    let (a, b) = folders.sample(&mut rng)?;
+                    sharp.push(deblur_core::convert::array_to_tensor(&a, &self.device));
+                    blurry.push(deblur_core::convert::array_to_tensor(&b, &self.device));
+                }
+                (Tensor::cat(sharp, 0), Tensor::cat(blurry, 0))
+            }
         };
-        let batch = PairGenerator::new(
-            self.images.clone(),
-            self.kernels.as_slice(),
-            config,
-            &self.device,
-        )?
-        .next_batch()?;
-        Ok((
-            batch.sharp.autodiff().detach(),
-            batch.blurred.autodiff().detach(),
-        ))
+        Ok((sharp.autodiff().detach(), blurry.autodiff().detach()))
     }
 
     /// One step.
@@ -339,14 +367,14 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
         })
     }
 
-    /// Resumes from `dir` with the same images and bank.
+    /// Resumes from `dir` with the same data.
     ///
     /// # Errors
     /// [`Error::Checkpoint`] for missing or unreadable files, and the errors of
     /// [`SpaceTrainer::new`].
-    pub fn resume(dir: &Path, images: I, kernels: Vec<Kernel>, device: &Device) -> Result<Self> {
+    pub fn resume(dir: &Path, data: SpaceData<I>, device: &Device) -> Result<Self> {
         let (config, step): (SpaceTrainConfig, usize) = crate::train::read_run_state(dir)?;
-        let mut trainer = SpaceTrainer::new(config, images, kernels, device)?;
+        let mut trainer = SpaceTrainer::new(config, data, device)?;
         trainer.step = step;
         trainer.model = apply_record(
             trainer.model.clone(),

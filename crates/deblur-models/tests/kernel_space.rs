@@ -150,7 +150,14 @@ mod training {
     use burn::tensor::Device;
     use deblur_kernels::{ColorMode, DeadLeaves, KernelFamily, synthesize_bank};
     use deblur_models::kernel_space::KernelSpaceConfig;
-    use deblur_models::train_space::{SpaceTrainConfig, SpaceTrainer};
+    use deblur_models::train_space::{SpaceData, SpaceTrainConfig, SpaceTrainer};
+
+    fn synthetic(images: DeadLeaves) -> SpaceData<DeadLeaves> {
+        SpaceData::Synthetic {
+            images,
+            kernels: bank(),
+        }
+    }
 
     fn tiny() -> SpaceTrainConfig {
         SpaceTrainConfig {
@@ -208,7 +215,7 @@ mod training {
         let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let device = Device::default();
         let images = DeadLeaves::new(128, ColorMode::Gray);
-        let mut trainer = SpaceTrainer::new(tiny(), images.clone(), bank(), &device).unwrap();
+        let mut trainer = SpaceTrainer::new(tiny(), synthetic(images.clone()), &device).unwrap();
         let losses: Vec<f32> = (0..24)
             .map(|_| trainer.train_step().unwrap().loss)
             .collect();
@@ -218,16 +225,16 @@ mod training {
 
         // uninterrupted 4 steps against 2 + checkpoint + resume + 2
         let dir = tempfile::tempdir().unwrap();
-        let mut a = SpaceTrainer::new(tiny(), images.clone(), bank(), &device).unwrap();
+        let mut a = SpaceTrainer::new(tiny(), synthetic(images.clone()), &device).unwrap();
         let straight: Vec<f32> = (0..4).map(|_| a.train_step().unwrap().loss).collect();
-        let mut a2 = SpaceTrainer::new(tiny(), images.clone(), bank(), &device).unwrap();
+        let mut a2 = SpaceTrainer::new(tiny(), synthetic(images.clone()), &device).unwrap();
         let again: Vec<f32> = (0..4).map(|_| a2.train_step().unwrap().loss).collect();
         assert_eq!(straight, again, "two uninterrupted runs");
-        let mut b = SpaceTrainer::new(tiny(), images.clone(), bank(), &device).unwrap();
+        let mut b = SpaceTrainer::new(tiny(), synthetic(images.clone()), &device).unwrap();
         let mut resumed: Vec<f32> = (0..2).map(|_| b.train_step().unwrap().loss).collect();
         b.save_checkpoint(dir.path()).unwrap();
         drop(b);
-        let mut c = SpaceTrainer::resume(dir.path(), images, bank(), &device).unwrap();
+        let mut c = SpaceTrainer::resume(dir.path(), synthetic(images), &device).unwrap();
         assert_eq!(c.step_count(), 2);
         resumed.extend((0..2).map(|_| c.train_step().unwrap().loss));
         // the weights come back exactly (step 3's loss is identical); the optimiser's record
@@ -240,11 +247,55 @@ mod training {
     }
 
     #[test]
+    fn folder_pairs_train_and_bad_trees_are_named() {
+        use deblur_kernels::PairFolders;
+        let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let device = Device::default();
+        let dir = tempfile::tempdir().unwrap();
+        let (sharp, blur) = (dir.path().join("sharp/seq"), dir.path().join("blur/seq"));
+        std::fs::create_dir_all(&sharp).unwrap();
+        std::fs::create_dir_all(&blur).unwrap();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let images = DeadLeaves::new(160, ColorMode::Gray);
+        for i in 0..3 {
+            let x = deblur_kernels::ImageSource::sample(&images, &mut rng).unwrap();
+            let y = x.mapv(|v| 0.5 * v + 0.25);
+            let name = format!("{i:03}.png");
+            deblur_core::save_image(sharp.join(&name), &x, deblur_core::BitDepth::Eight).unwrap();
+            deblur_core::save_image(blur.join(&name), &y, deblur_core::BitDepth::Eight).unwrap();
+        }
+        let pairs = PairFolders::new(dir.path(), 128, ColorMode::Gray, true).unwrap();
+        assert_eq!(pairs.files().len(), 3);
+        // the same crop and symmetry of both images: blur = 0.5 sharp + 0.25 (up to 8 bits)
+        let (a, b) = pairs.sample(&mut rng).unwrap();
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (0.5 * x + 0.25 - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1.5 / 255.0, "{worst}");
+        let mut trainer =
+            SpaceTrainer::<DeadLeaves>::new(tiny(), SpaceData::Folders(pairs), &device).unwrap();
+        let losses: Vec<f32> = (0..3).map(|_| trainer.train_step().unwrap().loss).collect();
+        assert!(losses.iter().all(|l| l.is_finite()));
+        // a sharp image without its twin is named
+        deblur_core::save_image(sharp.join("lonely.png"), &a, deblur_core::BitDepth::Eight)
+            .unwrap();
+        let err = PairFolders::new(dir.path(), 128, ColorMode::Gray, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lonely.png") && err.contains("blurry twin"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn crops_of_the_wrong_size_are_refused() {
         let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let device = Device::default();
         let images = DeadLeaves::new(96, ColorMode::Gray);
-        let err = SpaceTrainer::new(tiny(), images, bank(), &device)
+        let err = SpaceTrainer::new(tiny(), synthetic(images), &device)
             .err()
             .unwrap()
             .to_string();
@@ -254,7 +305,7 @@ mod training {
             ..tiny()
         };
         let images = DeadLeaves::new(200, ColorMode::Gray);
-        assert!(SpaceTrainer::new(odd, images, bank(), &device).is_err());
+        assert!(SpaceTrainer::new(odd, synthetic(images), &device).is_err());
     }
 }
 
