@@ -260,7 +260,17 @@ impl PlainBlock {
         };
         for c in [&mut block.c1, &mut block.c2] {
             if let Some(bias) = c.bias.take() {
-                c.bias = Some(bias.map(|b| b.zeros_like()));
+                // a fresh tensor does not track gradients by itself: without `require_grad`
+                // these biases stayed frozen at 0 (and a resumed run, whose loaded parameters
+                // do track them, diverged from an uninterrupted one)
+                c.bias = Some(bias.map(|b| {
+                    let zeros = b.zeros_like();
+                    if zeros.is_autodiff() {
+                        zeros.require_grad()
+                    } else {
+                        zeros
+                    }
+                }));
             }
         }
         block
