@@ -99,3 +99,54 @@ fn shipped_initializer_loads_and_predicts_a_kernel_closer_than_delta() {
         "G(E(y)) kernel MSE {err:.3e}, delta {delta:.3e}"
     );
 }
+
+/// PSNR of `a` against `b` (intensities in [0, 1]).
+fn psnr(a: &deblur::core::burn::tensor::Tensor<4>, b: &deblur::core::burn::tensor::Tensor<4>) -> f64 {
+    let mse = (a.clone().clamp(0.0, 1.0) - b.clone())
+        .square()
+        .mean()
+        .into_scalar::<f32>() as f64;
+    -10.0 * mse.log10()
+}
+
+#[test]
+fn shipped_kernel_space_transfers_a_blur_but_has_collapsed_to_one_blur() {
+    use deblur::core::{Boundary, Kernel, Padding, UniformBlur};
+    let device = Device::default();
+    let space = deblur::models::weights::load_kernel_space(&weights(), "compact-v1", &device)
+        .unwrap()
+        .valid();
+    let data = |name: &str| {
+        let path = deblur_testkit::repo().join("tests/data").join(name);
+        deblur::core::convert::array_to_tensor(
+            &deblur::core::load_image(path).unwrap().pixels,
+            &device,
+        )
+    };
+    let (source, target) = (data("levin_im1.png"), data("levin_im2.png"));
+    // a blurred pair: its blur, moved onto another image, is closer to that image's true blur
+    // than the sharp image is (measured 18.21 → 21.21 dB; docs/weights.md)
+    let kernel = Kernel::load(deblur_testkit::repo().join("tests/data/levin_kernel4.png"))
+        .unwrap()
+        .to_tensor(&device);
+    let blur = UniformBlur::new(Boundary::Same(Padding::Reflect));
+    let blurry = blur.apply(source.clone(), kernel.clone()).unwrap();
+    let reference = blur.apply(target.clone(), kernel).unwrap();
+    let moved = space.transfer(source.clone(), blurry, target.clone()).unwrap();
+    let (plain, transferred) = (psnr(&target, &reference), psnr(&moved, &reference));
+    assert!(
+        transferred > plain + 2.0,
+        "transfer {plain:.2} → {transferred:.2} dB"
+    );
+    // what is wrong with it, pinned so that a better model shows up here: G's codes are almost
+    // zero (|k| < 1e-3), and F(x, G(x, x)) blurs a sharp pair anyway (24.13 dB against x, where
+    // the paper's F stays close to the identity). Replace these two checks when retraining.
+    let code = space
+        .extract_code(source.clone(), source.clone())
+        .unwrap()
+        .mean;
+    assert!(code.clone().abs().max().into_scalar::<f32>() < 1e-3);
+    let same = space.blur_with(source.clone(), code).unwrap();
+    let identity = psnr(&same, &source);
+    assert!((22.0..27.0).contains(&identity), "F(x, G(x, x)) vs x: {identity:.2} dB");
+}
