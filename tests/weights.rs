@@ -101,7 +101,10 @@ fn shipped_initializer_loads_and_predicts_a_kernel_closer_than_delta() {
 }
 
 /// PSNR of `a` against `b` (intensities in [0, 1]).
-fn psnr(a: &deblur::core::burn::tensor::Tensor<4>, b: &deblur::core::burn::tensor::Tensor<4>) -> f64 {
+fn psnr(
+    a: &deblur::core::burn::tensor::Tensor<4>,
+    b: &deblur::core::burn::tensor::Tensor<4>,
+) -> f64 {
     let mse = (a.clone().clamp(0.0, 1.0) - b.clone())
         .square()
         .mean()
@@ -132,7 +135,9 @@ fn shipped_kernel_space_transfers_a_blur_but_has_collapsed_to_one_blur() {
     let blur = UniformBlur::new(Boundary::Same(Padding::Reflect));
     let blurry = blur.apply(source.clone(), kernel.clone()).unwrap();
     let reference = blur.apply(target.clone(), kernel).unwrap();
-    let moved = space.transfer(source.clone(), blurry, target.clone()).unwrap();
+    let moved = space
+        .transfer(source.clone(), blurry, target.clone())
+        .unwrap();
     let (plain, transferred) = (psnr(&target, &reference), psnr(&moved, &reference));
     assert!(
         transferred > plain + 2.0,
@@ -148,5 +153,8 @@ fn shipped_kernel_space_transfers_a_blur_but_has_collapsed_to_one_blur() {
     assert!(code.clone().abs().max().into_scalar::<f32>() < 1e-3);
     let same = space.blur_with(source.clone(), code).unwrap();
     let identity = psnr(&same, &source);
-    assert!((22.0..27.0).contains(&identity), "F(x, G(x, x)) vs x: {identity:.2} dB");
+    assert!(
+        (22.0..27.0).contains(&identity),
+        "F(x, G(x, x)) vs x: {identity:.2} dB"
+    );
 }
