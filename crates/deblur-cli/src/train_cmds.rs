@@ -83,13 +83,7 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
     };
     let bar = step_bar(args.steps, trainer.step_count());
     let z_fixed = trainer.generator().sample_latent(64, 12345, &device);
-    let schedule = Schedule {
-        steps: args.steps,
-        checkpoint_every: args.checkpoint_every,
-        time_limit: args
-            .max_minutes
-            .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
-    };
+    let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
         bar.set_position(l.step as u64);
         bar.set_message(l.summary());
@@ -215,13 +209,7 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         InitTrainer::new(config, generator, images, bank, &device)?
     };
     let bar = step_bar(args.steps, trainer.step_count());
-    let schedule = Schedule {
-        steps: args.steps,
-        checkpoint_every: args.checkpoint_every,
-        time_limit: args
-            .max_minutes
-            .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
-    };
+    let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |_, l| {
         bar.set_position(l.step as u64);
         bar.set_message(l.summary());
@@ -283,6 +271,15 @@ fn noise_level(text: &str) -> Result<f32, String> {
             "{v} is not a noise level; give σ in [0, 0.5] on intensities in [0, 1] (e.g. 0.02)"
         )),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The driver's schedule from the common training options.
+fn schedule(steps: usize, checkpoint_every: usize, max_minutes: Option<f64>) -> Schedule {
+    Schedule {
+        steps,
+        checkpoint_every,
+        time_limit: max_minutes.map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
     }
 }
 
@@ -452,13 +449,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
     let bar = step_bar(args.steps, trainer.step_count());
     // a fixed batch outside the training stream (step index far beyond any run) for the strips
     let (show_sharp, show_blurry) = trainer.pairs(usize::MAX / 2)?;
-    let schedule = Schedule {
-        steps: args.steps,
-        checkpoint_every: args.checkpoint_every,
-        time_limit: args
-            .max_minutes
-            .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
-    };
+    let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
         bar.set_position(l.step as u64);
         bar.set_message(l.summary());

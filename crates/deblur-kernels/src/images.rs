@@ -99,6 +99,26 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Width and height from an image file's header.
+fn header_size(path: &Path) -> Result<(usize, usize)> {
+    let (w, h) = image::image_dimensions(path).map_err(|e| deblur_core::Error::NotAnImage {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok((w as usize, h as usize))
+}
+
+/// Refuses a zero crop side.
+fn check_crop(crop: usize) -> Result<()> {
+    if crop == 0 {
+        return Err(Error::InvalidSetting {
+            setting: "crop",
+            rule: "must be positive".into(),
+        });
+    }
+    Ok(())
+}
+
 impl FolderSource {
     /// Indexes `dir` and checks every image's header: all must be readable and at least
     /// `crop × crop`.
@@ -112,12 +132,7 @@ impl FolderSource {
         augment: bool,
     ) -> Result<Self> {
         let dir = dir.as_ref();
-        if crop == 0 {
-            return Err(Error::InvalidSetting {
-                setting: "crop",
-                rule: "must be positive".into(),
-            });
-        }
+        check_crop(crop)?;
         let mut files = Vec::new();
         collect(dir, &mut files)?;
         files.sort();
@@ -127,12 +142,7 @@ impl FolderSource {
             });
         }
         for f in &files {
-            let (w, h) =
-                image::image_dimensions(f).map_err(|e| deblur_core::Error::NotAnImage {
-                    path: f.clone(),
-                    reason: e.to_string(),
-                })?;
-            let (w, h) = (w as usize, h as usize);
+            let (w, h) = header_size(f)?;
             if w < crop || h < crop {
                 return Err(Error::ImageTooSmall {
                     path: f.clone(),
@@ -437,12 +447,7 @@ impl PairFolders {
         augment: bool,
     ) -> Result<Self> {
         let root = root.as_ref();
-        if crop == 0 {
-            return Err(Error::InvalidSetting {
-                setting: "crop",
-                rule: "must be positive".into(),
-            });
-        }
+        check_crop(crop)?;
         let (sharp_dir, blur_dir) = (root.join("sharp"), root.join("blur"));
         let mut sharp = Vec::new();
         collect(&sharp_dir, &mut sharp)?;
@@ -454,12 +459,6 @@ impl PairFolders {
         for path in &sharp {
             let relative = path.strip_prefix(&sharp_dir).unwrap_or(path).to_path_buf();
             let twin = blur_dir.join(&relative);
-            let size = |f: &Path| {
-                image::image_dimensions(f).map_err(|e| deblur_core::Error::NotAnImage {
-                    path: f.to_path_buf(),
-                    reason: e.to_string(),
-                })
-            };
             if !twin.is_file() {
                 return Err(Error::InvalidSetting {
                     setting: "pairs",
@@ -470,7 +469,7 @@ impl PairFolders {
                     ),
                 });
             }
-            let (a, b) = (size(path)?, size(&twin)?);
+            let (a, b) = (header_size(path)?, header_size(&twin)?);
             if a != b {
                 return Err(Error::InvalidSetting {
                     setting: "pairs",
@@ -485,7 +484,7 @@ impl PairFolders {
                     ),
                 });
             }
-            let (w, h) = (a.0 as usize, a.1 as usize);
+            let (w, h) = a;
             if w < crop || h < crop {
                 return Err(Error::ImageTooSmall {
                     path: path.clone(),
