@@ -14,6 +14,7 @@ use deblur::core::visual::side_by_side;
 use deblur::core::{
     BitDepth, Boundary, Kernel, Padding, UniformBlur, device_from_name, load_image, save_image,
 };
+use deblur::metrics::psnr_tensors;
 use deblur::models::weights::{find_weights_dir, load_kernel_space};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -32,17 +33,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .transfer(sharp, blurry, target.clone())?
         .clamp(0.0, 1.0);
 
-    let psnr = |a: &deblur::core::burn::tensor::Tensor<4>| {
-        let mse = (a.clone() - reference.clone())
-            .square()
-            .mean()
-            .into_scalar::<f32>() as f64;
-        -10.0 * mse.log10()
-    };
     println!(
         "PSNR against the true blur of the target: target itself {:.2} dB, transferred {:.2} dB",
-        psnr(&target),
-        psnr(&transferred)
+        psnr_tensors(target.clone(), reference.clone()),
+        psnr_tensors(transferred.clone(), reference.clone())
     );
     let picture = side_by_side(&[
         &tensor_to_array(target, 0)?,

@@ -100,21 +100,10 @@ fn shipped_initializer_loads_and_predicts_a_kernel_closer_than_delta() {
     );
 }
 
-/// PSNR of `a` against `b` (intensities in [0, 1]).
-fn psnr(
-    a: &deblur::core::burn::tensor::Tensor<4>,
-    b: &deblur::core::burn::tensor::Tensor<4>,
-) -> f64 {
-    let mse = (a.clone().clamp(0.0, 1.0) - b.clone())
-        .square()
-        .mean()
-        .into_scalar::<f32>() as f64;
-    -10.0 * mse.log10()
-}
-
 #[test]
 fn shipped_kernel_space_transfers_a_blur_but_has_collapsed_to_one_blur() {
     use deblur::core::{Boundary, Kernel, Padding, UniformBlur};
+    use deblur::metrics::psnr_tensors;
     let device = Device::default();
     let space = deblur::models::weights::load_kernel_space(&weights(), "compact-v1", &device)
         .unwrap()
@@ -138,7 +127,10 @@ fn shipped_kernel_space_transfers_a_blur_but_has_collapsed_to_one_blur() {
     let moved = space
         .transfer(source.clone(), blurry, target.clone())
         .unwrap();
-    let (plain, transferred) = (psnr(&target, &reference), psnr(&moved, &reference));
+    let (plain, transferred) = (
+        psnr_tensors(target.clone(), reference.clone()),
+        psnr_tensors(moved.clone(), reference.clone()),
+    );
     assert!(
         transferred > plain + 2.0,
         "transfer {plain:.2} → {transferred:.2} dB"
@@ -152,7 +144,7 @@ fn shipped_kernel_space_transfers_a_blur_but_has_collapsed_to_one_blur() {
         .mean;
     assert!(code.clone().abs().max().into_scalar::<f32>() < 1e-3);
     let same = space.blur_with(source.clone(), code).unwrap();
-    let identity = psnr(&same, &source);
+    let identity = psnr_tensors(same.clone(), source.clone());
     assert!(
         (22.0..27.0).contains(&identity),
         "F(x, G(x, x)) vs x: {identity:.2} dB"

@@ -51,7 +51,7 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 }
 
 /// The images of `dir` (by extension), sorted by file name.
-fn list_images(dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn list_images(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut images: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -1,11 +1,12 @@
 //! `deblur transfer`: blur transfer through a trained blur-kernel space (Tran et al. 2021, §3.4).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use deblur_core::burn::tensor::{Device, Tensor};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
 use deblur_core::{BitDepth, device_from_name, load_image, save_image};
+use deblur_metrics::psnr_tensors;
 use deblur_models::KernelSpace;
 
 #[derive(Args, Debug)]
@@ -82,14 +83,6 @@ impl SpaceModel {
     }
 }
 
-/// Images the folder mode reads.
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .is_some_and(|e| matches!(e.as_str(), "png" | "jpg" | "jpeg" | "tif" | "tiff" | "bmp"))
-}
-
 pub fn transfer(args: TransferArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = device_from_name(&args.device)?;
     // every input is read and checked before anything is computed or written
@@ -107,12 +100,7 @@ pub fn transfer(args: TransferArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let targets: Vec<PathBuf> = match &args.targets {
         Some(dir) => {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| format!("{}: {e}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_image(p))
-                .collect();
-            files.sort();
+            let files = crate::batch_cmds::list_images(dir)?;
             if files.is_empty() {
                 return Err(format!("{} holds no PNG/JPEG/TIFF/BMP images", dir.display()).into());
             }
@@ -120,37 +108,44 @@ pub fn transfer(args: TransferArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => args.target.clone(),
     };
-    let outputs: Vec<PathBuf> = match (&args.out_dir, &args.output, targets.len()) {
-        (Some(dir), _, _) => targets
-            .iter()
-            .map(|t| {
-                dir.join(t.file_name().unwrap_or_default())
-                    .with_extension("png")
-            })
-            .collect(),
-        (None, Some(file), 1) => vec![file.clone()],
-        (None, Some(dir), _) => targets
-            .iter()
-            .map(|t| {
-                dir.join(t.file_name().unwrap_or_default())
-                    .with_extension("png")
-            })
-            .collect(),
-        (None, None, _) => return Err("give -o OUTPUT (or --out DIR with --targets)".into()),
+    // one target to -o FILE; several (or the folder mode) into a folder, as PNGs of their names
+    let folder = match (&args.out_dir, &args.output) {
+        (Some(dir), _) => Some(dir),
+        (None, Some(out)) if targets.len() > 1 => Some(out),
+        (None, Some(_)) => None,
+        (None, None) => return Err("give -o OUTPUT (or --out DIR with --targets)".into()),
     };
-    let images: Vec<_> = targets
-        .iter()
-        .map(|t| load_image(t).map(|l| l.pixels))
-        .collect::<Result<_, _>>()?;
+    let outputs: Vec<PathBuf> = match folder {
+        Some(dir) => targets
+            .iter()
+            .map(|t| {
+                dir.join(t.file_name().unwrap_or_default())
+                    .with_extension("png")
+            })
+            .collect(),
+        None => args.output.iter().cloned().collect(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = outputs.iter().find(|o| !seen.insert(*o)) {
+        return Err(format!(
+            "two targets would both be written to {}; give targets of distinct names",
+            twice.display()
+        )
+        .into());
+    }
+    // each target's header is read now (a bad file fails before anything is written); the pixels
+    // are read one target at a time, so a large folder is not held in memory
+    for t in &targets {
+        deblur_core::image_size(t)?;
+    }
     let model = args.model.load(&device)?;
     let code = source_code(&model, &sharp, &blurry, &device)?;
-    if let Some(dir) = outputs[0].parent().filter(|d| !d.as_os_str().is_empty())
-        && (targets.len() > 1 || args.out_dir.is_some())
-    {
+    if let Some(dir) = folder {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    for ((target, image), out) in targets.iter().zip(&images).zip(&outputs) {
-        let result = apply(&model, image, &code, &device)
+    for (target, out) in targets.iter().zip(&outputs) {
+        let image = load_image(target)?.pixels;
+        let result = apply(&model, &image, &code, &device)
             .map_err(|e| format!("{}: {e}", target.display()))?;
         save_image(out, &result, BitDepth::Eight)?;
         eprintln!("wrote {}", out.display());
@@ -236,14 +231,6 @@ pub struct BenchKernelSpaceArgs {
     device: String,
 }
 
-fn psnr_of(a: &Tensor<4>, b: &Tensor<4>) -> f64 {
-    let mse = (a.clone().clamp(0.0, 1.0) - b.clone())
-        .square()
-        .mean()
-        .into_scalar::<f32>() as f64;
-    -10.0 * mse.max(1e-12).log10()
-}
-
 /// `deblur bench kernel-space`: the paper's Table 1 (blur transfer of the 8 Levin kernels) and
 /// Table 3 (kernel retrieval on held-out images with blur a convolution cannot express) analogues.
 pub fn bench_kernel_space(args: BenchKernelSpaceArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -275,7 +262,10 @@ pub fn bench_kernel_space(args: BenchKernelSpaceArgs) -> Result<(), Box<dyn std:
             let y = same.apply(x.clone(), kernel.clone())?;
             let reference = same.apply(target.clone(), kernel.clone())?;
             let out = model.transfer(x, y, target.clone())?;
-            let (id, tr) = (psnr_of(&target, &reference), psnr_of(&out, &reference));
+            let (id, tr) = (
+                psnr_tensors(target.clone(), reference.clone()),
+                psnr_tensors(out.clone(), reference.clone()),
+            );
             rows.push(format!(
                 "transfer,im{}_to_im{},kernel{k},{id:.3},,{tr:.3}",
                 i + 1,
@@ -293,12 +283,7 @@ pub fn bench_kernel_space(args: BenchKernelSpaceArgs) -> Result<(), Box<dyn std:
     }
     println!("{:<8} {:>12.2} {:>12.2}", "mean", all.0, all.1);
 
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.heldout)
-        .map_err(|e| format!("{}: {e}", args.heldout.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_image(p))
-        .collect();
-    files.sort();
+    let mut files = crate::batch_cmds::list_images(&args.heldout)?;
     files.truncate(args.count);
     println!(
         "\nKernel retrieval ({} held-out images, 256×256 crops; PSNR of F(x, k) vs y: identity x, \
@@ -364,9 +349,9 @@ pub fn bench_kernel_space(args: BenchKernelSpaceArgs) -> Result<(), Box<dyn std:
                 args.retrieval_lr,
             )?;
             let values = [
-                psnr_of(&x, &y),
-                psnr_of(&start, &y),
-                psnr_of(&found.reblurred, &y),
+                psnr_tensors(x.clone(), y.clone()),
+                psnr_tensors(start.clone(), y.clone()),
+                psnr_tensors(found.reblurred.clone(), y.clone()),
             ];
             rows.push(format!(
                 "retrieval,{},{},{:.3},{:.3},{:.3}",

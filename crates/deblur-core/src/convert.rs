@@ -41,6 +41,25 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<LoadedImage> {
     load_image_limited(path, f64::INFINITY)
 }
 
+/// Width and height of an image file, from its header only (nothing is decoded).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened, [`Error::NotAnImage`] when its header is not
+/// that of a supported image.
+pub fn image_size(path: impl AsRef<Path>) -> Result<(usize, usize)> {
+    let path = path.as_ref();
+    let (w, h) = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?
+        .into_dimensions()
+        .map_err(|e| Error::NotAnImage {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    Ok((w as usize, h as usize))
+}
+
 /// [`load_image`] for images of at most `max_megapixels` million pixels: the size is read from
 /// the file's header first, so an oversized image is refused before it is decoded.
 ///
@@ -49,11 +68,9 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<LoadedImage> {
 pub fn load_image_limited(path: impl AsRef<Path>, max_megapixels: f64) -> Result<LoadedImage> {
     let path = path.as_ref();
     if max_megapixels.is_finite() {
-        let header = image::ImageReader::open(path)
-            .map_err(|e| Error::io(path, e))?
-            .with_guessed_format()
-            .map_err(|e| Error::io(path, e))?;
-        if let Ok((width, height)) = header.into_dimensions() {
+        // an unreadable header is reported by the decoder below, with its own message
+        if let Ok((w, h)) = image_size(path) {
+            let (width, height) = (w as u32, h as u32);
             let megapixels = f64::from(width) * f64::from(height) / 1e6;
             if megapixels > max_megapixels {
                 return Err(Error::ImageTooLarge {

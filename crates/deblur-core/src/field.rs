@@ -158,13 +158,23 @@ impl KernelField {
         seed: u64,
         device: &Device,
     ) -> Result<ndarray::Array3<f32>> {
-        let (c, h, w) = image.dim();
-        // channels as a batch of one-channel images: the field's kernels have one channel
-        let x = crate::convert::array_to_tensor(image, device).reshape([c, 1, h, w]);
-        let y = self.svola(boundary).apply(x, self.to_tensor(device))?;
-        let [_, _, oh, ow] = y.dims();
-        let y = crate::add_gaussian_noise(y.reshape([1, c, oh, ow]), noise_std, seed)?;
+        let x = crate::convert::array_to_tensor(image, device);
+        let y = crate::add_gaussian_noise(self.blur(x, boundary)?, noise_std, seed)?;
         crate::convert::tensor_to_array(y, 0)
+    }
+
+    /// Blurs images `[n, c, h, w]` with this field, every image and channel alike.
+    ///
+    /// # Errors
+    /// As [`KernelField::blur_image`], without the noise.
+    pub fn blur(&self, images: Tensor<4>, boundary: Boundary) -> Result<Tensor<4>> {
+        let [n, c, h, w] = images.dims();
+        // channels as a batch of one-channel images: the field's kernels have one channel
+        let device = images.device();
+        let x = images.reshape([n * c, 1, h, w]);
+        let y = self.svola(boundary).apply(x, self.to_tensor(&device))?;
+        let [_, _, oh, ow] = y.dims();
+        Ok(y.reshape([n, c, oh, ow]))
     }
 
     /// The sidecar of a field file: `field.json` beside `field.npy`.

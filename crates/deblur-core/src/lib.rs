@@ -22,7 +22,7 @@ pub mod visual;
 
 pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise, blur_image};
 pub use color::YCbCrStandard;
-pub use convert::{BitDepth, LoadedImage, load_image, load_image_limited, save_image};
+pub use convert::{BitDepth, LoadedImage, image_size, load_image, load_image_limited, save_image};
 pub use device::{default_device, device_from_name};
 pub use error::{Error, Result};
 pub use field::KernelField;

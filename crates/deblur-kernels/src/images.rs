@@ -99,13 +99,31 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Width and height from an image file's header.
-fn header_size(path: &Path) -> Result<(usize, usize)> {
-    let (w, h) = image::image_dimensions(path).map_err(|e| deblur_core::Error::NotAnImage {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    Ok((w as usize, h as usize))
+/// Refuses an image of `(width, height)` smaller than the crop.
+fn check_fits(path: &Path, (w, h): (usize, usize), crop: usize) -> Result<()> {
+    if w < crop || h < crop {
+        return Err(Error::ImageTooSmall {
+            path: path.to_path_buf(),
+            height: h,
+            width: w,
+            crop,
+            min: w.min(h),
+        });
+    }
+    Ok(())
+}
+
+/// Reads an image file in the colour mode of a source (grey as full-range luma).
+fn load_as(path: &Path, color: ColorMode) -> Result<Array3<f32>> {
+    let img = load_image(path)?.pixels;
+    Ok(match (color, img.dim().0) {
+        (ColorMode::Gray, 3) => luma(&img, YCbCrStandard::FullRange)?.insert_axis(Axis(0)),
+        (ColorMode::Rgb, 1) => {
+            let (_, h, w) = img.dim();
+            Array3::from_shape_fn((3, h, w), |(_, y, x)| img[[0, y, x]])
+        }
+        _ => img,
+    })
 }
 
 /// Refuses a zero crop side.
@@ -142,16 +160,7 @@ impl FolderSource {
             });
         }
         for f in &files {
-            let (w, h) = header_size(f)?;
-            if w < crop || h < crop {
-                return Err(Error::ImageTooSmall {
-                    path: f.clone(),
-                    height: h,
-                    width: w,
-                    crop,
-                    min: w.min(h),
-                });
-            }
+            check_fits(f, deblur_core::image_size(f)?, crop)?;
         }
         Ok(FolderSource {
             files,
@@ -178,16 +187,10 @@ impl ImageSource for FolderSource {
 
     fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
         let path = &self.files[rng.random_range(0..self.files.len())];
-        let img = load_image(path)?.pixels;
-        let img = match (self.color, img.dim().0) {
-            (ColorMode::Gray, 3) => luma(&img, YCbCrStandard::FullRange)?.insert_axis(Axis(0)),
-            (ColorMode::Rgb, 1) => {
-                let (_, h, w) = img.dim();
-                Array3::from_shape_fn((3, h, w), |(_, y, x)| img[[0, y, x]])
-            }
-            _ => img,
-        };
+        let img = load_as(path, self.color)?;
         let (_, h, w) = img.dim();
+        // the file may have changed since it was indexed
+        check_fits(path, (w, h), self.crop)?;
         let (y, x) = (
             rng.random_range(0..=h - self.crop),
             rng.random_range(0..=w - self.crop),
@@ -469,7 +472,10 @@ impl PairFolders {
                     ),
                 });
             }
-            let (a, b) = (header_size(path)?, header_size(&twin)?);
+            let (a, b) = (
+                deblur_core::image_size(path)?,
+                deblur_core::image_size(&twin)?,
+            );
             if a != b {
                 return Err(Error::InvalidSetting {
                     setting: "pairs",
@@ -484,16 +490,7 @@ impl PairFolders {
                     ),
                 });
             }
-            let (w, h) = a;
-            if w < crop || h < crop {
-                return Err(Error::ImageTooSmall {
-                    path: path.clone(),
-                    height: h,
-                    width: w,
-                    crop,
-                    min: w.min(h),
-                });
-            }
+            check_fits(path, a, crop)?;
             files.push(relative);
         }
         Ok(PairFolders {
@@ -526,19 +523,22 @@ impl PairFolders {
     /// An error naming a file that can no longer be read.
     pub fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<(Array3<f32>, Array3<f32>)> {
         let relative = &self.files[rng.random_range(0..self.files.len())];
-        let read = |tree: &str| -> Result<Array3<f32>> {
-            let img = load_image(self.root.join(tree).join(relative))?.pixels;
-            Ok(match (self.color, img.dim().0) {
-                (ColorMode::Gray, 3) => luma(&img, YCbCrStandard::FullRange)?.insert_axis(Axis(0)),
-                (ColorMode::Rgb, 1) => {
-                    let (_, h, w) = img.dim();
-                    Array3::from_shape_fn((3, h, w), |(_, y, x)| img[[0, y, x]])
-                }
-                _ => img,
-            })
-        };
+        let read = |tree: &str| load_as(&self.root.join(tree).join(relative), self.color);
         let (sharp, blurry) = (read("sharp")?, read("blur")?);
         let (_, h, w) = sharp.dim();
+        // the files may have changed since they were indexed
+        let path = self.root.join("sharp").join(relative);
+        check_fits(&path, (w, h), self.crop)?;
+        if blurry.dim() != sharp.dim() {
+            return Err(Error::InvalidSetting {
+                setting: "pairs",
+                rule: format!(
+                    "{} and its blurry twin now differ in size; a pair must be aligned images of \
+                     one size",
+                    path.display()
+                ),
+            });
+        }
         let (y, x) = (
             rng.random_range(0..=h - self.crop),
             rng.random_range(0..=w - self.crop),

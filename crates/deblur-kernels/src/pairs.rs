@@ -74,8 +74,11 @@ pub struct PairBatch {
     pub sharp: Tensor<4>,
     /// Blurred, noisy observations `[b, c, p, p]`.
     pub blurred: Tensor<4>,
-    /// The kernels used, `[b, 1, k, k]`.
+    /// The kernels drawn, `[b, 1, k, k]`: the blur of every pair without a field.
     pub kernels: Tensor<4>,
+    /// The camera-motion field that blurred each pair instead of its kernel, if any
+    /// ([`PairConfig::field`]).
+    pub fields: Vec<Option<deblur_core::KernelField>>,
     /// Noise standard deviation of each pair.
     pub noise_std: Vec<f32>,
 }
@@ -314,41 +317,34 @@ impl<I: ImageSource, K: KernelSource> PairGenerator<I, K> {
             sharp,
             blurred,
             kernels: kernel_tensor,
+            fields,
             noise_std,
         })
     }
 }
 
-/// Blurs each pair by its kernel, or by its field where it has one.
+/// Blurs each pair by its kernel, or by its field where it has one (each pair blurred once).
 fn blur_pairs(
     blur: UniformBlur,
     fields: &[Option<deblur_core::KernelField>],
     sharp: Tensor<4>,
     kernels: Tensor<4>,
 ) -> Result<Tensor<4>> {
-    let blurred = blur.apply(sharp.clone(), kernels)?;
     if fields.iter().all(Option::is_none) {
-        return Ok(blurred);
+        return Ok(blur.apply(sharp, kernels)?);
     }
-    let device = sharp.device();
-    let [_, c, h, w] = sharp.dims();
-    let rows = fields
+    fields
         .iter()
         .enumerate()
-        .map(|(i, field)| match field {
-            None => Ok(blurred.clone().narrow(0, i, 1)),
-            Some(field) => {
-                // channels as a batch of one-channel images: the field's kernels have one channel
-                let x = sharp.clone().narrow(0, i, 1).reshape([c, 1, h, w]);
-                let y = field
-                    .svola(blur.boundary)
-                    .apply(x, field.to_tensor(&device))?;
-                let [_, _, oh, ow] = y.dims();
-                Ok(y.reshape([1, c, oh, ow]))
-            }
+        .map(|(i, field)| {
+            let x = sharp.clone().narrow(0, i, 1);
+            Ok(match field {
+                None => blur.apply(x, kernels.clone().narrow(0, i, 1))?,
+                Some(field) => field.blur(x, blur.boundary)?,
+            })
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::cat(rows, 0))
+        .collect::<Result<Vec<_>>>()
+        .map(|rows| Tensor::cat(rows, 0))
 }
 
 impl<I: ImageSource, K: KernelSource> Iterator for PairGenerator<I, K> {

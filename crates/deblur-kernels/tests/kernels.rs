@@ -389,6 +389,18 @@ fn field_pairs_blur_by_a_camera_motion_field_instead_of_the_kernel() {
             .max()
             .into_scalar::<f32>();
         assert!(differs > 1e-3, "pair {i} looks uniform ({differs})");
+        // and it is exactly the blur by the field the batch reports
+        let field = all.fields[i].as_ref().expect("every pair has a field");
+        let expected = field
+            .blur(row(&all.sharp), Boundary::Same(Padding::Reflect))
+            .unwrap();
+        assert!(
+            (expected - row(&all.blurred))
+                .abs()
+                .max()
+                .into_scalar::<f32>()
+                < 1e-6
+        );
         let mean_shift = (row(&all.blurred).mean() - row(&all.sharp).mean())
             .abs()
             .into_scalar::<f32>();
@@ -408,6 +420,7 @@ fn field_pairs_blur_by_a_camera_motion_field_instead_of_the_kernel() {
     .unwrap()
     .next_batch()
     .unwrap();
+    assert!(none.fields.iter().all(Option::is_none));
     let uniform = UniformBlur::new(Boundary::Same(Padding::Reflect))
         .apply(none.sharp.clone(), none.kernels.clone())
         .unwrap();

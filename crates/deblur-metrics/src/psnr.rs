@@ -35,10 +35,46 @@ pub fn psnr<D: Dimension>(
     10.0 * (data_range * data_range / m).log10()
 }
 
+/// [`psnr`] of two tensors of one shape (data range 1), read back to the host once; the
+/// estimate is clamped to `[0, 1]` first, as an image saved from it would be.
+///
+/// # Panics
+/// If the shapes differ (burn's shape check).
+#[must_use]
+pub fn psnr_tensors(estimate: burn::tensor::Tensor<4>, reference: burn::tensor::Tensor<4>) -> f64 {
+    let m = f64::from(
+        (estimate.clamp(0.0, 1.0) - reference)
+            .square()
+            .mean()
+            .into_scalar::<f32>(),
+    );
+    if m == 0.0 {
+        return f64::INFINITY;
+    }
+    -10.0 * m.log10()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn tensor_psnr_matches_the_hand_value_and_clamps_the_estimate() {
+        use burn::tensor::{Tensor, TensorData};
+        let device = burn::tensor::Device::default();
+        let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [1, 1, 1, 2]), &device);
+        // errors 0.1 and 0.3 → MSE 0.05 → 13.0103 dB
+        let got = psnr_tensors(t(vec![0.1, 0.3]), t(vec![0.0, 0.0]));
+        assert!((got - 13.0103).abs() < 1e-3, "{got}");
+        // 1.4 is clamped to 1: errors 0 and 0.1 → MSE 0.005 → 23.0103 dB
+        let got = psnr_tensors(t(vec![1.4, 0.1]), t(vec![1.0, 0.0]));
+        assert!((got - 23.0103).abs() < 1e-3, "{got}");
+        assert_eq!(
+            psnr_tensors(t(vec![0.5, 0.5]), t(vec![0.5, 0.5])),
+            f64::INFINITY
+        );
+    }
 
     #[test]
     fn hand_computed_values() {

@@ -8,9 +8,24 @@ use burn::tensor::{Device, Tensor};
 
 use crate::generator::KernelGenerator;
 
+/// One free tensor optimised directly (a latent code, a kernel code).
 #[derive(Module, Debug)]
-struct Latent {
-    z: Param<Tensor<4>>,
+pub(crate) struct Free {
+    value: Param<Tensor<4>>,
+}
+
+impl Free {
+    /// Starts at `start` (detached, on an autodiff device), tracking its gradient.
+    pub(crate) fn new(start: Tensor<4>) -> Self {
+        Free {
+            value: Param::from_tensor(start.detach().require_grad()),
+        }
+    }
+
+    /// The current value, tracked by autodiff.
+    pub(crate) fn value(&self) -> Tensor<4> {
+        self.value.val()
+    }
 }
 
 /// Result of [`invert`].
@@ -37,20 +52,18 @@ pub fn invert(
     let device = device.clone().autodiff();
     let generator = generator.clone().fork(&device).freeze();
     let targets = targets.autodiff().detach();
-    let mut latent = Latent {
-        z: Param::from_tensor(z0.autodiff().detach().require_grad()),
-    };
+    let mut latent = Free::new(z0.autodiff());
     // PyTorch's Adam ε, as the reference code and the solver's models use
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     for _ in 0..steps {
-        let loss = (generator.forward(latent.z.val()) - targets.clone())
+        let loss = (generator.forward(latent.value()) - targets.clone())
             .abs()
             .mean();
         let mut grads = loss.backward();
         let params = GradientsParams::from_module(&mut grads, &latent);
         latent = optim.step(lr, latent.clone(), params);
     }
-    let z = latent.z.val().detach();
+    let z = latent.value().detach();
     let kernels = generator.forward(z.clone()).detach();
     let [n, _, _, _] = kernels.dims();
     let l1: Vec<f32> = (kernels.clone() - targets)

@@ -580,29 +580,6 @@ pub fn charbonnier_sum(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     ((a - b).square() + 1e-6).sqrt().sum()
 }
 
-/// Loads weights written by [`KernelSpace`]'s record (`kernel_space.bpk`) into a network built
-/// from `config`.
-///
-/// # Errors
-/// [`Error::InvalidSetting`] for a bad config; [`Error::Checkpoint`] for a missing or unreadable
-/// file or weights of another network.
-pub fn load_files(
-    weights: &std::path::Path,
-    config: &KernelSpaceConfig,
-    device: &Device,
-) -> crate::Result<KernelSpace> {
-    crate::weights::apply_record(
-        config.init(device)?,
-        weights,
-        &weights.with_extension("json"),
-    )
-}
-
-#[derive(Module, Debug)]
-struct Code {
-    k: burn::module::Param<Tensor<4>>,
-}
-
 /// Result of [`retrieve_code`].
 #[derive(Clone, Debug)]
 pub struct Retrieval {
@@ -610,9 +587,10 @@ pub struct Retrieval {
     pub code: Tensor<4>,
     /// F(x, code), the re-blurred sharp image, cropped to the input's size.
     pub reblurred: Tensor<4>,
-    /// Mean squared error of F(x, k) against y before each step and after the last
-    /// (`steps + 1` values).
-    pub mse: Vec<f32>,
+    /// Mean squared error of F(x, k) against y with G's code, before the first step.
+    pub mse_start: f32,
+    /// The same with the code found.
+    pub mse_end: f32,
 }
 
 /// Kernel retrieval (paper §3.2, step B; Table 3): the code k that makes F(x, k) match the blurry
@@ -630,45 +608,39 @@ pub fn retrieve_code(
 ) -> crate::Result<Retrieval> {
     use burn::optim::{AdamConfig, GradientsParams};
     let [_, _, h, w] = sharp.dims();
+    let sides = model.padded_sides(&sharp, "sharp image")?;
     let start = model
         .extract_code(sharp.clone(), blurry.clone())?
         .mean
         .detach();
-    let sides = [
-        h.next_multiple_of(SIDE_MULTIPLE),
-        w.next_multiple_of(SIDE_MULTIPLE),
-    ];
     let device = sharp.device().autodiff();
     let frozen = model.clone().fork(&device).freeze();
     let x = extend(sharp, sides).autodiff().detach();
-    let y = extend(blurry, sides).autodiff().detach();
+    // the loss and the error on the image's own pixels only: the extension is not observed
+    let y = blurry.autodiff().detach();
     let crop = |t: Tensor<4>| t.narrow(2, 0, h).narrow(3, 0, w);
-    let mse = |reblurred: Tensor<4>| {
-        (crop(reblurred) - crop(y.clone()))
+    let mse = |k: Tensor<4>| {
+        (crop(frozen.blur(x.clone(), k)) - y.clone())
             .square()
             .mean()
             .into_scalar::<f32>()
     };
-    let mut code = Code {
-        k: burn::module::Param::from_tensor(start.autodiff().detach().require_grad()),
-    };
+    let mse_start = mse(start.clone().autodiff());
+    let mut code = crate::inversion::Free::new(start.autodiff());
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut history = Vec::with_capacity(steps + 1);
     for _ in 0..steps {
-        let reblurred = frozen.blur(x.clone(), code.k.val());
-        // the loss on the image's own pixels only: the extension is not observed
-        let loss = charbonnier_sum(crop(reblurred.clone()), crop(y.clone()));
-        history.push(mse(reblurred.detach()));
+        let loss = charbonnier_sum(crop(frozen.blur(x.clone(), code.value())), y.clone());
         let mut grads = loss.backward();
         let params = GradientsParams::from_module(&mut grads, &code);
         code = optim.step(lr, code.clone(), params);
     }
-    let k = code.k.val().detach();
-    let reblurred = frozen.blur(x, k.clone()).detach();
-    history.push(mse(reblurred.clone()));
+    let k = code.value().detach();
+    let reblurred = crop(frozen.blur(x, k.clone())).detach();
+    let mse_end = (reblurred.clone() - y).square().mean().into_scalar::<f32>();
     Ok(Retrieval {
         code: k.inner(),
-        reblurred: crop(reblurred).inner(),
-        mse: history,
+        reblurred: reblurred.inner(),
+        mse_start,
+        mse_end,
     })
 }

@@ -312,19 +312,29 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
         let pixels = blurry.dims().iter().product::<usize>() as f64;
         let mse = (reblurred.clone().detach() - blurry.clone())
             .square()
-            .mean()
-            .into_scalar::<f32>();
-        let identity = (sharp.clone() - blurry.clone())
-            .square()
-            .mean()
-            .into_scalar::<f32>();
+            .mean();
+        let identity = (sharp - blurry.clone()).square().mean();
         let mut loss = charbonnier_sum(reblurred, blurry);
         if let Some(spread) = code.spread {
             let var = spread.square();
             let kl = (code.mean.square() + var.clone() - (var + 1e-8).log() - 1.0).sum();
             loss = loss + kl * self.config.kl_weight;
         }
-        let value = loss.clone().into_scalar::<f32>();
+        // the loss and both errors in one read back to the host
+        let read: Vec<f32> = Tensor::cat(vec![loss.clone().detach(), mse, identity], 0)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .map_err(|e| Error::InvalidSetting {
+                setting: "device",
+                rule: format!("the losses could not be read back: {e:?}"),
+            })?;
+        let [value, mse, identity] = read[..] else {
+            return Err(Error::InvalidSetting {
+                setting: "device",
+                rule: format!("{} losses read back, 3 expected", read.len()),
+            });
+        };
         if !value.is_finite() {
             return Err(Error::InvalidSetting {
                 setting: "lr",
