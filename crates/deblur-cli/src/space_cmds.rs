@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use deblur_core::burn::tensor::{Device, Tensor};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
+use deblur_core::outputs::{Output, check_outputs};
 use deblur_core::{BitDepth, device_from_name, load_image, save_image};
 use deblur_metrics::psnr_tensors;
 use deblur_models::KernelSpace;
@@ -125,24 +126,21 @@ pub fn transfer(args: TransferArgs) -> Result<(), Box<dyn std::error::Error>> {
             .collect(),
         None => args.output.iter().cloned().collect(),
     };
-    let mut seen = std::collections::HashSet::new();
-    if let Some(twice) = outputs.iter().find(|o| !seen.insert(*o)) {
-        return Err(format!(
-            "two targets would both be written to {}; give targets of distinct names",
-            twice.display()
-        )
-        .into());
-    }
     // each target's header is read now (a bad file fails before anything is written); the pixels
     // are read one target at a time, so a large folder is not held in memory
     for t in &targets {
         deblur_core::image_size(t)?;
     }
-    let model = args.model.load(&device)?;
-    let code = source_code(&model, &sharp, &blurry, &device)?;
     if let Some(dir) = folder {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    // writable, image formats, no two the same file, none of them an input
+    let mut inputs: Vec<&std::path::Path> = vec![&args.sharp, &args.blurry];
+    inputs.extend(targets.iter().map(PathBuf::as_path));
+    let images: Vec<Output> = outputs.iter().map(|o| Output::Image(o)).collect();
+    check_outputs(&inputs, &images)?;
+    let model = args.model.load(&device)?;
+    let code = source_code(&model, &sharp, &blurry, &device)?;
     for (target, out) in targets.iter().zip(&outputs) {
         let image = load_image(target)?.pixels;
         let result = apply(&model, &image, &code, &device)
@@ -237,6 +235,9 @@ pub fn bench_kernel_space(args: BenchKernelSpaceArgs) -> Result<(), Box<dyn std:
     use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
     use deblur_kernels::field::{CameraMotionConfig, camera_motion_field};
     let device = device_from_name(&args.device)?;
+    if let Some(csv) = &args.csv {
+        check_outputs(&[], &[Output::File(csv)])?;
+    }
     let model = args.model.load(&device)?;
     if model.channels() != 1 {
         return Err("the benchmark runs on grey images; give a one-channel model".into());

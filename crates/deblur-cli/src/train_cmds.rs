@@ -384,19 +384,17 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
     use deblur_kernels::ColorMode;
     use deblur_models::train_space::{SpaceData, SpaceTrainConfig, SpaceTrainer};
     let device = device_from_name(&args.device)?;
-    let run = RunFolder::lock(&args.out)?;
-    let config = if args.resume {
-        let text = std::fs::read_to_string(run.existing_checkpoint()?.join("config.json"))?;
-        serde_json::from_str::<SpaceTrainConfig>(&text)?
+    // a new run's settings are checked before its folder is made
+    let fresh = if args.resume {
+        None
     } else {
-        run.expect_new()?;
         let base = SpaceTrainConfig::compact();
         let model = match args.preset {
             SpacePreset::Compact => deblur_models::KernelSpaceConfig::compact(),
             SpacePreset::Paper => deblur_models::KernelSpaceConfig::paper(),
         }
         .with_vae(args.vae);
-        SpaceTrainConfig {
+        let config = SpaceTrainConfig {
             model,
             crop: args.crop.unwrap_or(base.crop),
             batch: args.batch.unwrap_or(base.batch),
@@ -411,6 +409,18 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
             field_fraction: args.field_fraction.unwrap_or(base.field_fraction),
             seed: args.seed.unwrap_or(base.seed),
             ..base
+        };
+        config.validate()?;
+        Some(config)
+    };
+    let run = RunFolder::lock(&args.out)?;
+    let config = match fresh {
+        Some(config) => {
+            run.expect_new()?;
+            config
+        }
+        None => {
+            deblur_models::train::read_run_state::<SpaceTrainConfig>(&run.existing_checkpoint()?)?.0
         }
     };
     let color = if config.model.channels == 3 {

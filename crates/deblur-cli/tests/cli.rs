@@ -1443,6 +1443,13 @@ fn transfer_writes_the_targets_and_refuses_bad_input_without_writing() {
         ]),
         &["none.bpk", "deblur train kernel-space"],
     );
+    // the output must not be an input
+    assert_fails(
+        &deblur(&[
+            "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry, o, "-o", o,
+        ]),
+        &["out.png"],
+    );
     assert_eq!(std::fs::read(&out).unwrap(), before);
     // folder mode: every image of the folder, same names
     let folder = d.join("targets");

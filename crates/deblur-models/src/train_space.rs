@@ -101,7 +101,11 @@ impl SpaceTrainConfig {
         self.min_lr + (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the settings (also done by [`SpaceTrainer::new`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] naming the setting out of range.
+    pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
         let bad = |setting, rule: String| Err(Error::InvalidSetting { setting, rule });
         if self.crop == 0 || !self.crop.is_multiple_of(128) || self.crop > 1024 {
@@ -120,6 +124,27 @@ impl SpaceTrainConfig {
                     "peak {} and floor {} need 0 ≤ floor ≤ peak",
                     self.lr, self.min_lr
                 ),
+            );
+        }
+        let response_ok = self.gamma.is_none_or(|g| g.is_finite() && g > 0.0)
+            && self.gain[0].is_finite()
+            && self.gain[0] > 0.0
+            && self.gain[0] <= self.gain[1]
+            && self.gain[1].is_finite();
+        if !response_ok {
+            return bad(
+                "gamma",
+                format!(
+                    "the response exponent {:?} must be finite and above 0, and the gain range \
+                     {:?} must satisfy 0 < min ≤ max (the largest gain at least 1)",
+                    self.gamma, self.gain
+                ),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.field_fraction) {
+            return bad(
+                "field_fraction",
+                format!("{} must lie in [0, 1]", self.field_fraction),
             );
         }
         if self.periods.is_empty() || self.periods.contains(&0) {
