@@ -93,6 +93,7 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let (options, models, request) = args.blind.prepare()?;
+    let space = options.load_kernel_space()?;
     std::fs::create_dir_all(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
     let same_folder = std::fs::canonicalize(&args.input)? == std::fs::canonicalize(&args.output)?;
     if same_folder {
@@ -139,7 +140,8 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
                     let out = deblur_blind(
                         &image.pixels,
                         &request,
-                        deblur_optim::Resources::glkm(models.as_ref()),
+                        deblur_optim::Resources::glkm(models.as_ref())
+                            .with_kernel_space(space.as_ref()),
                         &options.device,
                         &mut Silent,
                     )

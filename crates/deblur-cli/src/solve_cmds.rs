@@ -38,6 +38,9 @@ pub enum MethodArg {
     VdipExtreme,
     /// VDIP-Sparse: variational DIP with the sparse gradient prior + kernel MLP.
     VdipSparse,
+    /// The encoded blur-kernel space (Tran et al. 2021): a DIP image through the trained blur
+    /// operator F, with a kernel code instead of a kernel (shipped weights: --space-variant).
+    KernelSpace,
 }
 
 /// The image model of the DIP methods (`--image-prior`).
@@ -86,6 +89,7 @@ impl MethodArg {
             MethodArg::Glkm => Ok((MethodKind::Glkm, prior.into())),
             MethodArg::Selfdeblur => Ok((MethodKind::SelfDeblur, prior.into())),
             MethodArg::L0 => Ok((MethodKind::L0, prior.into())),
+            MethodArg::KernelSpace => Ok((MethodKind::KernelSpace, prior.into())),
             MethodArg::VdipStd => vdip(ImagePriorArg::VdipStd),
             MethodArg::VdipExtreme => vdip(ImagePriorArg::VdipExtreme),
             MethodArg::VdipSparse => vdip(ImagePriorArg::VdipSparse),
@@ -230,6 +234,13 @@ pub(crate) struct BlindOptionArgs {
     window_side: Option<usize>,
     #[command(flatten)]
     shipped: ShippedWeights,
+    /// Kernel-space variant in the weights manifest (--method kernel-space).
+    #[arg(long, default_value = "compact-v1")]
+    space_variant: String,
+    /// A trained kernel space (kernel_space.bpk from `deblur train kernel-space`, with its .json
+    /// beside it) instead of the shipped variant (--method kernel-space).
+    #[arg(long)]
+    space_model: Option<PathBuf>,
     /// Compute device: cpu, wgpu or cuda (if compiled in).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -262,6 +273,8 @@ impl BlindOptionArgs {
                 ColorArg::Rgb => ColorPath::Rgb,
             },
             window: self.crop,
+            space_variant: self.space_variant.clone(),
+            space_model: self.space_model.clone(),
             ..options(
                 self.method,
                 self.image_prior,
@@ -476,13 +489,21 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         None => None,
     };
     if args.nonuniform {
+        if options.method == MethodKind::KernelSpace {
+            return Err(
+                "--nonuniform works with --method selfdeblur or glkm; the kernel-space \
+                        method has one code per 128 px cell already"
+                    .into(),
+            );
+        }
         return blind_nonuniform(&args, &options, models.as_ref(), &request, &input);
     }
+    let space = options.load_kernel_space()?;
     let mut observer = CliObserver::new(request.method.steps(), every);
     let result = deblur_blind(
         &input.pixels,
         &request,
-        deblur_optim::Resources::glkm(models.as_ref()),
+        deblur_optim::Resources::glkm(models.as_ref()).with_kernel_space(space.as_ref()),
         &device,
         &mut observer,
     )

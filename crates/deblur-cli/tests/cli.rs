@@ -1472,3 +1472,61 @@ fn transfer_writes_the_targets_and_refuses_bad_input_without_writing() {
     ]);
     assert!(outdir.join("a.png").exists() && outdir.join("b.png").exists());
 }
+
+#[test]
+fn blind_through_the_kernel_space_runs_and_refuses_missing_weights_and_tiny_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = levin_crop(d, "crop.png", 100);
+    let out = d.join("out.png");
+    let kernel = d.join("k.png");
+    deblur_ok(&[
+        "blind",
+        s(&input),
+        "--method",
+        "kernel-space",
+        "--iters",
+        "3",
+        "-o",
+        s(&out),
+        "--kernel-out",
+        s(&kernel),
+    ]);
+    assert!(out.is_file() && kernel.is_file());
+    // no weights: one line naming what is missing, nothing written
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = d.join("missing.png");
+    let run = deblur(&[
+        "blind",
+        s(&input),
+        "--method",
+        "kernel-space",
+        "--weights",
+        s(&empty),
+        "-o",
+        s(&missing),
+    ]);
+    assert_fails(&run, &["manifest"]);
+    assert!(!missing.exists());
+    // an image below F's 16 px
+    let tiny = d.join("tiny.png");
+    deblur_core::save_image(
+        &tiny,
+        &ndarray::Array3::<f32>::from_elem((1, 12, 40), 0.5),
+        deblur_core::BitDepth::Eight,
+    )
+    .unwrap();
+    let run = deblur(&[
+        "blind",
+        s(&tiny),
+        "--method",
+        "kernel-space",
+        "--kernel-size",
+        "3",
+        "-o",
+        s(&missing),
+    ]);
+    assert_fails(&run, &["40x12", "at least 16"]);
+    assert!(!missing.exists());
+}

@@ -54,6 +54,12 @@ pub struct BlindOptions {
     pub weights: Option<PathBuf>,
     /// Weights variant in the manifest. Default: `shake-k31-v1`.
     pub variant: String,
+    /// Kernel-space weights variant in the manifest ([`MethodKind::KernelSpace`]). Default:
+    /// `compact-v1`.
+    pub space_variant: String,
+    /// A trained kernel space (`kernel_space.bpk` from `deblur train kernel-space`, its `.json`
+    /// beside it) instead of the manifest's variant.
+    pub space_model: Option<PathBuf>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,
 }
@@ -72,6 +78,8 @@ impl Default for BlindOptions {
             seed: 0,
             weights: None,
             variant: "shake-k31-v1".into(),
+            space_variant: "compact-v1".into(),
+            space_model: None,
             device: Device::default(),
         }
     }
@@ -144,6 +152,12 @@ impl BlindOptions {
         self
     }
 
+    /// Sets [`BlindOptions::space_variant`].
+    pub fn space_variant(mut self, variant: impl Into<String>) -> Self {
+        self.space_variant = variant.into();
+        self
+    }
+
     /// Sets [`BlindOptions::device`].
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
@@ -180,6 +194,34 @@ impl BlindOptions {
             generator,
             initializer,
         }))
+    }
+
+    /// The kernel-space model (F and G) the method needs ([`MethodKind::KernelSpace`]), or
+    /// `None` for the other methods.
+    ///
+    /// # Errors
+    /// [`Error::MissingModels`] when no weights folder is found, [`Error::Models`] naming the
+    /// file that is missing or damaged.
+    pub fn load_kernel_space(&self) -> Result<Option<deblur_models::KernelSpace>> {
+        if self.method != MethodKind::KernelSpace {
+            return Ok(None);
+        }
+        use burn::module::Module;
+        use deblur_models::weights;
+        if let Some(file) = &self.space_model {
+            let config = file.with_extension("json");
+            return Ok(Some(
+                weights::load_kernel_space_files(file, &config, &self.device)?.valid(),
+            ));
+        }
+        let dir = self
+            .weights
+            .clone()
+            .or_else(weights::find_weights_dir)
+            .ok_or(crate::error::MISSING_KERNEL_SPACE)?;
+        Ok(Some(
+            weights::load_kernel_space(&dir, &self.space_variant, &self.device)?.valid(),
+        ))
     }
 
     /// The checked request these options describe; `models` are GLKM's (their kernel size is
@@ -255,11 +297,12 @@ pub fn blind_observed(
 ) -> Result<BlindResult> {
     deblur_core::retain_freed_memory();
     let models = options.load_models()?;
+    let space = options.load_kernel_space()?;
     let request = options.request(models.as_ref())?;
     deblur_blind(
         image,
         &request,
-        crate::Resources::glkm(models.as_ref()),
+        crate::Resources::glkm(models.as_ref()).with_kernel_space(space.as_ref()),
         &options.device,
         observer,
     )

@@ -114,5 +114,13 @@ pub(crate) const MISSING_GLKM: Error = Error::MissingModels {
           DEBLUR_WEIGHTS), or use the SelfDeblur method",
 };
 
+/// The encoded kernel space without its trained model.
+pub(crate) const MISSING_KERNEL_SPACE: Error = Error::MissingModels {
+    method: "the kernel-space method",
+    needs: "a trained kernel-space model (F and G)",
+    fix: "use the shipped weights/ folder or give one (--weights DIR, BlindOptions::weights or \
+          DEBLUR_WEIGHTS), or use the SelfDeblur method",
+};
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

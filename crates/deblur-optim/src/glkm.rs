@@ -276,7 +276,7 @@ impl GlkmConfig {
         models: &GlkmModels,
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
-        let resources = Resources { glkm: Some(models) };
+        let resources = Resources::glkm(Some(models));
         self.method().run(observation, &resources, observer)
     }
 
@@ -292,7 +292,7 @@ impl GlkmConfig {
         w0: Tensor<4>,
         observer: &mut dyn Observer,
     ) -> Result<SolveOutput> {
-        let resources = Resources { glkm: Some(models) };
+        let resources = Resources::glkm(Some(models));
         self.method().run_prepared(
             observation,
             PreparedKernel::Generator(Box::new(GeneratorStart::Features(w0))),

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod schedule;
 pub mod selfdeblur;
 pub mod solver;
+pub mod space;
 pub mod vdip;
 
 pub use api::{BlindOptions, blind, blind_observed};

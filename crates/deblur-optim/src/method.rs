@@ -18,14 +18,19 @@ use crate::dip_blind::{DipImageConfig, check_observation};
 use crate::glkm::{GeneratorStart, GlkmModels, KernelStart, LatentPhaseConfig};
 use crate::models::{DipImage, ImageModel, KernelModel, MlpKernel};
 use crate::solver::{BlurModel, Observer, SolveOutput, SolverConfig, Terms, solve, solve_with};
+use crate::space::{CodeDip, CodeGenerator, CodeKernel, CodeStart, SpaceBlur};
 use crate::vdip::{VdipImageConfig, VdipObjective, VdipVariant};
 use crate::{Error, Result};
+use deblur_models::KernelSpace;
 
 /// Trained models a part may need at run time (parts that learn nothing need none).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Resources<'a> {
     /// The kernel generator and initializer of [`KernelPart::Generator`].
     pub glkm: Option<&'a GlkmModels>,
+    /// The encoded blur-kernel space (F and G) of [`KernelPart::Code`] and
+    /// [`BlurPart::KernelSpace`].
+    pub kernel_space: Option<&'a KernelSpace>,
 }
 
 impl<'a> Resources<'a> {
@@ -36,7 +41,16 @@ impl<'a> Resources<'a> {
 
     /// The GLKM models, if any (as [`crate::BlindOptions::load_models`] returns them).
     pub fn glkm(models: Option<&'a GlkmModels>) -> Self {
-        Resources { glkm: models }
+        Resources {
+            glkm: models,
+            kernel_space: None,
+        }
+    }
+
+    /// The same resources with the kernel-space model `model`.
+    pub fn with_kernel_space(mut self, model: Option<&'a KernelSpace>) -> Self {
+        self.kernel_space = model;
+        self
     }
 }
 
@@ -137,12 +151,28 @@ pub enum KernelPart {
         /// Optimise z first (`None`: w from the start, as the reference code).
         latent_phase: Option<LatentPhaseConfig>,
     },
+    /// A code of the encoded blur-kernel space (\[BKS\] Algorithm 1), for
+    /// [`BlurPart::KernelSpace`]; needs [`Resources::kernel_space`]. Its "kernel" is the code
+    /// `[1, C, ⌈h/128⌉, ⌈w/128⌉]`, and it adds `norm_weight · ‖k‖₂` to the loss.
+    Code {
+        /// Where the code starts.
+        start: CodeStart,
+        /// Optimised directly or produced by a small network.
+        generator: CodeGenerator,
+        /// Weight of the code's Euclidean norm. Reference: 5e-5 (first half of the run).
+        norm_weight: f64,
+    },
 }
 
 /// A kernel part with everything computed from the observation before the run is seeded.
 pub(crate) enum PreparedKernel {
     Mlp(KernelMlpConfig, u64),
     Generator(Box<GeneratorStart>),
+    Code {
+        start: Box<Tensor<4>>,
+        generator: CodeGenerator,
+        norm_weight: f64,
+    },
 }
 
 impl KernelPart {
@@ -150,7 +180,7 @@ impl KernelPart {
     pub fn side(&self) -> Option<usize> {
         match self {
             KernelPart::Mlp { size, .. } => Some(size[0].max(size[1])),
-            KernelPart::Generator { .. } => None,
+            KernelPart::Generator { .. } | KernelPart::Code { .. } => None,
         }
     }
 
@@ -164,6 +194,11 @@ impl KernelPart {
             KernelPart::Generator { .. } => {
                 let k = glkm_models(resources)?.kernel_size();
                 Ok([k, k])
+            }
+            // the code's grid follows the image; nothing to fit into it
+            KernelPart::Code { .. } => {
+                space_model(resources)?;
+                Ok([1, 1])
             }
         }
     }
@@ -188,13 +223,30 @@ impl KernelPart {
                 *latent_phase,
                 iterations,
             )?)),
+            KernelPart::Code {
+                start,
+                generator,
+                norm_weight,
+            } => PreparedKernel::Code {
+                start: Box::new(crate::space::start_code(
+                    space_model(resources)?,
+                    observation,
+                    *start,
+                )?),
+                generator: *generator,
+                norm_weight: *norm_weight,
+            },
         })
     }
 
     fn reseed(&mut self, seed: u64) {
         match self {
             KernelPart::Mlp { seed: s, .. } => *s = seed,
-            KernelPart::Generator { .. } => {}
+            KernelPart::Code {
+                generator: CodeGenerator::Dip { seed: s, .. },
+                ..
+            } => *s = seed,
+            KernelPart::Generator { .. } | KernelPart::Code { .. } => {}
         }
     }
 }
@@ -206,12 +258,40 @@ impl PreparedKernel {
             PreparedKernel::Generator(start) => {
                 Box::new(start.build(glkm_models(resources)?.generator.clone(), device))
             }
+            PreparedKernel::Code {
+                start,
+                generator: CodeGenerator::Direct,
+                norm_weight,
+            } => Box::new(CodeKernel::new(*start, norm_weight, device)),
+            PreparedKernel::Code {
+                start,
+                generator:
+                    CodeGenerator::Dip {
+                        width,
+                        warmup,
+                        seed,
+                    },
+                norm_weight,
+            } => Box::new(CodeDip::new(
+                *start,
+                width,
+                warmup,
+                seed,
+                norm_weight,
+                device,
+            )),
         })
     }
 }
 
 fn glkm_models<'a>(resources: &Resources<'a>) -> Result<&'a GlkmModels> {
     resources.glkm.ok_or(crate::error::MISSING_GLKM)
+}
+
+fn space_model<'a>(resources: &Resources<'a>) -> Result<&'a KernelSpace> {
+    resources
+        .kernel_space
+        .ok_or(crate::error::MISSING_KERNEL_SPACE)
 }
 
 /// The blur model: how a latent image and a kernel make the observation.
@@ -229,24 +309,33 @@ pub enum BlurPart {
         /// The window taper.
         window: deblur_core::WindowShape,
     },
+    /// The trained blur operator F(x, k) of the encoded kernel space (\[BKS\]), frozen; the
+    /// kernel part gives its code ([`KernelPart::Code`]). Same-size: the latent image is the
+    /// observation's size. Needs [`Resources::kernel_space`].
+    KernelSpace,
 }
 
 impl BlurPart {
-    /// The latent image's size for an observation of `observed` and kernels of `kernel` (both
-    /// parts: the valid convolution's `observed + kernel − 1`).
+    /// The latent image's size for an observation of `observed` and kernels of `kernel` (the
+    /// convolutions: the valid convolution's `observed + kernel − 1`; F: `observed`).
     pub fn latent_size(&self, observed: [usize; 2], kernel: [usize; 2]) -> [usize; 2] {
-        UniformBlur::new(Boundary::Valid).latent_size(observed, kernel)
+        match self {
+            BlurPart::KernelSpace => observed,
+            _ => UniformBlur::new(Boundary::Valid).latent_size(observed, kernel),
+        }
     }
 
     /// The model for latent images of `latent` and kernels of `kernel` on `device` (SVOLA's
-    /// windows are computed there once).
+    /// windows are computed there once), with the trained models of `resources`.
     ///
     /// # Errors
-    /// [`Error::Core`] for a grid finer than the image.
+    /// [`Error::Core`] for a grid finer than the image, [`Error::MissingModels`] for F without
+    /// its model.
     pub fn build(
         &self,
         latent: [usize; 2],
         kernel: [usize; 2],
+        resources: &Resources,
         device: &Device,
     ) -> Result<Box<dyn BlurModel>> {
         Ok(match self {
@@ -256,6 +345,7 @@ impl BlurPart {
                     .with_window(*window)
                     .plan(latent, kernel, device)?,
             ),
+            BlurPart::KernelSpace => Box::new(SpaceBlur::new(space_model(resources)?, device)),
         })
     }
 }
@@ -378,7 +468,10 @@ impl ComposedMethod {
         let device = observation.device().autodiff();
         device.seed(self.solver.seed);
         let latent = self.blur.latent_size([h, w], kernel_size);
-        let blur = self.blur.build(latent, kernel_size, &device)?;
+        if self.blur == BlurPart::KernelSpace {
+            crate::space::check_space_input(space_model(resources)?, c, [h, w])?;
+        }
+        let blur = self.blur.build(latent, kernel_size, resources, &device)?;
         let mut image = self
             .image
             .build(c, latent, kernel_size, &self.solver, &device);

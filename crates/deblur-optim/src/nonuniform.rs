@@ -310,7 +310,7 @@ fn joint_stage(
         window: config.window,
     };
     let latent = blur_part.latent_size([h, w], k);
-    let blur = blur_part.build(latent, k, &ad)?;
+    let blur = blur_part.build(latent, k, &Resources::none(), &ad)?;
     let mut reference = SelfDeblurConfig::paper(k).with_iterations(config.iterations);
     reference.image = reference.image.with_dip(config.dip.clone());
     reference.image.noise_seed = seed;

@@ -26,6 +26,7 @@ use crate::method::{ComposedMethod, Resources};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
 use crate::selfdeblur::SelfDeblurConfig;
 use crate::solver::{Observer, Progress, SolveOutput, StopReason};
+use crate::space::SpaceDeblurConfig;
 use crate::vdip::VdipVariant;
 use crate::{Error, Result};
 
@@ -180,6 +181,9 @@ pub enum MethodKind {
     Glkm,
     /// Coarse-to-fine L0-gradient MAP estimation (no network; `iterations` are per level).
     L0,
+    /// The encoded blur-kernel space (Tran et al. 2021): a DIP image through the trained blur
+    /// operator F, with a kernel code instead of a kernel ([`crate::space`]).
+    KernelSpace,
 }
 
 /// Which image model a preset's DIP method uses ([`BlindRequest::with_image_prior`]).
@@ -226,6 +230,16 @@ impl Preset {
         }
     }
 }
+
+/// Code learning rate of the kernel-space method's fast and quick presets.
+pub const SPACE_FAST_CODE_LR: f64 = 5e-3;
+
+/// Side of the point response reported as the kernel-space method's kernel.
+pub const SPACE_RESPONSE_SIDE: usize = 31;
+
+/// Adam steps (rate 0.01) of the kernel-space read-out of a whole image through F with the code
+/// estimated on a window ([`crate::space::read_out`]).
+pub const SPACE_READ_OUT_STEPS: usize = 150;
 
 /// Settings of a blind deblurring run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -355,6 +369,7 @@ impl BlindRequest {
         let iterations_asked = iterations;
         let iterations = iterations.unwrap_or(preset.default_iterations());
         let k = [kernel_size, kernel_size];
+        let space = method == MethodKind::KernelSpace;
         let dip = match preset {
             Preset::Fast => DipConfig::narrow(1, 16, 4, 4),
             Preset::Quick => DipConfig::narrow(1, 32, 8, 5),
@@ -391,12 +406,24 @@ impl BlindRequest {
                 }
                 BlindMethod::L0(c)
             }
+            MethodKind::KernelSpace => {
+                let mut c = SpaceDeblurConfig::paper().with_iterations(iterations);
+                c.image = c.image.with_dip(dip);
+                if preset != Preset::Paper {
+                    // a few hundred steps: the DIP methods' image rate and a faster code
+                    c.solver.image_lr.base = 0.01;
+                    c.solver.kernel_lr.base = SPACE_FAST_CODE_LR;
+                }
+                BlindMethod::from(c)
+            }
         };
         let (crop, final_nonblind) = match preset {
+            // F's code covers 128² cells: a window of two by two
+            _ if space => (CropChoice::Auto { side: 256 }, false),
             Preset::Fast => (CropChoice::Auto { side: 192 }, true),
             Preset::Quick | Preset::Paper => (CropChoice::Auto { side: 256 }, false),
         };
-        let robust = preset == Preset::Fast;
+        let robust = preset == Preset::Fast && !space;
         BlindRequest {
             method,
             color: ColorPath::Luma,
@@ -651,7 +678,21 @@ pub fn deblur_blind(
             },
             (e, _) => e,
         })?;
-    let mut kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
+    let space = match &method {
+        BlindMethod::Composed(c) if c.blur == crate::method::BlurPart::KernelSpace => Some(
+            resources
+                .kernel_space
+                .ok_or(crate::error::MISSING_KERNEL_SPACE)?,
+        ),
+        _ => None,
+    };
+    let code = out.kernel.clone().to_device(device);
+    let mut kernel = match space {
+        // F has no kernel: report its response to a point with the code found
+        Some(model) => crate::space::point_response(model, &code, SPACE_RESPONSE_SIDE)?
+            .map_or_else(|| Kernel::delta([SPACE_RESPONSE_SIDE; 2]), Ok)?,
+        None => Kernel::from_tensor(code.clone())?,
+    };
     let agreement = match halves {
         Some(parts) => {
             let mut estimates = Vec::with_capacity(2);
@@ -684,9 +725,23 @@ pub fn deblur_blind(
     if fell_back {
         kernel = Kernel::delta(kernel.size())?;
     }
-    let restored = match window {
-        _ if fell_back => work.clone(),
-        None if !request.final_nonblind && !l0 => tensor_to_array(out.image.to_device(device), 0)?,
+    let restored = match (window, space) {
+        (_, _) if fell_back => work.clone(),
+        (None, Some(_)) => tensor_to_array(out.image.to_device(device), 0)?,
+        (Some(_), Some(model)) => tensor_to_array(
+            crate::space::read_out(
+                model,
+                array_to_tensor(&work, device),
+                code,
+                SPACE_READ_OUT_STEPS,
+                0.01,
+                0.02,
+            )?,
+            0,
+        )?,
+        (None, None) if !request.final_nonblind && !l0 => {
+            tensor_to_array(out.image.to_device(device), 0)?
+        }
         _ => {
             let smoothing = match (&method, switch) {
                 (BlindMethod::L0(c), Some(r)) if r.smoothed_final => c.finest_smoothing(),

@@ -51,11 +51,16 @@ impl MultiStepLr {
     }
 }
 
-/// The data term: MSE, then 1 − SSIM from a given step (SelfDeblur, GKPILE).
+/// The data term: MSE (or a Charbonnier term), then 1 − SSIM from a given step (SelfDeblur,
+/// GKPILE; the encoded kernel space with Charbonnier).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LossSchedule {
     /// First step that uses 1 − SSIM instead of MSE; `None` keeps MSE throughout.
     pub ssim_from: Option<usize>,
+    /// The steps before `ssim_from` use the mean Charbonnier term `√((ŷ − y)² + ε²)`, ε² = 1e-6
+    /// (the kernel-space training loss of \[BKS\], as a mean), instead of MSE. Default: false.
+    #[serde(default)]
+    pub charbonnier: bool,
 }
 
 /// Which data term a step uses.
@@ -63,6 +68,8 @@ pub struct LossSchedule {
 pub enum DataTerm {
     /// Mean squared error.
     Mse,
+    /// Mean Charbonnier term `√((ŷ − y)² + ε²)`, ε² = 1e-6.
+    Charbonnier,
     /// One minus SSIM (differentiable SSIM of the reference code).
     OneMinusSsim,
 }
@@ -72,6 +79,7 @@ impl LossSchedule {
     pub fn term(&self, step: usize) -> DataTerm {
         match self.ssim_from {
             Some(from) if step >= from => DataTerm::OneMinusSsim,
+            _ if self.charbonnier => DataTerm::Charbonnier,
             _ => DataTerm::Mse,
         }
     }
@@ -99,12 +107,18 @@ mod tests {
             s.rescaled(5000, usize::MAX).milestones[0],
             (2000u128 * usize::MAX as u128 / 5000) as usize
         );
-        let l = LossSchedule {
+        let mut l = LossSchedule {
             ssim_from: Some(1000),
+            charbonnier: false,
         };
         assert_eq!(
             (l.term(999), l.term(1000)),
             (DataTerm::Mse, DataTerm::OneMinusSsim)
+        );
+        l.charbonnier = true;
+        assert_eq!(
+            (l.term(999), l.term(1000)),
+            (DataTerm::Charbonnier, DataTerm::OneMinusSsim)
         );
     }
 }

@@ -33,13 +33,14 @@ impl DataFit for LossSchedule {
     fn fit(&self, step: usize, predicted: Tensor<4>, observation: Tensor<4>) -> Tensor<1> {
         match self.term(step) {
             DataTerm::Mse => (predicted - observation).square().mean(),
+            DataTerm::Charbonnier => ((predicted - observation).square() + 1e-6).sqrt().mean(),
             DataTerm::OneMinusSsim => ssim_tensor(predicted, observation).neg() + 1.0,
         }
     }
 
     fn phase(&self, step: usize) -> usize {
         match self.term(step) {
-            DataTerm::Mse => 0,
+            DataTerm::Mse | DataTerm::Charbonnier => 0,
             DataTerm::OneMinusSsim => 1,
         }
     }
@@ -196,7 +197,10 @@ impl SolverConfig {
             iterations,
             image_lr: MultiStepLr::constant(image_lr),
             kernel_lr: MultiStepLr::constant(kernel_lr),
-            loss: LossSchedule { ssim_from: None },
+            loss: LossSchedule {
+                ssim_from: None,
+                charbonnier: false,
+            },
             update: UpdateMode::Joint,
             image_penalty: None,
             kernel_l2: 0.0,
@@ -274,6 +278,7 @@ impl SolverConfig {
             .with_kernel_lr(decay(kernel_lr))
             .with_loss(LossSchedule {
                 ssim_from: Some(ssim_from),
+                charbonnier: false,
             })
     }
 

@@ -127,6 +127,7 @@ impl VdipImageConfig {
             .with_kernel_lr(decay(kernel_lr))
             .with_loss(crate::schedule::LossSchedule {
                 ssim_from: Some(w + REFERENCE_VARIATIONAL),
+                charbonnier: false,
             })
     }
 
