@@ -70,6 +70,10 @@ pub struct BenchLaiArgs {
     /// L0 estimator: largest kernel side estimated before upsampling (default: the pipeline's).
     #[arg(long, value_parser = crate::commands::kernel_side)]
     finest_kernel: Option<usize>,
+    /// L0 estimator: weight μ of the L0 intensity term (Pan et al. 2014's text prior; default:
+    /// the pipeline's, 0 = off).
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
+    intensity_weight: Option<f64>,
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
@@ -142,10 +146,10 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     };
     set.noise_std = args.noise_std;
     let options = args.run.options(None, &device)?;
-    let models = if args.run.method.is_blind() {
-        load_models(&options)?
+    let (models, space) = if args.run.method.is_blind() {
+        (load_models(&options)?, options.load_kernel_space()?)
     } else {
-        None
+        (None, None)
     };
     println!(
         "Lai et al. 2016 uniform protocol: {} images x {} kernels, noise std {}, seed {}",
@@ -187,6 +191,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             if let Some(side) = args.finest_kernel {
                 robust.estimator.finest_kernel = side;
             }
+            if let Some(mu) = args.intensity_weight {
+                robust.estimator.lambda_intensity = mu;
+            }
         }
         if args.no_self_check
             && let Some(robust) = request.robust.as_mut()
@@ -222,6 +229,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                     &case.blurred,
                     &request,
                     models.as_ref(),
+                    space.as_ref(),
                     &device,
                     &[],
                     args.kernels_out.as_deref().map(|d| (d, case.name.as_str())),

@@ -29,8 +29,9 @@ pub struct BenchNonUniformArgs {
     /// Methods, comma-separated: blurred, nonblind (the true field), centre (non-blind with the
     /// true field's centre kernel for the whole image), best (the true region kernel that
     /// scores best when used for the whole image: an oracle uniform kernel),
-    /// uniform (the default `deblur blind`), mlp and glkm (`deblur blind --nonuniform` with those
-    /// region kernels).
+    /// uniform (the default `deblur blind`), selfdeblur (its fast preset without the switch to
+    /// the L0 estimator), glkm-uniform (`--method glkm`), space (`--method kernel-space`), mlp
+    /// and glkm (`deblur blind --nonuniform` with those region kernels).
     #[arg(
         long,
         value_delimiter = ',',
@@ -53,8 +54,28 @@ pub struct BenchNonUniformArgs {
     /// Seed of the fields and the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Blur in linear light through a camera response of this exponent, with saturation (0: blur
+    /// the display values, the default): a blur a convolution cannot express.
+    #[arg(long, default_value_t = 0.0, value_parser = crate::train_cmds::non_negative_finite)]
+    gamma: f64,
+    /// Largest exposure gain of the camera response (drawn per case from 1 to this; above 1
+    /// saturates highlights). Only with --gamma.
+    #[arg(long, default_value_t = 1.5, value_parser = crate::train_cmds::positive_finite)]
+    max_gain: f64,
+    /// Also the first N images of --bsd68-dir (by name).
+    #[arg(long, default_value_t = 0)]
+    bsd68: usize,
+    /// The BSD68 folder for --bsd68.
+    #[arg(long, default_value = "../shared/data/bsd68")]
+    bsd68_dir: PathBuf,
     #[command(flatten)]
     shipped: ShippedWeights,
+    /// Kernel-space variant in the weights manifest (method space).
+    #[arg(long, default_value = "compact-v1")]
+    space_variant: String,
+    /// A trained kernel space (kernel_space.bpk, its .json beside it) instead (method space).
+    #[arg(long)]
+    space_model: Option<PathBuf>,
     /// Write the rows as CSV.
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -74,8 +95,17 @@ struct Row {
     seconds: f64,
 }
 
-const METHODS: [&str; 7] = [
-    "blurred", "nonblind", "centre", "best", "uniform", "mlp", "glkm",
+const METHODS: [&str; 10] = [
+    "blurred",
+    "nonblind",
+    "centre",
+    "best",
+    "uniform",
+    "selfdeblur",
+    "glkm-uniform",
+    "space",
+    "mlp",
+    "glkm",
 ];
 
 pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
@@ -99,10 +129,18 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
             .map_err(|e| format!("cannot create the field folder {}: {e}", dir.display()))?;
     }
     let device = device_from_name("cpu")?;
+    if args.gamma > 0.0 && args.max_gain < 1.0 {
+        return Err(format!("--max-gain {} must be at least 1", args.max_gain).into());
+    }
     let config = FieldSetConfig {
         max_rotation_deg: args.max_rotation,
         max_side: args.max_side,
         seed: args.seed,
+        response: (args.gamma > 0.0).then_some(deblur_kernels::CameraResponse {
+            gamma: args.gamma as f32,
+            gain: [1.0, args.max_gain as f32],
+        }),
+        bsd68: (args.bsd68 > 0).then(|| (args.bsd68_dir.clone(), args.bsd68)),
         ..FieldSetConfig::default()
     };
     let cases = field_set(
@@ -122,7 +160,11 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
         ..BlindOptions::default()
     };
     let request = options.request(None)?;
-    let glkm = if args.methods.iter().any(|m| m == "glkm") {
+    let glkm = if args
+        .methods
+        .iter()
+        .any(|m| m == "glkm" || m == "glkm-uniform")
+    {
         load_models(&BlindOptions {
             method: deblur_optim::MethodKind::Glkm,
             ..options.clone()
@@ -130,8 +172,38 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
     } else {
         None
     };
+    let uses = |name: &str| args.methods.iter().any(|m| m == name);
+    let space_options = BlindOptions {
+        method: deblur_optim::MethodKind::KernelSpace,
+        space_variant: args.space_variant.clone(),
+        space_model: args.space_model.clone(),
+        ..options.clone()
+    };
+    let space = if uses("space") {
+        space_options.load_kernel_space()?
+    } else {
+        None
+    };
+    let space_request = space_options.request(None)?;
+    let mut selfdeblur_request = request.clone();
+    selfdeblur_request.robust = None;
+    let glkm_request = match &glkm {
+        Some(models) => Some(
+            BlindOptions {
+                method: deblur_optim::MethodKind::Glkm,
+                kernel_size: None,
+                ..options.clone()
+            }
+            .request(Some(models))?,
+        ),
+        None => None,
+    };
+    let response = config
+        .response
+        .map(|r| format!(", camera response γ {} with gains 1–{}", r.gamma, r.gain[1]))
+        .unwrap_or_default();
     println!(
-        "Non-uniform blur: {} cases, {}x{} camera fields of {} px, rotation up to {}°, noise {}, seed {}",
+        "Non-uniform blur: {} cases, {}x{} camera fields of {} px, rotation up to {}°, noise {}, seed {}{response}",
         cases.len(),
         config.grid[0],
         config.grid[1],
@@ -186,6 +258,29 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
                         }
                     }
                     best.map(|(_, x)| x).unwrap_or_else(|| case.blurred.clone())
+                }
+                "selfdeblur" | "glkm-uniform" | "space" => {
+                    let (request, resources) = match method.as_str() {
+                        "selfdeblur" => (&selfdeblur_request, Resources::none()),
+                        "space" => (
+                            &space_request,
+                            Resources::none().with_kernel_space(space.as_ref()),
+                        ),
+                        _ => (
+                            glkm_request
+                                .as_ref()
+                                .ok_or("the GLKM models could not be loaded")?,
+                            Resources::glkm(glkm.as_ref()),
+                        ),
+                    };
+                    let out = deblur_optim::deblur_blind(
+                        &gray,
+                        request,
+                        resources,
+                        &device,
+                        &mut deblur_optim::solver::Silent,
+                    )?;
+                    out.image.index_axis(Axis(0), 0).to_owned()
                 }
                 "uniform" => {
                     let out = deblur_optim::deblur_blind(

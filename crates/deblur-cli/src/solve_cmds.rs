@@ -362,8 +362,11 @@ impl Observer for CliObserver {
                 &img,
                 BitDepth::Eight,
             )?;
-            Kernel::from_tensor(kernel)?
-                .save_image(dir.join(format!("kernel_{step:05}.png")), BitDepth::Eight)?;
+            // a kernel-space code (many channels) is not a picture: the image is enough
+            if kernel.dims()[1] == 1 {
+                Kernel::from_tensor(kernel)?
+                    .save_image(dir.join(format!("kernel_{step:05}.png")), BitDepth::Eight)?;
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -378,6 +381,7 @@ pub(crate) fn blind_gray(
     gray: &ndarray::Array2<f32>,
     request: &BlindRequest,
     models: Option<&GlkmModels>,
+    space: Option<&deblur_models::KernelSpace>,
     device: &deblur_core::burn::tensor::Device,
     snapshots: &[usize],
     kernels_out: Option<(&std::path::Path, &str)>,
@@ -390,7 +394,7 @@ pub(crate) fn blind_gray(
     let out = deblur_blind(
         &gray.clone().insert_axis(Axis(0)),
         request,
-        deblur_optim::Resources::glkm(models),
+        deblur_optim::Resources::glkm(models).with_kernel_space(space),
         device,
         &mut observer,
     )?;
@@ -792,7 +796,7 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
     Ok(())
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchMethodArg {
     /// DIP-GLKM with the chosen preset and the shipped weights.
     Glkm,
@@ -810,6 +814,9 @@ pub enum BenchMethodArg {
     VdipExtreme,
     /// VDIP-Sparse + kernel MLP with the chosen preset.
     VdipSparse,
+    /// A DIP through the encoded kernel space's F with a kernel code (--space-variant or
+    /// --space-model), the chosen preset.
+    KernelSpace,
 }
 
 impl BenchMethodArg {
@@ -846,6 +853,13 @@ pub struct BenchMethodArgs {
     /// (the fast preset's default for SelfDeblur), to compare the DIP methods themselves.
     #[arg(long)]
     pub(crate) no_switch: bool,
+    /// Kernel-space variant in the weights manifest (--method kernel-space).
+    #[arg(long, default_value = "compact-v1")]
+    pub(crate) space_variant: String,
+    /// A trained kernel space (kernel_space.bpk, its .json beside it) instead (--method
+    /// kernel-space).
+    #[arg(long)]
+    pub(crate) space_model: Option<PathBuf>,
 }
 
 impl BenchMethodArgs {
@@ -870,6 +884,7 @@ impl BenchMethodArgs {
             BenchMethodArg::VdipStd => MethodArg::VdipStd,
             BenchMethodArg::VdipExtreme => MethodArg::VdipExtreme,
             BenchMethodArg::VdipSparse => MethodArg::VdipSparse,
+            BenchMethodArg::KernelSpace => MethodArg::KernelSpace,
             _ => MethodArg::Selfdeblur,
         }
     }
@@ -880,16 +895,20 @@ impl BenchMethodArgs {
         kernel_size: Option<usize>,
         device: &deblur_core::burn::tensor::Device,
     ) -> Result<BlindOptions, String> {
-        options(
-            self.blind_method(),
-            self.image_prior,
-            self.preset,
-            kernel_size,
-            self.iters,
-            self.window_side,
-            &self.shipped,
-            device,
-        )
+        Ok(BlindOptions {
+            space_variant: self.space_variant.clone(),
+            space_model: self.space_model.clone(),
+            ..options(
+                self.blind_method(),
+                self.image_prior,
+                self.preset,
+                kernel_size,
+                self.iters,
+                self.window_side,
+                &self.shipped,
+                device,
+            )?
+        })
     }
 }
 
@@ -917,6 +936,13 @@ pub struct BenchLevinArgs {
 }
 
 pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
+    if args.run.method == BenchMethodArg::KernelSpace && !args.snapshots.is_empty() {
+        return Err(
+            "--snapshots scores kernel estimates; --method kernel-space estimates a code \
+                    for F, not a kernel"
+                .into(),
+        );
+    }
     if let Some(csv) = &args.csv {
         check_outputs(&[], &[Output::File(csv)])?;
     }
@@ -932,6 +958,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     // the GLKM models are loaded once, not per image
     let options = args.run.options(None, &device)?;
     let models = load_models(&options)?;
+    let space = options.load_kernel_space()?;
     println!(
         "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
@@ -965,6 +992,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                         &item.blurred,
                         &request,
                         models.as_ref(),
+                        space.as_ref(),
                         &device,
                         &args.snapshots,
                         args.kernels_out.as_deref().map(|d| (d, item.name.as_str())),

@@ -254,6 +254,15 @@ pub(crate) fn positive_finite(text: &str) -> Result<f64, String> {
     }
 }
 
+/// clap parser: a finite number of at least 0.
+pub(crate) fn non_negative_finite(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("{v} must be a finite number of at least 0")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// clap parser: a fraction in [0, 1].
 fn fraction(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {

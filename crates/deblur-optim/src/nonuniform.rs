@@ -458,6 +458,14 @@ pub struct FieldSetConfig {
     pub noise_std: f32,
     /// Seed of the fields and the noise. Default: 0.
     pub seed: u64,
+    /// A camera response with saturation (the blur taken in linear light, as
+    /// [`deblur_kernels::pairs::CameraResponse`]): blur a convolution of the observed values
+    /// cannot express. The exposure gain is drawn per case; the reference image is the sharp
+    /// image through the same response. Default: `None` (blur of the display values).
+    pub response: Option<deblur_kernels::pairs::CameraResponse>,
+    /// Also the first `count` images (by name) of this folder, e.g. `../shared/data/bsd68`,
+    /// named `bsd68_NAME`. Default: `None`.
+    pub bsd68: Option<(std::path::PathBuf, usize)>,
 }
 
 impl Default for FieldSetConfig {
@@ -469,6 +477,8 @@ impl Default for FieldSetConfig {
             max_side: 384,
             noise_std: 0.01,
             seed: 0,
+            response: None,
+            bsd68: None,
         }
     }
 }
@@ -502,6 +512,22 @@ pub fn field_set(
             lai_dir.join("images").join(format!("{n}.png")),
         )
     }));
+    if let Some((dir, count)) = &config.bsd68 {
+        let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Error::setting("bsd68", format!("{}: {e}", dir.display())))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+            .collect();
+        names.sort();
+        sources.extend(names.into_iter().take(*count).map(|p| {
+            let stem = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            (format!("bsd68_{stem}"), p)
+        }));
+    }
     let mut cases = Vec::new();
     for (name, path) in sources {
         if only.is_some_and(|o| !o.contains(&name)) {
@@ -533,16 +559,49 @@ pub fn field_set(
             &mut rng,
         )
         .map_err(|e| Error::setting("field", e.to_string()))?;
-        let blurred = field
-            .blur_image(
-                &sharp.clone().insert_axis(Axis(0)),
-                Boundary::Same(deblur_core::Padding::Symmetric),
-                config.noise_std,
-                case_seed,
-                device,
-            )?
-            .index_axis(Axis(0), 0)
-            .mapv(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0);
+        let symmetric = Boundary::Same(deblur_core::Padding::Symmetric);
+        let (sharp, blurred) = match config.response {
+            None => {
+                let blurred = field
+                    .blur_image(
+                        &sharp.clone().insert_axis(Axis(0)),
+                        symmetric,
+                        config.noise_std,
+                        case_seed,
+                        device,
+                    )?
+                    .index_axis(Axis(0), 0)
+                    .to_owned();
+                (sharp, blurred)
+            }
+            Some(r) => {
+                use rand::Rng;
+                let gain = if r.gain[1] > r.gain[0] {
+                    rng.random_range(r.gain[0]..=r.gain[1])
+                } else {
+                    r.gain[0]
+                };
+                let linear = sharp.mapv(|v| v.clamp(0.0, 1.0).powf(r.gamma) * gain);
+                let display = |v: f32| v.clamp(0.0, 1.0).powf(1.0 / r.gamma);
+                let blurred = field
+                    .blur_image(
+                        &linear.clone().insert_axis(Axis(0)),
+                        symmetric,
+                        0.0,
+                        0,
+                        device,
+                    )?
+                    .mapv(display);
+                let noisy = deblur_core::blur::add_gaussian_noise(
+                    array_to_tensor(&blurred, device),
+                    config.noise_std,
+                    case_seed,
+                )?;
+                let blurred = tensor_to_array(noisy, 0)?.index_axis(Axis(0), 0).to_owned();
+                (linear.mapv(display), blurred)
+            }
+        };
+        let blurred = blurred.mapv(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0);
         cases.push(FieldCase {
             name,
             sharp,
