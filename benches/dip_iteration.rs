@@ -6,7 +6,7 @@
 //! operations (`plain`, `DipConfig::fused_ops = false`).
 //!
 //! Run with: `cargo bench --bench dip_iteration` (add `-- paper` or `-- small` to filter).
-//! Reference: PyTorch 2.15 CPU, 2 threads, 1.65 s per iteration at 281² (`docs/benchmarks.md`).
+//! Against PyTorch on the same machine: `scripts/side-by-side-dip.sh` (docs/performance.md).
 
 use std::time::Duration;
 
