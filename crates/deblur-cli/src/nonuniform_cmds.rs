@@ -56,7 +56,12 @@ pub struct BenchNonUniformArgs {
     seed: u64,
     /// Blur in linear light through a camera response of this exponent, with saturation (0: blur
     /// the display values, the default): a blur a convolution cannot express.
-    #[arg(long, default_value_t = 0.0, value_parser = crate::train_cmds::non_negative_finite)]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_parser = crate::train_cmds::non_negative_finite,
+        allow_hyphen_values = true
+    )]
     gamma: f64,
     /// Largest exposure gain of the camera response (drawn per case from 1 to this; above 1
     /// saturates highlights). Only with --gamma.

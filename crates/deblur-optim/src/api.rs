@@ -209,6 +209,16 @@ impl BlindOptions {
         use burn::module::Module;
         use deblur_models::weights;
         if let Some(file) = &self.space_model {
+            if !file.is_file() {
+                return Err(Error::setting(
+                    "space model",
+                    format!(
+                        "{}: no such model file; train one with `deblur train kernel-space` (its \
+                         .json sits beside it) or use a shipped --space-variant",
+                        file.display()
+                    ),
+                ));
+            }
             let config = file.with_extension("json");
             return Ok(Some(
                 weights::load_kernel_space_files(file, &config, &self.device)?.valid(),
