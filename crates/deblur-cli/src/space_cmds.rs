@@ -54,30 +54,9 @@ pub struct SpaceModel {
 
 impl SpaceModel {
     fn load(&self, device: &Device) -> Result<KernelSpace, Box<dyn std::error::Error>> {
-        if let Some(model) = &self.model {
-            if !model.is_file() {
-                return Err(format!(
-                    "{}: no such model file; train one with `deblur train kernel-space`",
-                    model.display()
-                )
-                .into());
-            }
-            return Ok(deblur_models::weights::load_kernel_space_files(
-                model,
-                &model.with_extension("json"),
-                device,
-            )?);
-        }
-        let dir = self
-            .weights
-            .clone()
-            .or_else(deblur_models::weights::find_weights_dir)
-            .ok_or(
-                "no weights folder found: set DEBLUR_WEIGHTS, pass --weights DIR or --model FILE, \
-                 or run from the repository (weights/manifest.json)",
-            )?;
-        Ok(deblur_models::weights::load_kernel_space(
-            &dir,
+        Ok(deblur_models::weights::load_kernel_space_from(
+            self.model.as_deref(),
+            self.weights.as_deref(),
             &self.variant,
             device,
         )?)

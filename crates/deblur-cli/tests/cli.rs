@@ -1360,115 +1360,75 @@ fn transfer_writes_the_targets_and_refuses_bad_input_without_writing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = tiny_kernel_space(d);
-    let model = model.to_str().unwrap();
-    let sharp = data("levin_im1.png");
-    let blurry = data("levin_im1_kernel1_img.png");
-    let target = data("levin_im2.png");
     let (sharp, blurry, target) = (
-        sharp.to_str().unwrap(),
-        blurry.to_str().unwrap(),
-        target.to_str().unwrap(),
+        data("levin_im1.png"),
+        data("levin_im1_kernel1_img.png"),
+        data("levin_im2.png"),
     );
     let out = d.join("out.png");
-    let o = out.to_str().unwrap();
-    deblur_ok(&[
-        "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry, target, "-o", o,
-    ]);
+    // `deblur transfer --model MODEL --sharp SHARP --blurry BLURRY TARGET -o OUT`
+    let transfer = |model: &Path, sharp: &Path, blurry: &Path, target: &Path| {
+        deblur(&[
+            "transfer",
+            "--model",
+            s(model),
+            "--sharp",
+            s(sharp),
+            "--blurry",
+            s(blurry),
+            s(target),
+            "-o",
+            s(&out),
+        ])
+    };
+    let run = transfer(&model, &sharp, &blurry, &target);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let written = deblur_core::load_image(&out).unwrap().pixels;
-    let expected = deblur_core::load_image(target).unwrap().pixels;
+    let expected = deblur_core::load_image(&target).unwrap().pixels;
     assert_eq!(written.dim(), expected.dim());
     // failures leave a good output alone
     let before = std::fs::read(&out).unwrap();
-    let missing = d.join("missing.png");
     assert_fails(
-        &deblur(&[
-            "transfer",
-            "--model",
-            model,
-            "--sharp",
-            sharp,
-            "--blurry",
-            blurry,
-            missing.to_str().unwrap(),
-            "-o",
-            o,
-        ]),
+        &transfer(&model, &sharp, &blurry, &d.join("missing.png")),
         &["missing.png"],
     );
     let other_size = levin_crop(d, "small.png", 40);
     assert_fails(
-        &deblur(&[
-            "transfer",
-            "--model",
-            model,
-            "--sharp",
-            sharp,
-            "--blurry",
-            other_size.to_str().unwrap(),
-            target,
-            "-o",
-            o,
-        ]),
+        &transfer(&model, &sharp, &other_size, &target),
         &["small.png", "one size"],
     );
     let text = d.join("notes.png");
     std::fs::write(&text, "not an image").unwrap();
+    assert_fails(&transfer(&model, &sharp, &blurry, &text), &["notes.png"]);
     assert_fails(
-        &deblur(&[
-            "transfer",
-            "--model",
-            model,
-            "--sharp",
-            sharp,
-            "--blurry",
-            blurry,
-            text.to_str().unwrap(),
-            "-o",
-            o,
-        ]),
-        &["notes.png"],
-    );
-    assert_fails(
-        &deblur(&[
-            "transfer",
-            "--model",
-            d.join("none.bpk").to_str().unwrap(),
-            "--sharp",
-            sharp,
-            "--blurry",
-            blurry,
-            target,
-            "-o",
-            o,
-        ]),
+        &transfer(&d.join("none.bpk"), &sharp, &blurry, &target),
         &["none.bpk", "deblur train kernel-space"],
     );
     // the output must not be an input
-    assert_fails(
-        &deblur(&[
-            "transfer", "--model", model, "--sharp", sharp, "--blurry", blurry, o, "-o", o,
-        ]),
-        &["out.png"],
-    );
+    assert_fails(&transfer(&model, &sharp, &blurry, &out), &["out.png"]);
     assert_eq!(std::fs::read(&out).unwrap(), before);
     // folder mode: every image of the folder, same names
     let folder = d.join("targets");
     std::fs::create_dir(&folder).unwrap();
-    std::fs::copy(target, folder.join("a.png")).unwrap();
-    std::fs::copy(sharp, folder.join("b.png")).unwrap();
+    std::fs::copy(&target, folder.join("a.png")).unwrap();
+    std::fs::copy(&sharp, folder.join("b.png")).unwrap();
     let outdir = d.join("blurred");
     deblur_ok(&[
         "transfer",
         "--model",
-        model,
+        s(&model),
         "--sharp",
-        sharp,
+        s(&sharp),
         "--blurry",
-        blurry,
+        s(&blurry),
         "--targets",
-        folder.to_str().unwrap(),
+        s(&folder),
         "--out",
-        outdir.to_str().unwrap(),
+        s(&outdir),
     ]);
     assert!(outdir.join("a.png").exists() && outdir.join("b.png").exists());
 }

@@ -86,6 +86,22 @@ fn is_image(path: &Path) -> bool {
     )
 }
 
+/// The image files under `dir` (recursively), sorted.
+///
+/// # Errors
+/// [`Error::EmptyFolder`] when there is none, an I/O error naming the folder.
+fn sorted_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    collect(dir, &mut files)?;
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::EmptyFolder {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(files)
+}
+
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| deblur_core::Error::io(dir, e))?;
     for entry in entries {
@@ -151,14 +167,7 @@ impl FolderSource {
     ) -> Result<Self> {
         let dir = dir.as_ref();
         check_crop(crop)?;
-        let mut files = Vec::new();
-        collect(dir, &mut files)?;
-        files.sort();
-        if files.is_empty() {
-            return Err(Error::EmptyFolder {
-                path: dir.to_path_buf(),
-            });
-        }
+        let files = sorted_images(dir)?;
         for f in &files {
             check_fits(f, deblur_core::image_size(f)?, crop)?;
         }
@@ -452,12 +461,7 @@ impl PairFolders {
         let root = root.as_ref();
         check_crop(crop)?;
         let (sharp_dir, blur_dir) = (root.join("sharp"), root.join("blur"));
-        let mut sharp = Vec::new();
-        collect(&sharp_dir, &mut sharp)?;
-        sharp.sort();
-        if sharp.is_empty() {
-            return Err(Error::EmptyFolder { path: sharp_dir });
-        }
+        let sharp = sorted_images(&sharp_dir)?;
         let mut files = Vec::with_capacity(sharp.len());
         for path in &sharp {
             let relative = path.strip_prefix(&sharp_dir).unwrap_or(path).to_path_buf();

@@ -365,19 +365,23 @@ fn field_pairs_blur_by_a_camera_motion_field_instead_of_the_kernel() {
         field,
         seed: 6,
     };
-    let all = PairGenerator::new(
-        images.clone(),
-        kernels.clone(),
-        config(Some(FieldPairs {
-            fraction: 1.0,
-            grid: [2, 2],
-            max_rotation_deg: 5.0,
-        })),
-        &device,
-    )
-    .unwrap()
-    .next_batch()
-    .unwrap();
+    // one batch of 3 pairs, each blurred by a field with probability `fraction`
+    let batch = |fraction| {
+        PairGenerator::new(
+            images.clone(),
+            kernels.clone(),
+            config(Some(FieldPairs {
+                fraction,
+                grid: [2, 2],
+                max_rotation_deg: 5.0,
+            })),
+            &device,
+        )
+        .unwrap()
+        .next_batch()
+        .unwrap()
+    };
+    let all = batch(1.0);
     // not the blur by the returned (uniform) kernels, but still a blur: the mean is kept
     let uniform = UniformBlur::new(Boundary::Same(Padding::Reflect))
         .apply(all.sharp.clone(), all.kernels.clone())
@@ -407,19 +411,7 @@ fn field_pairs_blur_by_a_camera_motion_field_instead_of_the_kernel() {
         assert!(mean_shift < 0.02, "pair {i}: mean moved by {mean_shift}");
     }
     // a fraction of 0 leaves every pair to its kernel
-    let none = PairGenerator::new(
-        images.clone(),
-        kernels.clone(),
-        config(Some(FieldPairs {
-            fraction: 0.0,
-            grid: [2, 2],
-            max_rotation_deg: 5.0,
-        })),
-        &device,
-    )
-    .unwrap()
-    .next_batch()
-    .unwrap();
+    let none = batch(0.0);
     assert!(none.fields.iter().all(Option::is_none));
     let uniform = UniformBlur::new(Boundary::Same(Padding::Reflect))
         .apply(none.sharp.clone(), none.kernels.clone())

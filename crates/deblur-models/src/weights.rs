@@ -182,6 +182,42 @@ pub fn load_kernel_space(dir: &Path, variant: &str, device: &Device) -> Result<c
     load_kernel_space_files(&file, &config, device)
 }
 
+/// A blur-kernel space from a trained `file` (`kernel_space.bpk` from `deblur train
+/// kernel-space`, its `.json` beside it) when one is given, else the shipped `variant` of the
+/// weights folder `dir` (default: [`find_weights_dir`]).
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming a missing or damaged file, [`Error::InvalidSetting`] when no
+/// weights folder is found, and the errors of [`load_kernel_space`].
+pub fn load_kernel_space_from(
+    file: Option<&Path>,
+    dir: Option<&Path>,
+    variant: &str,
+    device: &Device,
+) -> Result<crate::KernelSpace> {
+    if let Some(file) = file {
+        if !file.is_file() {
+            return Err(Error::Checkpoint {
+                path: file.to_path_buf(),
+                reason: "no such model file; train one with `deblur train kernel-space` (its \
+                         .json sits beside it) or use a shipped variant"
+                    .into(),
+            });
+        }
+        return load_kernel_space_files(file, &file.with_extension("json"), device);
+    }
+    let dir = dir
+        .map(Path::to_path_buf)
+        .or_else(find_weights_dir)
+        .ok_or_else(|| Error::InvalidSetting {
+            setting: "weights",
+            rule: "no weights folder found: set DEBLUR_WEIGHTS, give a weights folder, or run \
+                   from the repository (weights/manifest.json)"
+                .into(),
+        })?;
+    load_kernel_space(&dir, variant, device)
+}
+
 fn read_config<C: serde::de::DeserializeOwned>(path: &Path) -> Result<C> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Checkpoint {
         path: path.to_path_buf(),

@@ -207,31 +207,13 @@ impl BlindOptions {
             return Ok(None);
         }
         use burn::module::Module;
-        use deblur_models::weights;
-        if let Some(file) = &self.space_model {
-            if !file.is_file() {
-                return Err(Error::setting(
-                    "space model",
-                    format!(
-                        "{}: no such model file; train one with `deblur train kernel-space` (its \
-                         .json sits beside it) or use a shipped --space-variant",
-                        file.display()
-                    ),
-                ));
-            }
-            let config = file.with_extension("json");
-            return Ok(Some(
-                weights::load_kernel_space_files(file, &config, &self.device)?.valid(),
-            ));
-        }
-        let dir = self
-            .weights
-            .clone()
-            .or_else(weights::find_weights_dir)
-            .ok_or(crate::error::MISSING_KERNEL_SPACE)?;
-        Ok(Some(
-            weights::load_kernel_space(&dir, &self.space_variant, &self.device)?.valid(),
-        ))
+        let model = deblur_models::weights::load_kernel_space_from(
+            self.space_model.as_deref(),
+            self.weights.as_deref(),
+            &self.space_variant,
+            &self.device,
+        )?;
+        Ok(Some(model.valid()))
     }
 
     /// The checked request these options describe; `models` are GLKM's (their kernel size is

@@ -294,6 +294,13 @@ fn space_model<'a>(resources: &Resources<'a>) -> Result<&'a KernelSpace> {
         .ok_or(crate::error::MISSING_KERNEL_SPACE)
 }
 
+/// Side of the point response reported as the kernel-space method's kernel.
+pub const SPACE_RESPONSE_SIDE: usize = 31;
+
+/// Adam steps (rate 0.01) of the kernel-space read-out of a whole image through F with the code
+/// estimated on a window ([`crate::space::read_out`]).
+pub const SPACE_READ_OUT_STEPS: usize = 150;
+
 /// The blur model: how a latent image and a kernel make the observation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BlurPart {
@@ -347,6 +354,63 @@ impl BlurPart {
             ),
             BlurPart::KernelSpace => Box::new(SpaceBlur::new(space_model(resources)?, device)),
         })
+    }
+
+    /// A picture of the estimated blur from the kernel model's output `estimate`: the kernel
+    /// itself for the convolutions; F's response to a point with the code for the kernel space
+    /// ([`crate::space::point_response`], [`SPACE_RESPONSE_SIDE`]², a delta if F gives none).
+    ///
+    /// # Errors
+    /// [`Error::MissingModels`] for F without its model, kernel and model input errors.
+    pub fn kernel_picture(
+        &self,
+        estimate: &Tensor<4>,
+        resources: &Resources,
+    ) -> Result<deblur_core::Kernel> {
+        Ok(match self {
+            BlurPart::KernelSpace => crate::space::point_response(
+                space_model(resources)?,
+                estimate,
+                SPACE_RESPONSE_SIDE,
+            )?
+            .map_or_else(|| deblur_core::Kernel::delta([SPACE_RESPONSE_SIDE; 2]), Ok)?,
+            _ => deblur_core::Kernel::from_tensor(estimate.clone())?,
+        })
+    }
+
+    /// Whether the part restores a whole image itself from an estimate made on a window
+    /// ([`BlurPart::read_out`]); the convolutions leave that to non-blind deconvolution.
+    pub fn reads_out_itself(&self) -> bool {
+        *self == BlurPart::KernelSpace
+    }
+
+    /// The whole `image` (`[1, c, h, w]`) restored through this blur model with the estimate
+    /// fixed: for F, [`crate::space::read_out`] ([`SPACE_READ_OUT_STEPS`] Adam steps of rate 0.01,
+    /// 0.02 · mean HL).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for a part that does not read out ([`BlurPart::reads_out_itself`]),
+    /// [`Error::MissingModels`], the solver's errors.
+    pub fn read_out(
+        &self,
+        image: Tensor<4>,
+        estimate: Tensor<4>,
+        resources: &Resources,
+    ) -> Result<Tensor<4>> {
+        match self {
+            BlurPart::KernelSpace => crate::space::read_out(
+                space_model(resources)?,
+                image,
+                estimate,
+                SPACE_READ_OUT_STEPS,
+                0.01,
+                0.02,
+            ),
+            _ => Err(Error::setting(
+                "blur part",
+                "a convolution is read out by non-blind deconvolution, not by the part".to_string(),
+            )),
+        }
     }
 }
 

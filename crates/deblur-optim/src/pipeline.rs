@@ -234,13 +234,6 @@ impl Preset {
 /// Code learning rate of the kernel-space method's fast and quick presets.
 pub const SPACE_FAST_CODE_LR: f64 = 5e-3;
 
-/// Side of the point response reported as the kernel-space method's kernel.
-pub const SPACE_RESPONSE_SIDE: usize = 31;
-
-/// Adam steps (rate 0.01) of the kernel-space read-out of a whole image through F with the code
-/// estimated on a window ([`crate::space::read_out`]).
-pub const SPACE_READ_OUT_STEPS: usize = 150;
-
 /// Settings of a blind deblurring run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlindRequest {
@@ -678,21 +671,12 @@ pub fn deblur_blind(
             },
             (e, _) => e,
         })?;
-    let space = match &method {
-        BlindMethod::Composed(c) if c.blur == crate::method::BlurPart::KernelSpace => Some(
-            resources
-                .kernel_space
-                .ok_or(crate::error::MISSING_KERNEL_SPACE)?,
-        ),
-        _ => None,
+    let part = match &method {
+        BlindMethod::Composed(c) => c.blur,
+        BlindMethod::L0(_) => crate::method::BlurPart::UniformValid,
     };
-    let code = out.kernel.clone().to_device(device);
-    let mut kernel = match space {
-        // F has no kernel: report its response to a point with the code found
-        Some(model) => crate::space::point_response(model, &code, SPACE_RESPONSE_SIDE)?
-            .map_or_else(|| Kernel::delta([SPACE_RESPONSE_SIDE; 2]), Ok)?,
-        None => Kernel::from_tensor(code.clone())?,
-    };
+    let estimate = out.kernel.clone().to_device(device);
+    let mut kernel = part.kernel_picture(&estimate, &resources)?;
     let agreement = match halves {
         Some(parts) => {
             let mut estimates = Vec::with_capacity(2);
@@ -725,23 +709,16 @@ pub fn deblur_blind(
     if fell_back {
         kernel = Kernel::delta(kernel.size())?;
     }
-    let restored = match (window, space) {
-        (_, _) if fell_back => work.clone(),
-        (None, Some(_)) => tensor_to_array(out.image.to_device(device), 0)?,
-        (Some(_), Some(model)) => tensor_to_array(
-            crate::space::read_out(
-                model,
-                array_to_tensor(&work, device),
-                code,
-                SPACE_READ_OUT_STEPS,
-                0.01,
-                0.02,
-            )?,
-            0,
-        )?,
-        (None, None) if !request.final_nonblind && !l0 => {
+    let own_read_out = part.reads_out_itself();
+    let restored = match window {
+        _ if fell_back => work.clone(),
+        None if own_read_out || (!request.final_nonblind && !l0) => {
             tensor_to_array(out.image.to_device(device), 0)?
         }
+        Some(_) if own_read_out => tensor_to_array(
+            part.read_out(array_to_tensor(&work, device), estimate, &resources)?,
+            0,
+        )?,
         _ => {
             let smoothing = match (&method, switch) {
                 (BlindMethod::L0(c), Some(r)) if r.smoothed_final => c.finest_smoothing(),
