@@ -319,6 +319,9 @@ mod training {
 fn retrieval_lowers_the_reblur_error_from_the_extracted_code() {
     let _guard = RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::default();
+    // seeded, and 50 steps: unseeded, 20 steps lowered the error by less than half in about one
+    // run of four (a flaky test); with 50 steps the ratio was 0.21–0.30 for seeds 0–5
+    device.seed(0);
     let model = KernelSpaceConfig::compact()
         .with_width(8)
         .init(&device)
@@ -331,7 +334,7 @@ fn retrieval_lowers_the_reblur_error_from_the_extracted_code() {
         &device,
     );
     let y = model.blur_with(x.clone(), k_star).unwrap();
-    let found = deblur_models::kernel_space::retrieve_code(&model, x, y, 20, 0.1).unwrap();
+    let found = deblur_models::kernel_space::retrieve_code(&model, x, y, 50, 0.1).unwrap();
     assert_eq!(found.code.dims(), [1, 64, 1, 1]);
     assert_eq!(found.reblurred.dims(), [1, 1, 100, 120]);
     let (first, last) = (found.mse_start, found.mse_end);
