@@ -13,8 +13,8 @@
 //! rotation of the kernel of a true-convolution model (PyTorch's `conv2d`, which the \[SD\], \[BKS\]
 //! and \[GLKM\] code use for the blur).
 //!
-//! Two implementations give the same numbers: direct (`conv2d`) and FFT (burn `signal`, sizes
-//! padded to powers of two). [`BlurMethod::Auto`] picks the one a measured cost model
+//! Two implementations give the same numbers: direct (`conv2d`) and FFT (on `flex` host
+//! `realfft` transforms of 5-smooth sizes, elsewhere burn `signal` at powers of two). [`BlurMethod::Auto`] picks the one a measured cost model
 //! ([`BlurMethod::cost_model`]) predicts to be faster.
 //! Both are differentiable with respect to the image and the kernel.
 //!
@@ -23,7 +23,7 @@
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
@@ -49,31 +49,42 @@ pub enum BlurMethod {
     Auto,
     /// Direct cross-correlation (`conv2d`).
     Direct,
-    /// FFT, sizes padded to the next powers of two.
+    /// FFT: on `flex` host transforms of 5-smooth sizes, elsewhere burn's FFT at powers of two.
     Fft,
 }
 
-/// Cost of one FFT point (per `P·Q·log2(P·Q)`) relative to one direct multiply-add, fitted to
-/// forward+backward timings of `benches/blur.rs` on the `flex` CPU backend (`docs/benchmarks.md`:
-/// crossover near K = 17 at 256² and K = 27 at 1024²).
-pub const FFT_COST_PER_POINT: f64 = 6.0;
+/// Cost of one FFT point (per `P·Q·log2(P·Q)`, `P`, `Q` 5-smooth) relative to one direct
+/// multiply-add for the host transforms on `flex`, fitted to forward+backward timings of
+/// `benches/blur.rs` (`docs/benchmarks.md`, 2026-12-04: 0.6–1.0 at 256², 1.4–1.8 at 1024²; the
+/// FFT wins from a 5 px kernel at 256²).
+pub const FFT_COST_PER_POINT: f64 = 1.2;
+
+/// The same for burn's `signal` FFTs at power-of-two sizes (the other backends), fitted to the
+/// `flex` timings of that path before the host transforms existed (crossover near K = 17 at 256²
+/// and K = 27 at 1024²).
+pub const FFT_COST_PER_POINT_POW2: f64 = 6.0;
 
 impl BlurMethod {
     /// Predicted relative costs `(direct, fft)` of a valid correlation of an `input` image
-    /// (already padded) with a `kernel`.
-    pub fn cost_model(input: [usize; 2], kernel: [usize; 2]) -> (f64, f64) {
+    /// (already padded) with a `kernel` on `device`.
+    pub fn cost_model(input: [usize; 2], kernel: [usize; 2], device: &Device) -> (f64, f64) {
         let out =
             (input[0] + 1).saturating_sub(kernel[0]) * (input[1] + 1).saturating_sub(kernel[1]);
         let direct = (out * kernel[0] * kernel[1]) as f64;
-        let points = (input[0].next_power_of_two() * input[1].next_power_of_two()) as f64;
-        (direct, FFT_COST_PER_POINT * points * points.log2())
+        let (per_point, len): (f64, fn(usize) -> usize) = if host_fft_blur(device) {
+            (FFT_COST_PER_POINT, crate::host_fft::fast_len)
+        } else {
+            (FFT_COST_PER_POINT_POW2, usize::next_power_of_two)
+        };
+        let points = (len(input[0]) * len(input[1])) as f64;
+        (direct, per_point * points * points.log2())
     }
 
-    /// The concrete method for a (padded) input and kernel size.
-    pub fn resolve(self, input: [usize; 2], kernel: [usize; 2]) -> BlurMethod {
+    /// The concrete method for a (padded) input and kernel size on `device`.
+    pub fn resolve(self, input: [usize; 2], kernel: [usize; 2], device: &Device) -> BlurMethod {
         match self {
             BlurMethod::Auto => {
-                let (direct, fft) = Self::cost_model(input, kernel);
+                let (direct, fft) = Self::cost_model(input, kernel, device);
                 if fft < direct {
                     BlurMethod::Fft
                 } else {
@@ -82,6 +93,19 @@ impl BlurMethod {
             }
             other => other,
         }
+    }
+}
+
+/// Whether the FFT blur runs on host transforms (`flex`, with or without autodiff).
+fn host_fft_blur(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
     }
 }
 
@@ -137,7 +161,7 @@ impl UniformBlur {
             Boundary::Valid => [h, w],
             Boundary::Same(_) => [h + kh - 1, w + kw - 1],
         };
-        let method = self.method.resolve(padded, [kh, kw]);
+        let method = self.method.resolve(padded, [kh, kw], &image.device());
         Ok(match self.boundary {
             Boundary::Valid => correlate_valid(image, kernel, [(0, 0), (0, 0)], method),
             Boundary::Same(padding) => {
@@ -178,7 +202,7 @@ impl UniformBlur {
             Boundary::Valid => image_size,
             Boundary::Same(_) => [image_size[0] + kh - 1, image_size[1] + kw - 1],
         };
-        let method = self.method.resolve(padded, [kh, kw]);
+        let method = self.method.resolve(padded, [kh, kw], &residual.device());
         Ok(match self.boundary {
             Boundary::Valid => correlate_valid_adjoint(residual, kernel, method),
             Boundary::Same(padding) => {
@@ -270,8 +294,14 @@ fn correlate_direct(x: Tensor<4>, kernel: Tensor<4>, zero_pads: PadWidths) -> Te
     out.reshape([n, c, oh, ow])
 }
 
-/// Valid cross-correlation (or, with `adjoint`, full convolution) through the FFT.
+/// Valid cross-correlation (or, with `adjoint`, full convolution) through the FFT: on `flex`,
+/// host transforms of 5-smooth sizes with a handwritten backward pass
+/// ([`crate::flex_ext::FftBlurOps`]); elsewhere burn's power-of-two `signal` FFTs.
 fn correlate_fft(x: Tensor<4>, kernel: Tensor<4>, adjoint: bool) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if crate::flex_ext::on_flex(&x) {
+        return crate::flex_ext::fft_relate(x, kernel, adjoint);
+    }
     let [_, _, h, w] = x.dims();
     let [_, _, kh, kw] = kernel.dims();
     // the adjoint output is (h + kh − 1) × (w + kw − 1); the circular transform must hold it

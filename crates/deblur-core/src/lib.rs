@@ -9,7 +9,10 @@ pub mod device;
 mod error;
 pub mod fft;
 pub mod field;
+#[cfg(feature = "flex")]
+pub mod flex_ext;
 pub mod fuzz;
+pub mod host_fft;
 pub mod kernel;
 pub mod memory;
 pub mod npy;

@@ -92,6 +92,10 @@ pub fn pad(x: Tensor<4>, pads: PadWidths, mode: Padding) -> Tensor<4> {
     }
     let [_, _, h, w] = x.dims();
     assert!(h > 0 && w > 0, "cannot pad an empty image");
+    #[cfg(feature = "flex")]
+    if crate::flex_ext::on_flex(&x) {
+        return crate::flex_ext::pad(x, pads, mode, false);
+    }
     if mode == Padding::Zero {
         return x.pad(pads, PadMode::Constant(0.0));
     }
@@ -119,6 +123,10 @@ pub fn pad_adjoint(y: Tensor<4>, pads: PadWidths, mode: Padding, size: [usize; 2
     if mode == Padding::Zero {
         return y.narrow(2, pads[0].0, h).narrow(3, pads[1].0, w);
     }
+    #[cfg(feature = "flex")]
+    if crate::flex_ext::on_flex(&y) {
+        return crate::flex_ext::pad(y, pads, mode, true);
+    }
     let device = y.device();
     let [n, c, _, wp] = y.dims();
     let mut out = y;
@@ -132,6 +140,74 @@ pub fn pad_adjoint(y: Tensor<4>, pads: PadWidths, mode: Padding, size: [usize; 2
         out =
             Tensor::zeros([n, c, h, w], &device).select_assign(3, idx, out, IndexingUpdateOp::Add);
     }
+    out
+}
+
+/// Source column of every column of a row padded by `(left, right)` (`None`: a zero).
+fn column_sources(mode: Padding, w: usize, (left, right): (usize, usize)) -> Vec<Option<usize>> {
+    (0..w + left + right)
+        .map(|p| mode.source(p as isize - left as isize, w))
+        .collect()
+}
+
+/// [`pad`] on host planes: `xs` holds `planes` row-major `h × w` planes (any count); returns
+/// the padded planes, `(h + top + bottom) × (w + left + right)` each. Planes run in parallel.
+pub fn pad_planes(xs: &[f32], [h, w]: [usize; 2], pads: PadWidths, mode: Padding) -> Vec<f32> {
+    use rayon::prelude::*;
+    let (ph, pw) = (h + pads[0].0 + pads[0].1, w + pads[1].0 + pads[1].1);
+    let cols = column_sources(mode, w, pads[1]);
+    let left = pads[1].0;
+    let mut out = vec![0f32; xs.len() / (h * w) * ph * pw];
+    out.par_chunks_mut(ph * pw)
+        .zip(xs.par_chunks(h * w))
+        .for_each(|(o, x)| {
+            for (py, dst) in o.chunks_mut(pw).enumerate() {
+                let Some(sy) = mode.source(py as isize - pads[0].0 as isize, h) else {
+                    continue;
+                };
+                let src = &x[sy * w..(sy + 1) * w];
+                dst[left..left + w].copy_from_slice(src);
+                for p in (0..left).chain(left + w..pw) {
+                    if let Some(sx) = cols[p] {
+                        dst[p] = src[sx];
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// The adjoint of [`pad_planes`] ([`pad_adjoint`] on host planes): every padded pixel's value is
+/// added onto the pixel it copies. `[h, w]` is the unpadded plane size.
+pub fn pad_planes_adjoint(
+    gs: &[f32],
+    [h, w]: [usize; 2],
+    pads: PadWidths,
+    mode: Padding,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    let (ph, pw) = (h + pads[0].0 + pads[0].1, w + pads[1].0 + pads[1].1);
+    let cols = column_sources(mode, w, pads[1]);
+    let left = pads[1].0;
+    let mut out = vec![0f32; gs.len() / (ph * pw) * h * w];
+    out.par_chunks_mut(h * w)
+        .zip(gs.par_chunks(ph * pw))
+        .for_each(|(o, g)| {
+            for (py, src) in g.chunks(pw).enumerate() {
+                let Some(sy) = mode.source(py as isize - pads[0].0 as isize, h) else {
+                    continue;
+                };
+                let dst = &mut o[sy * w..(sy + 1) * w];
+                for (d, s) in dst.iter_mut().zip(&src[left..left + w]) {
+                    *d += s;
+                }
+                for p in (0..left).chain(left + w..pw) {
+                    if let Some(sx) = cols[p] {
+                        dst[sx] += src[p];
+                    }
+                }
+            }
+        });
     out
 }
 

@@ -265,3 +265,71 @@ fn seeded_noise_is_reproducible_and_has_the_right_spread() {
     let var = a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32;
     assert!((var.sqrt() - 0.05).abs() < 0.003, "std {}", var.sqrt());
 }
+
+/// The FFT path's handwritten backward (on flex) against burn's autodiff of `conv2d` (the direct
+/// path) for kernels shared across channels, one per channel and one per image, through the blur
+/// and through its adjoint.
+#[test]
+fn fft_gradients_match_the_direct_path_for_broadcast_kernels() {
+    let device = Device::default().autodiff();
+    for (i, (kdims, idims)) in [
+        ([1, 1, 6, 5], [2, 3, 17, 20]),
+        ([1, 3, 5, 5], [2, 3, 16, 15]),
+        ([2, 1, 7, 4], [2, 2, 18, 13]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let x0 = random(idims, 40 + i as u64, &device);
+        let k0 = random(kdims, 50 + i as u64, &device).abs();
+        for boundary in [Boundary::Valid, Boundary::Same(Padding::Reflect)] {
+            for through_adjoint in [false, true] {
+                let grads_of = |method| {
+                    let op = UniformBlur::new(boundary).with_method(method);
+                    let (x, k) = (x0.clone().require_grad(), k0.clone().require_grad());
+                    let out = if through_adjoint {
+                        let [oh, ow] = op
+                            .output_size([idims[2], idims[3]], [kdims[2], kdims[3]])
+                            .unwrap();
+                        let r = x.clone().narrow(2, 0, oh).narrow(3, 0, ow);
+                        op.adjoint(r, k.clone(), [idims[2], idims[3]]).unwrap()
+                    } else {
+                        op.apply(x.clone(), k.clone()).unwrap()
+                    };
+                    let weights = random(out.dims(), 60, &device);
+                    let grads = (out * weights).sum().backward();
+                    (
+                        to_vec(x.grad(&grads).unwrap()),
+                        to_vec(k.grad(&grads).unwrap()),
+                    )
+                };
+                let (dx_direct, dk_direct) = grads_of(BlurMethod::Direct);
+                let (dx_fft, dk_fft) = grads_of(BlurMethod::Fft);
+                for (what, a, b) in [
+                    ("image", &dx_direct, &dx_fft),
+                    ("kernel", &dk_direct, &dk_fft),
+                ] {
+                    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let max = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+                    assert!(
+                        max < 1e-4 * scale.max(1.0),
+                        "{boundary:?} adjoint={through_adjoint} {kdims:?} {what}: {max} (scale {scale})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The refitted cost model on flex (host FFTs): at 256² the FFT blur measured faster from a 5 px
+/// kernel on (0.9 against 1.9 ms forward + backward, docs/benchmarks.md), the direct one for 3 px.
+#[test]
+fn auto_picks_the_fft_from_a_five_pixel_kernel_at_256() {
+    let device = Device::default();
+    let pick = |k: usize| BlurMethod::Auto.resolve([256 + k - 1; 2], [k, k], &device);
+    assert_eq!(pick(3), BlurMethod::Direct);
+    assert_eq!(pick(5), BlurMethod::Fft);
+    assert_eq!(pick(75), BlurMethod::Fft);
+    // an explicit choice is kept
+    assert_eq!(BlurMethod::Direct.resolve([256; 2], [75, 75], &device), BlurMethod::Direct);
+}

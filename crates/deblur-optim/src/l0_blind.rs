@@ -26,7 +26,7 @@
 
 use burn::tensor::{Device, Tensor};
 use deblur_core::convert::array_to_tensor;
-use deblur_core::fft::{Spectrum, irfft2, rfft2};
+use deblur_core::fft::{Spectrum, irfft2, rfft2, transform_len};
 use deblur_core::pad::pad;
 use deblur_core::resample::{rescale_kernel, resize_area};
 use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
@@ -221,8 +221,8 @@ impl Level {
     fn new(window: &Array2<f32>, kernel_side: usize, device: &Device) -> Self {
         let (h, w) = window.dim();
         let (p, q) = (
-            (h + 2 * kernel_side).next_power_of_two(),
-            (w + 2 * kernel_side).next_power_of_two(),
+            transform_len(h + 2 * kernel_side, device),
+            transform_len(w + 2 * kernel_side, device),
         );
         let pads = [
             (kernel_side, p - h - kernel_side),

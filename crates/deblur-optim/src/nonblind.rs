@@ -20,7 +20,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use deblur_core::Padding;
-use deblur_core::fft::{Spectrum, irfft2, rfft2};
+use deblur_core::fft::{Spectrum, irfft2, rfft2, transform_len};
 use deblur_core::pad::pad;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -152,9 +152,10 @@ fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
             image: [h, w],
         }));
     }
+    let device = blurred.device();
     let (p, q) = (
-        (h + 2 * kh).next_power_of_two(),
-        (w + 2 * kw).next_power_of_two(),
+        transform_len(h + 2 * kh, &device),
+        transform_len(w + 2 * kw, &device),
     );
     let (top, left) = (kh, kw);
     let padded = pad(

@@ -14,11 +14,11 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 use deblur_core::Padding;
+use deblur_core::pad::{pad_planes, pad_planes_adjoint};
 
 use super::flex_kernels::{
     batch_stats, bn_lrelu_backward, bn_lrelu_forward, channel_sums, contiguous_f32,
-    conv2d_weight_grad, dims4, from_vec, pad_planes, unpad_planes_adjoint, upsample2_planes,
-    upsample2_planes_adjoint,
+    conv2d_weight_grad, dims4, from_vec, upsample2_planes, upsample2_planes_adjoint,
 };
 
 /// Fused DIP operations (see the parent module).
@@ -119,7 +119,7 @@ fn padded(x: FlexTensor, pad: usize, reflect: bool) -> FlexTensor {
     let x = contiguous_f32(&x);
     let [n, c, h, w] = dims4(&x);
     let xs = x.as_slice::<f32>().expect("contiguous f32");
-    let out = pad_planes(xs, [n, c, h, w], pad, padding_mode(reflect));
+    let out = pad_planes(xs, [h, w], [(pad, pad); 2], padding_mode(reflect));
     from_vec(out, &[n, c, h + 2 * pad, w + 2 * pad])
 }
 
@@ -199,7 +199,12 @@ impl Backward<Flex, 3> for ConvBackward {
                 let dims = [n, c, ph - 2 * pad, pw - 2 * pad];
                 let gs = gx.as_slice::<f32>().expect("contiguous f32");
                 from_vec(
-                    unpad_planes_adjoint(gs, dims, pad, padding_mode(reflect)),
+                    pad_planes_adjoint(
+                        gs,
+                        [dims[2], dims[3]],
+                        [(pad, pad); 2],
+                        padding_mode(reflect),
+                    ),
                     &dims,
                 )
             };

@@ -6,33 +6,13 @@
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
-use burn::tensor::TensorData;
-use deblur_core::Padding;
 use rayon::prelude::*;
 
 /// Elements of one im2col tile (≈ 16 MB of `f32`): large enough for GEMM efficiency, small enough
 /// to stay in memory for the 128-channel reference network at any image size.
 const IM2COL_TILE_ELEMS: usize = 1 << 22;
 
-/// The `[d0, d1, d2, d3]` dimensions of a rank-4 flex tensor.
-pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
-/// The tensor's values in row-major order (copied only when the tensor is a strided view).
-pub(crate) fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t.clone()
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// A contiguous flex tensor from values and a shape.
-pub(crate) fn from_vec(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
-}
+pub(crate) use deblur_core::flex_ext::{contiguous_f32, dims4, from_vec};
 
 fn slice(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
@@ -263,66 +243,6 @@ pub(crate) fn bn_lrelu_backward(
         }
     });
     (dx, d_gamma, d_beta)
-}
-
-/// Pads every `[h, w]` plane of `xs` by `pad` on each side, with `mode`'s index map.
-pub(crate) fn pad_planes(xs: &[f32], dims: [usize; 4], pad: usize, mode: Padding) -> Vec<f32> {
-    let [_, _, h, w] = dims;
-    let (ph, pw) = (h + 2 * pad, w + 2 * pad);
-    let mut out = vec![0f32; xs.len() / (h * w) * ph * pw];
-    out.par_chunks_mut(ph * pw)
-        .zip(xs.par_chunks(h * w))
-        .for_each(|(o, x)| {
-            for py in 0..ph {
-                let Some(sy) = mode.source(py as isize - pad as isize, h) else {
-                    continue;
-                };
-                let src = &x[sy * w..(sy + 1) * w];
-                let dst = &mut o[py * pw..(py + 1) * pw];
-                dst[pad..pad + w].copy_from_slice(src);
-                for p in 0..pad {
-                    if let Some(sx) = mode.source(p as isize - pad as isize, w) {
-                        dst[p] = src[sx];
-                    }
-                    if let Some(sx) = mode.source((w + pad + p) as isize - pad as isize, w) {
-                        dst[w + pad + p] = src[sx];
-                    }
-                }
-            }
-        });
-    out
-}
-
-/// Adjoint of [`pad_planes`]: sums the gradient of every padded position onto its source pixel.
-pub(crate) fn unpad_planes_adjoint(
-    gs: &[f32],
-    dims: [usize; 4],
-    pad: usize,
-    mode: Padding,
-) -> Vec<f32> {
-    let [_, _, h, w] = dims;
-    let (ph, pw) = (h + 2 * pad, w + 2 * pad);
-    let mut out = vec![0f32; gs.len() / (ph * pw) * h * w];
-    out.par_chunks_mut(h * w)
-        .zip(gs.par_chunks(ph * pw))
-        .for_each(|(o, g)| {
-            for py in 0..ph {
-                let Some(sy) = mode.source(py as isize - pad as isize, h) else {
-                    continue;
-                };
-                let src = &g[py * pw..(py + 1) * pw];
-                let dst = &mut o[sy * w..(sy + 1) * w];
-                for (d, s) in dst.iter_mut().zip(&src[pad..pad + w]) {
-                    *d += s;
-                }
-                for p in (0..pad).chain(w + pad..pw) {
-                    if let Some(sx) = mode.source(p as isize - pad as isize, w) {
-                        dst[sx] += src[p];
-                    }
-                }
-            }
-        });
-    out
 }
 
 /// One line of bilinear ×2 upsampling with half-pixel centres (`align_corners = false`):

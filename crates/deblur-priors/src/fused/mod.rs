@@ -28,7 +28,7 @@ mod flex_kernels;
 /// Whether to run the fused extension: asked for, compiled in, and `x` is on `flex`.
 #[cfg(feature = "flex")]
 fn use_extension(x: &Tensor<4>, fused: bool) -> bool {
-    fused && x.device() == burn::tensor::Device::flex()
+    fused && deblur_core::flex_ext::on_flex(x)
 }
 
 /// Padding by `pad` pixels on each side (reflection as PyTorch's `ReflectionPad2d`, or zeros),

@@ -1,0 +1,227 @@
+//! Backend extensions on `flex` (burn's CPU backend): buffers shared with other crates' fused
+//! operations, and the FFT blur on host transforms of any size ([`crate::host_fft`]) with a
+//! handwritten backward pass, routed at run time through burn's `Dispatch`.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{Tensor, TensorData};
+
+use crate::host_fft::{PlaneCorrelation, Relation};
+use crate::pad::{PadWidths, Padding, pad_planes, pad_planes_adjoint};
+
+/// The `[d0, d1, d2, d3]` dimensions of a rank-4 flex tensor.
+pub fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// The tensor's values in row-major order (copied only when the tensor is a strided view).
+pub fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t.clone()
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// A contiguous flex tensor from values and a shape.
+pub fn from_vec(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// Whether `t` lives on `flex` (plain or autodiff), where the extensions run.
+pub fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
+    t.device() == burn::tensor::Device::flex()
+}
+
+/// The FFT blur on host transforms, and boundary extension on host planes.
+#[backend_extension(Flex, Autodiff)]
+pub trait FftBlurOps: Backend {
+    /// [`crate::pad::pad`] (`adjoint` false) or [`crate::pad::pad_adjoint`] (`adjoint` true) of
+    /// `x` `[n, c, h, w]`, `pads` as `[top, bottom, left, right]`.
+    fn host_pad(
+        x: FloatTensor<Self>,
+        pads: [usize; 4],
+        mode: Padding,
+        adjoint: bool,
+    ) -> FloatTensor<Self>;
+
+    /// Valid cross-correlation of `x` `[n, c, h, w]` with `kernel` `[kn, kc, kh, kw]`
+    /// (`convolve` false), or the full convolution that is its adjoint (`convolve` true).
+    fn fft_relate(
+        x: FloatTensor<Self>,
+        kernel: FloatTensor<Self>,
+        convolve: bool,
+    ) -> FloatTensor<Self>;
+}
+
+fn relation(convolve: bool) -> Relation {
+    if convolve {
+        Relation::Convolve
+    } else {
+        Relation::Correlate
+    }
+}
+
+/// Transforms both inputs and returns the plan (which holds their spectra) and the output.
+fn relate(x: &FlexTensor, kernel: &FlexTensor, convolve: bool) -> (PlaneCorrelation, FlexTensor) {
+    let (x, kernel) = (contiguous_f32(x), contiguous_f32(kernel));
+    let plan = PlaneCorrelation::new(
+        relation(convolve),
+        x.as_slice::<f32>().expect("contiguous f32"),
+        dims4(&x),
+        kernel.as_slice::<f32>().expect("contiguous f32"),
+        dims4(&kernel),
+    );
+    let out = from_vec(plan.forward(), &plan.output_dims());
+    (plan, out)
+}
+
+fn widths(pads: [usize; 4]) -> PadWidths {
+    [(pads[0], pads[1]), (pads[2], pads[3])]
+}
+
+/// Padding (or its adjoint) of a flex tensor on the host.
+fn host_pad(x: &FlexTensor, pads: [usize; 4], mode: Padding, adjoint: bool) -> FlexTensor {
+    let x = contiguous_f32(x);
+    let [n, c, h, w] = dims4(&x);
+    let xs = x.as_slice::<f32>().expect("contiguous f32");
+    let (dh, dw) = (pads[0] + pads[1], pads[2] + pads[3]);
+    if adjoint {
+        let size = [h - dh, w - dw];
+        from_vec(
+            pad_planes_adjoint(xs, size, widths(pads), mode),
+            &[n, c, size[0], size[1]],
+        )
+    } else {
+        from_vec(
+            pad_planes(xs, [h, w], widths(pads), mode),
+            &[n, c, h + dh, w + dw],
+        )
+    }
+}
+
+impl FftBlurOps for Flex {
+    fn host_pad(
+        x: FloatTensor<Self>,
+        pads: [usize; 4],
+        mode: Padding,
+        adjoint: bool,
+    ) -> FloatTensor<Self> {
+        host_pad(&x, pads, mode, adjoint)
+    }
+
+    fn fft_relate(
+        x: FloatTensor<Self>,
+        kernel: FloatTensor<Self>,
+        convolve: bool,
+    ) -> FloatTensor<Self> {
+        relate(&x, &kernel, convolve).1
+    }
+}
+
+#[derive(Debug)]
+struct RelateBackward;
+
+/// The plan with both inputs' spectra, and the input shapes.
+type RelateState = (std::sync::Arc<PlaneCorrelation>, [usize; 4], [usize; 4]);
+
+impl Backward<Flex, 2> for RelateBackward {
+    type State = RelateState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_k] = ops.parents;
+        let grad = contiguous_f32(&grads.consume::<Flex>(&ops.node));
+        let (plan, x_dims, k_dims) = ops.state;
+        let (dx, dk) = plan.backward(
+            grad.as_slice::<f32>().expect("contiguous f32"),
+            [node_x.is_some(), node_k.is_some()],
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, from_vec(dx, &x_dims));
+        }
+        if let (Some(node), Some(dk)) = (node_k, dk) {
+            grads.register::<Flex>(node.id, from_vec(dk, &k_dims));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PadBackward;
+
+impl Backward<Flex, 1> for PadBackward {
+    /// The pads, the mode and whether the forward was the adjoint.
+    type State = ([usize; 4], Padding, bool);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (pads, mode, adjoint) = ops.state;
+        // padding and its adjoint are each other's transpose
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            host_pad(&grad, pads, mode, !adjoint)
+        });
+    }
+}
+
+impl<C: CheckpointStrategy> FftBlurOps for Autodiff<Flex, C> {
+    fn host_pad(
+        x: FloatTensor<Self>,
+        pads: [usize; 4],
+        mode: Padding,
+        adjoint: bool,
+    ) -> FloatTensor<Self> {
+        let prep = PadBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let out = host_pad(&x.into_primitive(), pads, mode, adjoint);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish((pads, mode, adjoint), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fft_relate(
+        x: FloatTensor<Self>,
+        kernel: FloatTensor<Self>,
+        convolve: bool,
+    ) -> FloatTensor<Self> {
+        let prep = RelateBackward
+            .prepare::<C>([x.node(), kernel.node()])
+            .compute_bound()
+            .stateful();
+        let (x, kernel) = (x.into_primitive(), kernel.into_primitive());
+        let (x_dims, k_dims) = (dims4(&x), dims4(&kernel));
+        let (plan, out) = relate(&x, &kernel, convolve);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish((std::sync::Arc::new(plan), x_dims, k_dims), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
+
+/// Valid cross-correlation (or, with `convolve`, its adjoint full convolution) of flex tensors
+/// through host FFTs of 5-smooth sizes. Callers check that `x` is on flex and the shapes fit.
+pub(crate) fn fft_relate(x: Tensor<4>, kernel: Tensor<4>, convolve: bool) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FftBlurOps>::fft_relate(
+        x.into_dispatch(),
+        kernel.into_dispatch(),
+        convolve,
+    ))
+}
+
+/// [`crate::pad::pad`] (or, with `adjoint`, [`crate::pad::pad_adjoint`]) of a flex tensor on the
+/// host. Callers check that `x` is on flex and not empty.
+pub(crate) fn pad(x: Tensor<4>, pads: PadWidths, mode: Padding, adjoint: bool) -> Tensor<4> {
+    let pads = [pads[0].0, pads[0].1, pads[1].0, pads[1].1];
+    Tensor::from_dispatch(<Dispatch as FftBlurOps>::host_pad(
+        x.into_dispatch(),
+        pads,
+        mode,
+        adjoint,
+    ))
+}
