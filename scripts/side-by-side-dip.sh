@@ -12,24 +12,16 @@
 # Run it on an otherwise idle machine: both sides use 2 threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-py="${TORCH_PYTHON:-/tmp/torchenv/bin/python}"
 rounds="${1:-3}"
-if ! "$py" -c "import torch" 2>/dev/null; then
-    echo "error: no PyTorch at $py; make a scratch environment: python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch, then set TORCH_PYTHON" >&2
-    exit 2
-fi
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+. scripts/side-by-side-common.sh
 cargo bench --bench dip_iteration --no-run >/dev/null 2>&1
 ours_s() {
     # criterion's middle estimate of the iteration time, in seconds
-    cargo bench --bench dip_iteration -- paper-fused 2>/dev/null |
-        awk '/time:/ { gsub(/\[|\]/, ""); v = $4; u = $5;
-                      if (u == "ms") v /= 1000; if (u == "µs" || u == "us") v /= 1e6;
-                      print v; exit }'
+    awk -v ms="$(criterion_ms dip_iteration paper-fused)" 'BEGIN { print ms / 1000 }'
 }
 ratios=()
 for round in $(seq 1 "$rounds"); do
-    ours=$(RAYON_NUM_THREADS=2 ours_s)
+    ours=$(ours_s)
     line=$("$py" scripts/pytorch_dip_iteration.py --threads 2 --iters 10 --warmup 2)
     theirs=$(echo "$line" | sed -n 's/.*median_s=\([0-9.]*\).*/\1/p')
     ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.3f", a / b }')

@@ -70,6 +70,10 @@ pub struct BenchLaiArgs {
     /// L0 estimator: largest kernel side estimated before upsampling (default: the pipeline's).
     #[arg(long, value_parser = crate::commands::kernel_side)]
     finest_kernel: Option<usize>,
+    /// L0 estimator: side of the FFT grid each level works on (the window it sees is this minus
+    /// two kernel sizes; default: the pipeline's).
+    #[arg(long)]
+    fft_side: Option<usize>,
     /// L0 estimator: weight μ of the L0 intensity term (Pan et al. 2014's text prior; default:
     /// the pipeline's, 0 = off).
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
@@ -190,6 +194,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             robust.smoothed_final |= args.smoothed_final;
             if let Some(side) = args.finest_kernel {
                 robust.estimator.finest_kernel = side;
+            }
+            if let Some(side) = args.fft_side {
+                robust.estimator.fft_side = side;
             }
             if let Some(mu) = args.intensity_weight {
                 robust.estimator.lambda_intensity = mu;

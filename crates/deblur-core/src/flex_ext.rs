@@ -34,6 +34,23 @@ pub fn from_vec(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
 }
 
+/// Records an extension operation in the autodiff graph: with its backward state when any input
+/// is tracked (the state is built only then), else as a constant.
+pub fn record<O, C, const N: usize>(
+    prep: OpsKind<O, Flex, O::State, C, N>,
+    state: impl FnOnce() -> O::State,
+    out: FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    O: Backward<Flex, N>,
+    C: CheckpointStrategy,
+{
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(state(), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
 /// Whether `t` lives on `flex` (plain or autodiff), where the extensions run.
 pub fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
     t.device() == burn::tensor::Device::flex()
@@ -179,10 +196,7 @@ impl<C: CheckpointStrategy> FftBlurOps for Autodiff<Flex, C> {
             .compute_bound()
             .stateful();
         let out = host_pad(&x.into_primitive(), pads, mode, adjoint);
-        match prep {
-            OpsKind::Tracked(prep) => prep.finish((pads, mode, adjoint), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        record(prep, || (pads, mode, adjoint), out)
     }
 
     fn fft_relate(
@@ -197,10 +211,7 @@ impl<C: CheckpointStrategy> FftBlurOps for Autodiff<Flex, C> {
         let (x, kernel) = (x.into_primitive(), kernel.into_primitive());
         let (x_dims, k_dims) = (dims4(&x), dims4(&kernel));
         let (plan, out) = relate(&x, &kernel, convolve);
-        match prep {
-            OpsKind::Tracked(prep) => prep.finish((std::sync::Arc::new(plan), x_dims, k_dims), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        record(prep, || (std::sync::Arc::new(plan), x_dims, k_dims), out)
     }
 }
 

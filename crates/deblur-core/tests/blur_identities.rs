@@ -331,5 +331,8 @@ fn auto_picks_the_fft_from_a_five_pixel_kernel_at_256() {
     assert_eq!(pick(5), BlurMethod::Fft);
     assert_eq!(pick(75), BlurMethod::Fft);
     // an explicit choice is kept
-    assert_eq!(BlurMethod::Direct.resolve([256; 2], [75, 75], &device), BlurMethod::Direct);
+    assert_eq!(
+        BlurMethod::Direct.resolve([256; 2], [75, 75], &device),
+        BlurMethod::Direct
+    );
 }

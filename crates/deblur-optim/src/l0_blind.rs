@@ -76,7 +76,8 @@ pub struct L0BlindConfig {
     pub threshold: f64,
     /// 8-connected pieces of the kernel with less mass than this are dropped. Default: 0.1.
     pub min_component_mass: f64,
-    /// Side of the FFT grid (a power of two) each level works on. Default: 512.
+    /// Side of the FFT grid each level works on: the level's window is this minus two kernel
+    /// sizes. Default: 512.
     pub fft_side: usize,
     /// Conjugate-gradient iterations of the k-step. Default: 20.
     pub cg_iterations: usize,
@@ -140,10 +141,10 @@ impl L0BlindConfig {
         }
         // the levels never see a kernel above `finest_kernel`
         let largest = self.kernel_size.min(self.finest_kernel.max(3));
-        if !self.fft_side.is_power_of_two() || self.fft_side < 4 * largest {
+        if self.fft_side < 4 * largest {
             return bad(format!(
-                "the FFT side {} must be a power of two and at least 4 × {largest} (the largest \
-                 kernel a level estimates)",
+                "the FFT side {} must be at least 4 × {largest} (the largest kernel a level \
+                 estimates)",
                 self.fft_side
             ));
         }

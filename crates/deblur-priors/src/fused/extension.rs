@@ -6,7 +6,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
@@ -14,6 +14,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 use deblur_core::Padding;
+use deblur_core::flex_ext::record;
 use deblur_core::pad::{pad_planes, pad_planes_adjoint};
 
 use super::flex_kernels::{
@@ -53,23 +54,6 @@ fn padding_mode(reflect: bool) -> Padding {
         Padding::Reflect
     } else {
         Padding::Zero
-    }
-}
-
-/// Records the operation in the autodiff graph: with its backward state when any input is tracked
-/// (the state is built only then), else as a constant.
-fn record<O, C, const N: usize>(
-    prep: OpsKind<O, Flex, O::State, C, N>,
-    state: impl FnOnce() -> O::State,
-    out: FlexTensor,
-) -> FloatTensor<Autodiff<Flex, C>>
-where
-    O: Backward<Flex, N>,
-    C: CheckpointStrategy,
-{
-    match prep {
-        OpsKind::Tracked(prep) => prep.finish(state(), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
 
