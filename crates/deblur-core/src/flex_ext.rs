@@ -68,6 +68,14 @@ pub trait FftBlurOps: Backend {
         adjoint: bool,
     ) -> FloatTensor<Self>;
 
+    /// `total` `[n, c, H, W]` with `piece` `[n, c, h, w]` added at rows `at[0]..`, columns
+    /// `at[1]..` (in place when `total` is not shared): overlap-add without a full-size copy.
+    fn add_at(
+        total: FloatTensor<Self>,
+        piece: FloatTensor<Self>,
+        at: [usize; 2],
+    ) -> FloatTensor<Self>;
+
     /// Valid cross-correlation of `x` `[n, c, h, w]` with `kernel` `[kn, kc, kh, kw]`
     /// (`convolve` false), or the full convolution that is its adjoint (`convolve` true).
     fn fft_relate(
@@ -123,7 +131,59 @@ fn host_pad(x: &FlexTensor, pads: [usize; 4], mode: Padding, adjoint: bool) -> F
     }
 }
 
+/// `piece` added into `total` at `at` (`total` copied only when shared).
+fn add_in_place(total: FlexTensor, piece: &FlexTensor, at: [usize; 2]) -> FlexTensor {
+    let mut total = if total.as_slice::<f32>().is_some() {
+        total
+    } else {
+        total.to_contiguous()
+    };
+    let piece = contiguous_f32(piece);
+    let [n, c, th, tw] = dims4(&total);
+    let [pn, pc, ph, pw] = dims4(&piece);
+    assert!(
+        pn == n && pc == c && at[0] + ph <= th && at[1] + pw <= tw,
+        "piece {:?} at {at:?} outside {:?}",
+        [pn, pc, ph, pw],
+        [n, c, th, tw]
+    );
+    let src = piece.as_slice::<f32>().expect("contiguous f32");
+    let dst = total.storage_mut::<f32>();
+    for (plane, part) in dst.chunks_mut(th * tw).zip(src.chunks(ph * pw)) {
+        for (r, row) in part.chunks(pw).enumerate() {
+            let start = (at[0] + r) * tw + at[1];
+            for (d, s) in plane[start..start + pw].iter_mut().zip(row) {
+                *d += s;
+            }
+        }
+    }
+    total
+}
+
+/// The `[h, w]` region of `t` at `at`, copied.
+fn region(t: &FlexTensor, at: [usize; 2], [h, w]: [usize; 2]) -> FlexTensor {
+    let t = contiguous_f32(t);
+    let [n, c, th, tw] = dims4(&t);
+    let src = t.as_slice::<f32>().expect("contiguous f32");
+    let mut out = Vec::with_capacity(n * c * h * w);
+    for plane in src.chunks(th * tw) {
+        for r in 0..h {
+            let start = (at[0] + r) * tw + at[1];
+            out.extend_from_slice(&plane[start..start + w]);
+        }
+    }
+    from_vec(out, &[n, c, h, w])
+}
+
 impl FftBlurOps for Flex {
+    fn add_at(
+        total: FloatTensor<Self>,
+        piece: FloatTensor<Self>,
+        at: [usize; 2],
+    ) -> FloatTensor<Self> {
+        add_in_place(total, &piece, at)
+    }
+
     fn host_pad(
         x: FloatTensor<Self>,
         pads: [usize; 4],
@@ -184,7 +244,41 @@ impl Backward<Flex, 1> for PadBackward {
     }
 }
 
+#[derive(Debug)]
+struct AddAtBackward;
+
+impl Backward<Flex, 2> for AddAtBackward {
+    /// Where the piece went and its size.
+    type State = ([usize; 2], [usize; 2]);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_total, node_piece] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (at, size) = ops.state;
+        if let Some(node) = node_piece {
+            grads.register::<Flex>(node.id, region(&grad, at, size));
+        }
+        if let Some(node) = node_total {
+            grads.register::<Flex>(node.id, grad);
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> FftBlurOps for Autodiff<Flex, C> {
+    fn add_at(
+        total: FloatTensor<Self>,
+        piece: FloatTensor<Self>,
+        at: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let prep = AddAtBackward
+            .prepare::<C>([total.node(), piece.node()])
+            .compute_bound()
+            .stateful();
+        let (total, piece) = (total.into_primitive(), piece.into_primitive());
+        let [_, _, h, w] = dims4(&piece);
+        record(prep, || (at, [h, w]), add_in_place(total, &piece, at))
+    }
+
     fn host_pad(
         x: FloatTensor<Self>,
         pads: [usize; 4],
@@ -234,5 +328,15 @@ pub(crate) fn pad(x: Tensor<4>, pads: PadWidths, mode: Padding, adjoint: bool) -
         pads,
         mode,
         adjoint,
+    ))
+}
+
+/// `total + piece` placed at `at` (rows, columns) on flex, in place when `total` is not shared.
+/// Callers check that `total` is on flex and that the piece fits.
+pub(crate) fn add_at(total: Tensor<4>, piece: Tensor<4>, at: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FftBlurOps>::add_at(
+        total.into_dispatch(),
+        piece.into_dispatch(),
+        at,
     ))
 }

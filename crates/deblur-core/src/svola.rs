@@ -370,15 +370,8 @@ impl SvolaPlan {
             ];
             let kernel = kernels.clone().narrow(0, p.index, 1);
             let piece = valid.apply(pad(patch, pads, Padding::Zero), kernel)?;
-            let placed = pad(
-                piece,
-                [(r_lo, out[0] - r_hi), (c_lo, out[1] - c_hi)],
-                Padding::Zero,
-            );
-            total = Some(match total {
-                Some(t) => t + placed,
-                None => placed,
-            });
+            let sum = total.unwrap_or_else(|| Tensor::zeros([n, c, out[0], out[1]], &device));
+            total = Some(place_add(sum, piece, [r_lo, c_lo]));
         }
         Ok(total.unwrap_or_else(|| Tensor::zeros([n, c, out[0], out[1]], &device)))
     }
@@ -415,15 +408,7 @@ impl SvolaPlan {
                 p.start[1] - c_lo,
                 p.extent[1],
             ) * p.window.clone();
-            total = total
-                + pad(
-                    patch,
-                    [
-                        (p.start[0], input[0] - p.start[0] - p.extent[0]),
-                        (p.start[1], input[1] - p.start[1] - p.extent[1]),
-                    ],
-                    Padding::Zero,
-                );
+            total = place_add(total, patch, p.start);
         }
         Ok(match self.svola.boundary {
             Boundary::Valid => total,
@@ -432,6 +417,23 @@ impl SvolaPlan {
             }
         })
     }
+}
+
+/// `total` with `piece` added at `at` (rows, columns): in place on flex (one pass over the piece),
+/// elsewhere by zero-padding the piece to `total`'s size.
+fn place_add(total: Tensor<4>, piece: Tensor<4>, at: [usize; 2]) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if crate::flex_ext::on_flex(&total) {
+        return crate::flex_ext::add_at(total, piece, at);
+    }
+    let [_, _, th, tw] = total.dims();
+    let [_, _, ph, pw] = piece.dims();
+    total
+        + pad(
+            piece,
+            [(at[0], th - at[0] - ph), (at[1], tw - at[1] - pw)],
+            Padding::Zero,
+        )
 }
 
 #[cfg(test)]
@@ -615,5 +617,40 @@ mod tests {
                 .apply(x, Tensor::zeros([30, 1, 3, 3], &device))
                 .is_err()
         );
+    }
+
+    /// The in-place placement (flex) against the sum with a zero-padded piece (burn's own `pad`
+    /// and add): values, and the gradients of both inputs under autodiff.
+    #[test]
+    fn placing_a_piece_matches_padding_and_adding() {
+        let device = Device::default().autodiff();
+        let total0 = Tensor::<4>::random([2, 1, 9, 11], Distribution::Default, &device);
+        let piece0 = Tensor::<4>::random([2, 1, 4, 5], Distribution::Default, &device);
+        let weights = Tensor::<4>::random([2, 1, 9, 11], Distribution::Default, &device);
+        let run = |fused: bool| {
+            let (total, piece) = (total0.clone().require_grad(), piece0.clone().require_grad());
+            let out = if fused {
+                place_add(total.clone(), piece.clone(), [3, 6])
+            } else {
+                total.clone()
+                    + piece
+                        .clone()
+                        .pad([(3, 2), (6, 0)], burn::tensor::ops::PadMode::Constant(0.0))
+            };
+            let value = host(out.clone());
+            let grads = (out * weights.clone()).sum().backward();
+            (
+                value,
+                host(total.grad(&grads).unwrap()),
+                host(piece.grad(&grads).unwrap()),
+            )
+        };
+        let (a, b) = (run(true), run(false));
+        for (x, y) in [(&a.0, &b.0), (&a.1, &b.1), (&a.2, &b.2)] {
+            assert_eq!(x.len(), y.len());
+            for (p, q) in x.iter().zip(y) {
+                assert!((p - q).abs() < 1e-6, "{p} vs {q}");
+            }
+        }
     }
 }
