@@ -71,7 +71,7 @@ impl BlurMethod {
         let out =
             (input[0] + 1).saturating_sub(kernel[0]) * (input[1] + 1).saturating_sub(kernel[1]);
         let direct = (out * kernel[0] * kernel[1]) as f64;
-        let (per_point, len): (f64, fn(usize) -> usize) = if host_fft_blur(device) {
+        let (per_point, len): (f64, fn(usize) -> usize) = if crate::device::is_flex(device) {
             (FFT_COST_PER_POINT, crate::host_fft::fast_len)
         } else {
             (FFT_COST_PER_POINT_POW2, usize::next_power_of_two)
@@ -93,19 +93,6 @@ impl BlurMethod {
             }
             other => other,
         }
-    }
-}
-
-/// Whether the FFT blur runs on host transforms (`flex`, with or without autodiff).
-fn host_fft_blur(device: &Device) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        *device == Device::flex()
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = device;
-        false
     }
 }
 
@@ -300,7 +287,13 @@ fn correlate_direct(x: Tensor<4>, kernel: Tensor<4>, zero_pads: PadWidths) -> Te
 fn correlate_fft(x: Tensor<4>, kernel: Tensor<4>, adjoint: bool) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if crate::flex_ext::on_flex(&x) {
-        return crate::flex_ext::fft_relate(x, kernel, adjoint);
+        use crate::host_fft::Relation;
+        let relation = if adjoint {
+            Relation::Convolve
+        } else {
+            Relation::Correlate
+        };
+        return crate::flex_ext::fft_relate(x, kernel, relation);
     }
     let [_, _, h, w] = x.dims();
     let [_, _, kh, kw] = kernel.dims();

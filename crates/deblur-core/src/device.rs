@@ -41,6 +41,20 @@ pub fn device_from_name(name: &str) -> Result<Device> {
     }
 }
 
+/// Whether `device` is `flex` (with or without autodiff), where the host-side operations of
+/// `flex_ext` run; always false without the `flex` feature.
+pub fn is_flex(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        *device == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// The default device of this build: the CPU (`flex`) when compiled in, else the first backend.
 pub fn default_device() -> Device {
     Device::default()

@@ -21,15 +21,7 @@ pub fn transform_len(n: usize, device: &Device) -> usize {
 
 /// Whether [`rfft2`] and [`irfft2`] run on the host for tensors on `device`.
 fn on_host(device: &Device) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        *device == Device::flex() && !device.is_autodiff()
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = device;
-        false
-    }
+    crate::device::is_flex(device) && !device.is_autodiff()
 }
 
 /// A half spectrum of a real 2-D signal: `[.., p, q/2 + 1]` real and imaginary parts.

@@ -53,7 +53,7 @@ where
 
 /// Whether `t` lives on `flex` (plain or autodiff), where the extensions run.
 pub fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
-    t.device() == burn::tensor::Device::flex()
+    crate::device::is_flex(&t.device())
 }
 
 /// The FFT blur on host transforms, and boundary extension on host planes.
@@ -76,28 +76,24 @@ pub trait FftBlurOps: Backend {
         at: [usize; 2],
     ) -> FloatTensor<Self>;
 
-    /// Valid cross-correlation of `x` `[n, c, h, w]` with `kernel` `[kn, kc, kh, kw]`
-    /// (`convolve` false), or the full convolution that is its adjoint (`convolve` true).
+    /// `x` `[n, c, h, w]` related to `kernel` `[kn, kc, kh, kw]`: the valid cross-correlation,
+    /// or the full convolution that is its adjoint.
     fn fft_relate(
         x: FloatTensor<Self>,
         kernel: FloatTensor<Self>,
-        convolve: bool,
+        relation: Relation,
     ) -> FloatTensor<Self>;
 }
 
-fn relation(convolve: bool) -> Relation {
-    if convolve {
-        Relation::Convolve
-    } else {
-        Relation::Correlate
-    }
-}
-
 /// Transforms both inputs and returns the plan (which holds their spectra) and the output.
-fn relate(x: &FlexTensor, kernel: &FlexTensor, convolve: bool) -> (PlaneCorrelation, FlexTensor) {
+fn relate(
+    x: &FlexTensor,
+    kernel: &FlexTensor,
+    relation: Relation,
+) -> (PlaneCorrelation, FlexTensor) {
     let (x, kernel) = (contiguous_f32(x), contiguous_f32(kernel));
     let plan = PlaneCorrelation::new(
-        relation(convolve),
+        relation,
         x.as_slice::<f32>().expect("contiguous f32"),
         dims4(&x),
         kernel.as_slice::<f32>().expect("contiguous f32"),
@@ -196,9 +192,9 @@ impl FftBlurOps for Flex {
     fn fft_relate(
         x: FloatTensor<Self>,
         kernel: FloatTensor<Self>,
-        convolve: bool,
+        relation: Relation,
     ) -> FloatTensor<Self> {
-        relate(&x, &kernel, convolve).1
+        relate(&x, &kernel, relation).1
     }
 }
 
@@ -296,7 +292,7 @@ impl<C: CheckpointStrategy> FftBlurOps for Autodiff<Flex, C> {
     fn fft_relate(
         x: FloatTensor<Self>,
         kernel: FloatTensor<Self>,
-        convolve: bool,
+        relation: Relation,
     ) -> FloatTensor<Self> {
         let prep = RelateBackward
             .prepare::<C>([x.node(), kernel.node()])
@@ -304,18 +300,18 @@ impl<C: CheckpointStrategy> FftBlurOps for Autodiff<Flex, C> {
             .stateful();
         let (x, kernel) = (x.into_primitive(), kernel.into_primitive());
         let (x_dims, k_dims) = (dims4(&x), dims4(&kernel));
-        let (plan, out) = relate(&x, &kernel, convolve);
+        let (plan, out) = relate(&x, &kernel, relation);
         record(prep, || (std::sync::Arc::new(plan), x_dims, k_dims), out)
     }
 }
 
-/// Valid cross-correlation (or, with `convolve`, its adjoint full convolution) of flex tensors
+/// Valid cross-correlation (or its adjoint full convolution, by `relation`) of flex tensors
 /// through host FFTs of 5-smooth sizes. Callers check that `x` is on flex and the shapes fit.
-pub(crate) fn fft_relate(x: Tensor<4>, kernel: Tensor<4>, convolve: bool) -> Tensor<4> {
+pub(crate) fn fft_relate(x: Tensor<4>, kernel: Tensor<4>, relation: Relation) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as FftBlurOps>::fft_relate(
         x.into_dispatch(),
         kernel.into_dispatch(),
-        convolve,
+        relation,
     ))
 }
 
