@@ -24,7 +24,7 @@ pub struct BenchInitializerArgs {
     /// Synthetic pairs (crops blurred by kernels of the bank).
     #[arg(long, default_value_t = 64)]
     count: usize,
-    /// Sharp images of the synthetic pairs: `dead-leaves` or a folder of held-out images (e.g.
+    /// Sharp images of the synthetic pairs: `dead-leaves`, `text-pages` or a folder of held-out images (e.g.
     /// ../shared/data/bsd68, never used in training), cropped at random.
     #[arg(long, default_value = "dead-leaves")]
     images: deblur_kernels::ImageSpec,

@@ -44,9 +44,10 @@ pub struct BenchLaiArgs {
     /// of --screen-images.
     #[arg(long, value_name = "KERNELS", value_delimiter = ',')]
     screen_kernels: Option<Vec<PathBuf>>,
-    /// Folder of training images for --screen-kernels.
+    /// Images for --screen-kernels: a folder of training images (mosaics of them), or
+    /// `dead-leaves` or `text-pages` (procedural, 180·N px square).
     #[arg(long, default_value = "../shared/data/train400")]
-    screen_images: PathBuf,
+    screen_images: deblur_kernels::ImageSpec,
     /// Number of screening images (mosaics of training images) for --screen-kernels.
     #[arg(long, default_value_t = 4)]
     screen_count: usize,
@@ -78,6 +79,10 @@ pub struct BenchLaiArgs {
     /// the pipeline's, 0 = off).
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     intensity_weight: Option<f64>,
+    /// L0 estimator: fraction of the finest level's smoothing removed from the estimate
+    /// (default: the pipeline's; 0 = off).
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
+    kernel_sharpening: Option<f64>,
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
@@ -90,6 +95,9 @@ pub struct BenchLaiArgs {
     /// Write the table as CSV.
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Write each case's observation and result into DIR as CASE_blurred.png and CASE.png (8 bit).
+    #[arg(long, value_name = "DIR")]
+    images_out: Option<PathBuf>,
     /// Write each blind kernel estimate into DIR as CASE_kernel.npy and CASE_kernel.png.
     #[arg(long, value_name = "DIR")]
     kernels_out: Option<PathBuf>,
@@ -120,9 +128,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     {
         return Err(format!("--csv: the folder {} does not exist", parent.display()).into());
     }
-    if let Some(dir) = &args.kernels_out {
+    for dir in [&args.kernels_out, &args.images_out].into_iter().flatten() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create the kernel folder {}: {e}", dir.display()))?;
+            .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
     }
     let quick: Vec<String> = LAI_QUICK_IMAGES.iter().map(|s| s.to_string()).collect();
     let images = if args.quick {
@@ -177,7 +185,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             r.psnr - r.blurred_psnr
         );
     };
-    let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
+    let restore = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
         let true_kernel = &set.kernels[case.kernel].kernel;
         let [kh, kw] = true_kernel.size();
         let request = args.run.request(
@@ -197,6 +205,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             }
             if let Some(side) = args.fft_side {
                 robust.estimator.fft_side = side;
+            }
+            if let Some(f) = args.kernel_sharpening {
+                robust.estimator.kernel_sharpening = f;
             }
             if let Some(mu) = args.intensity_weight {
                 robust.estimator.lambda_intensity = mu;
@@ -259,6 +270,20 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 Ok(out.image.index_axis(Axis(0), 0).to_owned())
             }
         }
+    };
+    let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
+        let restored = restore(set, case)?;
+        if let Some(dir) = &args.images_out {
+            for (image, suffix) in [(&case.blurred, "_blurred"), (&restored, "")] {
+                let pixels = image.clone().insert_axis(Axis(0));
+                deblur_core::convert::save_image(
+                    dir.join(format!("{}{suffix}.png", case.name)),
+                    &pixels,
+                    deblur_core::BitDepth::Eight,
+                )?;
+            }
+        }
+        Ok(restored)
     };
     let rows = run_lai(&set, args.seed, &mut method, &device, &mut print_row)?;
     print_groups("kernel", &rows, |r| {

@@ -11,8 +11,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
+use std::sync::Arc;
+
 use crate::host_fft::{PlaneCorrelation, Relation};
 use crate::pad::{PadWidths, Padding, pad_planes, pad_planes_adjoint};
+use crate::svola_host::{SvolaGeometry, SvolaPass};
 
 /// The `[d0, d1, d2, d3]` dimensions of a rank-4 flex tensor.
 pub fn dims4(t: &FlexTensor) -> [usize; 4] {
@@ -83,6 +86,33 @@ pub trait FftBlurOps: Backend {
         kernel: FloatTensor<Self>,
         relation: Relation,
     ) -> FloatTensor<Self>;
+
+    /// The SVOLA blur of `x` `[n, c, input]` by `kernels` `[R, kc, kh, kw]` over `geometry`
+    /// ([`crate::svola_host`]): `[n, c, output]`.
+    fn svola_relate(
+        x: FloatTensor<Self>,
+        kernels: FloatTensor<Self>,
+        geometry: Arc<SvolaGeometry>,
+    ) -> FloatTensor<Self>;
+}
+
+/// Runs the SVOLA forward pass on flex tensors: the pass (for the backward) and the output.
+fn svola_forward(
+    x: &FlexTensor,
+    kernels: &FlexTensor,
+    geometry: &SvolaGeometry,
+) -> (SvolaPass, FlexTensor) {
+    let (x, kernels) = (contiguous_f32(x), contiguous_f32(kernels));
+    let [n, c, ..] = dims4(&x);
+    let [_, kc, ..] = dims4(&kernels);
+    let (pass, out) = geometry.forward(
+        x.as_slice::<f32>().expect("contiguous f32"),
+        [n, c],
+        kernels.as_slice::<f32>().expect("contiguous f32"),
+        kc,
+    );
+    let [oh, ow] = geometry.output;
+    (pass, from_vec(out, &[n, c, oh, ow]))
 }
 
 /// Transforms both inputs and returns the plan (which holds their spectra) and the output.
@@ -196,13 +226,49 @@ impl FftBlurOps for Flex {
     ) -> FloatTensor<Self> {
         relate(&x, &kernel, relation).1
     }
+
+    fn svola_relate(
+        x: FloatTensor<Self>,
+        kernels: FloatTensor<Self>,
+        geometry: Arc<SvolaGeometry>,
+    ) -> FloatTensor<Self> {
+        svola_forward(&x, &kernels, &geometry).1
+    }
+}
+
+#[derive(Debug)]
+struct SvolaBackward;
+
+/// The forward pass, the geometry, and the input and kernel shapes.
+type SvolaState = (Arc<SvolaPass>, Arc<SvolaGeometry>, [usize; 4], [usize; 4]);
+
+impl Backward<Flex, 2> for SvolaBackward {
+    type State = SvolaState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_k] = ops.parents;
+        let grad = contiguous_f32(&grads.consume::<Flex>(&ops.node));
+        let (pass, geometry, x_dims, k_dims) = ops.state;
+        let (dx, dk) = geometry.backward(
+            &pass,
+            grad.as_slice::<f32>().expect("contiguous f32"),
+            k_dims[0],
+            [node_x.is_some(), node_k.is_some()],
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, from_vec(dx, &x_dims));
+        }
+        if let (Some(node), Some(dk)) = (node_k, dk) {
+            grads.register::<Flex>(node.id, from_vec(dk, &k_dims));
+        }
+    }
 }
 
 #[derive(Debug)]
 struct RelateBackward;
 
 /// The plan with both inputs' spectra, and the input shapes.
-type RelateState = (std::sync::Arc<PlaneCorrelation>, [usize; 4], [usize; 4]);
+type RelateState = (Arc<PlaneCorrelation>, [usize; 4], [usize; 4]);
 
 impl Backward<Flex, 2> for RelateBackward {
     type State = RelateState;
@@ -301,8 +367,37 @@ impl<C: CheckpointStrategy> FftBlurOps for Autodiff<Flex, C> {
         let (x, kernel) = (x.into_primitive(), kernel.into_primitive());
         let (x_dims, k_dims) = (dims4(&x), dims4(&kernel));
         let (plan, out) = relate(&x, &kernel, relation);
-        record(prep, || (std::sync::Arc::new(plan), x_dims, k_dims), out)
+        record(prep, || (Arc::new(plan), x_dims, k_dims), out)
     }
+
+    fn svola_relate(
+        x: FloatTensor<Self>,
+        kernels: FloatTensor<Self>,
+        geometry: Arc<SvolaGeometry>,
+    ) -> FloatTensor<Self> {
+        let prep = SvolaBackward
+            .prepare::<C>([x.node(), kernels.node()])
+            .compute_bound()
+            .stateful();
+        let (x, kernels) = (x.into_primitive(), kernels.into_primitive());
+        let (x_dims, k_dims) = (dims4(&x), dims4(&kernels));
+        let (pass, out) = svola_forward(&x, &kernels, &geometry);
+        record(prep, || (Arc::new(pass), geometry, x_dims, k_dims), out)
+    }
+}
+
+/// The SVOLA blur of flex tensors over `geometry` ([`crate::svola_host`]). Callers check that
+/// `x` is on flex and that the shapes match the geometry.
+pub(crate) fn svola_relate(
+    x: Tensor<4>,
+    kernels: Tensor<4>,
+    geometry: Arc<SvolaGeometry>,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FftBlurOps>::svola_relate(
+        x.into_dispatch(),
+        kernels.into_dispatch(),
+        geometry,
+    ))
 }
 
 /// Valid cross-correlation (or its adjoint full convolution, by `relation`) of flex tensors

@@ -21,6 +21,7 @@ pub mod pad;
 pub mod plot;
 pub mod resample;
 pub mod svola;
+pub mod svola_host;
 pub mod visual;
 
 pub use blur::{BlurMethod, Boundary, UniformBlur, add_gaussian_noise, blur_image};

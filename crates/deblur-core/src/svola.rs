@@ -23,6 +23,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::blur::{BlurMethod, Boundary, UniformBlur, same_pads};
 use crate::pad::{Padding, pad};
+use crate::svola_host::{HostRegion, SvolaGeometry};
 use crate::{Error, Result};
 
 /// The 1-D taper the windows are built from (separable: `w_(i,j)(u, v) = a_i(u) · b_j(v)`).
@@ -150,6 +151,8 @@ pub struct SvolaPlan {
     image: [usize; 2],
     kernel: [usize; 2],
     regions: Vec<RegionPlan>,
+    /// The same regions on the host, for the flex path.
+    host: std::sync::Arc<SvolaGeometry>,
 }
 
 impl Svola {
@@ -200,6 +203,7 @@ impl Svola {
             image: size,
             kernel: [1, 1],
             regions: Vec::new(),
+            host: Default::default(),
         }
         .with_regions(device)?;
         let placed = plan
@@ -235,6 +239,7 @@ impl Svola {
             image,
             kernel,
             regions: Vec::new(),
+            host: Default::default(),
         }
         .with_regions(device)
     }
@@ -283,6 +288,12 @@ impl SvolaPlan {
         let rows = AxisWindows::new(svola.window, svola.grid[0], input[0])?;
         let cols = AxisWindows::new(svola.window, svola.grid[1], input[1])?;
         let out_len = [input[0] + 1 - self.kernel[0], input[1] + 1 - self.kernel[1]];
+        let mut host = SvolaGeometry {
+            input,
+            kernel: self.kernel,
+            output: out_len,
+            regions: Vec::new(),
+        };
         let kernel = self.kernel;
         let reach = |axis: usize, start: usize, len: usize| {
             // output g reads inputs g..g+k: it meets the support when g + k > start, g < start + len
@@ -301,6 +312,13 @@ impl SvolaPlan {
                     .iter()
                     .flat_map(|av| b.iter().map(move |bv| av * bv))
                     .collect();
+                host.regions.push(HostRegion {
+                    index: i * svola.grid[1] + j,
+                    start: [*r0, *c0],
+                    extent: [a.len(), b.len()],
+                    out,
+                    window: values.clone(),
+                });
                 self.regions.push(RegionPlan {
                     index: i * svola.grid[1] + j,
                     start: [*r0, *c0],
@@ -313,6 +331,7 @@ impl SvolaPlan {
                 });
             }
         }
+        self.host = std::sync::Arc::new(host);
         Ok(self)
     }
 
@@ -354,6 +373,10 @@ impl SvolaPlan {
             Boundary::Same(padding) => pad(image, same_pads(self.kernel), padding),
         };
         let device = x.device();
+        #[cfg(feature = "flex")]
+        if self.host_path(&device) {
+            return Ok(crate::flex_ext::svola_relate(x, kernels, self.host.clone()));
+        }
         let valid = UniformBlur::new(Boundary::Valid).with_method(self.svola.method);
         let mut total: Option<Tensor<4>> = None;
         for p in &self.regions {
@@ -374,6 +397,27 @@ impl SvolaPlan {
             total = Some(place_add(sum, piece, [r_lo, c_lo]));
         }
         Ok(total.unwrap_or_else(|| Tensor::zeros([n, c, out[0], out[1]], &device)))
+    }
+
+    /// Whether [`SvolaPlan::apply`] runs on the host ([`crate::svola_host`]): on flex, when the
+    /// regions' blurs are FFTs (forced, or chosen for the largest region).
+    #[cfg(feature = "flex")]
+    fn host_path(&self, device: &Device) -> bool {
+        if !crate::device::is_flex(device) {
+            return false;
+        }
+        let Some(largest) = self.host.regions.iter().max_by_key(|r| {
+            let [h, w] = r.extent;
+            h * w
+        }) else {
+            return false;
+        };
+        let [kh, kw] = self.kernel;
+        let patch = [
+            largest.out[0].1 - largest.out[0].0 + kh - 1,
+            largest.out[1].1 - largest.out[1].0 + kw - 1,
+        ];
+        self.svola.method.resolve(patch, self.kernel, device) == BlurMethod::Fft
     }
 
     /// [`Svola::adjoint`] with the plan's windows.
@@ -599,6 +643,72 @@ mod tests {
             assert!(
                 (fd - got).abs() < 1e-2 * (1.0 + got.abs()),
                 "[{idx}] fd {fd} vs {got}"
+            );
+        }
+    }
+
+    /// The FFT path (on flex: the host implementation, `svola_host`) with a batch of two
+    /// two-channel images, per-channel kernels and the `same` boundary: gradients of the image
+    /// and of the kernels against central finite differences of the forward pass.
+    #[test]
+    fn fft_path_gradients_match_finite_differences() {
+        let device = Device::default().autodiff();
+        device.seed(9);
+        let x0: Vec<f32> = (0..2 * 2 * 16 * 18)
+            .map(|i| ((i * 37) % 101) as f32 / 101.0)
+            .collect();
+        let g = Tensor::<4>::random([2, 2, 16, 18], Distribution::Default, &device);
+        let k0: Vec<f32> = (0..4 * 2 * 9)
+            .map(|i| ((i * 7) % 11) as f32 / 11.0)
+            .collect();
+        let image =
+            |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [2, 2, 16, 18]), &device);
+        let kernels =
+            |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [4, 2, 3, 3]), &device);
+        let svola = Svola::new([2, 2], Boundary::Same(Padding::Symmetric))
+            .with_window(WindowShape::Tent)
+            .with_method(BlurMethod::Fft);
+        let (x, k) = (
+            image(x0.clone()).require_grad(),
+            kernels(k0.clone()).require_grad(),
+        );
+        let loss = (svola.apply(x.clone(), k.clone()).unwrap() * g.clone()).sum();
+        let grads = loss.backward();
+        let vec = |t: Tensor<4>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap()
+        };
+        let (gx, gk) = (vec(x.grad(&grads).unwrap()), vec(k.grad(&grads).unwrap()));
+        let loss_at = |xv: Vec<f32>, kv: Vec<f32>| {
+            f64::from(
+                (svola.apply(image(xv), kernels(kv)).unwrap() * g.clone())
+                    .sum()
+                    .into_scalar::<f32>(),
+            )
+        };
+        let eps = 1e-2f32;
+        for idx in [0usize, 17, 40, 53, 71] {
+            let (mut up, mut down) = (k0.clone(), k0.clone());
+            up[idx] += eps;
+            down[idx] -= eps;
+            let fd = (loss_at(x0.clone(), up) - loss_at(x0.clone(), down)) / (2.0 * f64::from(eps));
+            let got = f64::from(gk[idx]);
+            assert!(
+                (fd - got).abs() < 1e-2 * (1.0 + got.abs()),
+                "k[{idx}] fd {fd} vs {got}"
+            );
+        }
+        for idx in [0usize, 19, 150, 600, 1151] {
+            let (mut up, mut down) = (x0.clone(), x0.clone());
+            up[idx] += eps;
+            down[idx] -= eps;
+            let fd = (loss_at(up, k0.clone()) - loss_at(down, k0.clone())) / (2.0 * f64::from(eps));
+            let got = f64::from(gx[idx]);
+            assert!(
+                (fd - got).abs() < 1e-2 * (1.0 + got.abs()),
+                "x[{idx}] fd {fd} vs {got}"
             );
         }
     }

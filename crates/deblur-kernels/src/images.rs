@@ -1,4 +1,5 @@
-//! Sources of sharp training images: image folders and procedural dead leaves.
+//! Sources of sharp training images: image folders, procedural dead leaves and text pages
+//! ([`crate::text_pages`]).
 //!
 //! Every source draws `[channels, p, p]` crops in `[0, 1]` from a caller's RNG, so a seeded RNG
 //! gives the same crops on every run.
@@ -11,6 +12,7 @@ use deblur_core::load_image;
 use ndarray::{Array2, Array3, Axis, s};
 use rand::Rng;
 
+use crate::text_pages::TextPages;
 use crate::{Error, Result};
 
 /// Colour mode of training crops.
@@ -344,12 +346,14 @@ impl ImageSource for DeadLeaves {
     }
 }
 
-/// Where sharp training images come from, as a user names it: `dead-leaves` (procedural) or
-/// the path of a folder of PNG/JPEG/TIFF images.
+/// Where sharp training images come from, as a user names it: `dead-leaves` or `text-pages`
+/// (procedural) or the path of a folder of PNG/JPEG/TIFF images.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageSpec {
     /// [`DeadLeaves`].
     DeadLeaves,
+    /// [`TextPages`].
+    TextPages,
     /// A [`FolderSource`] on this folder.
     Folder(PathBuf),
 }
@@ -358,10 +362,10 @@ impl std::str::FromStr for ImageSpec {
     type Err = std::convert::Infallible;
 
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Ok(if s == "dead-leaves" {
-            ImageSpec::DeadLeaves
-        } else {
-            ImageSpec::Folder(PathBuf::from(s))
+        Ok(match s {
+            "dead-leaves" => ImageSpec::DeadLeaves,
+            "text-pages" => ImageSpec::TextPages,
+            _ => ImageSpec::Folder(PathBuf::from(s)),
         })
     }
 }
@@ -370,6 +374,7 @@ impl std::fmt::Display for ImageSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ImageSpec::DeadLeaves => f.write_str("dead-leaves"),
+            ImageSpec::TextPages => f.write_str("text-pages"),
             ImageSpec::Folder(dir) => write!(f, "{}", dir.display()),
         }
     }
@@ -382,16 +387,15 @@ impl ImageSpec {
     /// # Errors
     /// A folder's errors ([`FolderSource::new`]); [`Error::InvalidSetting`] for a zero crop.
     pub fn open(&self, crop: usize, color: ColorMode, augment: bool) -> Result<SharedImages> {
+        if crop == 0 && !matches!(self, ImageSpec::Folder(_)) {
+            return Err(Error::InvalidSetting {
+                setting: "crop",
+                rule: "must be positive".into(),
+            });
+        }
         let source: Arc<dyn ImageSource> = match self {
-            ImageSpec::DeadLeaves => {
-                if crop == 0 {
-                    return Err(Error::InvalidSetting {
-                        setting: "crop",
-                        rule: "must be positive".into(),
-                    });
-                }
-                Arc::new(DeadLeaves::new(crop, color))
-            }
+            ImageSpec::DeadLeaves => Arc::new(DeadLeaves::new(crop, color)),
+            ImageSpec::TextPages => Arc::new(TextPages::new(crop, color)),
             ImageSpec::Folder(dir) => Arc::new(FolderSource::new(dir, crop, color, augment)?),
         };
         Ok(SharedImages(source))

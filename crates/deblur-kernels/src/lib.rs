@@ -13,6 +13,7 @@ mod raster;
 pub mod shake;
 pub mod simple;
 pub mod stats;
+pub mod text_pages;
 
 pub use bank::{BankSidecar, KernelBank, synthesize_bank};
 pub use error::{Error, Result};
@@ -22,3 +23,4 @@ pub use images::{
 };
 pub use pairs::{CameraResponse, FieldPairs, KernelSource, PairBatch, PairConfig, PairGenerator};
 pub use stats::{BankStats, bank_stats, mean_kernel};
+pub use text_pages::TextPages;

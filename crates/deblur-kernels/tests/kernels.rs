@@ -7,8 +7,8 @@ use deblur_kernels::bank::kernel_rng;
 use deblur_kernels::shake::{ShakeConfig, rasterise_trajectory, shake_trajectory};
 use deblur_kernels::simple::linear_kernel;
 use deblur_kernels::{
-    ColorMode, DeadLeaves, Error, FolderSource, ImageSource, KernelBank, KernelFamily, PairConfig,
-    PairGenerator, bank_stats, synthesize_bank,
+    ColorMode, DeadLeaves, Error, FolderSource, ImageSource, ImageSpec, KernelBank, KernelFamily,
+    PairConfig, PairGenerator, TextPages, bank_stats, synthesize_bank,
 };
 use ndarray::Array2;
 
@@ -170,6 +170,57 @@ fn dead_leaves_have_heavy_tailed_gradients() {
         .sample(&mut kernel_rng(1, 1))
         .unwrap();
     assert_eq!(rgb.dim(), (3, 32, 32));
+}
+
+#[test]
+fn text_pages_are_two_toned_lines_of_ink_on_paper() {
+    let source = TextPages::new(360, ColorMode::Gray);
+    let page = source.sample(&mut kernel_rng(4, 0)).unwrap();
+    assert_eq!(page.dim(), (1, 360, 360));
+    assert_eq!(
+        page,
+        source.sample(&mut kernel_rng(4, 0)).unwrap(),
+        "same seed, same page"
+    );
+    assert_ne!(page, source.sample(&mut kernel_rng(4, 1)).unwrap());
+    let plane = page.index_axis(ndarray::Axis(0), 0);
+    let (lo, hi) = plane
+        .iter()
+        .fold((1f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    // ink is 0.02–0.25 and paper 0.75–0.97 (± a 0.04 gradient): both tones are present
+    assert!(lo <= 0.25 && hi >= 0.71, "range {lo}..{hi}");
+    let mid = 0.5 * (lo + hi);
+    let dark = plane.iter().filter(|&&v| v < mid).count() as f64 / plane.len() as f64;
+    // strokes cover some of the page but paper dominates, as on a printed page
+    assert!((0.03..0.4).contains(&dark), "ink covers {dark}");
+    // most pixels are pure paper or pure ink (anti-aliasing only at stroke edges)
+    let near_tone = plane
+        .iter()
+        .filter(|&&v| (v - lo).abs() < 0.08 || (v - hi).abs() < 0.1)
+        .count() as f64
+        / plane.len() as f64;
+    assert!(
+        near_tone > 0.8,
+        "only {near_tone} of the pixels are near a tone"
+    );
+    // text runs in lines: the ink per row varies far more than per column does over a page
+    let ink_rows: Vec<f64> = plane
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().filter(|&&v| v < mid).count() as f64)
+        .collect();
+    let blank_rows = ink_rows.iter().filter(|&&n| n == 0.0).count();
+    assert!(blank_rows > 36, "{blank_rows} blank rows: no line spacing");
+    assert_eq!(
+        "text-pages".parse::<ImageSpec>().unwrap(),
+        ImageSpec::TextPages
+    );
+    assert_eq!(ImageSpec::TextPages.to_string(), "text-pages");
+    assert!(TextPages::new(0, ColorMode::Gray).validate().is_err());
+    let rgb = TextPages::new(40, ColorMode::Rgb)
+        .sample(&mut kernel_rng(4, 2))
+        .unwrap();
+    assert_eq!(rgb.dim(), (3, 40, 40));
 }
 
 #[test]

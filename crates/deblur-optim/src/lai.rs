@@ -21,8 +21,10 @@ use std::time::Instant;
 use burn::tensor::Device;
 use deblur_core::color::{YCbCrStandard, luma};
 use deblur_core::{Boundary, Kernel, Padding, UniformBlur, blur_image, load_image};
+use deblur_kernels::{ColorMode, ImageSource, ImageSpec};
 use deblur_metrics::{ShiftOptions, shift_compensated_score};
 use ndarray::{Array2, Axis};
+use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -186,15 +188,17 @@ pub fn load_lai(
 }
 
 /// A screening set under the same protocol, built from training data instead of the evaluation
-/// images: `count` mosaics of `tiles × tiles` consecutive images of `dir` (sorted by name; luma),
-/// so that large kernels fit while the content keeps its native sharpness, crossed with `kernels`
-/// (numbered from 1). Every image's category is `screen`.
+/// images, crossed with `kernels` (numbered from 1). From a folder: `count` mosaics of
+/// `tiles × tiles` consecutive images of it (sorted by name; luma), so that large kernels fit
+/// while the content keeps its native sharpness. From a procedural source (`dead-leaves`,
+/// `text-pages`): `count` images of side `180 · tiles` (a train400 mosaic's size), image `i`
+/// drawn from seed `i`. Every image's category is `screen` (folders) or the source's name.
 ///
 /// # Errors
 /// [`Error::Dataset`] for a missing folder or too few images, [`Error::InvalidSetting`] for no kernels, or `count` or
 /// `tiles` 0; decoding errors naming the file.
 pub fn screening_set(
-    dir: &Path,
+    source: &ImageSpec,
     count: usize,
     tiles: usize,
     kernels: Vec<Kernel>,
@@ -208,6 +212,44 @@ pub fn screening_set(
             ),
         ));
     }
+    let images = match source {
+        ImageSpec::Folder(dir) => mosaics(dir, count, tiles)?,
+        procedural => {
+            let pages = procedural
+                .open(180 * tiles, ColorMode::Gray, false)
+                .map_err(|e| Error::setting("screening images", e.to_string()))?;
+            (0..count)
+                .map(|i| {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
+                    let page = pages
+                        .sample(&mut rng)
+                        .map_err(|e| Error::setting("screening images", e.to_string()))?;
+                    Ok(LaiImage {
+                        name: format!("{procedural}_{:02}", i + 1),
+                        category: procedural.to_string(),
+                        sharp: page.index_axis_move(Axis(0), 0),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+    let kernels = kernels
+        .into_iter()
+        .enumerate()
+        .map(|(i, kernel)| LaiKernel {
+            index: i + 1,
+            kernel,
+        })
+        .collect();
+    Ok(LaiSet {
+        images,
+        kernels,
+        noise_std: LAI_NOISE_STD,
+    })
+}
+
+/// `count` mosaics of `tiles × tiles` consecutive images of `dir` (luma).
+fn mosaics(dir: &Path, count: usize, tiles: usize) -> Result<Vec<LaiImage>> {
     let files = png_files(dir)?;
     let per_image = tiles * tiles;
     if files.len() < count * per_image {
@@ -259,19 +301,7 @@ pub fn screening_set(
             sharp,
         });
     }
-    let kernels = kernels
-        .into_iter()
-        .enumerate()
-        .map(|(i, kernel)| LaiKernel {
-            index: i + 1,
-            kernel,
-        })
-        .collect();
-    Ok(LaiSet {
-        images,
-        kernels,
-        noise_std: LAI_NOISE_STD,
-    })
+    Ok(images)
 }
 
 /// FNV-1a of a case name, mixed with the protocol seed: the noise seed of that case.

@@ -617,6 +617,14 @@ pub fn deblur_blind(
         },
         (None, method) => method.clone(),
     };
+    // the smoothed final step deconvolves with the estimate as the smoothed levels see it
+    let method = match (switch, method) {
+        (Some(r), BlindMethod::L0(c)) if r.smoothed_final => BlindMethod::L0(L0BlindConfig {
+            kernel_sharpening: 0.0,
+            ..c
+        }),
+        (_, method) => method,
+    };
     let l0 = matches!(method, BlindMethod::L0(_));
     let window = match request.crop {
         CropChoice::Full => None,

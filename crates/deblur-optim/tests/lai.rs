@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use deblur_optim::lai::{LAI_NOISE_STD, load_lai, synthesize_observation};
+use deblur_kernels::ImageSpec;
+use deblur_optim::lai::{LAI_NOISE_STD, load_lai, screening_set, synthesize_observation};
 
 fn lai_dir() -> PathBuf {
     deblur_testkit::shared_data("lai2016")
@@ -49,4 +50,19 @@ fn the_set_is_rebuilt_bit_for_bit_from_its_seed() {
         (std - LAI_NOISE_STD).abs() < 0.001,
         "noise std {std} should be about {LAI_NOISE_STD}"
     );
+}
+
+#[test]
+fn procedural_screening_sets_are_named_sized_and_reproducible() {
+    let kernel = deblur_core::Kernel::new(ndarray::Array2::from_elem((5, 5), 1.0 / 25.0)).unwrap();
+    let set = screening_set(&ImageSpec::TextPages, 2, 2, vec![kernel.clone()]).unwrap();
+    assert_eq!(set.images.len(), 2);
+    assert_eq!(set.images[1].name, "text-pages_02");
+    assert_eq!(set.images[0].category, "text-pages");
+    assert_eq!(set.images[0].sharp.dim(), (360, 360));
+    let again = screening_set(&ImageSpec::TextPages, 2, 2, vec![kernel.clone()]).unwrap();
+    assert_eq!(set.images[1].sharp, again.images[1].sharp);
+    assert_ne!(set.images[0].sharp, set.images[1].sharp);
+    let err = screening_set(&ImageSpec::TextPages, 0, 2, vec![kernel]).unwrap_err();
+    assert!(err.to_string().contains("needs images (got 0)"), "{err}");
 }
