@@ -338,7 +338,9 @@ pub fn kernel_coverage(kernel: &Kernel) -> f64 {
 /// weight of a Gaussian likelihood scaled from the noise-free setting.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NoiseAware {
-    /// Noise level up to which λ₀ is kept. Default: 0.0058 (λ = 1000 at 1 % noise).
+    /// Noise level up to which λ₀ is kept. Default: 0.0058 (λ = 1000 at 1 % noise; 3000 at 1 %
+    /// gained on the screening sets with the sharpened L0 kernels but not on the Lai set:
+    /// docs/benchmarks.md).
     pub reference_std: f64,
 }
 
