@@ -116,6 +116,39 @@ pub fn rescale_kernel(kernel: &Kernel, factor: f64, size: [usize; 2]) -> Result<
     Kernel::new(out)
 }
 
+/// `values` convolved with a normalised Gaussian of `sigma` px truncated at 3σ, zero outside the
+/// array (for small host arrays such as kernels: separable, direct). `sigma ≤ 0` returns a copy.
+pub fn gaussian_smooth_zero(values: &Array2<f32>, sigma: f64) -> Array2<f32> {
+    if sigma.is_nan() || sigma <= 0.0 {
+        return values.clone();
+    }
+    let radius = (3.0 * sigma).ceil() as isize;
+    let taps: Vec<f64> = (-radius..=radius)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f64 = taps.iter().sum();
+    let taps: Vec<f32> = taps.iter().map(|t| (t / total) as f32).collect();
+    let (h, w) = values.dim();
+    let pass = |input: &Array2<f32>, along_rows: bool| {
+        Array2::from_shape_fn((h, w), |(y, x)| {
+            let mut sum = 0f32;
+            for (i, &t) in taps.iter().enumerate() {
+                let o = i as isize - radius;
+                let (sy, sx) = if along_rows {
+                    (y as isize + o, x as isize)
+                } else {
+                    (y as isize, x as isize + o)
+                };
+                if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w {
+                    sum += t * input[[sy as usize, sx as usize]];
+                }
+            }
+            sum
+        })
+    };
+    pass(&pass(values, true), false)
+}
+
 /// Noise standard deviation of `image` (`[h, w]`, values in [0, 1]) from the finest diagonal Haar
 /// band: `median(|HH|) / 0.6745` with `HH = (a − b − c + d) / 2` over the 2×2 blocks.
 ///
@@ -146,6 +179,24 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+
+    #[test]
+    fn gaussian_smoothing_of_a_delta_by_hand() {
+        // σ = 1: taps e^{−i²/2}, i = −3..3, sum 1 + 2(0.606531 + 0.135335 + 0.011109) = 2.505949;
+        // a centred delta becomes the outer product, (1 / 2.505949)² = 0.159241 at the centre
+        let mut delta = Array2::<f32>::zeros((9, 9));
+        delta[[4, 4]] = 1.0;
+        let g = gaussian_smooth_zero(&delta, 1.0);
+        assert!((g[[4, 4]] - 0.159_241).abs() < 1e-5, "{}", g[[4, 4]]);
+        assert!((g[[4, 5]] - 0.159_241 * 0.606_531).abs() < 1e-5);
+        assert!((g.sum() - 1.0).abs() < 1e-5);
+        assert_eq!(g[[0, 0]], 0.0, "3σ truncation: nothing 4 px away");
+        // near the border mass is lost (zero outside), and σ = 0 is the identity
+        let mut corner = Array2::<f32>::zeros((5, 5));
+        corner[[0, 0]] = 1.0;
+        assert!(gaussian_smooth_zero(&corner, 1.0).sum() < 0.5);
+        assert_eq!(gaussian_smooth_zero(&corner, 0.0), corner);
+    }
     use rand_distr::{Distribution, Normal};
 
     #[test]

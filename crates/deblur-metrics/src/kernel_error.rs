@@ -2,6 +2,7 @@
 //! a kernel that is right but translated (blind deblurring cannot fix the translation) is not
 //! penalised.
 
+use deblur_core::resample::gaussian_smooth_zero;
 use deblur_core::{Kernel, Result};
 use ndarray::Array2;
 
@@ -80,8 +81,8 @@ pub fn kernel_similarity(a: &Kernel, b: &Kernel, sigma: f64, max_shift: usize) -
     let [ah, aw] = a.size();
     let [bh, bw] = b.size();
     let canvas = [ah.max(bh), aw.max(bw)];
-    let a = smoothed(a.resize_canvas(canvas)?.recentre()?.values(), sigma);
-    let b = smoothed(b.resize_canvas(canvas)?.recentre()?.values(), sigma);
+    let a = gaussian_smooth_zero(a.resize_canvas(canvas)?.recentre()?.values(), sigma);
+    let b = gaussian_smooth_zero(b.resize_canvas(canvas)?.recentre()?.values(), sigma);
     let norm = |v: &Array2<f32>| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
     let scale = norm(&a) * norm(&b);
     if scale <= 0.0 {
@@ -101,38 +102,6 @@ pub fn kernel_similarity(a: &Kernel, b: &Kernel, sigma: f64, max_shift: usize) -
         }
     }
     Ok(best)
-}
-
-/// `values` convolved with a normalised, 3σ-truncated Gaussian of `sigma` px (zero outside).
-fn smoothed(values: &Array2<f32>, sigma: f64) -> Array2<f32> {
-    if sigma <= 0.0 {
-        return values.clone();
-    }
-    let radius = (3.0 * sigma).ceil() as isize;
-    let taps: Vec<f64> = (-radius..=radius)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f64 = taps.iter().sum();
-    let taps: Vec<f32> = taps.iter().map(|t| (t / total) as f32).collect();
-    let (h, w) = values.dim();
-    let pass = |input: &Array2<f32>, along_rows: bool| {
-        Array2::from_shape_fn((h, w), |(y, x)| {
-            let mut sum = 0f32;
-            for (i, &t) in taps.iter().enumerate() {
-                let o = i as isize - radius;
-                let (sy, sx) = if along_rows {
-                    (y as isize + o, x as isize)
-                } else {
-                    (y as isize, x as isize + o)
-                };
-                if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w {
-                    sum += t * input[[sy as usize, sx as usize]];
-                }
-            }
-            sum
-        })
-    };
-    pass(&pass(values, true), false)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use burn::tensor::{Device, Tensor};
 use deblur_core::convert::array_to_tensor;
 use deblur_core::fft::{Spectrum, irfft2, rfft2, transform_len};
 use deblur_core::pad::pad;
-use deblur_core::resample::{rescale_kernel, resize_area};
+use deblur_core::resample::{gaussian_smooth_zero, rescale_kernel, resize_area};
 use deblur_core::{Boundary, Kernel, Padding, UniformBlur};
 use ndarray::{Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
@@ -638,35 +638,6 @@ fn default_sharpening() -> f64 {
     0.7
 }
 
-/// Separable Gaussian smoothing of a small array with zero extension (truncated at 3σ).
-fn smooth_zero(a: &Array2<f32>, sigma: f64) -> Array2<f32> {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let taps: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
-        .collect();
-    let total: f32 = taps.iter().sum();
-    let taps: Vec<f32> = taps.iter().map(|t| t / total).collect();
-    let (h, w) = a.dim();
-    let pass = |src: &Array2<f32>, along_rows: bool| {
-        Array2::from_shape_fn((h, w), |(r, c)| {
-            let mut acc = 0f32;
-            for (j, t) in taps.iter().enumerate() {
-                let o = j as isize - radius;
-                let (rr, cc) = if along_rows {
-                    (r as isize + o, c as isize)
-                } else {
-                    (r as isize, c as isize + o)
-                };
-                if rr >= 0 && cc >= 0 && (rr as usize) < h && (cc as usize) < w {
-                    acc += t * src[[rr as usize, cc as usize]];
-                }
-            }
-            acc
-        })
-    };
-    pass(&pass(a, true), false)
-}
-
 /// Removes a Gaussian blur of `sigma` px from a kernel estimate by Richardson–Lucy iterations
 /// (non-negative, mass-preserving), on a canvas with room for the blur's tails.
 fn sharpen_kernel(kernel: &Kernel, sigma: f64, iterations: usize) -> Result<Kernel> {
@@ -675,13 +646,13 @@ fn sharpen_kernel(kernel: &Kernel, sigma: f64, iterations: usize) -> Result<Kern
     let m = (3.0 * sigma).ceil() as usize;
     let mut observed = Array2::<f32>::zeros((h + 2 * m, w + 2 * m));
     observed.slice_mut(s![m..m + h, m..m + w]).assign(values);
-    let mut k = smooth_zero(&observed, sigma).mapv(|v| v.max(1e-8));
+    let mut k = gaussian_smooth_zero(&observed, sigma).mapv(|v| v.max(1e-8));
     for _ in 0..iterations {
-        let predicted = smooth_zero(&k, sigma);
+        let predicted = gaussian_smooth_zero(&k, sigma);
         let ratio = ndarray::Zip::from(&observed)
             .and(&predicted)
             .map_collect(|&o, &p| if p > 1e-12 { o / p } else { 0.0 });
-        k *= &smooth_zero(&ratio, sigma);
+        k *= &gaussian_smooth_zero(&ratio, sigma);
     }
     let mut out = k.slice(s![m..m + h, m..m + w]).to_owned();
     let peak = out.iter().copied().fold(0f32, f32::max);
@@ -770,7 +741,7 @@ mod tests {
             truth[[i, 28]] = 1.0;
         }
         truth /= truth.sum();
-        let wide = smooth_zero(&truth, 1.5);
+        let wide = gaussian_smooth_zero(&truth, 1.5);
         // smoothing with zero extension keeps the mass of an interior kernel (hand check: the
         // path ends 12 px from the border, the Gaussian reaches 5)
         assert!((wide.sum() - 1.0).abs() < 1e-5, "{}", wide.sum());
