@@ -79,11 +79,14 @@ pub struct LaiCase {
     pub blurred: Array2<f32>,
 }
 
-/// The PNG files of `dir`, sorted by name.
-fn png_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// What a Lai folder holds, for error messages.
+const LAI_LAYOUT: &str = "the Lai set needs images/ and kernels/";
+
+/// The PNG files of `dir`, sorted by name; `needs` says what the folder should hold.
+fn png_files(dir: &Path, needs: &str) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::Dataset {
         path: dir.to_path_buf(),
-        reason: format!("cannot read the folder ({e}); the Lai set needs images/ and kernels/"),
+        reason: format!("cannot read the folder ({e}); {needs}"),
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -125,7 +128,7 @@ pub fn load_lai(
         kernels: Vec::new(),
         noise_std: LAI_NOISE_STD,
     };
-    for path in png_files(&dir.join("images"))? {
+    for path in png_files(&dir.join("images"), LAI_LAYOUT)? {
         let name = stem(&path);
         if images.is_some_and(|only| !only.contains(&name)) {
             continue;
@@ -142,7 +145,7 @@ pub fn load_lai(
             sharp,
         });
     }
-    for path in png_files(&dir.join("kernels"))? {
+    for path in png_files(&dir.join("kernels"), LAI_LAYOUT)? {
         let name = stem(&path);
         let index = name
             .strip_prefix("kernel_")
@@ -250,7 +253,10 @@ pub fn screening_set(
 
 /// `count` mosaics of `tiles × tiles` consecutive images of `dir` (luma).
 fn mosaics(dir: &Path, count: usize, tiles: usize) -> Result<Vec<LaiImage>> {
-    let files = png_files(dir)?;
+    let files = png_files(
+        dir,
+        "--screen-images takes a folder of PNG training images, text-pages or dead-leaves",
+    )?;
     let per_image = tiles * tiles;
     if files.len() < count * per_image {
         return Err(Error::Dataset {
