@@ -174,18 +174,29 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         "{:<22} {:>8} {:>7} {:>9} {:>9} {:>8}",
         "case", "PSNR", "SSIM", "seconds", "blurred", "gain"
     );
-    let mut print_row = |r: &LaiRow| {
-        println!(
-            "{:<22} {:>8.2} {:>7.4} {:>9.1} {:>9.2} {:>+8.2}",
-            r.name,
-            r.psnr,
-            r.ssim,
-            r.seconds,
-            r.blurred_psnr,
-            r.psnr - r.blurred_psnr
-        );
-    };
-    let restore = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
+    let mut on_row =
+        |r: &LaiRow, case: &LaiCase, restored: &ndarray::Array2<f32>| -> deblur_optim::Result<()> {
+            println!(
+                "{:<22} {:>8.2} {:>7.4} {:>9.1} {:>9.2} {:>+8.2}",
+                r.name,
+                r.psnr,
+                r.ssim,
+                r.seconds,
+                r.blurred_psnr,
+                r.psnr - r.blurred_psnr
+            );
+            if let Some(dir) = &args.images_out {
+                for (image, suffix) in [(&case.blurred, "_blurred"), (restored, "")] {
+                    deblur_core::convert::save_image(
+                        dir.join(format!("{}{suffix}.png", case.name)),
+                        &image.clone().insert_axis(Axis(0)),
+                        deblur_core::BitDepth::Eight,
+                    )?;
+                }
+            }
+            Ok(())
+        };
+    let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
         let true_kernel = &set.kernels[case.kernel].kernel;
         let [kh, kw] = true_kernel.size();
         let request = args.run.request(
@@ -271,21 +282,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             }
         }
     };
-    let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
-        let restored = restore(set, case)?;
-        if let Some(dir) = &args.images_out {
-            for (image, suffix) in [(&case.blurred, "_blurred"), (&restored, "")] {
-                let pixels = image.clone().insert_axis(Axis(0));
-                deblur_core::convert::save_image(
-                    dir.join(format!("{}{suffix}.png", case.name)),
-                    &pixels,
-                    deblur_core::BitDepth::Eight,
-                )?;
-            }
-        }
-        Ok(restored)
-    };
-    let rows = run_lai(&set, args.seed, &mut method, &device, &mut print_row)?;
+    let rows = run_lai(&set, args.seed, &mut method, &device, &mut on_row)?;
     print_groups("kernel", &rows, |r| {
         format!("{} ({} px)", r.kernel, r.kernel_size)
     });

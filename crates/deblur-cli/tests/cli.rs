@@ -1125,30 +1125,25 @@ fn bench_lai_bad_input_exits_2_naming_the_file() {
     assert_fails(&out, &["people_09"]);
     // screening: a missing image folder is named with what --screen-images takes; zero tiles
     let kernel = data("levin_kernel1.png");
-    let out = deblur(&[
-        "bench",
-        "lai",
-        "--screen-kernels",
-        s(&kernel),
-        "--screen-images",
-        s(&missing),
-        "--method",
-        "blurred",
-    ]);
-    assert_fails(&out, &["nowhere", "text-pages"]);
-    let out = deblur(&[
-        "bench",
-        "lai",
-        "--screen-kernels",
-        s(&kernel),
-        "--screen-images",
-        "text-pages",
-        "--screen-tiles",
-        "0",
-        "--method",
-        "blurred",
-    ]);
-    assert_fails(&out, &["tiles (got 0)"]);
+    let screen = |images: &str, more: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "lai",
+            "--screen-kernels",
+            s(&kernel),
+            "--screen-images",
+            images,
+            "--method",
+            "blurred",
+        ];
+        args.extend_from_slice(more);
+        deblur(&args)
+    };
+    assert_fails(&screen(s(&missing), &[]), &["nowhere", "text-pages"]);
+    assert_fails(
+        &screen("text-pages", &["--screen-tiles", "0"]),
+        &["tiles (got 0)"],
+    );
 }
 
 /// `deblur kernels field` writes a field, its sidecar and its picture; `deblur blur

@@ -14,7 +14,7 @@ use burn::tensor::{Tensor, TensorData};
 use std::sync::Arc;
 
 use crate::host_fft::{PlaneCorrelation, Relation};
-use crate::pad::{PadWidths, Padding, pad_planes, pad_planes_adjoint};
+use crate::pad::{PadWidths, Padding, add_planes_at, crop_planes, pad_planes, pad_planes_adjoint};
 use crate::svola_host::{SvolaGeometry, SvolaPass};
 
 /// The `[d0, d1, d2, d3]` dimensions of a rank-4 flex tensor.
@@ -168,37 +168,30 @@ fn add_in_place(total: FlexTensor, piece: &FlexTensor, at: [usize; 2]) -> FlexTe
     let [n, c, th, tw] = dims4(&total);
     let [pn, pc, ph, pw] = dims4(&piece);
     assert!(
-        pn == n && pc == c && at[0] + ph <= th && at[1] + pw <= tw,
-        "piece {:?} at {at:?} outside {:?}",
+        pn == n && pc == c,
+        "piece {:?} against {:?}",
         [pn, pc, ph, pw],
         [n, c, th, tw]
     );
-    let src = piece.as_slice::<f32>().expect("contiguous f32");
-    let dst = total.storage_mut::<f32>();
-    for (plane, part) in dst.chunks_mut(th * tw).zip(src.chunks(ph * pw)) {
-        for (r, row) in part.chunks(pw).enumerate() {
-            let start = (at[0] + r) * tw + at[1];
-            for (d, s) in plane[start..start + pw].iter_mut().zip(row) {
-                *d += s;
-            }
-        }
-    }
+    add_planes_at(
+        total.storage_mut::<f32>(),
+        [th, tw],
+        piece.as_slice::<f32>().expect("contiguous f32"),
+        [ph, pw],
+        at,
+    );
     total
 }
 
 /// The `[h, w]` region of `t` at `at`, copied.
-fn region(t: &FlexTensor, at: [usize; 2], [h, w]: [usize; 2]) -> FlexTensor {
+fn region(t: &FlexTensor, at: [usize; 2], size: [usize; 2]) -> FlexTensor {
     let t = contiguous_f32(t);
     let [n, c, th, tw] = dims4(&t);
     let src = t.as_slice::<f32>().expect("contiguous f32");
-    let mut out = Vec::with_capacity(n * c * h * w);
-    for plane in src.chunks(th * tw) {
-        for r in 0..h {
-            let start = (at[0] + r) * tw + at[1];
-            out.extend_from_slice(&plane[start..start + w]);
-        }
-    }
-    from_vec(out, &[n, c, h, w])
+    from_vec(
+        crop_planes(src, [th, tw], at, size),
+        &[n, c, size[0], size[1]],
+    )
 }
 
 impl FftBlurOps for Flex {

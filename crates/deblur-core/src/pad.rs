@@ -177,6 +177,51 @@ pub fn pad_planes(xs: &[f32], [h, w]: [usize; 2], pads: PadWidths, mode: Padding
     out
 }
 
+/// Adds each `[h, w]` plane of `src` into the matching `[th, tw]` plane of `dst` at rows
+/// `at[0]..`, columns `at[1]..` (overlap-add on host planes; the piece must fit).
+pub fn add_planes_at(
+    dst: &mut [f32],
+    [th, tw]: [usize; 2],
+    src: &[f32],
+    [h, w]: [usize; 2],
+    at: [usize; 2],
+) {
+    assert!(
+        at[0] + h <= th && at[1] + w <= tw,
+        "piece outside the plane"
+    );
+    for (plane, part) in dst.chunks_mut(th * tw).zip(src.chunks(h * w)) {
+        for (r, row) in part.chunks(w).enumerate() {
+            let start = (at[0] + r) * tw + at[1];
+            for (d, s) in plane[start..start + w].iter_mut().zip(row) {
+                *d += s;
+            }
+        }
+    }
+}
+
+/// The `[h, w]` region at `at` of every `[th, tw]` plane of `src`, copied (the adjoint of
+/// [`add_planes_at`]).
+pub fn crop_planes(
+    src: &[f32],
+    [th, tw]: [usize; 2],
+    at: [usize; 2],
+    [h, w]: [usize; 2],
+) -> Vec<f32> {
+    assert!(
+        at[0] + h <= th && at[1] + w <= tw,
+        "region outside the plane"
+    );
+    let mut out = Vec::with_capacity(src.len() / (th * tw).max(1) * h * w);
+    for plane in src.chunks(th * tw) {
+        for r in 0..h {
+            let start = (at[0] + r) * tw + at[1];
+            out.extend_from_slice(&plane[start..start + w]);
+        }
+    }
+    out
+}
+
 /// The adjoint of [`pad_planes`] ([`pad_adjoint`] on host planes): every padded pixel's value is
 /// added onto the pixel it copies. `[h, w]` is the unpadded plane size.
 pub fn pad_planes_adjoint(

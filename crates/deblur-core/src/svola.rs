@@ -130,19 +130,6 @@ pub struct Svola {
     pub method: BlurMethod,
 }
 
-/// Where one region's contribution lands: its window over its support in the blur's input and
-/// the output rows/columns it reaches.
-struct RegionPlan {
-    index: usize,
-    /// Support `[row, col]` start and `[rows, cols]` extent in the (padded) input.
-    start: [usize; 2],
-    extent: [usize; 2],
-    /// Output range `[lo, hi)` per axis.
-    out: [(usize, usize); 2],
-    /// The window over the support, `[1, 1, rows, cols]`, on the plan's device.
-    window: Tensor<4>,
-}
-
 /// A [`Svola`] prepared for one image size and kernel size on one device: the windows are
 /// computed and placed on the device once, so that repeated calls (a solver's every step) only
 /// blur. [`Svola::apply`] and [`Svola::adjoint`] build one per call.
@@ -150,9 +137,10 @@ pub struct SvolaPlan {
     svola: Svola,
     image: [usize; 2],
     kernel: [usize; 2],
-    regions: Vec<RegionPlan>,
-    /// The same regions on the host, for the flex path.
+    /// The regions that reach the output: supports, output ranges, windows (host values).
     host: std::sync::Arc<SvolaGeometry>,
+    /// Each region's window as a `[1, 1, rows, cols]` tensor on the plan's device.
+    windows: Vec<Tensor<4>>,
 }
 
 impl Svola {
@@ -202,15 +190,17 @@ impl Svola {
             },
             image: size,
             kernel: [1, 1],
-            regions: Vec::new(),
             host: Default::default(),
+            windows: Vec::new(),
         }
         .with_regions(device)?;
         let placed = plan
+            .host
             .regions
-            .into_iter()
-            .map(|p| {
-                p.window.pad(
+            .iter()
+            .zip(plan.windows)
+            .map(|(p, window)| {
+                window.pad(
                     [
                         (p.start[0], size[0] - p.start[0] - p.extent[0]),
                         (p.start[1], size[1] - p.start[1] - p.extent[1]),
@@ -238,8 +228,8 @@ impl Svola {
             svola: *self,
             image,
             kernel,
-            regions: Vec::new(),
             host: Default::default(),
+            windows: Vec::new(),
         }
         .with_regions(device)
     }
@@ -312,22 +302,16 @@ impl SvolaPlan {
                     .iter()
                     .flat_map(|av| b.iter().map(move |bv| av * bv))
                     .collect();
+                self.windows.push(Tensor::from_data(
+                    TensorData::new(values.clone(), [1, 1, a.len(), b.len()]),
+                    device,
+                ));
                 host.regions.push(HostRegion {
                     index: i * svola.grid[1] + j,
                     start: [*r0, *c0],
                     extent: [a.len(), b.len()],
                     out,
-                    window: values.clone(),
-                });
-                self.regions.push(RegionPlan {
-                    index: i * svola.grid[1] + j,
-                    start: [*r0, *c0],
-                    extent: [a.len(), b.len()],
-                    out,
-                    window: Tensor::from_data(
-                        TensorData::new(values, [1, 1, a.len(), b.len()]),
-                        device,
-                    ),
+                    window: values,
                 });
             }
         }
@@ -379,13 +363,13 @@ impl SvolaPlan {
         }
         let valid = UniformBlur::new(Boundary::Valid).with_method(self.svola.method);
         let mut total: Option<Tensor<4>> = None;
-        for p in &self.regions {
+        for (p, window) in self.host.regions.iter().zip(&self.windows) {
             let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
             let patch =
                 x.clone()
                     .narrow(2, p.start[0], p.extent[0])
                     .narrow(3, p.start[1], p.extent[1])
-                    * p.window.clone();
+                    * window.clone();
             // zero context so that the valid blur of the patch covers exactly out[0] × out[1]
             let pads = [
                 (p.start[0] - r_lo, r_hi + kh - 1 - p.start[0] - p.extent[0]),
@@ -412,11 +396,7 @@ impl SvolaPlan {
         }) else {
             return false;
         };
-        let [kh, kw] = self.kernel;
-        let patch = [
-            largest.out[0].1 - largest.out[0].0 + kh - 1,
-            largest.out[1].1 - largest.out[1].0 + kw - 1,
-        ];
+        let patch = largest.patch(self.kernel);
         self.svola.method.resolve(patch, self.kernel, device) == BlurMethod::Fft
     }
 
@@ -439,7 +419,7 @@ impl SvolaPlan {
         let device = residual.device();
         let valid = UniformBlur::new(Boundary::Valid).with_method(self.svola.method);
         let mut total = Tensor::<4>::zeros([n, c, input[0], input[1]], &device);
-        for p in &self.regions {
+        for (p, window) in self.host.regions.iter().zip(&self.windows) {
             let ((r_lo, r_hi), (c_lo, c_hi)) = (p.out[0], p.out[1]);
             let part = residual
                 .clone()
@@ -451,7 +431,7 @@ impl SvolaPlan {
                 3,
                 p.start[1] - c_lo,
                 p.extent[1],
-            ) * p.window.clone();
+            ) * window.clone();
             total = place_add(total, patch, p.start);
         }
         Ok(match self.svola.boundary {

@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::host_fft::{PlaneCorrelation, Relation};
+use crate::pad::{add_planes_at, crop_planes};
 
 /// One region: its window over its support in the blur's input, and the output it reaches.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,7 +32,7 @@ impl HostRegion {
     }
 
     /// `[rows, cols]` of the zero-padded patch whose valid correlation is the piece.
-    fn patch(&self, kernel: [usize; 2]) -> [usize; 2] {
+    pub fn patch(&self, kernel: [usize; 2]) -> [usize; 2] {
         let [ph, pw] = self.piece();
         [ph + kernel[0] - 1, pw + kernel[1] - 1]
     }
@@ -120,18 +121,8 @@ impl SvolaGeometry {
         let mut out = vec![0f32; planes * oh * ow];
         let mut plans = Vec::with_capacity(results.len());
         for (region, (plan, piece)) in self.regions.iter().zip(results) {
-            let [rh, rw] = region.piece();
-            let (r_lo, c_lo) = (region.out[0].0, region.out[1].0);
-            out.par_chunks_mut(oh * ow)
-                .zip(piece.par_chunks(rh * rw))
-                .for_each(|(plane, part)| {
-                    for (r, row) in part.chunks(rw).enumerate() {
-                        let start = (r_lo + r) * ow + c_lo;
-                        for (d, s) in plane[start..start + rw].iter_mut().zip(row) {
-                            *d += s;
-                        }
-                    }
-                });
+            let at = [region.out[0].0, region.out[1].0];
+            add_planes_at(&mut out, self.output, &piece, region.piece(), at);
             plans.push(plan);
         }
         (
@@ -155,7 +146,6 @@ impl SvolaGeometry {
         want: [bool; 2],
     ) -> Gradients {
         let planes = pass.planes;
-        let [oh, ow] = self.output;
         let [ih, iw] = self.input;
         let [kh, kw] = self.kernel;
         let per_kernel = pass.kernel_channels * kh * kw;
@@ -164,15 +154,8 @@ impl SvolaGeometry {
             .par_iter()
             .zip(pass.plans.par_iter())
             .map(|(region, plan)| {
-                let [rh, rw] = region.piece();
-                let (r_lo, c_lo) = (region.out[0].0, region.out[1].0);
-                let mut g = Vec::with_capacity(planes * rh * rw);
-                for plane in grad.chunks(oh * ow) {
-                    for r in 0..rh {
-                        let start = (r_lo + r) * ow + c_lo;
-                        g.extend_from_slice(&plane[start..start + rw]);
-                    }
-                }
+                let at = [region.out[0].0, region.out[1].0];
+                let g = crop_planes(grad, self.output, at, region.piece());
                 plan.backward(&g, want)
             })
             .collect();

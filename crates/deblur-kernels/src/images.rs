@@ -346,6 +346,9 @@ impl ImageSource for DeadLeaves {
     }
 }
 
+/// Largest side of a procedural image ([`ImageSpec::open`]): 16384² floats are 1 GiB.
+pub const MAX_PROCEDURAL_SIDE: usize = 16384;
+
 /// Where sharp training images come from, as a user names it: `dead-leaves` or `text-pages`
 /// (procedural) or the path of a folder of PNG/JPEG/TIFF images.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -387,10 +390,12 @@ impl ImageSpec {
     /// # Errors
     /// A folder's errors ([`FolderSource::new`]); [`Error::InvalidSetting`] for a zero crop.
     pub fn open(&self, crop: usize, color: ColorMode, augment: bool) -> Result<SharedImages> {
-        if crop == 0 && !matches!(self, ImageSpec::Folder(_)) {
+        if !matches!(self, ImageSpec::Folder(_)) && !(1..=MAX_PROCEDURAL_SIDE).contains(&crop) {
             return Err(Error::InvalidSetting {
                 setting: "crop",
-                rule: "must be positive".into(),
+                rule: format!(
+                    "{crop} px: procedural images are 1 to {MAX_PROCEDURAL_SIDE} px on a side"
+                ),
             });
         }
         let source: Arc<dyn ImageSource> = match self {

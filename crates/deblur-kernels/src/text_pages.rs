@@ -47,10 +47,14 @@ impl TextPages {
     /// [`Error::InvalidSetting`] naming the problem.
     pub fn validate(&self) -> Result<()> {
         let (lo, hi) = self.glyph_height;
-        if self.size == 0 {
+        if !(1..=crate::images::MAX_PROCEDURAL_SIDE).contains(&self.size) {
             return Err(Error::InvalidSetting {
                 setting: "text page size",
-                rule: "must be positive".into(),
+                rule: format!(
+                    "{} px: pages are 1 to {} px on a side",
+                    self.size,
+                    crate::images::MAX_PROCEDURAL_SIDE
+                ),
             });
         }
         if !(lo >= 3.0 && hi >= lo && hi.is_finite()) {
@@ -100,7 +104,8 @@ impl TextPages {
             .collect()
     }
 
-    /// Renders one page `[channels, size, size]` in `[0, 1]`.
+    /// Renders one page `[channels, size, size]` in `[0, 1]`; the settings must pass
+    /// [`TextPages::validate`] (as [`ImageSource::sample`] checks).
     pub fn render(&self, rng: &mut dyn rand::RngCore) -> Array3<f32> {
         let n = self.size;
         let glyphs = self.alphabet(rng);
@@ -233,6 +238,7 @@ impl ImageSource for TextPages {
     }
 
     fn sample(&self, rng: &mut dyn rand::RngCore) -> Result<Array3<f32>> {
+        self.validate()?;
         Ok(self.render(rng))
     }
 }

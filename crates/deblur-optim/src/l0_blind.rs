@@ -619,7 +619,13 @@ pub fn estimate_kernel_l0(
     }
     let sigma = config.kernel_sharpening * config.finest_smoothing();
     if sigma > 0.0 {
-        kernel = sharpen_kernel(&kernel, sigma, KERNEL_SHARPENING_ITERATIONS)?.recentre()?;
+        kernel = sharpen_kernel(
+            &kernel,
+            sigma,
+            KERNEL_SHARPENING_ITERATIONS,
+            config.threshold as f32,
+        )?
+        .recentre()?;
     }
     Ok(kernel)
 }
@@ -639,8 +645,14 @@ fn default_sharpening() -> f64 {
 }
 
 /// Removes a Gaussian blur of `sigma` px from a kernel estimate by Richardson–Lucy iterations
-/// (non-negative, mass-preserving), on a canvas with room for the blur's tails.
-fn sharpen_kernel(kernel: &Kernel, sigma: f64, iterations: usize) -> Result<Kernel> {
+/// (non-negative, mass-preserving), on a canvas with room for the blur's tails; taps below
+/// `threshold` of the peak are then dropped, as the k-step drops them.
+fn sharpen_kernel(
+    kernel: &Kernel,
+    sigma: f64,
+    iterations: usize,
+    threshold: f32,
+) -> Result<Kernel> {
     let values = kernel.values();
     let (h, w) = values.dim();
     let m = (3.0 * sigma).ceil() as usize;
@@ -656,7 +668,7 @@ fn sharpen_kernel(kernel: &Kernel, sigma: f64, iterations: usize) -> Result<Kern
     }
     let mut out = k.slice(s![m..m + h, m..m + w]).to_owned();
     let peak = out.iter().copied().fold(0f32, f32::max);
-    out.mapv_inplace(|v| if v < 0.05 * peak { 0.0 } else { v });
+    out.mapv_inplace(|v| if v < threshold * peak { 0.0 } else { v });
     let total = out.sum();
     if total.is_nan() || total <= 0.0 {
         return Ok(kernel.clone());
@@ -747,7 +759,7 @@ mod tests {
         assert!((wide.sum() - 1.0).abs() < 1e-5, "{}", wide.sum());
         let distance = |a: &Array2<f32>| (a - &truth).mapv(|v| v * v).sum().sqrt();
         let before = distance(&wide);
-        let sharp = sharpen_kernel(&Kernel::new(wide.clone()).unwrap(), 1.5, 30).unwrap();
+        let sharp = sharpen_kernel(&Kernel::new(wide.clone()).unwrap(), 1.5, 30, 0.05).unwrap();
         let after = distance(sharp.values());
         assert!(
             after < 0.6 * before,

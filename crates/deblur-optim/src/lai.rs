@@ -219,7 +219,7 @@ pub fn screening_set(
         ImageSpec::Folder(dir) => mosaics(dir, count, tiles)?,
         procedural => {
             let pages = procedural
-                .open(180 * tiles, ColorMode::Gray, false)
+                .open(tiles.saturating_mul(180), ColorMode::Gray, false)
                 .map_err(|e| Error::setting("screening images", e.to_string()))?;
             (0..count)
                 .map(|i| {
@@ -519,17 +519,21 @@ pub fn lai_score(
     )?)
 }
 
+/// What [`run_lai`] calls after each case: the row, the case and the restored image.
+pub type OnRow<'a> = dyn FnMut(&LaiRow, &LaiCase, &Array2<f32>) -> Result<()> + 'a;
+
 /// Runs `method` on every case of `set` (observations from `seed`) and scores each result.
-/// `method` receives the set and the case and returns the restored luma (same size).
+/// `method` receives the set and the case and returns the restored luma (same size); only it is
+/// timed. `on_row` then receives the row, the case and the restored image (e.g. to print or save).
 ///
 /// # Errors
-/// Errors of the method, the synthesis and the scoring.
+/// Errors of the method, the synthesis, the scoring and `on_row`.
 pub fn run_lai(
     set: &LaiSet,
     seed: u64,
     method: &mut dyn FnMut(&LaiSet, &LaiCase) -> Result<Array2<f32>>,
     device: &Device,
-    on_row: &mut dyn FnMut(&LaiRow),
+    on_row: &mut OnRow<'_>,
 ) -> Result<Vec<LaiRow>> {
     let mut rows = Vec::with_capacity(set.len());
     for n in 0..set.len() {
@@ -551,7 +555,7 @@ pub fn run_lai(
             seconds,
             blurred_psnr: blurred.psnr,
         };
-        on_row(&row);
+        on_row(&row, &case, &restored)?;
         rows.push(row);
     }
     Ok(rows)
