@@ -146,7 +146,6 @@ impl SvolaGeometry {
         want: [bool; 2],
     ) -> Gradients {
         let planes = pass.planes;
-        let [ih, iw] = self.input;
         let [kh, kw] = self.kernel;
         let per_kernel = pass.kernel_channels * kh * kw;
         let parts: Vec<Gradients> = self
@@ -160,30 +159,13 @@ impl SvolaGeometry {
             })
             .collect();
         let dx = want[0].then(|| {
-            let mut dx = vec![0f32; planes * ih * iw];
-            for (region, (dpatch, _)) in self.regions.iter().zip(&parts) {
-                let Some(dpatch) = dpatch else { continue };
-                let [ph, pw] = region.patch(self.kernel);
-                let [eh, ew] = region.extent;
-                let (r_lo, c_lo) = (region.out[0].0, region.out[1].0);
-                dx.par_chunks_mut(ih * iw)
-                    .zip(dpatch.par_chunks(ph * pw))
-                    .for_each(|(plane, part)| {
-                        for r in 0..eh {
-                            let row = region.start[0] + r;
-                            let patch_row = row - r_lo;
-                            let offset = region.start[1] - c_lo;
-                            let src = &part[patch_row * pw + offset..patch_row * pw + offset + ew];
-                            let weights = &region.window[r * ew..(r + 1) * ew];
-                            let dst = &mut plane
-                                [row * iw + region.start[1]..row * iw + region.start[1] + ew];
-                            for ((d, s), w) in dst.iter_mut().zip(src).zip(weights) {
-                                *d += s * w;
-                            }
-                        }
-                    });
-            }
-            dx
+            self.scatter(
+                self.regions
+                    .iter()
+                    .zip(&parts)
+                    .filter_map(|(region, (dpatch, _))| Some((region, dpatch.as_deref()?))),
+                planes,
+            )
         });
         let dk = want[1].then(|| {
             let mut dk = vec![0f32; regions * per_kernel];
@@ -196,5 +178,74 @@ impl SvolaGeometry {
             dk
         });
         (dx, dk)
+    }
+
+    /// `Σ_r w_r ⊙ (patch_r restricted to the support)` placed in the input `[planes, input]`:
+    /// the map back from the regions' patch planes to the input (the transpose of the cut).
+    fn scatter<'a>(
+        &self,
+        patches: impl Iterator<Item = (&'a HostRegion, &'a [f32])>,
+        planes: usize,
+    ) -> Vec<f32> {
+        let [ih, iw] = self.input;
+        let mut dx = vec![0f32; planes * ih * iw];
+        for (region, patch) in patches {
+            let [ph, pw] = region.patch(self.kernel);
+            let [eh, ew] = region.extent;
+            let (r_lo, c_lo) = (region.out[0].0, region.out[1].0);
+            dx.par_chunks_mut(ih * iw)
+                .zip(patch.par_chunks(ph * pw))
+                .for_each(|(plane, part)| {
+                    for r in 0..eh {
+                        let row = region.start[0] + r;
+                        let patch_row = row - r_lo;
+                        let offset = region.start[1] - c_lo;
+                        let src = &part[patch_row * pw + offset..patch_row * pw + offset + ew];
+                        let weights = &region.window[r * ew..(r + 1) * ew];
+                        let dst =
+                            &mut plane[row * iw + region.start[1]..row * iw + region.start[1] + ew];
+                        for ((d, s), w) in dst.iter_mut().zip(src).zip(weights) {
+                            *d += s * w;
+                        }
+                    }
+                });
+        }
+        dx
+    }
+
+    /// The adjoint `Aᵀ r = Σ_r w_r ⊙ (k_r ∗ r)` of [`SvolaGeometry::forward`] for a residual
+    /// `[n, c, output]`: `[n, c, input]`. Each region's piece of the residual is fully convolved
+    /// with its kernel (the patch) in parallel, then the patches are scattered back.
+    pub fn adjoint(
+        &self,
+        residual: &[f32],
+        [n, c]: [usize; 2],
+        kernels: &[f32],
+        kc: usize,
+    ) -> Vec<f32> {
+        let [kh, kw] = self.kernel;
+        let per_kernel = kc * kh * kw;
+        let patches: Vec<Vec<f32>> = self
+            .regions
+            .par_iter()
+            .map(|region| {
+                let [rh, rw] = region.piece();
+                let at = [region.out[0].0, region.out[1].0];
+                let piece = crop_planes(residual, self.output, at, region.piece());
+                let k = &kernels[region.index * per_kernel..(region.index + 1) * per_kernel];
+                PlaneCorrelation::new(
+                    Relation::Convolve,
+                    &piece,
+                    [n, c, rh, rw],
+                    k,
+                    [1, kc, kh, kw],
+                )
+                .forward()
+            })
+            .collect();
+        self.scatter(
+            self.regions.iter().zip(patches.iter().map(Vec::as_slice)),
+            n * c,
+        )
     }
 }
