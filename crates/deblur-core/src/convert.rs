@@ -32,13 +32,19 @@ pub struct LoadedImage {
     pub dropped_alpha: bool,
 }
 
-/// Reads a PNG, JPEG, TIFF or BMP file (8 or 16 bit; gray, gray+alpha, RGB or RGBA).
-/// Alpha is dropped and reported in [`LoadedImage::dropped_alpha`].
+/// The largest image [`load_image`] reads, in million pixels. A 64-megapixel colour image is
+/// 768 MB of `f32` pixels, and a few hundred bytes of a compressed BMP or PNG can declare one,
+/// so the limit is checked before decoding; call [`load_image_limited`] to choose another.
+pub const DEFAULT_MAX_MEGAPIXELS: f64 = 64.0;
+
+/// Reads a PNG, JPEG, TIFF or BMP file (8 or 16 bit; gray, gray+alpha, RGB or RGBA) of at most
+/// [`DEFAULT_MAX_MEGAPIXELS`]. Alpha is dropped and reported in [`LoadedImage::dropped_alpha`].
 ///
 /// # Errors
-/// [`Error::Io`] if the file cannot be opened, [`Error::NotAnImage`] if it cannot be decoded.
+/// [`Error::Io`] if the file cannot be opened, [`Error::NotAnImage`] if it cannot be decoded,
+/// [`Error::ImageTooLarge`] above the limit.
 pub fn load_image(path: impl AsRef<Path>) -> Result<LoadedImage> {
-    load_image_limited(path, f64::INFINITY)
+    load_image_limited(path, DEFAULT_MAX_MEGAPIXELS)
 }
 
 /// Width and height of an image file, from its header only (nothing is decoded).
@@ -60,70 +66,114 @@ pub fn image_size(path: impl AsRef<Path>) -> Result<(usize, usize)> {
     Ok((w as usize, h as usize))
 }
 
-/// [`load_image`] for images of at most `max_megapixels` million pixels: the size is read from
-/// the file's header first, so an oversized image is refused before it is decoded.
+/// [`load_image`] for images of at most `max_megapixels` million pixels (`f64::INFINITY`: no
+/// limit but the decoder's own 512 MiB). The size is read from the file's header first, so an
+/// oversized image is refused before it is decoded; the decoder's allocation is capped to match,
+/// and the pixels are converted without an intermediate copy.
 ///
 /// # Errors
-/// [`Error::ImageTooLarge`] above the limit, and the errors of [`load_image`].
+/// [`Error::ImageTooLarge`] above the limit, [`Error::InvalidParameter`] for a limit that is not
+/// positive, and the errors of [`load_image`].
 pub fn load_image_limited(path: impl AsRef<Path>, max_megapixels: f64) -> Result<LoadedImage> {
     let path = path.as_ref();
-    if max_megapixels.is_finite() {
-        // an unreadable header is reported by the decoder below, with its own message
-        if let Ok((w, h)) = image_size(path) {
-            let (width, height) = (w as u32, h as u32);
-            let megapixels = f64::from(width) * f64::from(height) / 1e6;
-            if megapixels > max_megapixels {
-                return Err(Error::ImageTooLarge {
-                    path: path.to_path_buf(),
-                    width,
-                    height,
-                    megapixels,
-                    limit: max_megapixels,
-                });
-            }
-        }
+    if max_megapixels.is_nan() || max_megapixels <= 0.0 {
+        return Err(Error::invalid(
+            "max_megapixels",
+            format!("{max_megapixels} is not a positive number of megapixels"),
+        ));
+    }
+    let too_large = |width: u32, height: u32| {
+        let megapixels = f64::from(width) * f64::from(height) / 1e6;
+        (megapixels > max_megapixels).then(|| Error::ImageTooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            megapixels,
+            limit: max_megapixels,
+        })
+    };
+    // an unreadable header is reported by the decoder below, with its own message
+    if let Ok((w, h)) = image_size(path)
+        && let Some(err) = too_large(w as u32, h as u32)
+    {
+        return Err(err);
     }
     let not_image = |reason: String| Error::NotAnImage {
         path: path.to_path_buf(),
         reason,
     };
-    let reader = image::ImageReader::open(path)
+    let mut reader = image::ImageReader::open(path)
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
     if reader.format().is_none() {
         return Err(not_image("unknown file format".into()));
     }
+    let mut limits = image::Limits::default();
+    if max_megapixels.is_finite() {
+        // 8 bytes per pixel holds the widest stored pixel (16-bit RGBA); never above the default
+        let bytes = (max_megapixels * 1e6 * 8.0).ceil() as u64;
+        limits.max_alloc = Some(limits.max_alloc.map_or(bytes, |m| m.min(bytes)));
+    }
+    reader.limits(limits);
     let decoded = reader.decode().map_err(|e| not_image(e.to_string()))?;
+    if let Some(err) = too_large(decoded.width(), decoded.height()) {
+        return Err(err);
+    }
     Ok(from_dynamic(&decoded))
 }
 
-/// Converts a decoded [`DynamicImage`] to a [`LoadedImage`].
+/// Converts a decoded [`DynamicImage`] to a [`LoadedImage`], straight into the `f32` array (no
+/// intermediate copy of the image): integer samples are divided by their type's maximum, float
+/// samples are clamped to `[0, 1]`.
 pub fn from_dynamic(img: &DynamicImage) -> LoadedImage {
     let color = img.color();
-    let dropped_alpha = color.has_alpha();
     let bit_depth = if color.bits_per_pixel() / u16::from(color.channel_count()) > 8 {
         BitDepth::Sixteen
     } else {
         BitDepth::Eight
     };
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let pixels = if color.has_color() {
-        let rgb = img.to_rgb32f();
-        Array3::from_shape_fn((3, h, w), |(c, y, x)| {
-            rgb.get_pixel(x as u32, y as u32)[c].clamp(0.0, 1.0)
-        })
-    } else {
-        let gray = img.to_luma32f();
-        Array3::from_shape_fn((1, h, w), |(_, y, x)| {
-            gray.get_pixel(x as u32, y as u32)[0].clamp(0.0, 1.0)
-        })
+    let channels = if color.has_color() { 3 } else { 1 };
+    let pixels = match img {
+        DynamicImage::ImageLuma8(b) => planes(b, channels, 255.0),
+        DynamicImage::ImageLumaA8(b) => planes(b, channels, 255.0),
+        DynamicImage::ImageRgb8(b) => planes(b, channels, 255.0),
+        DynamicImage::ImageRgba8(b) => planes(b, channels, 255.0),
+        DynamicImage::ImageLuma16(b) => planes(b, channels, 65535.0),
+        DynamicImage::ImageLumaA16(b) => planes(b, channels, 65535.0),
+        DynamicImage::ImageRgb16(b) => planes(b, channels, 65535.0),
+        DynamicImage::ImageRgba16(b) => planes(b, channels, 65535.0),
+        DynamicImage::ImageRgb32F(b) => planes(b, channels, 1.0),
+        DynamicImage::ImageRgba32F(b) => planes(b, channels, 1.0),
+        // a layout added to `image` later: through its own conversion
+        other if channels == 3 => planes(&other.to_rgb32f(), 3, 1.0),
+        other => planes(&other.to_luma32f(), 1, 1.0),
     };
     LoadedImage {
         pixels,
         bit_depth,
-        dropped_alpha,
+        dropped_alpha: color.has_alpha(),
     }
+}
+
+/// The first `channels` samples of every pixel of `buffer`, divided by `scale` and clamped to
+/// `[0, 1]` (a NaN sample of a float file becomes 0), as `[channels, height, width]` planes.
+fn planes<P>(buffer: &ImageBuffer<P, Vec<P::Subpixel>>, channels: usize, scale: f32) -> Array3<f32>
+where
+    P: image::Pixel,
+    f32: From<P::Subpixel>,
+{
+    let (w, h) = (buffer.width() as usize, buffer.height() as usize);
+    let stride = usize::from(P::CHANNEL_COUNT);
+    let samples = buffer.as_raw();
+    let mut out = Array3::zeros((channels, h, w));
+    for (c, mut plane) in out.outer_iter_mut().enumerate() {
+        for (value, pixel) in plane.iter_mut().zip(samples.chunks_exact(stride)) {
+            let v = f32::from(pixel[c]) / scale;
+            *value = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+        }
+    }
+    out
 }
 
 /// The lower-case extension of `path` ("" if none).
@@ -343,6 +393,94 @@ mod tests {
             load_image(dir.path().join("missing.png")),
             Err(Error::Io { .. })
         ));
+    }
+
+    /// A BMP of 12000 × 12000 pixels in 1 080 bytes: run-length encoded, its data one
+    /// end-of-bitmap code. Decoding it would take 432 MB and converting it 1.7 GB more.
+    fn tiny_huge_bmp(side: u32) -> Vec<u8> {
+        let palette = 256 * 4;
+        let offset = 14 + 40 + palette;
+        let mut b = Vec::new();
+        b.extend_from_slice(b"BM");
+        b.extend_from_slice(&(offset as u32 + 2).to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&(offset as u32).to_le_bytes());
+        b.extend_from_slice(&40u32.to_le_bytes());
+        b.extend_from_slice(&side.to_le_bytes());
+        b.extend_from_slice(&side.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes()); // planes
+        b.extend_from_slice(&8u16.to_le_bytes()); // bits per pixel
+        b.extend_from_slice(&1u32.to_le_bytes()); // BI_RLE8
+        b.extend_from_slice(&2u32.to_le_bytes()); // data size
+        b.extend_from_slice(&[0; 8]); // resolution
+        b.extend_from_slice(&256u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        for i in 0..=255u8 {
+            b.extend_from_slice(&[i, i, i, 0]);
+        }
+        b.extend_from_slice(&[0, 1]); // end of bitmap
+        b
+    }
+
+    #[test]
+    fn a_small_file_declaring_a_huge_image_is_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.bmp");
+        std::fs::write(&path, tiny_huge_bmp(12_000)).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1080);
+        match load_image(&path) {
+            Err(Error::ImageTooLarge {
+                width,
+                height,
+                megapixels,
+                limit,
+                ..
+            }) => {
+                assert_eq!((width, height), (12_000, 12_000));
+                assert!((megapixels - 144.0).abs() < 1e-9);
+                assert_eq!(limit, DEFAULT_MAX_MEGAPIXELS);
+            }
+            other => panic!("expected ImageTooLarge, got {other:?}"),
+        }
+        // the same file at a size under the limit decodes (to the palette's first entry)
+        std::fs::write(&path, tiny_huge_bmp(64)).unwrap();
+        let small = load_image(&path).unwrap();
+        assert_eq!(small.pixels.dim().1, 64);
+        assert!(small.pixels.iter().all(|v| *v == 0.0));
+        // a limit below 64² refuses it; a limit that is not positive is a typed error
+        assert!(matches!(
+            load_image_limited(&path, 0.004),
+            Err(Error::ImageTooLarge { .. })
+        ));
+        for bad in [0.0, -1.0, f64::NAN] {
+            assert!(matches!(
+                load_image_limited(&path, bad),
+                Err(Error::InvalidParameter { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn float_pixels_are_clamped_and_nan_becomes_zero() {
+        let img = DynamicImage::ImageRgb32F(ImageBuffer::from_fn(2, 1, |x, _| {
+            if x == 0 {
+                Rgb([f32::NAN, 1.5, -0.25])
+            } else {
+                Rgb([0.25, f32::INFINITY, f32::NEG_INFINITY])
+            }
+        }));
+        let loaded = from_dynamic(&img);
+        assert_eq!(loaded.bit_depth, BitDepth::Sixteen);
+        let p = &loaded.pixels;
+        assert_eq!([p[[0, 0, 0]], p[[1, 0, 0]], p[[2, 0, 0]]], [0.0, 1.0, 0.0]);
+        assert_eq!([p[[0, 0, 1]], p[[1, 0, 1]], p[[2, 0, 1]]], [0.25, 1.0, 0.0]);
+        // 16-bit gray with alpha: the gray sample over 65535, alpha dropped and reported
+        let la =
+            DynamicImage::ImageLumaA16(ImageBuffer::from_pixel(1, 1, image::LumaA([13107, 9])));
+        let loaded = from_dynamic(&la);
+        assert!(loaded.dropped_alpha);
+        assert_eq!(loaded.pixels.dim(), (1, 1, 1));
+        assert!((loaded.pixels[[0, 0, 0]] - 0.2).abs() < 1e-7);
     }
 
     #[test]
