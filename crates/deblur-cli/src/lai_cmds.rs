@@ -54,6 +54,10 @@ pub struct BenchLaiArgs {
     /// Each screening image is a mosaic of N x N training images (train400 crops are 180²).
     #[arg(long, default_value_t = 3)]
     screen_tiles: usize,
+    /// Neighbouring tiles of a mosaic overlap by this many pixels and cross-fade instead of
+    /// meeting at a seam (a straight edge across the mosaic that eases kernel estimation). 0: seams.
+    #[arg(long, default_value_t = 0)]
+    screen_blend: usize,
     /// Keep every kernel estimate, even one the self-check rejects (to measure the check).
     #[arg(long)]
     no_self_check: bool,
@@ -151,6 +155,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 &args.screen_images,
                 args.screen_count,
                 args.screen_tiles,
+                args.screen_blend,
                 kernels,
             )?
         }

@@ -193,17 +193,22 @@ pub fn load_lai(
 /// A screening set under the same protocol, built from training data instead of the evaluation
 /// images, crossed with `kernels` (numbered from 1). From a folder: `count` mosaics of
 /// `tiles × tiles` consecutive images of it (sorted by name; luma), so that large kernels fit
-/// while the content keeps its native sharpness. From a procedural source (`dead-leaves`,
-/// `text-pages`): `count` images of side `180 · tiles` (a train400 mosaic's size), image `i`
-/// drawn from seed `i`. Every image's category is `screen` (folders) or the source's name.
+/// while the content keeps its native sharpness; with `blend` > 0 neighbouring tiles overlap by
+/// `blend` px and cross-fade (raised cosine) instead of meeting at a seam, a straight step edge
+/// across the whole mosaic that real photos do not have and that kernel estimators lock onto.
+/// From a procedural source (`dead-leaves`, `text-pages`; `blend` unused): `count` images of
+/// side `180 · tiles` (a train400 mosaic's size), image `i` drawn from seed `i`. Every image's
+/// category is `screen` (folders) or the source's name.
 ///
 /// # Errors
-/// [`Error::Dataset`] for a missing folder or too few images, [`Error::InvalidSetting`] for no kernels, or `count` or
-/// `tiles` 0; decoding errors naming the file.
+/// [`Error::Dataset`] for a missing folder or too few images, [`Error::InvalidSetting`] for no
+/// kernels, `count` or `tiles` 0, or a `blend` above half the tiles' side; decoding errors
+/// naming the file.
 pub fn screening_set(
     source: &ImageSpec,
     count: usize,
     tiles: usize,
+    blend: usize,
     kernels: Vec<Kernel>,
 ) -> Result<LaiSet> {
     if count == 0 || tiles == 0 || kernels.is_empty() {
@@ -216,7 +221,7 @@ pub fn screening_set(
         ));
     }
     let images = match source {
-        ImageSpec::Folder(dir) => mosaics(dir, count, tiles)?,
+        ImageSpec::Folder(dir) => mosaics(dir, count, tiles, blend)?,
         procedural => {
             let pages = procedural
                 .open(tiles.saturating_mul(180), ColorMode::Gray, false)
@@ -251,8 +256,9 @@ pub fn screening_set(
     })
 }
 
-/// `count` mosaics of `tiles × tiles` consecutive images of `dir` (luma).
-fn mosaics(dir: &Path, count: usize, tiles: usize) -> Result<Vec<LaiImage>> {
+/// `count` mosaics of `tiles × tiles` consecutive images of `dir` (luma), every tile cropped to
+/// the group's smallest, neighbours overlapping by `blend` px ([`screening_set`]).
+fn mosaics(dir: &Path, count: usize, tiles: usize, blend: usize) -> Result<Vec<LaiImage>> {
     let files = png_files(
         dir,
         "--screen-images takes a folder of PNG training images, text-pages or dead-leaves",
@@ -270,44 +276,72 @@ fn mosaics(dir: &Path, count: usize, tiles: usize) -> Result<Vec<LaiImage>> {
     }
     let mut images = Vec::new();
     for (index, group) in files.chunks(per_image).take(count).enumerate() {
-        let mut rows = Vec::new();
-        for row in group.chunks(tiles) {
-            let mut parts = Vec::new();
-            for path in row {
-                let loaded = load_image(path)?;
-                parts.push(luma(&loaded.pixels, YCbCrStandard::FullRange)?);
-            }
-            // crop every tile to the smallest tile's size so that they line up
-            let (th, tw) = parts.iter().fold((usize::MAX, usize::MAX), |(h, w), p| {
-                (h.min(p.nrows()), w.min(p.ncols()))
-            });
-            let views: Vec<_> = parts
-                .iter()
-                .map(|p| p.slice(ndarray::s![..th, ..tw]))
-                .collect();
-            rows.push(
-                ndarray::concatenate(Axis(1), &views).map_err(|e| Error::Dataset {
-                    path: dir.to_path_buf(),
-                    reason: format!("cannot build a mosaic: {e}"),
-                })?,
-            );
-        }
-        let width = rows.iter().map(|r| r.ncols()).min().unwrap_or(0);
-        let views: Vec<_> = rows
+        let parts = group
             .iter()
-            .map(|r| r.slice(ndarray::s![.., ..width]))
-            .collect();
-        let sharp = ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Dataset {
-            path: dir.to_path_buf(),
-            reason: format!("cannot build a mosaic: {e}"),
-        })?;
+            .map(|path| Ok(luma(&load_image(path)?.pixels, YCbCrStandard::FullRange)?))
+            .collect::<Result<Vec<_>>>()?;
+        let (th, tw) = parts.iter().fold((usize::MAX, usize::MAX), |(h, w), p| {
+            (h.min(p.nrows()), w.min(p.ncols()))
+        });
+        if 2 * blend > th.min(tw) {
+            return Err(Error::setting(
+                "screening blend",
+                format!(
+                    "{blend} px of cross-fade needs tiles of at least {} px; {} has {tw}x{th}",
+                    2 * blend,
+                    dir.display()
+                ),
+            ));
+        }
         images.push(LaiImage {
             name: format!("mosaic_{:02}", index + 1),
             category: "screen".into(),
-            sharp,
+            sharp: cross_faded(&parts, tiles, [th, tw], blend),
         });
     }
     Ok(images)
+}
+
+/// `parts` (row-major, `tiles` per row) cropped to `th × tw` and laid out with a stride of the
+/// tile minus `blend`: every pixel is the weighted mean of the tiles covering it, each tile's
+/// weight a raised-cosine ramp over `blend` px at its inner edges (1 elsewhere). The ramps of two
+/// neighbours sum to 1, so with `blend` 0 this is the plain mosaic.
+fn cross_faded(
+    parts: &[Array2<f32>],
+    tiles: usize,
+    [th, tw]: [usize; 2],
+    blend: usize,
+) -> Array2<f32> {
+    let ramp = |i: usize, len: usize, first: bool, last: bool| -> f32 {
+        let rise = |j: usize| {
+            let t = (j as f32 + 0.5) / blend as f32;
+            0.5 - 0.5 * (std::f32::consts::PI * t).cos()
+        };
+        let mut w = 1.0;
+        if !first && i < blend {
+            w *= rise(i);
+        }
+        if !last && i + blend >= len {
+            w *= rise(len - 1 - i);
+        }
+        w
+    };
+    let (sh, sw) = (th - blend, tw - blend);
+    let (h, w) = (sh * (tiles - 1) + th, sw * (tiles - 1) + tw);
+    let mut sum = Array2::<f32>::zeros((h, w));
+    let mut weight = Array2::<f32>::zeros((h, w));
+    for (n, part) in parts.iter().enumerate() {
+        let (r, c) = (n / tiles, n % tiles);
+        for y in 0..th {
+            let wy = ramp(y, th, r == 0, r + 1 == tiles);
+            for x in 0..tw {
+                let wgt = wy * ramp(x, tw, c == 0, c + 1 == tiles);
+                sum[[r * sh + y, c * sw + x]] += wgt * part[[y, x]];
+                weight[[r * sh + y, c * sw + x]] += wgt;
+            }
+        }
+    }
+    sum / weight
 }
 
 /// FNV-1a of a case name, mixed with the protocol seed: the noise seed of that case.

@@ -55,14 +55,59 @@ fn the_set_is_rebuilt_bit_for_bit_from_its_seed() {
 #[test]
 fn procedural_screening_sets_are_named_sized_and_reproducible() {
     let kernel = deblur_core::Kernel::new(ndarray::Array2::from_elem((5, 5), 1.0 / 25.0)).unwrap();
-    let set = screening_set(&ImageSpec::TextPages, 2, 2, vec![kernel.clone()]).unwrap();
+    let set = screening_set(&ImageSpec::TextPages, 2, 2, 0, vec![kernel.clone()]).unwrap();
     assert_eq!(set.images.len(), 2);
     assert_eq!(set.images[1].name, "text-pages_02");
     assert_eq!(set.images[0].category, "text-pages");
     assert_eq!(set.images[0].sharp.dim(), (360, 360));
-    let again = screening_set(&ImageSpec::TextPages, 2, 2, vec![kernel.clone()]).unwrap();
+    let again = screening_set(&ImageSpec::TextPages, 2, 2, 0, vec![kernel.clone()]).unwrap();
     assert_eq!(set.images[1].sharp, again.images[1].sharp);
     assert_ne!(set.images[0].sharp, set.images[1].sharp);
-    let err = screening_set(&ImageSpec::TextPages, 0, 2, vec![kernel]).unwrap_err();
+    let err = screening_set(&ImageSpec::TextPages, 0, 2, 0, vec![kernel]).unwrap_err();
     assert!(err.to_string().contains("needs images (got 0)"), "{err}");
+}
+
+#[test]
+fn cross_faded_mosaics_have_no_seam_and_keep_tile_centres() {
+    use deblur_core::{BitDepth, save_image};
+    use ndarray::Array3;
+    // four flat gray tiles of 20² (two 0.2, two 0.8 in a checkerboard), one extra file unused
+    let dir = tempfile::tempdir().unwrap();
+    for (i, v) in [0.2f32, 0.8, 0.8, 0.2, 0.5].iter().enumerate() {
+        let tile = Array3::from_elem((1, 20, 20), *v);
+        save_image(
+            dir.path().join(format!("t{i}.png")),
+            &tile,
+            BitDepth::Sixteen,
+        )
+        .unwrap();
+    }
+    let kernel = deblur_core::Kernel::delta([3, 3]).unwrap();
+    let spec = ImageSpec::Folder(dir.path().to_path_buf());
+    let plain = screening_set(&spec, 1, 2, 0, vec![kernel.clone()]).unwrap();
+    let seamed = &plain.images[0].sharp;
+    assert_eq!(seamed.dim(), (40, 40));
+    // the plain mosaic jumps by 0.6 from column 19 to 20
+    assert!((seamed[[5, 20]] - seamed[[5, 19]] - 0.6).abs() < 1e-4);
+    let faded = screening_set(&spec, 1, 2, 8, vec![kernel.clone()]).unwrap();
+    let x = &faded.images[0].sharp;
+    // side 20 + (20 - 8) = 32; away from the overlaps the tiles are untouched
+    assert_eq!(x.dim(), (32, 32));
+    assert!((x[[2, 2]] - 0.2).abs() < 1e-4 && (x[[2, 29]] - 0.8).abs() < 1e-4);
+    // across the 8 px overlap a raised-cosine ramp from 0.2 to 0.8: the largest step between
+    // neighbours is 0.6 · sin(π / 16) ≈ 0.117 (weights at (j + ½)/8, j = 0..7), a tenth of the
+    // ramp per pixel on average, and the middle of the overlap sits at the mean
+    let row: Vec<f32> = (0..32).map(|c| x[[2, c]]).collect();
+    let largest = row
+        .windows(2)
+        .map(|p| (p[1] - p[0]).abs())
+        .fold(0f32, f32::max);
+    let expected = 0.6 * (std::f32::consts::PI / 16.0).sin();
+    assert!((largest - expected).abs() < 1e-3, "{largest} vs {expected}");
+    assert!(((row[15] + row[16]) / 2.0 - 0.5).abs() < 1e-4);
+    // the centre, where four tiles overlap, is their mean
+    assert!(((x[[15, 15]] + x[[16, 16]] + x[[15, 16]] + x[[16, 15]]) / 4.0 - 0.5).abs() < 1e-4);
+    // a cross-fade wider than half a tile is refused
+    let err = screening_set(&spec, 1, 2, 11, vec![kernel]).unwrap_err();
+    assert!(err.to_string().contains("cross-fade"), "{err}");
 }
