@@ -10,7 +10,9 @@ use deblur_core::{
     BitDepth, BlurMethod, Boundary, Kernel, KernelField, Padding, UniformBlur, blur_image,
     device_from_name, load_image, save_image,
 };
-use deblur_kernels::{KernelBank, KernelFamily, bank_stats, synthesize_bank};
+use deblur_kernels::{
+    KernelBank, KernelFamily, bank_stats, synthesize_bank, synthesize_bank_within,
+};
 use deblur_metrics::{ShiftOptions, score_images};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -236,6 +238,31 @@ struct KernelSynthArgs {
     /// and 1.5 K). Shake paths curl, so long paths are needed for blur that fills the canvas.
     #[arg(long)]
     path_length: Option<f64>,
+    /// Keep only kernels whose extent (the longer side of the box around the taps of at least
+    /// 5 % of the peak) is within MIN..MAX of the side, e.g. 0.6..0.95: draws go on until
+    /// --count kernels pass (at most 1000 × --count draws, and 10 million). A path curls more or less, so
+    /// without it a "75 px" bank holds kernels spanning 17 px as well as 70.
+    #[arg(long, value_parser = parse_extent)]
+    extent: Option<[f64; 2]>,
+}
+
+/// `MIN..MAX`, two fractions of the kernel side with 0 < MIN <= MAX <= 1.
+fn parse_extent(text: &str) -> Result<[f64; 2], String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?} is not MIN..MAX (for example 0.6..0.95)"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{v:?} in {text:?} is not a number"))
+    };
+    let (min, max) = (parse(a)?, parse(b)?);
+    if !(min > 0.0 && min <= max && max <= 1.0) {
+        return Err(format!(
+            "{text:?}: the fractions of the side must satisfy 0 < MIN <= MAX <= 1"
+        ));
+    }
+    Ok([min, max])
 }
 
 #[derive(Args, Debug)]
@@ -620,9 +647,22 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
     );
     bar.set_message(format!("{name} {0}x{0}", args.size));
     let start = Instant::now();
-    let bank = synthesize_bank(&generator, args.count, args.seed, &|n| {
-        bar.set_position(n as u64)
-    })?;
+    let bank = match args.extent {
+        None => synthesize_bank(&generator, args.count, args.seed, &|n| {
+            bar.set_position(n as u64)
+        })?,
+        Some(range) => synthesize_bank_within(
+            &generator,
+            args.count,
+            args.seed,
+            range,
+            args.count
+                .saturating_mul(1000)
+                .min(10_000_000)
+                .max(args.count),
+            &|n| bar.set_position(n as u64),
+        )?,
+    };
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     bank.save(&args.output)?;

@@ -34,6 +34,32 @@ pub struct BankSidecar {
     /// Mean path length in pixels (motion generators only).
     #[serde(default)]
     pub mean_length_px: Option<f64>,
+    /// The extent filter the kernels passed ([`synthesize_bank_within`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extent: Option<ExtentFilter>,
+}
+
+/// Keeps kernels whose extent — the longer side of the bounding box of the taps holding at least
+/// 5 % of the largest ([`crate::stats::support_box`]) — lies within `[min, max]` × the kernel side.
+/// A shake path of a given length curls more or less, so its extent varies widely; a bank of
+/// "75 px" kernels spanning 17 px tests small blur on a large canvas.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExtentFilter {
+    /// Least extent, as a fraction of the kernel side.
+    pub min: f64,
+    /// Largest extent, as a fraction of the kernel side.
+    pub max: f64,
+    /// Kernels drawn to find the bank's (the bank holds the accepted ones in drawing order).
+    pub draws: usize,
+}
+
+impl ExtentFilter {
+    /// Whether `kernel` passes.
+    pub fn accepts(&self, kernel: &Kernel) -> bool {
+        let side = kernel.size()[0].max(kernel.size()[1]) as f64;
+        let extent = crate::stats::support_box(kernel, 0.05).1 as f64;
+        extent >= self.min * side && extent <= self.max * side
+    }
 }
 
 /// The RNG of kernel `index` of a bank with master `seed` (SplitMix64 of the pair).
@@ -68,36 +94,114 @@ pub fn synthesize_bank(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<KernelBank> {
     generator.validate()?;
-    let sampler = generator.sampler();
     let done = AtomicUsize::new(0);
-    let drawn: Vec<(Kernel, Option<f64>)> = (0..count)
+    let drawn = draw(generator, seed, 0..count, &|| {
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(256) || n == count {
+            progress(n);
+        }
+    })?;
+    Ok(bank_of(generator, seed, drawn, None))
+}
+
+/// [`synthesize_bank`] keeping only the kernels whose extent lies within `[min, max]` × the
+/// kernel side ([`ExtentFilter`]): kernels 0, 1, 2, … of `(seed, i)` are drawn (in parallel
+/// batches) and the first `count` that pass are kept, in drawing order. `progress` is called with
+/// the number kept so far.
+///
+/// # Errors
+/// [`Error::InvalidSetting`] for invalid generator settings, fractions outside `(0, 1]` or
+/// `min > max`, or when fewer than `count` of `max_draws` kernels pass.
+pub fn synthesize_bank_within(
+    generator: &KernelFamily,
+    count: usize,
+    seed: u64,
+    [min, max]: [f64; 2],
+    max_draws: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<KernelBank> {
+    generator.validate()?;
+    if !(min > 0.0 && min <= max && max <= 1.0) {
+        return Err(Error::InvalidSetting {
+            setting: "extent",
+            rule: format!("the range {min}..{max} must lie within (0, 1] with min <= max"),
+        });
+    }
+    let mut kept = Vec::with_capacity(count);
+    // kernels drawn so far, and how many were needed to reach the last one kept
+    let (mut drawn, mut needed) = (0usize, 0usize);
+    let mut filter = ExtentFilter { min, max, draws: 0 };
+    let batch = count.clamp(64, 4096);
+    while kept.len() < count {
+        if drawn >= max_draws {
+            return Err(Error::InvalidSetting {
+                setting: "extent",
+                rule: format!(
+                    "only {} of {drawn} kernels drawn have an extent within {min}..{max} of the \
+                     side, {count} were asked for: widen the range or change the path length",
+                    kept.len()
+                ),
+            });
+        }
+        let end = (drawn + batch).min(max_draws);
+        for (offset, item) in draw(generator, seed, drawn..end, &|| {})?
+            .into_iter()
+            .enumerate()
+        {
+            if kept.len() < count && filter.accepts(&item.0) {
+                kept.push(item);
+                needed = drawn + offset + 1;
+            }
+        }
+        drawn = end;
+        progress(kept.len());
+    }
+    filter.draws = needed;
+    Ok(bank_of(generator, seed, kept, Some(filter)))
+}
+
+/// Kernels `range` of `(seed, i)`, in order; `tick` after each.
+fn draw(
+    generator: &KernelFamily,
+    seed: u64,
+    range: std::ops::Range<usize>,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<(Kernel, Option<f64>)>> {
+    let sampler = generator.sampler();
+    range
         .into_par_iter()
         .map(|i| {
             let mut rng = kernel_rng(seed, i as u64);
             let (values, info) = sampler.draw(&mut rng);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_multiple_of(256) || n == count {
-                progress(n);
-            }
+            tick();
             Kernel::new(values)
                 .map(|k| (k, info.length_px))
                 .map_err(Error::from)
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+fn bank_of(
+    generator: &KernelFamily,
+    seed: u64,
+    drawn: Vec<(Kernel, Option<f64>)>,
+    extent: Option<ExtentFilter>,
+) -> KernelBank {
     let lengths: Vec<f64> = drawn.iter().filter_map(|d| d.1).collect();
     let mean_length_px =
         (!lengths.is_empty()).then(|| lengths.iter().sum::<f64>() / lengths.len() as f64);
-    Ok(KernelBank {
-        kernels: drawn.into_iter().map(|d| d.0).collect(),
+    KernelBank {
         sidecar: Some(BankSidecar {
             generator: generator.clone(),
             seed,
-            count,
+            count: drawn.len(),
             size: generator.size(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             mean_length_px,
+            extent,
         }),
-    })
+        kernels: drawn.into_iter().map(|d| d.0).collect(),
+    }
 }
 
 /// Path of the sidecar of a bank file (`bank.npy` → `bank.json`).

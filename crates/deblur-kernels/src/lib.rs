@@ -15,7 +15,7 @@ pub mod simple;
 pub mod stats;
 pub mod text_pages;
 
-pub use bank::{BankSidecar, KernelBank, synthesize_bank};
+pub use bank::{BankSidecar, ExtentFilter, KernelBank, synthesize_bank, synthesize_bank_within};
 pub use error::{Error, Result};
 pub use generator::KernelFamily;
 pub use images::{

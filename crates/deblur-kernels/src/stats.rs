@@ -53,6 +53,26 @@ pub struct BankStats {
     pub principal_length_px: Spread,
 }
 
+/// The number of taps of `kernel` holding at least `fraction` of its largest tap, and the side
+/// of their bounding box (the larger of height and width; 0 for an all-zero kernel).
+pub fn support_box(kernel: &Kernel, fraction: f32) -> (usize, usize) {
+    let v = kernel.values();
+    let threshold = fraction * v.iter().fold(0f32, |m, &x| m.max(x));
+    let (mut n, mut r0, mut r1, mut c0, mut c1) = (0usize, usize::MAX, 0, usize::MAX, 0);
+    for ((r, c), &x) in v.indexed_iter() {
+        if x >= threshold && x > 0.0 {
+            n += 1;
+            (r0, r1, c0, c1) = (r0.min(r), r1.max(r), c0.min(c), c1.max(c));
+        }
+    }
+    let side = if n == 0 {
+        0
+    } else {
+        (r1 - r0).max(c1 - c0) + 1
+    };
+    (n, side)
+}
+
 /// Computes [`BankStats`] for kernels (empty input gives zeros).
 pub fn bank_stats(kernels: &[Kernel]) -> BankStats {
     let mut support = Vec::new();
@@ -61,21 +81,9 @@ pub fn bank_stats(kernels: &[Kernel]) -> BankStats {
     let mut length = Vec::new();
     for k in kernels {
         let v = k.values();
-        let max = v.iter().fold(0f32, |m, &x| m.max(x));
-        let threshold = 0.01 * max;
-        let (mut n, mut r0, mut r1, mut c0, mut c1) = (0usize, usize::MAX, 0, usize::MAX, 0);
-        for ((r, c), &x) in v.indexed_iter() {
-            if x >= threshold && x > 0.0 {
-                n += 1;
-                (r0, r1, c0, c1) = (r0.min(r), r1.max(r), c0.min(c), c1.max(c));
-            }
-        }
+        let (n, side) = support_box(k, 0.01);
         support.push(n as f64);
-        extent.push(if n == 0 {
-            0.0
-        } else {
-            ((r1 - r0).max(c1 - c0) + 1) as f64
-        });
+        extent.push(side as f64);
         sparsity.push(1.0 - n as f64 / v.len() as f64);
         let [cr, cc] = k.centre_of_mass().map(f64::from);
         let (mut srr, mut scc, mut src) = (0.0, 0.0, 0.0);

@@ -476,3 +476,33 @@ fn field_pairs_blur_by_a_camera_motion_field_instead_of_the_kernel() {
     }));
     assert!(PairGenerator::new(images, kernels, fine, &device).is_err());
 }
+
+#[test]
+fn extent_filtered_banks_keep_the_first_kernels_that_pass_in_drawing_order() {
+    use deblur_kernels::stats::support_box;
+    use deblur_kernels::synthesize_bank_within;
+    let mut family = KernelFamily::by_name("shake", 25).unwrap();
+    if let KernelFamily::Shake(c) = &mut family {
+        c.max_length_px = Some(60.0);
+        c.min_length_fraction = 1.0;
+    }
+    // the same selection by hand: the whole unfiltered bank, filtered afterwards
+    let all = synthesize_bank(&family, 200, 11, &|_| {}).unwrap();
+    let extent = |k: &Kernel| support_box(k, 0.05).1;
+    let passing: Vec<usize> = (0..200)
+        .filter(|&i| (15..=23).contains(&extent(&all.kernels[i])))
+        .collect();
+    assert!(passing.len() >= 4 && passing.len() < 200, "{passing:?}");
+    let bank = synthesize_bank_within(&family, 4, 11, [0.6, 0.95], 10_000, &|_| {}).unwrap();
+    // 0.6 · 25 = 15 px and 0.95 · 25 = 23.75 px
+    for (kept, &index) in bank.kernels.iter().zip(&passing) {
+        assert_eq!(kept.values(), all.kernels[index].values());
+    }
+    let sidecar = bank.sidecar.unwrap();
+    assert_eq!(sidecar.count, 4);
+    assert_eq!(sidecar.extent.unwrap().draws, passing[3] + 1);
+    // a range no kernel reaches within the draws allowed is an error that says so
+    let err = synthesize_bank_within(&family, 4, 11, [0.999, 1.0], 300, &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("of 300 kernels drawn"), "{err}");
+    assert!(synthesize_bank_within(&family, 4, 11, [0.9, 0.5], 300, &|_| {}).is_err());
+}
