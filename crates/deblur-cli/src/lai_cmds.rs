@@ -45,7 +45,7 @@ pub struct BenchLaiArgs {
     #[arg(long, value_name = "KERNELS", value_delimiter = ',')]
     screen_kernels: Option<Vec<PathBuf>>,
     /// Images for --screen-kernels: a folder of training images (mosaics of them), or
-    /// `dead-leaves` or `text-pages` (procedural, 180·N px square).
+    /// `dead-leaves` or `text-pages[:LO-HI]` (procedural, 180·N px square; LO-HI: glyph heights in px, default 10-28).
     #[arg(long, default_value = "../shared/data/train400")]
     screen_images: deblur_kernels::ImageSpec,
     /// Number of screening images (mosaics of training images) for --screen-kernels.

@@ -113,7 +113,7 @@ pub struct TrainInitializerArgs {
     /// Trained generator weights (generator.bpk, with generator.json beside it).
     #[arg(long)]
     generator: PathBuf,
-    /// Sharp images: `dead-leaves` or `text-pages` (procedural) or a folder of PNG/JPEG/TIFF images.
+    /// Sharp images: `dead-leaves` or `text-pages[:LO-HI]` (procedural; glyph heights in px) or a folder of PNG/JPEG/TIFF images.
     #[arg(long, default_value = "dead-leaves")]
     images: ImageSpec,
     /// Crop side of the training images (the reference uses 256).
@@ -322,7 +322,7 @@ pub enum SpacePreset {
 
 #[derive(Args, Debug)]
 pub struct TrainKernelSpaceArgs {
-    /// Sharp images: `dead-leaves` or `text-pages` (procedural) or a folder of PNG/JPEG/TIFF images (e.g.
+    /// Sharp images: `dead-leaves` or `text-pages[:LO-HI]` (procedural; glyph heights in px) or a folder of PNG/JPEG/TIFF images (e.g.
     /// ../shared/data/train400).
     #[arg(long, default_value = "dead-leaves")]
     images: ImageSpec,

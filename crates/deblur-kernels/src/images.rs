@@ -350,24 +350,38 @@ impl ImageSource for DeadLeaves {
 pub const MAX_PROCEDURAL_SIDE: usize = 16384;
 
 /// Where sharp training images come from, as a user names it: `dead-leaves` or `text-pages`
-/// (procedural) or the path of a folder of PNG/JPEG/TIFF images.
+/// (procedural; `text-pages:LO-HI` sets the body text's glyph height range in pixels, default
+/// 10-28) or the path of a folder of PNG/JPEG/TIFF images.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageSpec {
     /// [`DeadLeaves`].
     DeadLeaves,
-    /// [`TextPages`].
-    TextPages,
+    /// [`TextPages`], with its glyph heights in pixels (`None`: [`TextPages::new`]'s).
+    TextPages(Option<[u32; 2]>),
     /// A [`FolderSource`] on this folder.
     Folder(PathBuf),
 }
 
 impl std::str::FromStr for ImageSpec {
-    type Err = std::convert::Infallible;
+    type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if let Some(range) = s.strip_prefix("text-pages:") {
+            let heights = range
+                .split_once('-')
+                .and_then(|(a, b)| Some([a.trim().parse::<u32>().ok()?, b.trim().parse().ok()?]))
+                .filter(|[lo, hi]| (3..=1024).contains(lo) && lo <= hi && *hi <= 1024)
+                .ok_or_else(|| {
+                    format!(
+                        "{s:?}: text-pages:LO-HI takes glyph heights in pixels with \
+                         3 <= LO <= HI <= 1024, for example text-pages:5-14"
+                    )
+                })?;
+            return Ok(ImageSpec::TextPages(Some(heights)));
+        }
         Ok(match s {
             "dead-leaves" => ImageSpec::DeadLeaves,
-            "text-pages" => ImageSpec::TextPages,
+            "text-pages" => ImageSpec::TextPages(None),
             _ => ImageSpec::Folder(PathBuf::from(s)),
         })
     }
@@ -377,7 +391,8 @@ impl std::fmt::Display for ImageSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ImageSpec::DeadLeaves => f.write_str("dead-leaves"),
-            ImageSpec::TextPages => f.write_str("text-pages"),
+            ImageSpec::TextPages(None) => f.write_str("text-pages"),
+            ImageSpec::TextPages(Some([lo, hi])) => write!(f, "text-pages:{lo}-{hi}"),
             ImageSpec::Folder(dir) => write!(f, "{}", dir.display()),
         }
     }
@@ -400,7 +415,14 @@ impl ImageSpec {
         }
         let source: Arc<dyn ImageSource> = match self {
             ImageSpec::DeadLeaves => Arc::new(DeadLeaves::new(crop, color)),
-            ImageSpec::TextPages => Arc::new(TextPages::new(crop, color)),
+            ImageSpec::TextPages(heights) => {
+                let mut pages = TextPages::new(crop, color);
+                if let Some([lo, hi]) = heights {
+                    pages.glyph_height = (f64::from(*lo), f64::from(*hi));
+                }
+                pages.validate()?;
+                Arc::new(pages)
+            }
             ImageSpec::Folder(dir) => Arc::new(FolderSource::new(dir, crop, color, augment)?),
         };
         Ok(SharedImages(source))

@@ -213,9 +213,43 @@ fn text_pages_are_two_toned_lines_of_ink_on_paper() {
     assert!(blank_rows > 36, "{blank_rows} blank rows: no line spacing");
     assert_eq!(
         "text-pages".parse::<ImageSpec>().unwrap(),
-        ImageSpec::TextPages
+        ImageSpec::TextPages(None)
     );
-    assert_eq!(ImageSpec::TextPages.to_string(), "text-pages");
+    assert_eq!(ImageSpec::TextPages(None).to_string(), "text-pages");
+    // glyph heights: parsed, printed back, applied (smaller glyphs: more strokes, more ink
+    // edges per page), and refused by name when impossible
+    let small: ImageSpec = "text-pages:5-14".parse().unwrap();
+    assert_eq!(small, ImageSpec::TextPages(Some([5, 14])));
+    assert_eq!(small.to_string(), "text-pages:5-14");
+    for bad in [
+        "text-pages:2-14",
+        "text-pages:14-5",
+        "text-pages:5",
+        "text-pages:a-b",
+    ] {
+        let err = bad.parse::<ImageSpec>().unwrap_err();
+        assert!(err.contains("text-pages:LO-HI"), "{bad}: {err}");
+    }
+    let edges = |spec: &ImageSpec| {
+        let page = spec
+            .open(300, ColorMode::Gray, false)
+            .unwrap()
+            .sample(&mut kernel_rng(3, 0))
+            .unwrap();
+        let p = page.index_axis(ndarray::Axis(0), 0);
+        let mut n = 0;
+        for y in 0..300 {
+            for x in 1..300 {
+                n += usize::from((p[[y, x]] - p[[y, x - 1]]).abs() > 0.2);
+            }
+        }
+        n
+    };
+    let (default_edges, small_edges) = (edges(&ImageSpec::TextPages(None)), edges(&small));
+    assert!(
+        small_edges > default_edges * 3 / 2,
+        "{small_edges} strong edges with 5-14 px glyphs, {default_edges} with 10-28 px"
+    );
     assert!(TextPages::new(0, ColorMode::Gray).validate().is_err());
     let rgb = TextPages::new(40, ColorMode::Rgb)
         .sample(&mut kernel_rng(4, 2))

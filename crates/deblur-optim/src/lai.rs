@@ -233,7 +233,8 @@ pub fn screening_set(
                         .sample(&mut rng)
                         .map_err(|e| Error::setting("screening images", e.to_string()))?;
                     Ok(LaiImage {
-                        name: format!("{procedural}_{:02}", i + 1),
+                        // no colon in names: they become file names under --images-out
+                        name: format!("{}_{:02}", procedural.to_string().replace(':', "-"), i + 1),
                         category: procedural.to_string(),
                         sharp: page.index_axis_move(Axis(0), 0),
                     })

@@ -55,15 +55,15 @@ fn the_set_is_rebuilt_bit_for_bit_from_its_seed() {
 #[test]
 fn procedural_screening_sets_are_named_sized_and_reproducible() {
     let kernel = deblur_core::Kernel::new(ndarray::Array2::from_elem((5, 5), 1.0 / 25.0)).unwrap();
-    let set = screening_set(&ImageSpec::TextPages, 2, 2, 0, vec![kernel.clone()]).unwrap();
+    let set = screening_set(&ImageSpec::TextPages(None), 2, 2, 0, vec![kernel.clone()]).unwrap();
     assert_eq!(set.images.len(), 2);
     assert_eq!(set.images[1].name, "text-pages_02");
     assert_eq!(set.images[0].category, "text-pages");
     assert_eq!(set.images[0].sharp.dim(), (360, 360));
-    let again = screening_set(&ImageSpec::TextPages, 2, 2, 0, vec![kernel.clone()]).unwrap();
+    let again = screening_set(&ImageSpec::TextPages(None), 2, 2, 0, vec![kernel.clone()]).unwrap();
     assert_eq!(set.images[1].sharp, again.images[1].sharp);
     assert_ne!(set.images[0].sharp, set.images[1].sharp);
-    let err = screening_set(&ImageSpec::TextPages, 0, 2, 0, vec![kernel]).unwrap_err();
+    let err = screening_set(&ImageSpec::TextPages(None), 0, 2, 0, vec![kernel]).unwrap_err();
     assert!(err.to_string().contains("needs images (got 0)"), "{err}");
 }
 
