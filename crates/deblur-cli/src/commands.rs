@@ -240,7 +240,7 @@ struct KernelSynthArgs {
     path_length: Option<f64>,
     /// Keep only kernels whose extent (the longer side of the box around the taps of at least
     /// 5 % of the peak) is within MIN..MAX of the side, e.g. 0.6..0.95: draws go on until
-    /// --count kernels pass (at most 1000 × --count draws, and 10 million). A path curls more or less, so
+    /// --count kernels pass (at most 1000 × --count draws, and a million). A path curls more or less, so
     /// without it a "75 px" bank holds kernels spanning 17 px as well as 70.
     #[arg(long, value_parser = parse_extent)]
     extent: Option<[f64; 2]>,
@@ -658,7 +658,7 @@ fn kernel_synth(args: KernelSynthArgs) -> Result<(), Box<dyn std::error::Error>>
             range,
             args.count
                 .saturating_mul(1000)
-                .min(10_000_000)
+                .min(1_000_000)
                 .max(args.count),
             &|n| bar.set_position(n as u64),
         )?,

@@ -1144,6 +1144,40 @@ fn bench_lai_bad_input_exits_2_naming_the_file() {
         &screen("text-pages", &["--screen-tiles", "0"]),
         &["tiles (got 0)"],
     );
+    // numbers that once overflowed the mosaic's arithmetic (a panic, not an error): a huge tile
+    // count and a huge cross-fade, on a folder of four 20² images
+    let tiles = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        let tile = ndarray::Array3::from_elem((1, 20, 20), 0.1 * i as f32);
+        deblur_core::save_image(
+            tiles.path().join(format!("t{i}.png")),
+            &tile,
+            deblur_core::BitDepth::Eight,
+        )
+        .unwrap();
+    }
+    let folder = tiles.path().to_str().unwrap();
+    assert_fails(
+        &screen(
+            folder,
+            &["--screen-tiles", "4294967296", "--screen-count", "2"],
+        ),
+        &["mosaics of 4294967296x4294967296 need"],
+    );
+    assert_fails(
+        &screen(
+            folder,
+            &[
+                "--screen-tiles",
+                "2",
+                "--screen-count",
+                "1",
+                "--screen-blend",
+                "9223372036854775808",
+            ],
+        ),
+        &["cross-fade needs tiles of at least twice that"],
+    );
 }
 
 /// `deblur kernels field` writes a field, its sidecar and its picture; `deblur blur

@@ -264,14 +264,14 @@ fn mosaics(dir: &Path, count: usize, tiles: usize, blend: usize) -> Result<Vec<L
         dir,
         "--screen-images takes a folder of PNG training images, text-pages or dead-leaves",
     )?;
-    let per_image = tiles * tiles;
-    if files.len() < count * per_image {
+    let per_image = tiles.saturating_mul(tiles);
+    if files.len() < count.saturating_mul(per_image) {
         return Err(Error::Dataset {
             path: dir.to_path_buf(),
             reason: format!(
-                "{} images, {count} mosaics of {per_image} need {}",
+                "{} images, {count} mosaics of {tiles}x{tiles} need {}",
                 files.len(),
-                count * per_image
+                count.saturating_mul(per_image)
             ),
         });
     }
@@ -284,12 +284,11 @@ fn mosaics(dir: &Path, count: usize, tiles: usize, blend: usize) -> Result<Vec<L
         let (th, tw) = parts.iter().fold((usize::MAX, usize::MAX), |(h, w), p| {
             (h.min(p.nrows()), w.min(p.ncols()))
         });
-        if 2 * blend > th.min(tw) {
+        if blend > th.min(tw) / 2 {
             return Err(Error::setting(
                 "screening blend",
                 format!(
-                    "{blend} px of cross-fade needs tiles of at least {} px; {} has {tw}x{th}",
-                    2 * blend,
+                    "{blend} px of cross-fade needs tiles of at least twice that; {} has {tw}x{th}",
                     dir.display()
                 ),
             ));
