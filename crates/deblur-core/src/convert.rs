@@ -484,6 +484,29 @@ mod tests {
     }
 
     #[test]
+    fn direct_conversion_equals_the_image_crates_own_bit_for_bit() {
+        // the `image` crate's to_rgb32f / to_luma32f (what the loader used before converting
+        // straight into the array) is the reference, for every 8- and 16-bit value
+        let rgb8 = DynamicImage::ImageRgb8(ImageBuffer::from_fn(256, 1, |x, _| {
+            Rgb([x as u8, 255 - x as u8, (x * 7 % 256) as u8])
+        }));
+        let gray16 = DynamicImage::ImageLuma16(ImageBuffer::from_fn(256, 256, |x, y| {
+            Luma([(y * 256 + x) as u16])
+        }));
+        let ours = from_dynamic(&rgb8).pixels;
+        let theirs = rgb8.to_rgb32f();
+        for (x, _, p) in theirs.enumerate_pixels() {
+            for c in 0..3 {
+                assert_eq!(ours[[c, 0, x as usize]].to_bits(), p[c].to_bits());
+            }
+        }
+        let ours = from_dynamic(&gray16).pixels;
+        for (x, y, p) in gray16.to_luma32f().enumerate_pixels() {
+            assert_eq!(ours[[0, y as usize, x as usize]].to_bits(), p[0].to_bits());
+        }
+    }
+
+    #[test]
     fn tensor_round_trip() {
         let device = Device::default();
         let img = ramp(3, 5, 6);
