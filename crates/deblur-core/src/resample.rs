@@ -152,6 +152,14 @@ pub fn gaussian_smooth_zero(values: &Array2<f32>, sigma: f64) -> Array2<f32> {
 /// Noise standard deviation of `image` (`[h, w]`, values in [0, 1]) from the finest diagonal Haar
 /// band: `median(|HH|) / 0.6745` with `HH = (a − b − c + d) / 2` over the 2×2 blocks.
 ///
+/// On an image quantised to 8 bits (every value a multiple of 1/255, as a grey PNG or JPEG is
+/// loaded) `|HH|` takes only multiples of 1/510, and at the noise levels of photos the plain
+/// median falls on one of a few such steps: at σ = 0.01 it reads 0.0087 or 0.0116 depending on
+/// which side of a step the true median lies. There the median is interpolated within its step
+/// (the grouped median of a histogram: each integer `t = |a − b − c + d|` in units of 1/255 stands
+/// for the interval `[t − ½, t + ½]`, `[0, ½]` for 0), which estimates the noise the image carries,
+/// quantisation included, without the steps.
+///
 /// # Errors
 /// [`Error::InvalidParameter`] for an image smaller than 2×2.
 pub fn estimate_noise_std(image: ArrayView2<f32>) -> Result<f64> {
@@ -161,6 +169,9 @@ pub fn estimate_noise_std(image: ArrayView2<f32>) -> Result<f64> {
             "noise estimate",
             format!("needs at least a 2x2 image, got {h}x{w}"),
         ));
+    }
+    if let Some(median) = quantized_band_median(image) {
+        return Ok(median / 0.6745);
     }
     let mut band: Vec<f32> = Vec::with_capacity((h / 2) * (w / 2));
     for r in (0..h - 1).step_by(2) {
@@ -172,6 +183,49 @@ pub fn estimate_noise_std(image: ArrayView2<f32>) -> Result<f64> {
     let mid = band.len() / 2;
     let (_, median, _) = band.select_nth_unstable_by(mid, f32::total_cmp);
     Ok(f64::from(*median) / 0.6745)
+}
+
+/// Levels of the 8-bit quantisation [`estimate_noise_std`] recognises.
+const EIGHT_BIT: f32 = 255.0;
+
+/// The grouped median of `|HH|` when every value of `image` is a multiple of 1/255 (`None`
+/// otherwise): see [`estimate_noise_std`].
+fn quantized_band_median(image: ArrayView2<f32>) -> Option<f64> {
+    let on_grid = |v: f32| {
+        let level = v * EIGHT_BIT;
+        (-1e-3..=EIGHT_BIT + 1e-3).contains(&level) && (level - level.round()).abs() < 1e-3
+    };
+    if !image.iter().all(|&v| on_grid(v)) {
+        return None;
+    }
+    let (h, w) = image.dim();
+    let level = |r: usize, c: usize| (image[[r, c]] * EIGHT_BIT).round() as i32;
+    // histogram of t = |a − b − c + d| in levels (0 ..= 510)
+    let mut counts = vec![0u64; 2 * EIGHT_BIT as usize + 1];
+    let mut total = 0u64;
+    for r in (0..h - 1).step_by(2) {
+        for c in (0..w - 1).step_by(2) {
+            let t = (level(r, c) - level(r, c + 1) - level(r + 1, c) + level(r + 1, c + 1)).abs();
+            counts[t as usize] += 1;
+            total += 1;
+        }
+    }
+    let half = total as f64 / 2.0;
+    let mut below = 0u64;
+    for (t, &n) in counts.iter().enumerate() {
+        if n > 0 && (below + n) as f64 >= half {
+            let (lower, width) = if t == 0 {
+                (0.0, 0.5)
+            } else {
+                (t as f64 - 0.5, 1.0)
+            };
+            let t_median = lower + width * (half - below as f64) / n as f64;
+            // HH = t / 2 levels
+            return Some(t_median / (2.0 * f64::from(EIGHT_BIT)));
+        }
+        below += n;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -258,5 +312,45 @@ mod tests {
         let sigma = estimate_noise_std(img.view()).unwrap();
         assert!((sigma - 0.01).abs() < 0.0008, "estimated {sigma}");
         assert!(estimate_noise_std(Array2::<f32>::zeros((1, 5)).view()).is_err());
+    }
+
+    #[test]
+    fn quantised_noise_estimate_interpolates_the_median_within_its_step() {
+        // four 2×2 blocks whose |a − b − c + d| is 2, 3, 3, 3 levels of 1/255: half of the
+        // 4 values lies below 2.5 + (2 − 1) / 3 in the grouped histogram (one value in [1.5, 2.5),
+        // three spread over [2.5, 3.5)), so |HH| = 2.8333 / 510 and σ = that / 0.6745
+        let top = [2.0f32, 0.0, 3.0, 0.0, 3.0, 0.0, 3.0, 0.0];
+        let img = Array2::from_shape_fn((2, 8), |(r, c)| if r == 0 { top[c] / 255.0 } else { 0.0 });
+        let expected = (2.5 + 1.0 / 3.0) / 510.0 / 0.6745;
+        let sigma = estimate_noise_std(img.view()).unwrap();
+        assert!((sigma - expected).abs() < 1e-9, "{sigma} vs {expected}");
+        // off the 8-bit grid the plain median is taken: the third smallest of 2, 3, 3, 3 (× 1/510)
+        let img = img.mapv(|v| v * 1.01);
+        let plain = estimate_noise_std(img.view()).unwrap();
+        assert!(
+            (plain - 3.0 * 1.01 / 510.0 / 0.6745).abs() < 1e-7,
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn noise_estimate_of_an_8_bit_image_has_no_steps() {
+        // a smooth ramp plus σ noise, quantised to 8 bits as a PNG stores it: the image then
+        // carries σ² plus the rounding's (1/255)²/12. The plain median of |HH| sits on a multiple
+        // of 1/510 and read 0.0087 or 0.0116 at σ = 0.01 (−13 % / +16 %).
+        for (seed, sigma) in [(1u64, 0.005f32), (2, 0.01), (3, 0.013), (4, 0.02)] {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let normal = Normal::new(0.0f32, sigma).unwrap();
+            let img = Array2::from_shape_fn((512, 512), |(r, c)| {
+                let v = 0.3 + 0.0005 * (r + c) as f32 + normal.sample(&mut rng);
+                (v.clamp(0.0, 1.0) * 255.0).round() / 255.0
+            });
+            let carried = (f64::from(sigma).powi(2) + (1.0f64 / 255.0).powi(2) / 12.0).sqrt();
+            let estimate = estimate_noise_std(img.view()).unwrap();
+            assert!(
+                (estimate / carried - 1.0).abs() < 0.03,
+                "σ {sigma}: estimated {estimate}, carried {carried}"
+            );
+        }
     }
 }
