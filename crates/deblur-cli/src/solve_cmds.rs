@@ -254,6 +254,11 @@ pub(crate) struct BlindOptionArgs {
     /// Estimate the kernel on this window X,Y,W,H (default: the most textured window, see --window-side).
     #[arg(long, value_parser = parse_window)]
     crop: Option<[usize; 4]>,
+    /// The input's noise level when known: the standard deviation in the [0, 1] scale (0.01 for
+    /// 1 % noise), e.g. from the camera's calibration. Default: estimated from the image (printed
+    /// as σ). It decides the switch to the coarse-to-fine estimator and the final step's weight.
+    #[arg(long)]
+    noise_std: Option<f64>,
     /// Refuse images above this many million pixels before reading them (deblurring needs
     /// about 100 bytes per pixel: 50 megapixels ≈ 5 GB).
     #[arg(long, default_value_t = 50.0, value_parser = crate::train_cmds::positive_finite)]
@@ -273,6 +278,7 @@ impl BlindOptionArgs {
                 ColorArg::Rgb => ColorPath::Rgb,
             },
             window: self.crop,
+            noise_std: self.noise_std,
             space_variant: self.space_variant.clone(),
             space_model: self.space_model.clone(),
             ..options(
@@ -446,6 +452,7 @@ fn cli_option_names(error: deblur_optim::Error) -> String {
         "window side" => "--window-side",
         "window" => "--window",
         "image prior" => "--image-prior",
+        "noise std" => "--noise-std",
         _ => "",
     };
     match error {

@@ -322,6 +322,16 @@ fn blind_errors_exit_2() {
         "41",
     ]);
     assert_fails(&run, &["--kernel-size 41", "selfdeblur"]);
+    for bad in ["nan", "0", "-0.01", "0.5", "inf"] {
+        let run = deblur(&[
+            "blind",
+            s(&data("levin_im1.png")),
+            "-o",
+            s(&out),
+            &format!("--noise-std={bad}"),
+        ]);
+        assert_fails(&run, &["--noise-std", "0.01 for 1 % noise"]);
+    }
     let run = deblur(&["blind", s(&dir.path().join("missing.png")), "-o", s(&out)]);
     assert_fails(&run, &["missing.png"]);
     let run = deblur(&[

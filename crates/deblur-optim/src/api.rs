@@ -60,6 +60,9 @@ pub struct BlindOptions {
     /// A trained kernel space (`kernel_space.bpk` from `deblur train kernel-space`, its `.json`
     /// beside it) instead of the manifest's variant.
     pub space_model: Option<PathBuf>,
+    /// The input's noise standard deviation when known ([0, 1] scale: 0.01 for 1 % noise).
+    /// Default: estimated from the image (see [`BlindRequest::noise_std`]).
+    pub noise_std: Option<f64>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,
 }
@@ -81,6 +84,7 @@ impl Default for BlindOptions {
             space_variant: "compact-v1".into(),
             space_model: None,
             device: Device::default(),
+            noise_std: None,
         }
     }
 }
@@ -113,6 +117,12 @@ impl BlindOptions {
     /// Sets [`BlindOptions::iterations`].
     pub fn iterations(mut self, iterations: usize) -> Self {
         self.iterations = Some(iterations);
+        self
+    }
+
+    /// Sets [`BlindOptions::noise_std`].
+    pub fn noise_std(mut self, std: f64) -> Self {
+        self.noise_std = Some(std);
         self
     }
 
@@ -256,6 +266,7 @@ impl BlindOptions {
             .with_image_prior(self.image_prior)?;
         request.method = request.method.with_seed(self.seed);
         request.color = self.color;
+        request.noise_std = self.noise_std;
         if let Some(side) = self.window_side {
             request.crop = CropChoice::Auto { side };
         }
@@ -327,6 +338,17 @@ mod tests {
         assert!(message(BlindOptions::default().iterations(0)).contains("iterations"));
         assert!(message(BlindOptions::default().kernel_size(2)).contains("too small"));
         assert!(message(BlindOptions::default().window_side(0)).contains("window"));
+        for bad in [0.0, -0.01, 0.5, f64::NAN, f64::INFINITY] {
+            assert!(
+                message(BlindOptions::default().noise_std(bad)).contains("noise std"),
+                "{bad}"
+            );
+        }
+        let known = BlindOptions::default()
+            .noise_std(0.02)
+            .request(None)
+            .unwrap();
+        assert_eq!(known.noise_std, Some(0.02));
         assert!(message(BlindOptions::default().method(MethodKind::Glkm)).contains("GLKM"));
     }
 

@@ -256,6 +256,13 @@ pub struct BlindRequest {
     /// [`BlindRequest::nonblind`]'s λ).
     #[serde(default)]
     pub noise_aware: Option<NoiseAware>,
+    /// The input's noise standard deviation (of the luma, in the [0, 1] scale: 0.01 for 1 %
+    /// noise) when it is known, e.g. from the camera's calibration. `None` (default): estimated
+    /// from the image ([`estimate_noise_std`]). It decides the switch to the coarse-to-fine path
+    /// ([`Robust::max_noise_std`]), that estimator's smoothing and the final step's weight
+    /// ([`NoiseAware`]).
+    #[serde(default)]
+    pub noise_std: Option<f64>,
 }
 
 /// When and how the pipeline leaves the request's method for the coarse-to-fine L0 estimator
@@ -427,6 +434,7 @@ impl BlindRequest {
             final_nonblind,
             robust: robust.then(Robust::default),
             noise_aware: robust.then(NoiseAware::default),
+            noise_std: None,
         }
     }
 
@@ -473,6 +481,17 @@ impl BlindRequest {
                 ));
             }
             _ => {}
+        }
+        if let Some(std) = self.noise_std
+            && !(std.is_finite() && std > 0.0 && std < 0.5)
+        {
+            return Err(Error::setting(
+                "noise std",
+                format!(
+                    "{std} is not a noise level: give the standard deviation in the [0, 1] \
+                     scale, above 0 and below 0.5 (0.01 for 1 % noise)"
+                ),
+            ));
         }
         if !(self.nonblind.lambda.is_finite() && self.nonblind.lambda > 0.0) {
             return Err(Error::setting(
@@ -599,7 +618,10 @@ pub fn deblur_blind(
     } else {
         pixels.clone()
     };
-    let noise_std = estimate_noise_std(work.index_axis(Axis(0), 0))?;
+    let noise_std = match request.noise_std {
+        Some(std) => std,
+        None => estimate_noise_std(work.index_axis(Axis(0), 0))?,
+    };
     let switch = request.robust.filter(|r| {
         request
             .method
@@ -887,6 +909,38 @@ mod tests {
                 && err.contains("64x64 image"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_known_noise_level_replaces_the_estimate() {
+        let device = Device::default();
+        // a 9 px blur with 1 % noise: estimated, the noise sends the fast preset to the
+        // coarse-to-fine path (above Robust::max_noise_std = 0.004)
+        let blurred = blurred_scene(96, 96, 9);
+        let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 9, Some(2));
+        let _guard = deblur_testkit::rng_lock();
+        let out =
+            deblur_blind(&blurred, &request, Resources::none(), &device, &mut Silent).unwrap();
+        assert!(out.robust_path);
+        assert!((out.noise_std - 0.01).abs() < 0.001, "{}", out.noise_std);
+        // told 0.002, the pipeline believes it: the DIP path, and the weight of a clean input
+        let told = BlindRequest {
+            noise_std: Some(0.002),
+            ..request.clone()
+        };
+        let out = deblur_blind(&blurred, &told, Resources::none(), &device, &mut Silent).unwrap();
+        assert!(!out.robust_path);
+        assert_eq!(out.noise_std, 0.002);
+        assert_eq!(told.final_deconv(0.002).lambda, request.nonblind.lambda);
+        // a level outside (0, 0.5) is refused before any work
+        let bad = BlindRequest {
+            noise_std: Some(f64::NAN),
+            ..request
+        };
+        let err = deblur_blind(&blurred, &bad, Resources::none(), &device, &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("noise std"), "{err}");
     }
 
     #[test]

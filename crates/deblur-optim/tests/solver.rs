@@ -112,6 +112,7 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         final_nonblind: false,
         robust: None,
         noise_aware: None,
+        noise_std: None,
     };
     let _guard = rng_lock();
     let a = deblur_blind(
@@ -313,6 +314,7 @@ fn large_images_estimate_on_the_most_textured_window() {
         final_nonblind: false,
         robust: None,
         noise_aware: None,
+        noise_std: None,
     };
     let _guard = rng_lock();
     let result = deblur_blind(
