@@ -543,7 +543,12 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     } else {
         ""
     };
-    let window = format!("{window}{path}, noise σ ≈ {:.4}", result.noise_std);
+    let noise = if args.blind.noise_std.is_some() {
+        format!("noise σ = {:.4} (given)", result.noise_std)
+    } else {
+        format!("noise σ ≈ {:.4}", result.noise_std)
+    };
+    let window = format!("{window}{path}, {noise}");
     if result.fell_back {
         eprintln!(
             "warning: the kernel estimate failed the self-check (agreement with the halves' \

@@ -1555,3 +1555,26 @@ fn blind_through_the_kernel_space_runs_and_refuses_missing_weights_and_tiny_imag
     assert_fails(&run, &["40x12", "at least 16"]);
     assert!(!missing.exists());
 }
+
+/// A known noise level is used as given and said so; the same input estimated says `≈`.
+#[test]
+fn a_given_noise_level_is_reported_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.png");
+    let image = data("levin_im1.png");
+    // 0.02 is above the fast preset's switch (0.004): the coarse-to-fine path, no DIP steps
+    let run = deblur_ok(&[
+        "blind",
+        s(&image),
+        "-o",
+        s(&out),
+        "--kernel-size",
+        "15",
+        "--noise-std",
+        "0.02",
+    ]);
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("noise σ = 0.0200 (given)"), "{said}");
+    assert!(said.contains("coarse-to-fine"), "{said}");
+    assert!(out.exists());
+}
