@@ -543,12 +543,10 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     } else {
         ""
     };
-    let noise = if args.blind.noise_std.is_some() {
-        format!("noise σ = {:.4} (given)", result.noise_std)
-    } else {
-        format!("noise σ ≈ {:.4}", result.noise_std)
-    };
-    let window = format!("{window}{path}, {noise}");
+    let window = format!(
+        "{window}{path}, {}",
+        noise_phrase(args.blind.noise_std.is_some(), result.noise_std)
+    );
     if result.fell_back {
         eprintln!(
             "warning: the kernel estimate failed the self-check (agreement with the halves' \
@@ -670,14 +668,14 @@ fn blind_nonuniform(
         );
     }
     eprintln!(
-        "wrote {} (global kernel in {:.1} s, {}x{} field of {} kernels in {:.1} s, noise σ ≈ {:.4})",
+        "wrote {} (global kernel in {:.1} s, {}x{} field of {} kernels in {:.1} s, {})",
         args.output.display(),
         result.global.seconds,
         args.grid[0],
         args.grid[1],
         config.kernels.name(),
         result.seconds,
-        result.global.noise_std
+        noise_phrase(args.blind.noise_std.is_some(), result.global.noise_std)
     );
     Ok(())
 }
@@ -1075,5 +1073,14 @@ fn loss_chart(losses: &[f32], ssim_from: Option<usize>) -> deblur_core::plot::Ch
             losses,
             0.0,
         )),
+    }
+}
+
+/// How a run reports its noise level: as given (`--noise-std`) or as estimated.
+fn noise_phrase(given: bool, std: f64) -> String {
+    if given {
+        format!("noise σ = {std:.4} (given)")
+    } else {
+        format!("noise σ ≈ {std:.4}")
     }
 }

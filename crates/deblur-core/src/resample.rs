@@ -170,9 +170,6 @@ pub fn estimate_noise_std(image: ArrayView2<f32>) -> Result<f64> {
             format!("needs at least a 2x2 image, got {h}x{w}"),
         ));
     }
-    if let Some(median) = quantized_band_median(image) {
-        return Ok(median / 0.6745);
-    }
     let mut band: Vec<f32> = Vec::with_capacity((h / 2) * (w / 2));
     for r in (0..h - 1).step_by(2) {
         for c in (0..w - 1).step_by(2) {
@@ -180,52 +177,49 @@ pub fn estimate_noise_std(image: ArrayView2<f32>) -> Result<f64> {
             band.push((d / 2.0).abs());
         }
     }
-    let mid = band.len() / 2;
-    let (_, median, _) = band.select_nth_unstable_by(mid, f32::total_cmp);
-    Ok(f64::from(*median) / 0.6745)
+    let median = if image.iter().all(|&v| on_8bit_grid(v)) {
+        grouped_median_8bit(&band)
+    } else {
+        let mid = band.len() / 2;
+        let (_, median, _) = band.select_nth_unstable_by(mid, f32::total_cmp);
+        f64::from(*median)
+    };
+    Ok(median / 0.6745)
 }
 
 /// Levels of the 8-bit quantisation [`estimate_noise_std`] recognises.
 const EIGHT_BIT: f32 = 255.0;
 
-/// The grouped median of `|HH|` when every value of `image` is a multiple of 1/255 (`None`
-/// otherwise): see [`estimate_noise_std`].
-fn quantized_band_median(image: ArrayView2<f32>) -> Option<f64> {
-    let on_grid = |v: f32| {
-        let level = v * EIGHT_BIT;
-        (-1e-3..=EIGHT_BIT + 1e-3).contains(&level) && (level - level.round()).abs() < 1e-3
-    };
-    if !image.iter().all(|&v| on_grid(v)) {
-        return None;
+/// Whether `v` is a multiple of 1/255 in [0, 1] (up to `f32` rounding).
+fn on_8bit_grid(v: f32) -> bool {
+    let level = v * EIGHT_BIT;
+    (-1e-3..=EIGHT_BIT + 1e-3).contains(&level) && (level - level.round()).abs() < 1e-3
+}
+
+/// The grouped median of a band of `|HH|` values of an 8-bit image, each `t / 510` for an
+/// integer `t = |a − b − c + d|` in levels: see [`estimate_noise_std`].
+fn grouped_median_8bit(band: &[f32]) -> f64 {
+    let steps = 2.0 * f64::from(EIGHT_BIT);
+    let mut counts = vec![0u64; steps as usize + 1];
+    for &v in band {
+        // exact up to the f32 rounding of the four values, far below half a step
+        counts[((f64::from(v) * steps).round() as usize).min(steps as usize)] += 1;
     }
-    let (h, w) = image.dim();
-    let level = |r: usize, c: usize| (image[[r, c]] * EIGHT_BIT).round() as i32;
-    // histogram of t = |a − b − c + d| in levels (0 ..= 510)
-    let mut counts = vec![0u64; 2 * EIGHT_BIT as usize + 1];
-    let mut total = 0u64;
-    for r in (0..h - 1).step_by(2) {
-        for c in (0..w - 1).step_by(2) {
-            let t = (level(r, c) - level(r, c + 1) - level(r + 1, c) + level(r + 1, c + 1)).abs();
-            counts[t as usize] += 1;
-            total += 1;
-        }
-    }
-    let half = total as f64 / 2.0;
+    let half = band.len() as f64 / 2.0;
     let mut below = 0u64;
     for (t, &n) in counts.iter().enumerate() {
         if n > 0 && (below + n) as f64 >= half {
+            // t stands for the interval [t − ½, t + ½] of the unrounded value, [0, ½] for 0
             let (lower, width) = if t == 0 {
                 (0.0, 0.5)
             } else {
                 (t as f64 - 0.5, 1.0)
             };
-            let t_median = lower + width * (half - below as f64) / n as f64;
-            // HH = t / 2 levels
-            return Some(t_median / (2.0 * f64::from(EIGHT_BIT)));
+            return (lower + width * (half - below as f64) / n as f64) / steps;
         }
         below += n;
     }
-    None
+    0.0
 }
 
 #[cfg(test)]

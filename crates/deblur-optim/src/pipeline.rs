@@ -488,7 +488,7 @@ impl BlindRequest {
             return Err(Error::setting(
                 "noise std",
                 format!(
-                    "{std} is not a noise level: give the standard deviation in the [0, 1] \
+                    "{std:?} is not a noise level: give the standard deviation in the [0, 1] \
                      scale, above 0 and below 0.5 (0.01 for 1 % noise)"
                 ),
             ));
