@@ -94,6 +94,7 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (options, models, request) = args.blind.prepare()?;
     let space = options.load_kernel_space()?;
+    let denoiser = options.load_denoiser()?;
     std::fs::create_dir_all(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
     let same_folder = std::fs::canonicalize(&args.input)? == std::fs::canonicalize(&args.output)?;
     if same_folder {
@@ -141,7 +142,8 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
                         &image.pixels,
                         &request,
                         deblur_optim::Resources::glkm(models.as_ref())
-                            .with_kernel_space(space.as_ref()),
+                            .with_kernel_space(space.as_ref())
+                            .with_denoiser(denoiser.as_ref()),
                         &options.device,
                         &mut Silent,
                     )

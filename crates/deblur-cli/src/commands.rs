@@ -85,6 +85,11 @@ enum TrainCommand {
     ///
     /// Example: deblur train kernel-space --images ../shared/data/train400 --steps 2000 --out runs/ks
     KernelSpace(crate::train_cmds::TrainKernelSpaceArgs),
+    /// Training of the noise-level-conditioned CNN denoiser, the image prior of
+    /// plug-and-play deconvolution (`deconv --method pnp`), on clean crops plus Gaussian noise.
+    ///
+    /// Example: deblur train denoiser --images ../shared/data/train400 --steps 6000 --out runs/den
+    Denoiser(crate::train_cmds::TrainDenoiserArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -497,6 +502,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Train(TrainCommand::KernelSpace(args)) => {
             crate::train_cmds::train_kernel_space(args)
         }
+        Command::Train(TrainCommand::Denoiser(args)) => crate::train_cmds::train_denoiser(args),
         Command::Kernel(KernelCommand::Show(args)) => kernel_show(args),
         Command::Kernel(KernelCommand::Synth(args)) => kernel_synth(args),
         Command::Kernel(KernelCommand::Stats(args)) => kernel_stats(args),

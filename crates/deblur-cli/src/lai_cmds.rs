@@ -90,6 +90,10 @@ pub struct BenchLaiArgs {
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
+    /// Plug-and-play final step with this trained denoiser (`denoiser.bpk` from `deblur train
+    /// denoiser`) instead of the hyper-Laplacian one.
+    #[arg(long)]
+    denoiser: Option<PathBuf>,
     /// Noise standard deviation of the observations (the protocol's is 0.01).
     #[arg(long, default_value_t = 0.01)]
     noise_std: f32,
@@ -122,6 +126,15 @@ fn print_groups(title: &str, rows: &[LaiRow], key: impl Fn(&LaiRow) -> String) {
 
 pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let device = device_from_name(&args.run.device)?;
+    let denoiser = match &args.denoiser {
+        Some(path) => Some(deblur_models::weights::load_denoiser_from(
+            Some(path),
+            None,
+            "",
+            &device,
+        )?),
+        None => None,
+    };
     if args.kernel_size.is_some_and(|k| k < 3) {
         return Err("--kernel-size must be at least 3".into());
     }
@@ -246,6 +259,15 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             },
             None => request,
         };
+        let request = match &denoiser {
+            Some(_) => BlindRequest {
+                final_prior: deblur_optim::FinalPrior::PlugAndPlay(deblur_optim::PnpConfig::new(
+                    0.0,
+                )),
+                ..request
+            },
+            None => request,
+        };
         match args.run.method {
             BenchMethodArg::Blurred => Ok(case.blurred.clone()),
             BenchMethodArg::Nonblind => {
@@ -253,7 +275,15 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 let noise = estimate_noise_std(case.blurred.view())?;
                 let config = request.final_deconv(noise);
                 let y = array_to_tensor(&case.blurred.clone().insert_axis(Axis(0)), &device);
-                let x = hyper_laplacian_deconv(y, true_kernel.to_tensor(&device), &config)?;
+                let x = match &denoiser {
+                    Some(d) => deblur_optim::pnp_deconv(
+                        y,
+                        true_kernel.to_tensor(&device),
+                        d,
+                        &deblur_optim::PnpConfig::new(noise),
+                    )?,
+                    None => hyper_laplacian_deconv(y, true_kernel.to_tensor(&device), &config)?,
+                };
                 Ok(tensor_to_array(x, 0)?
                     .index_axis(Axis(0), 0)
                     .mapv(|v| v.clamp(0.0, 1.0)))
@@ -262,8 +292,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 let (out, _) = blind_gray(
                     &case.blurred,
                     &request,
-                    models.as_ref(),
-                    space.as_ref(),
+                    deblur_optim::Resources::glkm(models.as_ref())
+                        .with_kernel_space(space.as_ref())
+                        .with_denoiser(denoiser.as_ref()),
                     &device,
                     &[],
                     args.kernels_out.as_deref().map(|d| (d, case.name.as_str())),

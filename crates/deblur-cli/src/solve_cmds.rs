@@ -6,12 +6,12 @@ use clap::{Args, ValueEnum};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
 use deblur_core::outputs::{Output, check_outputs};
 use deblur_core::{BitDepth, Kernel, device_from_name, load_image_limited, save_image};
-use deblur_optim::BlindOptions;
 use deblur_optim::levin::{
     LevinRow, SELFDEBLUR_KERNEL_SIZES, kernel_result, load_levin, run_levin,
 };
 use deblur_optim::pipeline::ColorPath;
 use deblur_optim::solver::{Observer, Progress};
+use deblur_optim::{BlindOptions, FinalPriorKind};
 use deblur_optim::{
     BlindRequest, GlkmModels, HyperLaplacianConfig, ImagePrior, MethodKind, Preset, VdipVariant,
     deblur_blind, hyper_laplacian_deconv, wiener,
@@ -204,6 +204,15 @@ impl From<FieldKernelsArg> for deblur_optim::FieldKernels {
     }
 }
 
+/// `--final-prior`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FinalPriorArg {
+    /// Hyper-Laplacian gradients (Krishnan & Fergus 2009), weight by the noise level.
+    Hl,
+    /// Plug-and-play with a learned denoiser (DPIR's schedule, 8 iterations).
+    Pnp,
+}
+
 /// The options of blind deblurring shared by `deblur blind` and `deblur batch`.
 #[derive(Args, Debug)]
 pub(crate) struct BlindOptionArgs {
@@ -259,6 +268,14 @@ pub(crate) struct BlindOptionArgs {
     /// as σ). It decides the switch to the coarse-to-fine estimator and the final step's weight.
     #[arg(long)]
     noise_std: Option<f64>,
+    /// Image prior of the final non-blind step: hyper-Laplacian gradients, or plug-and-play
+    /// with the learned denoiser (the shipped one or --denoiser).
+    #[arg(long, value_enum, default_value = "hl")]
+    final_prior: FinalPriorArg,
+    /// A trained denoiser (denoiser.bpk from `deblur train denoiser`, with its .json beside it)
+    /// for --final-prior pnp instead of the shipped one.
+    #[arg(long)]
+    denoiser: Option<PathBuf>,
     /// Refuse images above this many million pixels before reading them (deblurring needs
     /// about 100 bytes per pixel: 50 megapixels ≈ 5 GB).
     #[arg(long, default_value_t = 50.0, value_parser = crate::train_cmds::positive_finite)]
@@ -280,6 +297,11 @@ impl BlindOptionArgs {
             window: self.crop,
             noise_std: self.noise_std,
             space_variant: self.space_variant.clone(),
+            final_prior: match (self.final_prior, &self.denoiser) {
+                (FinalPriorArg::Pnp, _) | (_, Some(_)) => FinalPriorKind::PlugAndPlay,
+                (FinalPriorArg::Hl, None) => FinalPriorKind::HyperLaplacian,
+            },
+            denoiser_model: self.denoiser.clone(),
             space_model: self.space_model.clone(),
             ..options(
                 self.method,
@@ -386,8 +408,7 @@ impl Observer for CliObserver {
 pub(crate) fn blind_gray(
     gray: &ndarray::Array2<f32>,
     request: &BlindRequest,
-    models: Option<&GlkmModels>,
-    space: Option<&deblur_models::KernelSpace>,
+    resources: deblur_optim::Resources<'_>,
     device: &deblur_core::burn::tensor::Device,
     snapshots: &[usize],
     kernels_out: Option<(&std::path::Path, &str)>,
@@ -400,7 +421,7 @@ pub(crate) fn blind_gray(
     let out = deblur_blind(
         &gray.clone().insert_axis(Axis(0)),
         request,
-        deblur_optim::Resources::glkm(models).with_kernel_space(space),
+        resources,
         device,
         &mut observer,
     )?;
@@ -510,11 +531,14 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         return blind_nonuniform(&args, &options, models.as_ref(), &request, &input);
     }
     let space = options.load_kernel_space()?;
+    let denoiser = options.load_denoiser()?;
     let mut observer = CliObserver::new(request.method.steps(), every);
     let result = deblur_blind(
         &input.pixels,
         &request,
-        deblur_optim::Resources::glkm(models.as_ref()).with_kernel_space(space.as_ref()),
+        deblur_optim::Resources::glkm(models.as_ref())
+            .with_kernel_space(space.as_ref())
+            .with_denoiser(denoiser.as_ref()),
         &device,
         &mut observer,
     )
@@ -700,6 +724,8 @@ pub enum DeconvArg {
     Hl,
     /// Wiener filter.
     Wiener,
+    /// Plug-and-play with the learned denoiser (the shipped one or --denoiser; DPIR's schedule).
+    Pnp,
 }
 
 #[derive(Args, Debug)]
@@ -726,6 +752,14 @@ pub struct DeconvArgs {
     /// (fixed mirror padding, about 6× faster).
     #[arg(long, value_enum, default_value = "unknown")]
     boundary: BoundaryArg,
+    /// pnp: the observation's noise level (standard deviation, 0.01 for 1 % noise) [default:
+    /// estimated from the image].
+    #[arg(long)]
+    noise_std: Option<f64>,
+    /// pnp: a trained denoiser (denoiser.bpk from `deblur train denoiser`, its .json beside it)
+    /// instead of the shipped one.
+    #[arg(long)]
+    denoiser: Option<PathBuf>,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -769,7 +803,7 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
         &[&args.input, args.blur.path()],
         &[Output::Image(&args.output)],
     )?;
-    if args.blur.kernel_field.is_some() && matches!(args.method, DeconvArg::Wiener) {
+    if args.blur.kernel_field.is_some() && !matches!(args.method, DeconvArg::Hl) {
         return Err("--kernel-field works with --method hl".into());
     }
     let device = device_from_name(&args.device)?;
@@ -795,6 +829,32 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
                 DeconvArg::Hl => hyper_laplacian_deconv(y, kernel.to_tensor(&device), &config),
                 DeconvArg::Wiener => {
                     wiener(y, kernel.to_tensor(&device), args.weight.unwrap_or(1e-3))
+                }
+                DeconvArg::Pnp => {
+                    let noise = match args.noise_std {
+                        Some(s) => s,
+                        None => {
+                            // each channel is restored with the same level: their mean
+                            let mut sum = 0.0;
+                            for channel in input.pixels.outer_iter() {
+                                sum += deblur_core::resample::estimate_noise_std(channel)?;
+                            }
+                            sum / input.pixels.dim().0 as f64
+                        }
+                    };
+                    let denoiser = deblur_models::weights::load_denoiser_from(
+                        args.denoiser.as_deref(),
+                        None,
+                        "grey-v1",
+                        &device,
+                    )?;
+                    let config = deblur_optim::PnpConfig {
+                        boundary: config.boundary,
+                        tile: config.tile,
+                        ..deblur_optim::PnpConfig::new(noise)
+                    };
+                    eprintln!("plug-and-play at noise σ {noise:.4}");
+                    deblur_optim::pnp_deconv(y, kernel.to_tensor(&device), &denoiser, &config)
                 }
             }
             .map_err(|e| format!("{}: {e}", args.input.display()))?;
@@ -1001,8 +1061,8 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                     let (out, kernels) = blind_gray(
                         &item.blurred,
                         &request,
-                        models.as_ref(),
-                        space.as_ref(),
+                        deblur_optim::Resources::glkm(models.as_ref())
+                            .with_kernel_space(space.as_ref()),
                         &device,
                         &args.snapshots,
                         args.kernels_out.as_deref().map(|d| (d, item.name.as_str())),

@@ -512,3 +512,153 @@ fn stack_rows(rows: &[ndarray::Array3<f32>]) -> ndarray::Array3<f32> {
     }
     out
 }
+
+#[derive(Args, Debug)]
+pub struct TrainDenoiserArgs {
+    /// Clean images: a folder of PNG/JPEG/TIFF images (e.g. ../shared/data/train400), or
+    /// `dead-leaves` / `text-pages[:LO-HI]` (procedural).
+    #[arg(long)]
+    images: ImageSpec,
+    /// Colour network (3 channels) instead of grey.
+    #[arg(long)]
+    color: bool,
+    /// Hidden feature channels [default: 48].
+    #[arg(long, value_parser = at_least_one)]
+    width: Option<usize>,
+    /// Convolution layers, at least 2 [default: 10].
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Crop side, even [default: 64].
+    #[arg(long)]
+    crop: Option<usize>,
+    /// Crops per batch [default: 16].
+    #[arg(long, value_parser = at_least_one)]
+    batch: Option<usize>,
+    /// Initial learning rate [default: 1e-3].
+    #[arg(long, value_parser = positive_finite, allow_hyphen_values = true)]
+    lr: Option<f64>,
+    /// Halve the learning rate after every N steps [default: 2000].
+    #[arg(long, value_parser = at_least_one)]
+    halve_every: Option<usize>,
+    /// Largest noise level σ of the training crops (intensities in [0, 1]) [default: 0.2].
+    #[arg(long, value_parser = noise_level)]
+    max_noise: Option<f32>,
+    /// Seed [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Train until this many steps in total.
+    #[arg(long, default_value_t = 6000)]
+    steps: usize,
+    /// Run folder: checkpoint/, losses.csv, losses.png, samples_STEP.png, denoiser.bpk + .json.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Write a sample strip (clean | noisy σ = 0.02, 0.05, 0.1 | denoised) every N steps.
+    #[arg(long, default_value_t = 500, value_parser = at_least_one)]
+    sample_every: usize,
+    /// Write a checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+    checkpoint_every: usize,
+    /// Stop after this many minutes in this sitting (a checkpoint and the model are written).
+    #[arg(long, value_parser = positive_finite, allow_hyphen_values = true)]
+    max_minutes: Option<f64>,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use deblur_kernels::ColorMode;
+    use deblur_models::train_denoise::{DenoiseTrainConfig, DenoiseTrainer};
+    let device = device_from_name(&args.device)?;
+    let fresh = if args.resume {
+        None
+    } else {
+        let base = DenoiseTrainConfig::default();
+        let config = DenoiseTrainConfig {
+            channels: if args.color { 3 } else { 1 },
+            width: args.width.unwrap_or(base.width),
+            depth: args.depth.unwrap_or(base.depth),
+            batch: args.batch.unwrap_or(base.batch),
+            crop: args.crop.unwrap_or(base.crop),
+            lr: args.lr.unwrap_or(base.lr),
+            halve_every: args.halve_every.unwrap_or(base.halve_every),
+            noise_std: [0.0, args.max_noise.unwrap_or(base.noise_std[1])],
+            seed: args.seed.unwrap_or(base.seed),
+        };
+        config.validate()?;
+        Some(config)
+    };
+    let run = RunFolder::lock(&args.out)?;
+    let config = match fresh {
+        Some(config) => {
+            run.expect_new()?;
+            config
+        }
+        None => {
+            deblur_models::train::read_run_state::<DenoiseTrainConfig>(&run.existing_checkpoint()?)?
+                .0
+        }
+    };
+    let color = if config.channels == 3 {
+        ColorMode::Rgb
+    } else {
+        ColorMode::Gray
+    };
+    let images = args.images.open(config.crop, color, true)?;
+    let mut trainer = if args.resume {
+        let trainer = DenoiseTrainer::resume(&run.existing_checkpoint()?, images, &device)?;
+        let c = trainer.config();
+        same_as_run(&args.out, "--crop", args.crop, c.crop)?;
+        same_as_run(&args.out, "--batch", args.batch, c.batch)?;
+        same_as_run(&args.out, "--seed", args.seed, c.seed)?;
+        trainer
+    } else {
+        DenoiseTrainer::new(config, images, &device)?
+    };
+    let bar = step_bar(args.steps, trainer.step_count());
+    // fixed crops outside the training stream (a step index far beyond any run), shown at three
+    // noise levels
+    let show = trainer.batch(usize::MAX / 2)?.clean;
+    let show_rows = show.dims()[0].min(3);
+    let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
+    let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
+        bar.set_position(l.step as u64);
+        bar.set_message(l.summary());
+        if l.step % args.sample_every == 0 || l.step == args.steps {
+            let model = trainer.model().valid();
+            let mut strips = Vec::new();
+            for i in 0..show_rows {
+                let clean = show.clone().inner().narrow(0, i, 1);
+                let a = deblur_core::convert::tensor_to_array(clean.clone(), 0)?;
+                let mut row = vec![a.clone()];
+                for (j, sigma) in [0.02f32, 0.05, 0.1].into_iter().enumerate() {
+                    let mut rng = deblur_kernels::bank::kernel_rng(i as u64, j as u64);
+                    let noisy = a.mapv(|v| {
+                        v + sigma
+                            * rand_distr::Distribution::<f32>::sample(
+                                &rand_distr::StandardNormal,
+                                &mut rng,
+                            )
+                    });
+                    let input = deblur_core::convert::array_to_tensor(&noisy, &clean.device());
+                    let out = model.forward(input, &[sigma]).clamp(0.0, 1.0);
+                    row.push(noisy.mapv(|v| v.clamp(0.0, 1.0)));
+                    row.push(deblur_core::convert::tensor_to_array(out, 0)?);
+                }
+                let refs: Vec<&ndarray::Array3<f32>> = row.iter().collect();
+                strips.push(deblur_core::visual::side_by_side(&refs));
+            }
+            save_image(
+                args.out.join(format!("samples_{:06}.png", l.step)),
+                &stack_rows(&strips),
+                BitDepth::Eight,
+            )?;
+        }
+        Ok(())
+    })?;
+    finished(&bar, trainer.step_count(), seconds, &args.out);
+    Ok(())
+}

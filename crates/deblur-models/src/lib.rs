@@ -9,6 +9,7 @@ pub mod initializer;
 pub mod inversion;
 pub mod kernel_space;
 pub mod train;
+pub mod train_denoise;
 pub mod train_init;
 pub mod train_space;
 pub mod weights;

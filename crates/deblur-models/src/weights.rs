@@ -24,6 +24,8 @@ pub enum ModelFamily {
     KernelInitializer,
     /// The blur-kernel space F and G ([`crate::KernelSpace`]), `kernel-space`.
     KernelSpace,
+    /// The plug-and-play denoiser ([`deblur_priors::Denoiser`]), `denoiser`.
+    Denoiser,
 }
 
 impl std::fmt::Display for ModelFamily {
@@ -32,6 +34,7 @@ impl std::fmt::Display for ModelFamily {
             ModelFamily::KernelGenerator => "kernel-generator",
             ModelFamily::KernelInitializer => "kernel-initializer",
             ModelFamily::KernelSpace => "kernel-space",
+            ModelFamily::Denoiser => "denoiser",
         })
     }
 }
@@ -195,16 +198,56 @@ pub fn load_kernel_space_from(
     variant: &str,
     device: &Device,
 ) -> Result<crate::KernelSpace> {
+    let (weights, config) = resolve_model(file, dir, ModelFamily::KernelSpace, variant)?;
+    load_kernel_space_files(&weights, &config, device)
+}
+
+/// A denoiser from a trained `file` (`denoiser.bpk` from `deblur train denoiser`, its `.json`
+/// beside it) when one is given, else the shipped `variant` of the weights folder `dir` (default:
+/// [`find_weights_dir`]), checksum verified.
+///
+/// # Errors
+/// As [`load_kernel_space_from`].
+pub fn load_denoiser_from(
+    file: Option<&Path>,
+    dir: Option<&Path>,
+    variant: &str,
+    device: &Device,
+) -> Result<deblur_priors::Denoiser> {
+    let (weights, config) = resolve_model(file, dir, ModelFamily::Denoiser, variant)?;
+    let parsed: deblur_priors::DenoiserConfig = read_config(&config)?;
+    if parsed.depth < 2 || parsed.width == 0 || !(parsed.channels == 1 || parsed.channels == 3) {
+        return Err(Error::Checkpoint {
+            path: config,
+            reason: format!(
+                "{} channel(s), width {}, depth {}: not a denoiser (1 or 3 channels, width ≥ 1, \
+                 depth ≥ 2)",
+                parsed.channels, parsed.width, parsed.depth
+            ),
+        });
+    }
+    apply_record(parsed.init(device), &weights, &config)
+}
+
+/// The weights and config files of a model: a trained `file` with its `.json` beside it, else
+/// the verified `family`/`variant` of the weights folder `dir` or [`find_weights_dir`].
+fn resolve_model(
+    file: Option<&Path>,
+    dir: Option<&Path>,
+    family: ModelFamily,
+    variant: &str,
+) -> Result<(PathBuf, PathBuf)> {
     if let Some(file) = file {
         if !file.is_file() {
             return Err(Error::Checkpoint {
                 path: file.to_path_buf(),
-                reason: "no such model file; train one with `deblur train kernel-space` (its \
-                         .json sits beside it) or use a shipped variant"
-                    .into(),
+                reason: format!(
+                    "no such model file; train one with `deblur train {family}` (its .json sits \
+                     beside it) or use a shipped variant"
+                ),
             });
         }
-        return load_kernel_space_files(file, &file.with_extension("json"), device);
+        return Ok((file.to_path_buf(), file.with_extension("json")));
     }
     let dir = dir
         .map(Path::to_path_buf)
@@ -215,7 +258,7 @@ pub fn load_kernel_space_from(
                    from the repository (weights/manifest.json)"
                 .into(),
         })?;
-    load_kernel_space(&dir, variant, device)
+    verified_entry(&dir, family, variant)
 }
 
 fn read_config<C: serde::de::DeserializeOwned>(path: &Path) -> Result<C> {

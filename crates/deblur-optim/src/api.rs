@@ -20,8 +20,10 @@ use ndarray::Array3;
 
 use crate::glkm::GlkmModels;
 use crate::pipeline::{
-    BlindRequest, BlindResult, ColorPath, CropChoice, ImagePrior, MethodKind, Preset, deblur_blind,
+    BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, ImagePrior, MethodKind, Preset,
+    deblur_blind,
 };
+use crate::pnp::PnpConfig;
 use crate::solver::{Observer, Silent};
 use crate::{Error, Result};
 
@@ -63,8 +65,26 @@ pub struct BlindOptions {
     /// The input's noise standard deviation when known ([0, 1] scale: 0.01 for 1 % noise).
     /// Default: estimated from the image (see [`BlindRequest::noise_std`]).
     pub noise_std: Option<f64>,
+    /// Image prior of the final non-blind step. Default: [`FinalPriorKind::HyperLaplacian`].
+    pub final_prior: FinalPriorKind,
+    /// Denoiser weights variant in the manifest (plug-and-play final step). Default: `grey-v1`.
+    pub denoiser_variant: String,
+    /// A trained denoiser (`denoiser.bpk` from `deblur train denoiser`, its `.json` beside it)
+    /// instead of the manifest's variant.
+    pub denoiser_model: Option<PathBuf>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,
+}
+
+/// The image prior of the final non-blind step, as [`BlindOptions`] names it (the request's
+/// [`FinalPrior`] carries the settings).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FinalPriorKind {
+    /// Hyper-Laplacian gradients, weight by the noise level.
+    #[default]
+    HyperLaplacian,
+    /// Plug-and-play with the learned denoiser (DPIR's schedule).
+    PlugAndPlay,
 }
 
 impl Default for BlindOptions {
@@ -85,6 +105,9 @@ impl Default for BlindOptions {
             space_model: None,
             device: Device::default(),
             noise_std: None,
+            final_prior: FinalPriorKind::default(),
+            denoiser_variant: "grey-v1".into(),
+            denoiser_model: None,
         }
     }
 }
@@ -168,6 +191,18 @@ impl BlindOptions {
         self
     }
 
+    /// Sets [`BlindOptions::final_prior`].
+    pub fn final_prior(mut self, prior: FinalPriorKind) -> Self {
+        self.final_prior = prior;
+        self
+    }
+
+    /// Sets [`BlindOptions::denoiser_model`].
+    pub fn denoiser_model(mut self, path: impl Into<PathBuf>) -> Self {
+        self.denoiser_model = Some(path.into());
+        self
+    }
+
     /// Sets [`BlindOptions::device`].
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
@@ -226,6 +261,25 @@ impl BlindOptions {
         Ok(Some(model.valid()))
     }
 
+    /// The learned denoiser of the plug-and-play final step, or `None` for the hyper-Laplacian one.
+    ///
+    /// # Errors
+    /// [`Error::MissingModels`] when no weights folder is found, [`Error::Models`] naming the
+    /// file that is missing or damaged.
+    pub fn load_denoiser(&self) -> Result<Option<deblur_priors::Denoiser>> {
+        if self.final_prior != FinalPriorKind::PlugAndPlay {
+            return Ok(None);
+        }
+        use burn::module::Module;
+        let model = deblur_models::weights::load_denoiser_from(
+            self.denoiser_model.as_deref(),
+            self.weights.as_deref(),
+            &self.denoiser_variant,
+            &self.device,
+        )?;
+        Ok(Some(model.valid()))
+    }
+
     /// The checked request these options describe; `models` are GLKM's (their kernel size is
     /// the method's).
     ///
@@ -267,6 +321,9 @@ impl BlindOptions {
         request.method = request.method.with_seed(self.seed);
         request.color = self.color;
         request.noise_std = self.noise_std;
+        if self.final_prior == FinalPriorKind::PlugAndPlay {
+            request.final_prior = FinalPrior::PlugAndPlay(PnpConfig::new(0.0));
+        }
         if let Some(side) = self.window_side {
             request.crop = CropChoice::Auto { side };
         }
@@ -301,11 +358,14 @@ pub fn blind_observed(
     deblur_core::retain_freed_memory();
     let models = options.load_models()?;
     let space = options.load_kernel_space()?;
+    let denoiser = options.load_denoiser()?;
     let request = options.request(models.as_ref())?;
     deblur_blind(
         image,
         &request,
-        crate::Resources::glkm(models.as_ref()).with_kernel_space(space.as_ref()),
+        crate::Resources::glkm(models.as_ref())
+            .with_kernel_space(space.as_ref())
+            .with_denoiser(denoiser.as_ref()),
         &options.device,
         observer,
     )

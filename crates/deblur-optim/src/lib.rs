@@ -14,13 +14,14 @@ pub mod models;
 pub mod nonblind;
 pub mod nonuniform;
 pub mod pipeline;
+pub mod pnp;
 pub mod schedule;
 pub mod selfdeblur;
 pub mod solver;
 pub mod space;
 pub mod vdip;
 
-pub use api::{BlindOptions, blind, blind_observed};
+pub use api::{BlindOptions, FinalPriorKind, blind, blind_observed};
 pub use dip_blind::DipImageConfig;
 pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};
@@ -30,9 +31,10 @@ pub use nonuniform::{
     FieldKernels, NonUniformConfig, NonUniformResult, deblur_nonuniform, deconv_field,
 };
 pub use pipeline::{
-    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, ImagePrior, MethodKind,
-    NoiseAware, Preset, Robust, deblur_blind,
+    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, ImagePrior,
+    MethodKind, NoiseAware, Preset, Robust, deblur_blind,
 };
+pub use pnp::{PnpConfig, pnp_deconv};
 pub use selfdeblur::SelfDeblurConfig;
 pub use solver::{
     BlurModel, DataFit, Observer, Penalty, Progress, SolveOutput, SolverConfig, Terms, solve,

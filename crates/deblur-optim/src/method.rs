@@ -31,6 +31,8 @@ pub struct Resources<'a> {
     /// The encoded blur-kernel space (F and G) of [`KernelPart::Code`] and
     /// [`BlurPart::KernelSpace`].
     pub kernel_space: Option<&'a KernelSpace>,
+    /// The learned denoiser of the plug-and-play final step ([`crate::FinalPrior::PlugAndPlay`]).
+    pub denoiser: Option<&'a deblur_priors::Denoiser>,
 }
 
 impl<'a> Resources<'a> {
@@ -43,13 +45,19 @@ impl<'a> Resources<'a> {
     pub fn glkm(models: Option<&'a GlkmModels>) -> Self {
         Resources {
             glkm: models,
-            kernel_space: None,
+            ..Resources::default()
         }
     }
 
     /// The same resources with the kernel-space model `model`.
     pub fn with_kernel_space(mut self, model: Option<&'a KernelSpace>) -> Self {
         self.kernel_space = model;
+        self
+    }
+
+    /// The same resources with the plug-and-play denoiser `denoiser`.
+    pub fn with_denoiser(mut self, denoiser: Option<&'a deblur_priors::Denoiser>) -> Self {
+        self.denoiser = denoiser;
         self
     }
 }

@@ -96,12 +96,12 @@ impl Default for HyperLaplacianConfig {
 }
 
 /// The observation extended for the FFT, the kernel's transfer function, and how to crop back.
-struct Setup {
-    padded: Tensor<4>,
-    kernel: Spectrum,
-    size: [usize; 2],
-    offset: [usize; 2],
-    q: usize,
+pub(crate) struct Setup {
+    pub(crate) padded: Tensor<4>,
+    pub(crate) kernel: Spectrum,
+    pub(crate) size: [usize; 2],
+    pub(crate) offset: [usize; 2],
+    pub(crate) q: usize,
 }
 
 /// A `[kh, kw]` kernel (row-major `values`) on a `p × q` canvas with its centre `(K−1)/2` at the
@@ -135,7 +135,7 @@ pub(crate) fn kernel_spectrum(
     rfft2(kernel_canvas(values, size, grid, device))
 }
 
-fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
+pub(crate) fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
     let [_, _, h, w] = blurred.dims();
     let [kn, kc, kh, kw] = kernel.dims();
     if kn * kc != 1 {
@@ -177,9 +177,33 @@ fn setup(blurred: Tensor<4>, kernel: Tensor<4>) -> Result<Setup> {
     })
 }
 
-fn crop(x: Tensor<4>, s: &Setup) -> Tensor<4> {
+pub(crate) fn crop(x: Tensor<4>, s: &Setup) -> Tensor<4> {
     x.narrow(2, s.offset[0], s.size[0])
         .narrow(3, s.offset[1], s.size[1])
+}
+
+/// With the unknown boundary, the observation inside the image window (zero outside) and the mask
+/// of the unobserved canvas (1 outside the window); `None` with the fixed mirror extension.
+pub(crate) fn observed_split(
+    s: &Setup,
+    boundary: DeconvBoundary,
+) -> Option<(Tensor<4>, Tensor<4>)> {
+    match boundary {
+        DeconvBoundary::Mirror => None,
+        DeconvBoundary::Unknown => {
+            let [n, c, p, q] = s.padded.dims();
+            let window = Tensor::<4>::ones([n, c, s.size[0], s.size[1]], &s.padded.device());
+            let mask = pad(
+                window,
+                [
+                    (s.offset[0], p - s.size[0] - s.offset[0]),
+                    (s.offset[1], q - s.size[1] - s.offset[1]),
+                ],
+                Padding::Zero,
+            );
+            Some((s.padded.clone() * mask.clone(), mask.neg() + 1.0))
+        }
+    }
 }
 
 pub(crate) fn power(s: &Spectrum) -> Tensor<4> {
@@ -335,26 +359,21 @@ fn ramp(len: usize, overlap: usize, ramp_start: bool, ramp_end: bool) -> Vec<f32
         .collect()
 }
 
-/// [`hyper_laplacian_deconv`] tile by tile: each `tile`² tile is deconvolved whole (its border
-/// treated as the configured boundary), and neighbours are blended linearly over an overlap of
-/// twice the kernel size.
-fn deconv_tiled(
+/// A deconvolution tile by tile: each `tile`² tile is deconvolved whole by `solve` (its border
+/// treated as the solver's boundary), and neighbours are blended linearly over an overlap of
+/// twice the kernel size `k`.
+pub(crate) fn deconv_tiled(
     blurred: Tensor<4>,
-    kernel: Tensor<4>,
-    config: &HyperLaplacianConfig,
+    k: usize,
     tile: usize,
+    solve: impl Fn(Tensor<4>) -> Result<Tensor<4>>,
 ) -> Result<Tensor<4>> {
     let device = blurred.device();
     let [n, c, h, w] = blurred.dims();
-    let [_, _, kh, kw] = kernel.dims();
-    let overlap = 2 * kh.max(kw);
-    let whole = HyperLaplacianConfig {
-        tile: None,
-        ..*config
-    };
+    let overlap = 2 * k;
     // each tile plus its extension of a kernel on every side fills a `tile`² FFT grid
     // (`setup`), so that a power-of-two `tile` is not doubled by the extension
-    let tile = tile - 2 * kh.max(kw);
+    let tile = tile - 2 * k;
     let (rows, cols) = (tile_starts(h, tile, overlap), tile_starts(w, tile, overlap));
     let mut sum = vec![0f32; n * c * h * w];
     let mut weight = vec![0f32; h * w];
@@ -367,7 +386,7 @@ fn deconv_tiled(
             let part = blurred
                 .clone()
                 .slice([0..n, 0..c, r0..r0 + th, c0..c0 + tw]);
-            let x = hyper_laplacian_deconv(part, kernel.clone(), &whole)?;
+            let x = solve(part)?;
             let values: Vec<f32> = x.into_data().convert::<f32>().try_into_vec()?;
             for b in 0..n * c {
                 for y in 0..th {
@@ -422,7 +441,13 @@ pub fn hyper_laplacian_deconv(
         let [_, _, h, w] = blurred.dims();
         let [_, _, kh, kw] = kernel.dims();
         if h.max(w) > tile && tile >= 6 * kh.max(kw) {
-            return deconv_tiled(blurred, kernel, config, tile);
+            let whole = HyperLaplacianConfig {
+                tile: None,
+                ..*config
+            };
+            return deconv_tiled(blurred, kh.max(kw), tile, |part| {
+                hyper_laplacian_deconv(part, kernel.clone(), &whole)
+            });
         }
     }
     let s = setup(blurred, kernel)?;
@@ -431,22 +456,7 @@ pub fn hyper_laplacian_deconv(
     let fx = difference_spectrum(p, q, 3, &device);
     let fy = difference_spectrum(p, q, 2, &device);
     let mut ky = s.kernel.mul(&rfft2(s.padded.clone())); // K̃ · Y
-    let observed = match config.boundary {
-        DeconvBoundary::Mirror => None,
-        DeconvBoundary::Unknown => {
-            let [n, c, _, _] = s.padded.dims();
-            let window = Tensor::<4>::ones([n, c, s.size[0], s.size[1]], &device);
-            let mask = pad(
-                window,
-                [
-                    (s.offset[0], p - s.size[0] - s.offset[0]),
-                    (s.offset[1], q - s.size[1] - s.offset[1]),
-                ],
-                Padding::Zero,
-            );
-            Some((s.padded.clone() * mask.clone(), mask.neg() + 1.0))
-        }
-    };
+    let observed = observed_split(&s, config.boundary);
     let k2 = power(&s.kernel);
     let g2 = power(&fx) + power(&fy);
     let mut x = s.padded.clone();

@@ -24,6 +24,7 @@ use crate::glkm::{GlkmConfig, KernelStart};
 use crate::l0_blind::{L0BlindConfig, estimate_kernel_l0};
 use crate::method::{ComposedMethod, Resources};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
+use crate::pnp::{PnpConfig, pnp_deconv};
 use crate::selfdeblur::SelfDeblurConfig;
 use crate::solver::{Observer, Progress, SolveOutput, StopReason};
 use crate::space::SpaceDeblurConfig;
@@ -263,6 +264,22 @@ pub struct BlindRequest {
     /// ([`NoiseAware`]).
     #[serde(default)]
     pub noise_std: Option<f64>,
+    /// The image prior of the final non-blind step: hyper-Laplacian (default, with
+    /// [`BlindRequest::nonblind`] and [`BlindRequest::noise_aware`]) or plug-and-play with a learned
+    /// denoiser ([`Resources::denoiser`]; its noise level is the input's, given or estimated).
+    #[serde(default)]
+    pub final_prior: FinalPrior,
+}
+
+/// The image prior of the final non-blind deconvolution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum FinalPrior {
+    /// Hyper-Laplacian gradients (Krishnan & Fergus 2009; [`hyper_laplacian_deconv`]).
+    #[default]
+    HyperLaplacian,
+    /// Plug-and-play with the learned denoiser of [`Resources::denoiser`] ([`pnp_deconv`]); the
+    /// settings' `noise_std` is replaced by the input's noise level at run time.
+    PlugAndPlay(PnpConfig),
 }
 
 /// When and how the pipeline leaves the request's method for the coarse-to-fine L0 estimator
@@ -435,6 +452,7 @@ impl BlindRequest {
             robust: robust.then(Robust::default),
             noise_aware: robust.then(NoiseAware::default),
             noise_std: None,
+            final_prior: FinalPrior::HyperLaplacian,
         }
     }
 
@@ -602,6 +620,13 @@ pub fn deblur_blind(
     observer: &mut dyn Observer,
 ) -> Result<BlindResult> {
     request.validate()?;
+    if matches!(request.final_prior, FinalPrior::PlugAndPlay(_)) && resources.denoiser.is_none() {
+        return Err(Error::setting(
+            "final prior",
+            "the plug-and-play final step needs a denoiser: load one (`deblur train denoiser`, or \
+             the shipped weights) into the resources, or use the hyper-Laplacian step",
+        ));
+    }
     let (c, h, w) = pixels.dim();
     if c != 1 && c != 3 {
         return Err(Error::BadImage(format!(
@@ -767,10 +792,23 @@ pub fn deblur_blind(
             } else {
                 array_to_tensor(&work, device)
             };
-            tensor_to_array(
-                hyper_laplacian_deconv(full, kernel.to_tensor(device), &config)?,
-                0,
-            )?
+            let x = match (request.final_prior, resources.denoiser) {
+                (FinalPrior::PlugAndPlay(pnp), Some(denoiser)) => {
+                    // the smoothed observation carries the noise times the smoothing's gain
+                    let gain = if smoothing > 0.0 {
+                        crate::l0_blind::smoothing_noise_gain(smoothing)?.sqrt()
+                    } else {
+                        1.0
+                    };
+                    let pnp = PnpConfig {
+                        noise_std: noise_std * gain,
+                        ..pnp
+                    };
+                    pnp_deconv(full, kernel.to_tensor(device), denoiser, &pnp)?
+                }
+                _ => hyper_laplacian_deconv(full, kernel.to_tensor(device), &config)?,
+            };
+            tensor_to_array(x, 0)?
         }
     }
     .mapv(|v| v.clamp(0.0, 1.0));
