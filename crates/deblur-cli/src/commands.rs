@@ -121,6 +121,10 @@ enum BenchCommand {
     ///
     /// Example: deblur bench kernel-space --model runs/ks/kernel_space.bpk --csv ks.csv
     KernelSpace(crate::space_cmds::BenchKernelSpaceArgs),
+    /// The plug-and-play denoiser: PSNR of held-out images denoised at several noise levels.
+    ///
+    /// Example: deblur bench denoiser --model runs/den/denoiser.bpk --images held-out/
+    Denoiser(crate::bench_cmds::BenchDenoiserArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -484,6 +488,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Batch(args) => crate::batch_cmds::batch(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
         Command::Bench(BenchCommand::Lai(args)) => crate::lai_cmds::bench_lai(args),
+        Command::Bench(BenchCommand::Denoiser(args)) => crate::bench_cmds::bench_denoiser(args),
         Command::Bench(BenchCommand::Nonuniform(args)) => {
             crate::nonuniform_cmds::bench_nonuniform(args)
         }

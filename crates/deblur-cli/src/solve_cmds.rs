@@ -754,7 +754,7 @@ pub struct DeconvArgs {
     boundary: BoundaryArg,
     /// pnp: the observation's noise level (standard deviation, 0.01 for 1 % noise) [default:
     /// estimated from the image].
-    #[arg(long)]
+    #[arg(long, value_parser = noise_std_arg, allow_hyphen_values = true)]
     noise_std: Option<f64>,
     /// pnp: a trained denoiser (denoiser.bpk from `deblur train denoiser`, its .json beside it)
     /// instead of the shipped one.
@@ -1142,5 +1142,17 @@ fn noise_phrase(given: bool, std: f64) -> String {
         format!("noise σ = {std:.4} (given)")
     } else {
         format!("noise σ ≈ {std:.4}")
+    }
+}
+
+/// clap parser: a noise standard deviation in (0, 0.5) on the [0, 1] scale.
+fn noise_std_arg(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 0.5 => Ok(v),
+        Ok(v) => Err(format!(
+            "{v} is not a noise level: give the standard deviation in the [0, 1] scale, above 0 \
+             and below 0.5 (0.01 for 1 % noise)"
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -1578,3 +1578,113 @@ fn a_given_noise_level_is_reported_as_given() {
     assert!(said.contains("coarse-to-fine"), "{said}");
     assert!(out.exists());
 }
+
+/// `deblur train denoiser`: a tiny run writes its log, samples, weights and config, resumes to
+/// more steps with one log row per step, and the result loads for `deconv --method pnp` (four
+/// steps make no denoiser: the quality is tested with the shipped weights).
+#[test]
+fn train_denoiser_resumes_and_its_weights_drive_pnp_deconv() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("den");
+    let args = |steps: &str, resume: bool| {
+        let mut a = vec![
+            "train",
+            "denoiser",
+            "--images",
+            "dead-leaves",
+            "--width",
+            "4",
+            "--depth",
+            "3",
+            "--crop",
+            "16",
+            "--batch",
+            "2",
+            "--out",
+            s(&run),
+            "--sample-every",
+            "2",
+            "--checkpoint-every",
+            "2",
+            "--steps",
+        ];
+        a.push(steps);
+        if resume {
+            a.push("--resume");
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run_args = |a: Vec<String>| deblur(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let first = run_args(args("2", false));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_fails(&run_args(args("4", false)), &["--resume"]);
+    assert!(run_args(args("4", true)).status.success());
+    let log = std::fs::read_to_string(run.join("losses.csv")).unwrap();
+    assert_eq!(log.lines().count(), 5, "{log}");
+    let model = run.join("denoiser.bpk");
+    assert!(run.join("samples_000004.png").exists() && model.exists());
+    assert!(run.join("denoiser.json").exists());
+    // the weights drive the plug-and-play step
+    let (sharp, kernel) = (data("levin_im1.png"), data("levin_kernel1.png"));
+    let blurred = dir.path().join("b.png");
+    deblur_ok(&[
+        "blur",
+        s(&sharp),
+        "--kernel",
+        s(&kernel),
+        "--noise-std",
+        "0.01",
+        "-o",
+        s(&blurred),
+    ]);
+    let out = dir.path().join("pnp.png");
+    let o = deblur_ok(&[
+        "deconv",
+        s(&blurred),
+        "--kernel",
+        s(&kernel),
+        "--method",
+        "pnp",
+        "--denoiser",
+        s(&model),
+        "-o",
+        s(&out),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("plug-and-play at noise σ 0.0"));
+    assert!(out.exists());
+    // a missing model or a bad noise level: one line, no output
+    let missing = dir.path().join("none.bpk");
+    let out2 = dir.path().join("pnp2.png");
+    let bad = deblur(&[
+        "deconv",
+        s(&blurred),
+        "--kernel",
+        s(&kernel),
+        "--method",
+        "pnp",
+        "--denoiser",
+        s(&missing),
+        "-o",
+        s(&out2),
+    ]);
+    assert_fails(&bad, &["none.bpk", "deblur train denoiser"]);
+    let bad = deblur(&[
+        "deconv",
+        s(&blurred),
+        "--kernel",
+        s(&kernel),
+        "--method",
+        "pnp",
+        "--denoiser",
+        s(&model),
+        "--noise-std=-0.5",
+        "-o",
+        s(&out2),
+    ]);
+    assert_fails(&bad, &["-0.5"]);
+    assert!(!out2.exists());
+}
