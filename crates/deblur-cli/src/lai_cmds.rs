@@ -94,6 +94,18 @@ pub struct BenchLaiArgs {
     /// denoiser`) instead of the hyper-Laplacian one.
     #[arg(long)]
     denoiser: Option<PathBuf>,
+    /// With --denoiser: the trade-off λ of the plug-and-play prior [default: 0.23].
+    #[arg(long, value_parser = crate::train_cmds::positive_finite)]
+    pnp_lambda: Option<f64>,
+    /// With --denoiser: the half-quadratic splitting iterations [default: 8].
+    #[arg(long, value_parser = crate::train_cmds::at_least_one)]
+    pnp_iterations: Option<usize>,
+    /// With --denoiser: data steps per denoising level [default: 16].
+    #[arg(long, value_parser = crate::train_cmds::at_least_one)]
+    pnp_inner: Option<usize>,
+    /// With --denoiser: fixed mirror extension instead of the unknown boundary.
+    #[arg(long)]
+    pnp_mirror: bool,
     /// Noise standard deviation of the observations (the protocol's is 0.01).
     #[arg(long, default_value_t = 0.01)]
     noise_std: f32,
@@ -134,6 +146,20 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             &device,
         )?),
         None => None,
+    };
+    let pnp_config = |noise: f64| {
+        let base = deblur_optim::PnpConfig::new(noise);
+        deblur_optim::PnpConfig {
+            lambda: args.pnp_lambda.unwrap_or(base.lambda),
+            iterations: args.pnp_iterations.unwrap_or(base.iterations),
+            inner_iterations: args.pnp_inner.unwrap_or(base.inner_iterations),
+            boundary: if args.pnp_mirror {
+                deblur_optim::DeconvBoundary::Mirror
+            } else {
+                base.boundary
+            },
+            ..base
+        }
     };
     if args.kernel_size.is_some_and(|k| k < 3) {
         return Err("--kernel-size must be at least 3".into());
@@ -261,9 +287,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         };
         let request = match &denoiser {
             Some(_) => BlindRequest {
-                final_prior: deblur_optim::FinalPrior::PlugAndPlay(deblur_optim::PnpConfig::new(
-                    0.0,
-                )),
+                final_prior: deblur_optim::FinalPrior::PlugAndPlay(pnp_config(0.0)),
                 ..request
             },
             None => request,
@@ -280,7 +304,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                         y,
                         true_kernel.to_tensor(&device),
                         d,
-                        &deblur_optim::PnpConfig::new(noise),
+                        &pnp_config(noise),
                     )?,
                     None => hyper_laplacian_deconv(y, true_kernel.to_tensor(&device), &config)?,
                 };

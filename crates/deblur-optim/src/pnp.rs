@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::nonblind::{DeconvBoundary, crop, deconv_tiled, observed_split, power, setup};
 use crate::{Error, Result};
 
+fn one() -> usize {
+    1
+}
+
 /// Settings of [`pnp_deconv`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PnpConfig {
@@ -34,6 +38,10 @@ pub struct PnpConfig {
     pub sigma_start: f64,
     /// Trade-off λ of the prior (μ_t = λ σ² / σ_t²). Default: 0.23.
     pub lambda: f64,
+    /// Data steps per denoising level (with the unknown boundary, each re-estimates the
+    /// extension first; more of them let it settle for long kernels). Default: 16.
+    #[serde(default = "one")]
+    pub inner_iterations: usize,
     /// How the unobserved extension of the image is treated. Default: unknown.
     pub boundary: DeconvBoundary,
     /// Images with a side above this are deconvolved in overlapping tiles whose FFT grid is this
@@ -49,6 +57,7 @@ impl PnpConfig {
             iterations: 8,
             sigma_start: 49.0 / 255.0,
             lambda: 0.23,
+            inner_iterations: 16,
             boundary: DeconvBoundary::Unknown,
             tile: Some(1024),
         }
@@ -146,22 +155,30 @@ pub fn pnp_deconv(
     let sigma2 = config.noise_std.max(1e-3).powi(2);
     let mut z = s.padded.clone();
     let mut x_spectrum: Option<Spectrum> = None;
-    for level in config.levels() {
-        if let (Some((observed, unobserved)), Some(spectrum)) = (&observed, &x_spectrum) {
-            let predicted = irfft2(spectrum.mul_conj(&s.kernel), q);
-            ky = s
-                .kernel
-                .mul(&rfft2(observed.clone() + predicted * unobserved.clone()));
-        }
+    for (t, level) in config.levels().into_iter().enumerate() {
         let mu = config.lambda * sigma2 / (level * level);
         let zs = rfft2(z.clone());
+        if t > 0 {
+            // the denoised estimate is the current one
+            x_spectrum = Some(zs.clone());
+        }
         let denominator = k2.clone() + mu;
-        let spectrum = Spectrum {
-            re: (ky.re.clone() + zs.re * mu) / denominator.clone(),
-            im: (ky.im.clone() + zs.im * mu) / denominator,
-        };
-        let x = irfft2(spectrum.clone(), q);
-        x_spectrum = Some(spectrum);
+        let mut x = z.clone();
+        for _ in 0..config.inner_iterations.max(1) {
+            if let (Some((observed, unobserved)), Some(spectrum)) = (&observed, &x_spectrum) {
+                // E-step: the unobserved pixels are the blur of the current estimate
+                let predicted = irfft2(spectrum.mul_conj(&s.kernel), q);
+                ky = s
+                    .kernel
+                    .mul(&rfft2(observed.clone() + predicted * unobserved.clone()));
+            }
+            let spectrum = Spectrum {
+                re: (ky.re.clone() + zs.re.clone() * mu) / denominator.clone(),
+                im: (ky.im.clone() + zs.im.clone() * mu) / denominator.clone(),
+            };
+            x = irfft2(spectrum.clone(), q);
+            x_spectrum = Some(spectrum);
+        }
         let region = x.clone().slice([0..n, 0..c, r0..r1, c0..c1]);
         let denoised = denoiser.forward(region, &[level as f32]);
         z = x.slice_assign([0..n, 0..c, r0..r1, c0..c1], denoised);
