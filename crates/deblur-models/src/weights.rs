@@ -119,7 +119,9 @@ impl Manifest {
 }
 
 /// The weights folder: `$DEBLUR_WEIGHTS`, else `weights/` in the current folder, else beside the
-/// executable or two levels up from it (a `target/release` binary in the repository).
+/// executable or two levels up from it (a `target/release` binary in the repository), else the
+/// `weights/` of the source tree this library was built from, if it is still there (tests and
+/// examples run from a crate folder).
 pub fn find_weights_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("DEBLUR_WEIGHTS") {
         return Some(PathBuf::from(dir));
@@ -131,6 +133,7 @@ pub fn find_weights_dir() -> Option<PathBuf> {
         candidates.push(dir.join("weights"));
         candidates.extend(dir.ancestors().nth(2).map(|d| d.join("weights")));
     }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../weights"));
     candidates
         .into_iter()
         .find(|d| d.join("manifest.json").exists())

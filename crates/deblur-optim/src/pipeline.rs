@@ -1028,6 +1028,20 @@ mod tests {
     }
 
     #[test]
+    fn plug_and_play_without_a_denoiser_is_refused_before_any_work() {
+        let request = BlindRequest {
+            final_prior: FinalPrior::PlugAndPlay(PnpConfig::new(0.0)),
+            ..BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5))
+        };
+        let image = Array3::from_elem((1, 64, 64), 0.5f32);
+        let device = Device::default();
+        let err = deblur_blind(&image, &request, Resources::none(), &device, &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a denoiser"), "{err}");
+    }
+
+    #[test]
     fn final_weight_follows_the_noise_level() {
         let request = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5));
         let reference = request.noise_aware.unwrap().reference_std;
