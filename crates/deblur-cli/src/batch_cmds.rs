@@ -94,7 +94,7 @@ pub fn batch(args: BatchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (options, models, request) = args.blind.prepare()?;
     let space = options.load_kernel_space()?;
-    let denoiser = options.load_denoiser()?;
+    let denoiser = options.load_denoiser(&request)?;
     std::fs::create_dir_all(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
     let same_folder = std::fs::canonicalize(&args.input)? == std::fs::canonicalize(&args.output)?;
     if same_folder {

@@ -207,6 +207,8 @@ impl From<FieldKernelsArg> for deblur_optim::FieldKernels {
 /// `--final-prior`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FinalPriorArg {
+    /// The preset's choice (see docs/benchmarks.md).
+    Auto,
     /// Hyper-Laplacian gradients (Krishnan & Fergus 2009), weight by the noise level.
     Hl,
     /// Plug-and-play with a learned denoiser (DPIR's schedule, 8 iterations).
@@ -268,12 +270,12 @@ pub(crate) struct BlindOptionArgs {
     /// as σ). It decides the switch to the coarse-to-fine estimator and the final step's weight.
     #[arg(long)]
     noise_std: Option<f64>,
-    /// Image prior of the final non-blind step: hyper-Laplacian gradients, or plug-and-play
-    /// with the learned denoiser (the shipped one or --denoiser).
-    #[arg(long, value_enum, default_value = "hl")]
+    /// Image prior of the final non-blind step: the preset's (auto), hyper-Laplacian gradients,
+    /// or plug-and-play with the learned denoiser (the shipped one or --denoiser).
+    #[arg(long, value_enum, default_value = "auto")]
     final_prior: FinalPriorArg,
     /// A trained denoiser (denoiser.bpk from `deblur train denoiser`, with its .json beside it)
-    /// for --final-prior pnp instead of the shipped one.
+    /// for the plug-and-play step instead of the shipped one.
     #[arg(long)]
     denoiser: Option<PathBuf>,
     /// Refuse images above this many million pixels before reading them (deblurring needs
@@ -297,9 +299,10 @@ impl BlindOptionArgs {
             window: self.crop,
             noise_std: self.noise_std,
             space_variant: self.space_variant.clone(),
-            final_prior: match (self.final_prior, &self.denoiser) {
-                (FinalPriorArg::Pnp, _) | (_, Some(_)) => FinalPriorKind::PlugAndPlay,
-                (FinalPriorArg::Hl, None) => FinalPriorKind::HyperLaplacian,
+            final_prior: match self.final_prior {
+                FinalPriorArg::Auto => None,
+                FinalPriorArg::Pnp => Some(FinalPriorKind::PlugAndPlay),
+                FinalPriorArg::Hl => Some(FinalPriorKind::HyperLaplacian),
             },
             denoiser_model: self.denoiser.clone(),
             space_model: self.space_model.clone(),
@@ -531,7 +534,17 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         return blind_nonuniform(&args, &options, models.as_ref(), &request, &input);
     }
     let space = options.load_kernel_space()?;
-    let denoiser = options.load_denoiser()?;
+    let denoiser = options.load_denoiser(&request)?;
+    if denoiser.is_none()
+        && request
+            .robust
+            .is_some_and(|r| matches!(r.final_prior, deblur_optim::FinalPrior::PlugAndPlay(_)))
+    {
+        eprintln!(
+            "warning: no weights folder found (set DEBLUR_WEIGHTS or pass --weights DIR): a \
+             final step after the coarse-to-fine estimate is hyper-Laplacian, not plug-and-play"
+        );
+    }
     let mut observer = CliObserver::new(request.method.steps(), every);
     let result = deblur_blind(
         &input.pixels,
@@ -566,6 +579,12 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         ", coarse-to-fine L0 estimate (large kernel or noisy input)"
     } else {
         ""
+    };
+    let path = match result.final_prior {
+        Some(deblur_optim::FinalPriorUsed::PlugAndPlay) => {
+            format!("{path}, plug-and-play final step")
+        }
+        _ => path.to_string(),
     };
     let window = format!(
         "{window}{path}, {}",

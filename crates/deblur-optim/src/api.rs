@@ -65,8 +65,9 @@ pub struct BlindOptions {
     /// The input's noise standard deviation when known ([0, 1] scale: 0.01 for 1 % noise).
     /// Default: estimated from the image (see [`BlindRequest::noise_std`]).
     pub noise_std: Option<f64>,
-    /// Image prior of the final non-blind step. Default: [`FinalPriorKind::HyperLaplacian`].
-    pub final_prior: FinalPriorKind,
+    /// Image prior of every final non-blind step. Default (`None`): the preset's, see
+    /// [`crate::Robust::final_prior`] and [`BlindRequest::final_prior`].
+    pub final_prior: Option<FinalPriorKind>,
     /// Denoiser weights variant in the manifest (plug-and-play final step). Default: `grey-v1`.
     pub denoiser_variant: String,
     /// A trained denoiser (`denoiser.bpk` from `deblur train denoiser`, its `.json` beside it)
@@ -105,7 +106,7 @@ impl Default for BlindOptions {
             space_model: None,
             device: Device::default(),
             noise_std: None,
-            final_prior: FinalPriorKind::default(),
+            final_prior: None,
             denoiser_variant: "grey-v1".into(),
             denoiser_model: None,
         }
@@ -193,7 +194,7 @@ impl BlindOptions {
 
     /// Sets [`BlindOptions::final_prior`].
     pub fn final_prior(mut self, prior: FinalPriorKind) -> Self {
-        self.final_prior = prior;
+        self.final_prior = Some(prior);
         self
     }
 
@@ -261,23 +262,34 @@ impl BlindOptions {
         Ok(Some(model.valid()))
     }
 
-    /// The learned denoiser of the plug-and-play final step, or `None` for the hyper-Laplacian one.
+    /// The learned denoiser `request` may use: `None` when no final step of it is plug-and-play,
+    /// and also when only the preset's coarse-to-fine path would use one and no weights folder
+    /// is found (that step is then hyper-Laplacian, as [`BlindResult::final_prior`] reports).
     ///
     /// # Errors
-    /// [`Error::MissingModels`] when no weights folder is found, [`Error::Models`] naming the
-    /// file that is missing or damaged.
-    pub fn load_denoiser(&self) -> Result<Option<deblur_priors::Denoiser>> {
-        if self.final_prior != FinalPriorKind::PlugAndPlay {
+    /// [`Error::Models`] naming the file that is missing or damaged, or no weights folder for
+    /// a plug-and-play step asked for.
+    pub fn load_denoiser(&self, request: &BlindRequest) -> Result<Option<deblur_priors::Denoiser>> {
+        let asked = matches!(request.final_prior, FinalPrior::PlugAndPlay(_));
+        let preset = request
+            .robust
+            .is_some_and(|r| matches!(r.final_prior, FinalPrior::PlugAndPlay(_)));
+        if !asked && !preset {
             return Ok(None);
         }
         use burn::module::Module;
-        let model = deblur_models::weights::load_denoiser_from(
+        match deblur_models::weights::load_denoiser_from(
             self.denoiser_model.as_deref(),
             self.weights.as_deref(),
             &self.denoiser_variant,
             &self.device,
-        )?;
-        Ok(Some(model.valid()))
+        ) {
+            Ok(model) => Ok(Some(model.valid())),
+            Err(deblur_models::Error::InvalidSetting {
+                setting: "weights", ..
+            }) if !asked => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The checked request these options describe; `models` are GLKM's (their kernel size is
@@ -321,8 +333,17 @@ impl BlindOptions {
         request.method = request.method.with_seed(self.seed);
         request.color = self.color;
         request.noise_std = self.noise_std;
-        if self.final_prior == FinalPriorKind::PlugAndPlay {
-            request.final_prior = FinalPrior::PlugAndPlay(PnpConfig::new(0.0));
+        match self.final_prior {
+            Some(FinalPriorKind::PlugAndPlay) => {
+                request.final_prior = FinalPrior::PlugAndPlay(PnpConfig::blind());
+            }
+            Some(FinalPriorKind::HyperLaplacian) => {
+                request.final_prior = FinalPrior::HyperLaplacian;
+                if let Some(robust) = request.robust.as_mut() {
+                    robust.final_prior = FinalPrior::HyperLaplacian;
+                }
+            }
+            None => {}
         }
         if let Some(side) = self.window_side {
             request.crop = CropChoice::Auto { side };
@@ -358,8 +379,8 @@ pub fn blind_observed(
     deblur_core::retain_freed_memory();
     let models = options.load_models()?;
     let space = options.load_kernel_space()?;
-    let denoiser = options.load_denoiser()?;
     let request = options.request(models.as_ref())?;
+    let denoiser = options.load_denoiser(&request)?;
     deblur_blind(
         image,
         &request,

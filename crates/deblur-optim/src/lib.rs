@@ -31,8 +31,8 @@ pub use nonuniform::{
     FieldKernels, NonUniformConfig, NonUniformResult, deblur_nonuniform, deconv_field,
 };
 pub use pipeline::{
-    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, ImagePrior,
-    MethodKind, NoiseAware, Preset, Robust, deblur_blind,
+    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, FinalPriorUsed,
+    ImagePrior, MethodKind, NoiseAware, Preset, Robust, deblur_blind,
 };
 pub use pnp::{PnpConfig, pnp_deconv};
 pub use selfdeblur::SelfDeblurConfig;

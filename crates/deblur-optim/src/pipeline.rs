@@ -324,6 +324,11 @@ pub struct Robust {
     /// Default: [`L0BlindConfig::default`].
     #[serde(default)]
     pub estimator: L0BlindConfig,
+    /// The image prior of the final step after the coarse-to-fine estimator. Plug-and-play runs
+    /// only when the resources hold a denoiser ([`Resources::denoiser`]); without one the step is
+    /// hyper-Laplacian (reported in [`BlindResult::final_prior`]). Default: hyper-Laplacian.
+    #[serde(default)]
+    pub final_prior: FinalPrior,
 }
 
 impl Default for Robust {
@@ -335,6 +340,7 @@ impl Default for Robust {
             min_agreement: None,
             smoothed_final: false,
             estimator: L0BlindConfig::default(),
+            final_prior: FinalPrior::HyperLaplacian,
         }
     }
 }
@@ -561,6 +567,18 @@ pub struct BlindResult {
     /// The self-check's agreement ([`Robust`]: the least similarity between the whole image's
     /// kernel and each half's) when the coarse-to-fine path ran on an image large enough to split.
     pub agreement: Option<f64>,
+    /// The image prior of the final non-blind step that ran (`None`: no final step, e.g. the
+    /// input returned by the self-check or the DIP's own read-out).
+    pub final_prior: Option<FinalPriorUsed>,
+}
+
+/// Which final step ran ([`BlindResult::final_prior`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FinalPriorUsed {
+    /// Hyper-Laplacian deconvolution.
+    HyperLaplacian,
+    /// Plug-and-play with the learned denoiser.
+    PlugAndPlay,
 }
 
 /// The `side`² window with the largest gradient energy (sum of squared forward differences),
@@ -767,6 +785,7 @@ pub fn deblur_blind(
         kernel = Kernel::delta(kernel.size())?;
     }
     let own_read_out = part.reads_out_itself();
+    let mut final_prior = None;
     let restored = match window {
         _ if fell_back => work.clone(),
         None if own_read_out || (!request.final_nonblind && !l0) => {
@@ -792,8 +811,14 @@ pub fn deblur_blind(
             } else {
                 array_to_tensor(&work, device)
             };
-            let x = match (request.final_prior, resources.denoiser) {
+            // after the coarse-to-fine estimator its own final prior, else the request's
+            let prior = switch.map_or(request.final_prior, |r| match request.final_prior {
+                FinalPrior::HyperLaplacian => r.final_prior,
+                asked => asked,
+            });
+            let x = match (prior, resources.denoiser) {
                 (FinalPrior::PlugAndPlay(pnp), Some(denoiser)) => {
+                    final_prior = Some(FinalPriorUsed::PlugAndPlay);
                     // the smoothed observation carries the noise times the smoothing's gain
                     let gain = if smoothing > 0.0 {
                         crate::l0_blind::smoothing_noise_gain(smoothing)?.sqrt()
@@ -806,7 +831,10 @@ pub fn deblur_blind(
                     };
                     pnp_deconv(full, kernel.to_tensor(device), denoiser, &pnp)?
                 }
-                _ => hyper_laplacian_deconv(full, kernel.to_tensor(device), &config)?,
+                _ => {
+                    final_prior = Some(FinalPriorUsed::HyperLaplacian);
+                    hyper_laplacian_deconv(full, kernel.to_tensor(device), &config)?
+                }
             };
             tensor_to_array(x, 0)?
         }
@@ -837,6 +865,7 @@ pub fn deblur_blind(
         fell_back,
         agreement,
         coverage,
+        final_prior,
     })
 }
 
