@@ -90,20 +90,22 @@ pub struct BenchLaiArgs {
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
-    /// Plug-and-play final step with this trained denoiser (`denoiser.bpk` from `deblur train
-    /// denoiser`) instead of the hyper-Laplacian one.
+    /// Plug-and-play with this trained denoiser (`denoiser.bpk` from `deblur train denoiser`) for
+    /// every final step [default: the shipped one after the coarse-to-fine estimator, as
+    /// `deblur blind`; --weight asks for the hyper-Laplacian step instead].
     #[arg(long)]
     denoiser: Option<PathBuf>,
-    /// With --denoiser: the trade-off λ of the plug-and-play prior [default: 0.23].
+    /// The trade-off λ of the plug-and-play prior [default: 1, the pipeline's; DPIR's 0.23 trusts
+    /// the data more].
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     pnp_lambda: Option<f64>,
-    /// With --denoiser: the half-quadratic splitting iterations [default: 8].
+    /// Plug-and-play: the half-quadratic splitting iterations [default: 8].
     #[arg(long, value_parser = crate::train_cmds::at_least_one)]
     pnp_iterations: Option<usize>,
-    /// With --denoiser: data steps per denoising level [default: 16].
+    /// Plug-and-play: data steps per denoising level [default: 16].
     #[arg(long, value_parser = crate::train_cmds::at_least_one)]
     pnp_inner: Option<usize>,
-    /// With --denoiser: fixed mirror extension instead of the unknown boundary.
+    /// Plug-and-play: fixed mirror extension instead of the unknown boundary.
     #[arg(long)]
     pnp_mirror: bool,
     /// Noise standard deviation of the observations (the protocol's is 0.01).
@@ -138,17 +140,34 @@ fn print_groups(title: &str, rows: &[LaiRow], key: impl Fn(&LaiRow) -> String) {
 
 pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let device = device_from_name(&args.run.device)?;
-    let denoiser = match &args.denoiser {
-        Some(path) => Some(deblur_models::weights::load_denoiser_from(
+    // the plug-and-play step: a given model everywhere, else the shipped one where the pipeline
+    // uses it (after the coarse-to-fine estimator), unless --weight asks for the hyper-Laplacian
+    let denoiser = match (&args.denoiser, args.weight) {
+        (Some(path), _) => Some(deblur_models::weights::load_denoiser_from(
             Some(path),
             None,
             "",
             &device,
         )?),
-        None => None,
+        (None, None) => match deblur_models::weights::load_denoiser_from(
+            None,
+            args.run.shipped.weights.as_deref(),
+            "grey-v1",
+            &device,
+        ) {
+            Ok(model) => Some(model),
+            Err(deblur_models::Error::InvalidSetting {
+                setting: "weights", ..
+            }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        (None, Some(_)) => None,
     };
     let pnp_config = |noise: f64| {
-        let base = deblur_optim::PnpConfig::new(noise);
+        let base = deblur_optim::PnpConfig {
+            noise_std: noise,
+            ..deblur_optim::PnpConfig::blind()
+        };
         deblur_optim::PnpConfig {
             lambda: args.pnp_lambda.unwrap_or(base.lambda),
             iterations: args.pnp_iterations.unwrap_or(base.iterations),
@@ -285,13 +304,19 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             },
             None => request,
         };
-        let request = match &denoiser {
+        let mut request = match &args.denoiser {
             Some(_) => BlindRequest {
                 final_prior: deblur_optim::FinalPrior::PlugAndPlay(pnp_config(0.0)),
                 ..request
             },
             None => request,
         };
+        if let Some(robust) = request.robust.as_mut() {
+            robust.final_prior = match denoiser {
+                Some(_) => deblur_optim::FinalPrior::PlugAndPlay(pnp_config(0.0)),
+                None => deblur_optim::FinalPrior::HyperLaplacian,
+            };
+        }
         match args.run.method {
             BenchMethodArg::Blurred => Ok(case.blurred.clone()),
             BenchMethodArg::Nonblind => {
