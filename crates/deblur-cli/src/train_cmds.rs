@@ -423,15 +423,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
         Some(config)
     };
     let run = RunFolder::lock(&args.out)?;
-    let config = match fresh {
-        Some(config) => {
-            run.expect_new()?;
-            config
-        }
-        None => {
-            deblur_models::train::read_run_state::<SpaceTrainConfig>(&run.existing_checkpoint()?)?.0
-        }
-    };
+    let config: SpaceTrainConfig = run.settings(fresh)?;
     let color = if config.model.channels == 3 {
         ColorMode::Rgb
     } else {
@@ -592,16 +584,7 @@ pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error:
         Some(config)
     };
     let run = RunFolder::lock(&args.out)?;
-    let config = match fresh {
-        Some(config) => {
-            run.expect_new()?;
-            config
-        }
-        None => {
-            deblur_models::train::read_run_state::<DenoiseTrainConfig>(&run.existing_checkpoint()?)?
-                .0
-        }
-    };
+    let config: DenoiseTrainConfig = run.settings(fresh)?;
     let color = if config.channels == 3 {
         ColorMode::Rgb
     } else {

@@ -140,6 +140,22 @@ impl RunFolder {
         }
         Ok(())
     }
+
+    /// The settings of the run: `fresh` for a new one (the folder must hold no run yet), else
+    /// those saved in its checkpoint.
+    ///
+    /// # Errors
+    /// As [`RunFolder::expect_new`] and [`RunFolder::existing_checkpoint`]; an unreadable
+    /// checkpoint state.
+    pub fn settings<C: serde::de::DeserializeOwned>(&self, fresh: Option<C>) -> Result<C> {
+        match fresh {
+            Some(config) => {
+                self.expect_new()?;
+                Ok(config)
+            }
+            None => Ok(crate::train::read_run_state::<C>(&self.existing_checkpoint()?)?.0),
+        }
+    }
 }
 
 /// How long to train and how often to save.

@@ -441,3 +441,40 @@ impl crate::driver::Trainer for GanTrainer {
         write_json(&out.join("generator.json"), &self.config.model)
     }
 }
+
+/// Reads `N` one-element tensors back to the host in one transfer, the first being the loss of
+/// 1-based step `step`, which must be finite.
+///
+/// # Errors
+/// [`Error::InvalidSetting`] when the values cannot be read back or the loss is not finite (with
+/// the advice to lower the learning rate).
+pub(crate) fn read_losses<const N: usize>(
+    values: Vec<burn::tensor::Tensor<1>>,
+    step: usize,
+) -> Result<[f32; N]> {
+    let read: Vec<f32> = burn::tensor::Tensor::cat(values, 0)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| Error::InvalidSetting {
+            setting: "device",
+            rule: format!("the losses could not be read back: {e:?}"),
+        })?;
+    let values: [f32; N] = read
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::InvalidSetting {
+            setting: "device",
+            rule: format!("{} losses read back, {N} expected", read.len()),
+        })?;
+    if !values[0].is_finite() {
+        return Err(Error::InvalidSetting {
+            setting: "lr",
+            rule: format!(
+                "the loss became {} at step {step}; lower the learning rate",
+                values[0]
+            ),
+        });
+    }
+    Ok(values)
+}

@@ -249,29 +249,8 @@ impl<I: ImageSource> DenoiseTrainer<I> {
         let loss = (out.clone() - batch.clean.clone()).abs().mean();
         let mse = (out.detach() - batch.clean.clone()).square().mean();
         let input = (batch.noisy - batch.clean).square().mean();
-        let read: Vec<f32> = Tensor::cat(vec![loss.clone().detach(), mse, input], 0)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec()
-            .map_err(|e| Error::InvalidSetting {
-                setting: "device",
-                rule: format!("the losses could not be read back: {e:?}"),
-            })?;
-        let [value, mse, input] = read[..] else {
-            return Err(Error::InvalidSetting {
-                setting: "device",
-                rule: format!("{} losses read back, 3 expected", read.len()),
-            });
-        };
-        if !value.is_finite() {
-            return Err(Error::InvalidSetting {
-                setting: "lr",
-                rule: format!(
-                    "the loss became {value} at step {}; lower the learning rate",
-                    self.step + 1
-                ),
-            });
-        }
+        let [value, mse, input] =
+            crate::train::read_losses(vec![loss.clone().detach(), mse, input], self.step + 1)?;
         let lr = self.config.lr_at(self.step);
         let mut grads = loss.backward();
         let params = GradientsParams::from_module(&mut grads, &self.model);

@@ -346,29 +346,8 @@ impl<I: ImageSource + Clone> SpaceTrainer<I> {
             loss = loss + kl * self.config.kl_weight;
         }
         // the loss and both errors in one read back to the host
-        let read: Vec<f32> = Tensor::cat(vec![loss.clone().detach(), mse, identity], 0)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec()
-            .map_err(|e| Error::InvalidSetting {
-                setting: "device",
-                rule: format!("the losses could not be read back: {e:?}"),
-            })?;
-        let [value, mse, identity] = read[..] else {
-            return Err(Error::InvalidSetting {
-                setting: "device",
-                rule: format!("{} losses read back, 3 expected", read.len()),
-            });
-        };
-        if !value.is_finite() {
-            return Err(Error::InvalidSetting {
-                setting: "lr",
-                rule: format!(
-                    "the loss became {value} at step {}; lower the learning rate",
-                    self.step + 1
-                ),
-            });
-        }
+        let [value, mse, identity] =
+            crate::train::read_losses(vec![loss.clone().detach(), mse, identity], self.step + 1)?;
         let lr = self.config.lr_at(self.step);
         let mut grads = loss.backward();
         let params = GradientsParams::from_module(&mut grads, &self.model);
