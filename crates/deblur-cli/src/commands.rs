@@ -102,7 +102,7 @@ enum BenchCommand {
     /// kernels (31-75 px), 1% noise, shift-compensated PSNR/SSIM, per-kernel and per-category means.
     ///
     /// Example: deblur bench lai --quick --csv lai.csv
-    Lai(crate::lai_cmds::BenchLaiArgs),
+    Lai(Box<crate::lai_cmds::BenchLaiArgs>),
     /// Blur that varies across the image: the Levin ground truths and four Lai images (reduced
     /// to 384 px) x camera-motion fields (shake + in-plane rotation, 3x3, 31 px), 1% noise;
     /// blurred, non-blind with the true field, the uniform default and the non-uniform estimate
@@ -487,7 +487,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Transfer(args) => crate::space_cmds::transfer(args),
         Command::Batch(args) => crate::batch_cmds::batch(args),
         Command::Bench(BenchCommand::Levin(args)) => crate::solve_cmds::bench_levin(args),
-        Command::Bench(BenchCommand::Lai(args)) => crate::lai_cmds::bench_lai(args),
+        Command::Bench(BenchCommand::Lai(args)) => crate::lai_cmds::bench_lai(*args),
         Command::Bench(BenchCommand::Denoiser(args)) => crate::bench_cmds::bench_denoiser(args),
         Command::Bench(BenchCommand::Nonuniform(args)) => {
             crate::nonuniform_cmds::bench_nonuniform(args)
