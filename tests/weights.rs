@@ -1,6 +1,7 @@
 //! The shipped weights load (checksum verified against `weights/manifest.json`) and generate valid
 //! kernels; a held-out shake kernel is reconstructed by GAN inversion better than by the mean
-//! kernel of the held-out set; the shipped initializer predicts a kernel for a blurred image.
+//! kernel of the held-out set; the shipped initializer predicts a kernel for a blurred image; the
+//! shipped denoiser denoises held-out images and drives the plug-and-play final step.
 
 use std::path::PathBuf;
 

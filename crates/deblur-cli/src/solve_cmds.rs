@@ -207,7 +207,8 @@ impl From<FieldKernelsArg> for deblur_optim::FieldKernels {
 /// `--final-prior`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FinalPriorArg {
-    /// The preset's choice (see docs/benchmarks.md).
+    /// The preset's: plug-and-play after the coarse-to-fine estimator (large or noisy blur),
+    /// hyper-Laplacian otherwise.
     Auto,
     /// Hyper-Laplacian gradients (Krishnan & Fergus 2009), weight by the noise level.
     Hl,
