@@ -93,7 +93,7 @@ pub struct BenchLaiArgs {
     /// Plug-and-play with this trained denoiser (`denoiser.bpk` from `deblur train denoiser`) for
     /// every final step [default: the shipped one after the coarse-to-fine estimator, as
     /// `deblur blind`; --weight asks for the hyper-Laplacian step instead].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "weight")]
     denoiser: Option<PathBuf>,
     /// The trade-off λ of the plug-and-play prior [default: 1, the pipeline's; DPIR's 0.23 trusts
     /// the data more].
@@ -149,18 +149,12 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             "",
             &device,
         )?),
-        (None, None) => match deblur_models::weights::load_denoiser_from(
+        (None, None) => deblur_models::weights::find_denoiser(
             None,
             args.run.shipped.weights.as_deref(),
             "grey-v1",
             &device,
-        ) {
-            Ok(model) => Some(model),
-            Err(deblur_models::Error::InvalidSetting {
-                setting: "weights", ..
-            }) => None,
-            Err(e) => return Err(e.into()),
-        },
+        )?,
         (None, Some(_)) => None,
     };
     let pnp_config = |noise: f64| {
@@ -293,29 +287,26 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             robust.max_coverage = f64::INFINITY;
             robust.min_agreement = robust.min_agreement.map(|_| f64::NEG_INFINITY);
         }
-        let request = match args.weight {
-            Some(lambda) => BlindRequest {
+        let mut request = match (args.weight, &args.denoiser) {
+            (Some(lambda), _) => BlindRequest {
                 nonblind: HyperLaplacianConfig {
                     lambda,
                     ..request.nonblind
                 },
                 noise_aware: None,
+                final_prior: Some(deblur_optim::FinalPrior::HyperLaplacian),
                 ..request
             },
-            None => request,
-        };
-        let mut request = match &args.denoiser {
-            Some(_) => BlindRequest {
-                final_prior: deblur_optim::FinalPrior::PlugAndPlay(pnp_config(0.0)),
+            (None, Some(_)) => BlindRequest {
+                final_prior: Some(deblur_optim::FinalPrior::PlugAndPlay(pnp_config(0.0))),
                 ..request
             },
-            None => request,
+            (None, None) => request,
         };
+        // the --pnp-* settings for the coarse-to-fine path's own plug-and-play step (without a
+        // denoiser the pipeline falls back to the hyper-Laplacian step)
         if let Some(robust) = request.robust.as_mut() {
-            robust.final_prior = match denoiser {
-                Some(_) => deblur_optim::FinalPrior::PlugAndPlay(pnp_config(0.0)),
-                None => deblur_optim::FinalPrior::HyperLaplacian,
-            };
+            robust.final_prior = deblur_optim::FinalPrior::PlugAndPlay(pnp_config(0.0));
         }
         match args.run.method {
             BenchMethodArg::Blurred => Ok(case.blurred.clone()),

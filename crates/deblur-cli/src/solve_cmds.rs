@@ -536,11 +536,7 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     }
     let space = options.load_kernel_space()?;
     let denoiser = options.load_denoiser(&request)?;
-    if denoiser.is_none()
-        && request
-            .robust
-            .is_some_and(|r| matches!(r.final_prior, deblur_optim::FinalPrior::PlugAndPlay(_)))
-    {
+    if denoiser.is_none() && request.robust_plug_and_play() {
         eprintln!(
             "warning: no weights folder found (set DEBLUR_WEIGHTS or pass --weights DIR): a \
              final step after the coarse-to-fine estimate is hyper-Laplacian, not plug-and-play"
@@ -1170,7 +1166,7 @@ fn noise_std_arg(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v < 0.5 => Ok(v),
         Ok(v) => Err(format!(
-            "{v} is not a noise level: give the standard deviation in the [0, 1] scale, above 0 \
+            "{v:?} is not a noise level: give the standard deviation in the [0, 1] scale, above 0 \
              and below 0.5 (0.01 for 1 % noise)"
         )),
         Err(e) => Err(e.to_string()),

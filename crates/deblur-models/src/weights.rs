@@ -232,6 +232,26 @@ pub fn load_denoiser_from(
     apply_record(parsed.init(device), &weights, &config)
 }
 
+/// [`load_denoiser_from`], except that `Ok(None)` stands for "no weights folder found" when no
+/// `file` is given: for callers with a fallback (the pipeline's default final step).
+///
+/// # Errors
+/// As [`load_denoiser_from`], but for the missing folder.
+pub fn find_denoiser(
+    file: Option<&Path>,
+    dir: Option<&Path>,
+    variant: &str,
+    device: &Device,
+) -> Result<Option<deblur_priors::Denoiser>> {
+    match load_denoiser_from(file, dir, variant, device) {
+        Ok(model) => Ok(Some(model)),
+        Err(Error::InvalidSetting {
+            setting: "weights", ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The weights and config files of a model: a trained `file` with its `.json` beside it, else
 /// the verified `family`/`variant` of the weights folder `dir` or [`find_weights_dir`].
 fn resolve_model(

@@ -270,26 +270,24 @@ impl BlindOptions {
     /// [`Error::Models`] naming the file that is missing or damaged, or no weights folder for
     /// a plug-and-play step asked for.
     pub fn load_denoiser(&self, request: &BlindRequest) -> Result<Option<deblur_priors::Denoiser>> {
-        let asked = matches!(request.final_prior, FinalPrior::PlugAndPlay(_));
-        let preset = request
-            .robust
-            .is_some_and(|r| matches!(r.final_prior, FinalPrior::PlugAndPlay(_)));
-        if !asked && !preset {
+        let asked = matches!(request.final_prior, Some(FinalPrior::PlugAndPlay(_)));
+        if !asked && !request.robust_plug_and_play() {
             return Ok(None);
         }
         use burn::module::Module;
-        match deblur_models::weights::load_denoiser_from(
-            self.denoiser_model.as_deref(),
-            self.weights.as_deref(),
-            &self.denoiser_variant,
-            &self.device,
-        ) {
-            Ok(model) => Ok(Some(model.valid())),
-            Err(deblur_models::Error::InvalidSetting {
-                setting: "weights", ..
-            }) if !asked => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        use deblur_models::weights::{find_denoiser, load_denoiser_from};
+        let (file, dir) = (self.denoiser_model.as_deref(), self.weights.as_deref());
+        let model = if asked {
+            Some(load_denoiser_from(
+                file,
+                dir,
+                &self.denoiser_variant,
+                &self.device,
+            )?)
+        } else {
+            find_denoiser(file, dir, &self.denoiser_variant, &self.device)?
+        };
+        Ok(model.map(|m| m.valid()))
     }
 
     /// The checked request these options describe; `models` are GLKM's (their kernel size is
@@ -333,18 +331,10 @@ impl BlindOptions {
         request.method = request.method.with_seed(self.seed);
         request.color = self.color;
         request.noise_std = self.noise_std;
-        match self.final_prior {
-            Some(FinalPriorKind::PlugAndPlay) => {
-                request.final_prior = FinalPrior::PlugAndPlay(PnpConfig::blind());
-            }
-            Some(FinalPriorKind::HyperLaplacian) => {
-                request.final_prior = FinalPrior::HyperLaplacian;
-                if let Some(robust) = request.robust.as_mut() {
-                    robust.final_prior = FinalPrior::HyperLaplacian;
-                }
-            }
-            None => {}
-        }
+        request.final_prior = self.final_prior.map(|kind| match kind {
+            FinalPriorKind::PlugAndPlay => FinalPrior::PlugAndPlay(PnpConfig::blind()),
+            FinalPriorKind::HyperLaplacian => FinalPrior::HyperLaplacian,
+        });
         if let Some(side) = self.window_side {
             request.crop = CropChoice::Auto { side };
         }

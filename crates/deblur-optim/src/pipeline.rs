@@ -264,11 +264,13 @@ pub struct BlindRequest {
     /// ([`NoiseAware`]).
     #[serde(default)]
     pub noise_std: Option<f64>,
-    /// The image prior of the final non-blind step: hyper-Laplacian (default, with
-    /// [`BlindRequest::nonblind`] and [`BlindRequest::noise_aware`]) or plug-and-play with a learned
-    /// denoiser ([`Resources::denoiser`]; its noise level is the input's, given or estimated).
+    /// The image prior of every final non-blind step when given: hyper-Laplacian (with
+    /// [`BlindRequest::nonblind`] and [`BlindRequest::noise_aware`]) or plug-and-play with a
+    /// learned denoiser ([`Resources::denoiser`], required; its noise level is the input's, given
+    /// or estimated). `None` (default): [`Robust::final_prior`] after the coarse-to-fine
+    /// estimator, hyper-Laplacian otherwise.
     #[serde(default)]
-    pub final_prior: FinalPrior,
+    pub final_prior: Option<FinalPrior>,
 }
 
 /// The image prior of the final non-blind deconvolution.
@@ -460,7 +462,7 @@ impl BlindRequest {
             robust: robust.then(Robust::default),
             noise_aware: robust.then(NoiseAware::default),
             noise_std: None,
-            final_prior: FinalPrior::HyperLaplacian,
+            final_prior: None,
         }
     }
 
@@ -508,6 +510,14 @@ impl BlindRequest {
             }
             _ => {}
         }
+        for prior in [self.final_prior, self.robust.map(|r| r.final_prior)]
+            .into_iter()
+            .flatten()
+        {
+            if let FinalPrior::PlugAndPlay(pnp) = prior {
+                pnp.validate()?;
+            }
+        }
         if let Some(std) = self.noise_std
             && !(std.is_finite() && std > 0.0 && std < 0.5)
         {
@@ -529,6 +539,16 @@ impl BlindRequest {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the coarse-to-fine path would end with its own plug-and-play step (no prior named
+    /// by the request): a denoiser is then used when the resources hold one, and the step is
+    /// hyper-Laplacian otherwise.
+    pub fn robust_plug_and_play(&self) -> bool {
+        self.final_prior.is_none()
+            && self
+                .robust
+                .is_some_and(|r| matches!(r.final_prior, FinalPrior::PlugAndPlay(_)))
     }
 
     /// The final non-blind deconvolution's settings for an input with noise level `noise_std`.
@@ -640,7 +660,9 @@ pub fn deblur_blind(
     observer: &mut dyn Observer,
 ) -> Result<BlindResult> {
     request.validate()?;
-    if matches!(request.final_prior, FinalPrior::PlugAndPlay(_)) && resources.denoiser.is_none() {
+    if matches!(request.final_prior, Some(FinalPrior::PlugAndPlay(_)))
+        && resources.denoiser.is_none()
+    {
         return Err(Error::setting(
             "final prior",
             "the plug-and-play final step needs a denoiser: load one (`deblur train denoiser`, or \
@@ -813,11 +835,10 @@ pub fn deblur_blind(
             } else {
                 array_to_tensor(&work, device)
             };
-            // after the coarse-to-fine estimator its own final prior, else the request's
-            let prior = switch.map_or(request.final_prior, |r| match request.final_prior {
-                FinalPrior::HyperLaplacian => r.final_prior,
-                asked => asked,
-            });
+            // the request's prior if it names one, else the path's
+            let prior = request
+                .final_prior
+                .unwrap_or(switch.map_or(FinalPrior::HyperLaplacian, |r| r.final_prior));
             let x = match (prior, resources.denoiser) {
                 (FinalPrior::PlugAndPlay(pnp), Some(denoiser)) => {
                     final_prior = Some(FinalPriorUsed::PlugAndPlay);
@@ -1061,7 +1082,7 @@ mod tests {
     #[test]
     fn plug_and_play_without_a_denoiser_is_refused_before_any_work() {
         let request = BlindRequest {
-            final_prior: FinalPrior::PlugAndPlay(PnpConfig::new(0.0)),
+            final_prior: Some(FinalPrior::PlugAndPlay(PnpConfig::new(0.0))),
             ..BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5))
         };
         let image = Array3::from_elem((1, 64, 64), 0.5f32);
@@ -1070,6 +1091,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs a denoiser"), "{err}");
+        // settings out of range are refused by the request's own check
+        let mut bad = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5));
+        if let Some(robust) = bad.robust.as_mut() {
+            robust.final_prior = FinalPrior::PlugAndPlay(PnpConfig {
+                lambda: f64::NAN,
+                ..PnpConfig::blind()
+            });
+        }
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("plug-and-play") && err.contains("NaN"),
+            "{err}"
+        );
     }
 
     #[test]

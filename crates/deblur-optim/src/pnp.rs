@@ -22,9 +22,13 @@ use serde::{Deserialize, Serialize};
 use crate::nonblind::{DeconvBoundary, crop, deconv_tiled, observed_split, power, setup};
 use crate::{Error, Result};
 
-fn one() -> usize {
-    1
+fn default_inner() -> usize {
+    16
 }
+
+/// Most denoising levels, and most data steps per level, [`PnpConfig`] accepts (8 and 16 by
+/// default; a count in the millions is a typing error, not a setting).
+pub const MAX_PNP_STEPS: usize = 1000;
 
 /// Settings of [`pnp_deconv`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,7 +44,7 @@ pub struct PnpConfig {
     pub lambda: f64,
     /// Data steps per denoising level (with the unknown boundary, each re-estimates the
     /// extension first; more of them let it settle for long kernels). Default: 16.
-    #[serde(default = "one")]
+    #[serde(default = "default_inner")]
     pub inner_iterations: usize,
     /// How the unobserved extension of the image is treated. Default: unknown.
     pub boundary: DeconvBoundary,
@@ -90,23 +94,28 @@ impl PnpConfig {
             .collect()
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.noise_std.is_finite()
             && self.noise_std >= 0.0
             && self.sigma_start.is_finite()
             && self.sigma_start > 0.0
             && self.lambda.is_finite()
             && self.lambda > 0.0
-            && self.iterations >= 1
+            && (1..=MAX_PNP_STEPS).contains(&self.iterations)
+            && (1..=MAX_PNP_STEPS).contains(&self.inner_iterations)
         {
             Ok(())
         } else {
             Err(Error::setting(
                 "plug-and-play",
                 format!(
-                    "σ {}, first level {}, λ {}, {} iterations: need a finite σ ≥ 0, a first level \
-                     and λ above 0, and at least one iteration",
-                    self.noise_std, self.sigma_start, self.lambda, self.iterations
+                    "σ {:?}, first level {:?}, λ {:?}, {} × {} iterations: need a finite σ ≥ 0, a \
+                     first level and λ above 0, and 1 to {MAX_PNP_STEPS} iterations and data steps",
+                    self.noise_std,
+                    self.sigma_start,
+                    self.lambda,
+                    self.iterations,
+                    self.inner_iterations
                 ),
             ))
         }
@@ -174,22 +183,29 @@ pub fn pnp_deconv(
             x_spectrum = Some(zs.clone());
         }
         let denominator = k2.clone() + mu;
-        let mut x = z.clone();
-        for _ in 0..config.inner_iterations.max(1) {
-            if let (Some((observed, unobserved)), Some(spectrum)) = (&observed, &x_spectrum) {
+        let (prior_re, prior_im) = (zs.re * mu, zs.im * mu);
+        // with a fixed extension every data step would be the same: one is enough
+        let steps = if observed.is_some() {
+            config.inner_iterations
+        } else {
+            1
+        };
+        for _ in 0..steps {
+            if let (Some((observed, unobserved)), Some(current)) = (&observed, &x_spectrum) {
                 // E-step: the unobserved pixels are the blur of the current estimate
-                let predicted = irfft2(spectrum.mul_conj(&s.kernel), q);
+                let predicted = irfft2(current.mul_conj(&s.kernel), q);
                 ky = s
                     .kernel
                     .mul(&rfft2(observed.clone() + predicted * unobserved.clone()));
             }
-            let spectrum = Spectrum {
-                re: (ky.re.clone() + zs.re.clone() * mu) / denominator.clone(),
-                im: (ky.im.clone() + zs.im.clone() * mu) / denominator.clone(),
+            let next = Spectrum {
+                re: (ky.re.clone() + prior_re.clone()) / denominator.clone(),
+                im: (ky.im.clone() + prior_im.clone()) / denominator.clone(),
             };
-            x = irfft2(spectrum.clone(), q);
-            x_spectrum = Some(spectrum);
+            x_spectrum = Some(next);
         }
+        // only the last data step's image is needed in the pixel domain
+        let x = irfft2(x_spectrum.clone().expect("steps ≥ 1 data step ran"), q);
         let region = x.clone().slice([0..n, 0..c, r0..r1, c0..c1]);
         let denoised = denoiser.forward(region, &[level as f32]);
         z = x.slice_assign([0..n, 0..c, r0..r1, c0..c1], denoised);

@@ -113,7 +113,7 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         robust: None,
         noise_aware: None,
         noise_std: None,
-        final_prior: Default::default(),
+        final_prior: None,
     };
     let _guard = rng_lock();
     let a = deblur_blind(
@@ -316,7 +316,7 @@ fn large_images_estimate_on_the_most_textured_window() {
         robust: None,
         noise_aware: None,
         noise_std: None,
-        final_prior: Default::default(),
+        final_prior: None,
     };
     let _guard = rng_lock();
     let result = deblur_blind(
