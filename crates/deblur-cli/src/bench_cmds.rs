@@ -222,6 +222,13 @@ pub fn bench_denoiser(args: BenchDenoiserArgs) -> CmdResult {
         "grey-v1",
         &device,
     )?;
+    if model.channels() != 1 {
+        return Err(format!(
+            "the model takes {} channels; the bench restores grey images (a grey model)",
+            model.channels()
+        )
+        .into());
+    }
     let folder = deblur_kernels::FolderSource::new(&args.images, 8, ColorMode::Gray, false)?;
     let files: Vec<PathBuf> = folder
         .files()

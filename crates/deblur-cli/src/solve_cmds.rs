@@ -822,6 +822,16 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
     if args.blur.kernel_field.is_some() && !matches!(args.method, DeconvArg::Hl) {
         return Err("--kernel-field works with --method hl".into());
     }
+    if matches!(args.method, DeconvArg::Pnp) && args.weight.is_some() {
+        return Err(
+            "--weight is for hl and wiener; pnp takes its strength from --noise-std".into(),
+        );
+    }
+    if !matches!(args.method, DeconvArg::Pnp)
+        && (args.noise_std.is_some() || args.denoiser.is_some())
+    {
+        return Err("--noise-std and --denoiser are for --method pnp".into());
+    }
     let device = device_from_name(&args.device)?;
     let input = load_image_limited(&args.input, args.max_megapixels)?;
     let config = match args.boundary {
