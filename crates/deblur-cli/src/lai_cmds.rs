@@ -87,6 +87,22 @@ pub struct BenchLaiArgs {
     /// (default: the pipeline's; 0 = off).
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     kernel_sharpening: Option<f64>,
+    /// L0 estimator: full-resolution kernel refinement rounds with a plug-and-play latent after
+    /// the pyramid (needs the denoiser; default: the pipeline's, 0 = off).
+    #[arg(long)]
+    refine_rounds: Option<usize>,
+    /// Kernel refinement: side of the window [default: 512].
+    #[arg(long)]
+    refine_window: Option<usize>,
+    /// Kernel refinement: smoothing of latent and observation before the k-step, px [default: 1].
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
+    refine_smoothing: Option<f64>,
+    /// Kernel refinement: divisor of the salient-edge threshold [default: 45].
+    #[arg(long, value_parser = crate::train_cmds::positive_finite)]
+    refine_salient: Option<f64>,
+    /// Kernel refinement: λ of the plug-and-play latent [default: 1].
+    #[arg(long, value_parser = crate::train_cmds::positive_finite)]
+    refine_lambda: Option<f64>,
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
@@ -280,6 +296,21 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             if let Some(mu) = args.intensity_weight {
                 robust.estimator.lambda_intensity = mu;
             }
+            match args.refine_rounds {
+                Some(0) => robust.estimator.refine = None,
+                Some(rounds) => {
+                    let base = robust.estimator.refine.unwrap_or_default();
+                    robust.estimator.refine =
+                        Some(deblur_optim::l0_blind::KernelRefine { rounds, ..base });
+                }
+                None => {}
+            }
+            if let Some(r) = robust.estimator.refine.as_mut() {
+                r.window = args.refine_window.unwrap_or(r.window);
+                r.smoothing = args.refine_smoothing.unwrap_or(r.smoothing);
+                r.salient_divisor = args.refine_salient.unwrap_or(r.salient_divisor);
+                r.pnp_lambda = args.refine_lambda.unwrap_or(r.pnp_lambda);
+            }
         }
         if args.no_self_check
             && let Some(robust) = request.robust.as_mut()
@@ -344,8 +375,12 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                         .agreement
                         .map(|a| format!(", agreement of the halves {a:.3}"))
                         .unwrap_or_default();
+                    let residual = out
+                        .residual
+                        .map(|r| format!(", re-blur residual {r:.2}σ"))
+                        .unwrap_or_default();
                     println!(
-                        "{:<22} kernel coverage {coverage:.3}{agreement}{}",
+                        "{:<22} kernel coverage {coverage:.3}{agreement}{residual}{}",
                         case.name,
                         if out.fell_back {
                             ": failed the self-check, input returned"

@@ -32,7 +32,7 @@ pub use nonuniform::{
 };
 pub use pipeline::{
     BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, FinalPriorUsed,
-    ImagePrior, MethodKind, NoiseAware, Preset, Robust, deblur_blind,
+    ImagePrior, MethodKind, NoiseAware, Preset, Robust, deblur_blind, reblur_residual,
 };
 pub use pnp::{PnpConfig, pnp_deconv};
 pub use selfdeblur::SelfDeblurConfig;

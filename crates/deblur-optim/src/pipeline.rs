@@ -21,7 +21,7 @@ use ndarray::{Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
 
 use crate::glkm::{GlkmConfig, KernelStart};
-use crate::l0_blind::{L0BlindConfig, estimate_kernel_l0};
+use crate::l0_blind::{L0BlindConfig, estimate_kernel_l0, refine_kernel};
 use crate::method::{ComposedMethod, Resources};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
 use crate::pnp::{PnpConfig, pnp_deconv};
@@ -158,6 +158,12 @@ impl BlindMethod {
                         eta: elapsed.mul_f64((levels - level) as f64 / level as f64),
                     });
                 })?;
+                let kernel = match (&c.refine, resources.denoiser) {
+                    (Some(refine), Some(denoiser)) => {
+                        refine_kernel(&gray, &kernel, denoiser, c.noise_std, refine, c, &device)?
+                    }
+                    _ => kernel,
+                };
                 let kernel = kernel.to_tensor(&device);
                 let image = Tensor::zeros([1, 1, 1, 1], &device);
                 Ok(SolveOutput {
@@ -592,6 +598,10 @@ pub struct BlindResult {
     /// The image prior of the final non-blind step that ran (`None`: no final step, e.g. the
     /// input returned by the self-check or the DIP's own read-out).
     pub final_prior: Option<FinalPriorUsed>,
+    /// The re-blur residual of the result ([`reblur_residual`]): the RMS of `k ⋆ x̂ − y` over the
+    /// pixels whose whole blur lies inside the image, in units of the noise level (about 1 for
+    /// a result that explains the observation to its noise). `None` when no final step ran.
+    pub residual: Option<f64>,
 }
 
 /// Which final step ran ([`BlindResult::final_prior`]).
@@ -863,6 +873,12 @@ pub fn deblur_blind(
         }
     }
     .mapv(|v| v.clamp(0.0, 1.0));
+    let residual = match final_prior {
+        Some(_) => Some(reblur_residual(
+            &work, &restored, &kernel, noise_std, device,
+        )?),
+        None => None,
+    };
     let image = if c == 3 && request.color == ColorPath::Luma {
         merge_luma(
             pixels,
@@ -889,7 +905,40 @@ pub fn deblur_blind(
         agreement,
         coverage,
         final_prior,
+        residual,
     })
+}
+
+/// RMS of `kernel ⋆ restored − observed` (both `[c, h, w]`) over the pixels whose whole blur lies
+/// inside the image, divided by `noise_std` (floored at 0.001): a result that explains the
+/// observation to its noise gives about 1, a wrong kernel more.
+///
+/// # Errors
+/// Shape errors; a kernel larger than the image.
+pub fn reblur_residual(
+    observed: &Array3<f32>,
+    restored: &Array3<f32>,
+    kernel: &Kernel,
+    noise_std: f64,
+    device: &Device,
+) -> Result<f64> {
+    let reblurred = deblur_core::blur_image(
+        restored,
+        kernel,
+        deblur_core::UniformBlur::new(deblur_core::Boundary::Valid),
+        0.0,
+        0,
+        device,
+    )?;
+    let (_, oh, ow) = reblurred.dim();
+    let [kh, kw] = kernel.size();
+    let (top, left) = ((kh - 1) / 2, (kw - 1) / 2);
+    let inside = observed.slice(s![.., top..top + oh, left..left + ow]);
+    let sum: f64 = ndarray::Zip::from(&reblurred)
+        .and(&inside)
+        .fold(0.0, |acc, &a, &b| acc + f64::from(a - b).powi(2));
+    let rms = (sum / reblurred.len().max(1) as f64).sqrt();
+    Ok(rms / noise_std.max(1e-3))
 }
 
 /// The two halves of `work` (`[c, h, w]`) across its longer side, if each is large enough for
@@ -1120,6 +1169,51 @@ mod tests {
             ..request
         };
         assert_eq!(fixed.final_deconv(0.05).lambda, lambda);
+    }
+
+    /// With the true image and kernel the re-blur residual is the noise's RMS over the pixels the
+    /// kernel sees whole, divided by its σ (computed here from the noise itself); a delta kernel
+    /// leaves the blur in the residual.
+    #[test]
+    fn reblur_residual_is_the_noise_for_the_truth() {
+        let device = Device::default();
+        let (h, w, side) = (48, 40, 7);
+        let sharp = Array3::from_shape_fn((1, h, w), |(_, y, x)| {
+            (((y * 7 + x * 13) % 17) as f32 / 16.0
+                + if (x / 6 + y / 5) % 2 == 0 { 0.3 } else { 0.0 })
+            .min(1.0)
+        });
+        let mut k = Array2::<f32>::zeros((side, side));
+        for i in 0..side {
+            k[[i, i]] = 1.0 / side as f32;
+        }
+        let kernel = Kernel::new(k).unwrap();
+        let blurred = deblur_core::blur_image(
+            &sharp,
+            &kernel,
+            deblur_core::UniformBlur::new(deblur_core::Boundary::Same(
+                deblur_core::Padding::Symmetric,
+            )),
+            0.0,
+            0,
+            &device,
+        )
+        .unwrap();
+        let sigma = 0.02;
+        let noise = Array3::from_shape_fn((1, h, w), |(_, y, x)| {
+            // a fixed ±σ pattern: its RMS over any region is exactly σ
+            if (y * 31 + x * 17) % 2 == 0 {
+                sigma
+            } else {
+                -sigma
+            }
+        });
+        let observed = &blurred + &noise;
+        let r = reblur_residual(&observed, &sharp, &kernel, f64::from(sigma), &device).unwrap();
+        assert!((r - 1.0).abs() < 1e-3, "residual {r}");
+        let delta = Kernel::delta([side, side]).unwrap();
+        let r = reblur_residual(&observed, &sharp, &delta, f64::from(sigma), &device).unwrap();
+        assert!(r > 3.0, "delta kernel: residual {r}");
     }
 
     #[test]
