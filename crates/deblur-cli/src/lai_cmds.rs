@@ -103,6 +103,13 @@ pub struct BenchLaiArgs {
     /// Kernel refinement: λ of the plug-and-play latent [default: 1].
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     refine_lambda: Option<f64>,
+    /// Kernel refinement: cut the estimate's canvas to its support plus this margin first.
+    #[arg(long)]
+    refine_trim: Option<usize>,
+    /// L0 estimator: treat the kernel size as an upper bound; estimate, measure the estimate's
+    /// extent, estimate again at that size (what `--kernel-size auto` does).
+    #[arg(long)]
+    auto_size: bool,
     /// Data weight λ of the final hyper-Laplacian step instead of the noise-aware default.
     #[arg(long, value_parser = crate::train_cmds::positive_finite, allow_hyphen_values = true)]
     weight: Option<f64>,
@@ -296,6 +303,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             if let Some(mu) = args.intensity_weight {
                 robust.estimator.lambda_intensity = mu;
             }
+            robust.estimator.auto_size |= args.auto_size;
             match args.refine_rounds {
                 Some(0) => robust.estimator.refine = None,
                 Some(rounds) => {
@@ -310,6 +318,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 r.smoothing = args.refine_smoothing.unwrap_or(r.smoothing);
                 r.salient_divisor = args.refine_salient.unwrap_or(r.salient_divisor);
                 r.pnp_lambda = args.refine_lambda.unwrap_or(r.pnp_lambda);
+                r.trim_margin = args.refine_trim.or(r.trim_margin);
             }
         }
         if args.no_self_check

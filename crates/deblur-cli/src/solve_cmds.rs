@@ -232,9 +232,11 @@ pub(crate) struct BlindOptionArgs {
     #[arg(long, value_enum, default_value = "fast")]
     preset: PresetArg,
     /// Kernel size to estimate, an upper bound of the blur's extent (selfdeblur: default 31;
-    /// glkm: always the generator's size, 31 for the shipped weights).
-    #[arg(long)]
-    kernel_size: Option<usize>,
+    /// glkm: always the generator's size, 31 for the shipped weights), or `auto`: the
+    /// coarse-to-fine estimator measures the blur's extent up to 75 px (fast preset, selfdeblur
+    /// or l0).
+    #[arg(long, value_parser = kernel_size_arg)]
+    kernel_size: Option<KernelSizeArg>,
     /// Iterations (default: 425 fast, 500 quick, 5000 paper); the schedule scales with it. With
     /// --method l0, the alternations per pyramid level. When the fast preset switches to the
     /// coarse-to-fine L0 estimator by itself (kernel size above 27 px or a noisy input), that
@@ -306,12 +308,16 @@ impl BlindOptionArgs {
                 FinalPriorArg::Hl => Some(FinalPriorKind::HyperLaplacian),
             },
             denoiser_model: self.denoiser.clone(),
+            auto_kernel_size: self.kernel_size == Some(KernelSizeArg::Auto),
             space_model: self.space_model.clone(),
             ..options(
                 self.method,
                 self.image_prior,
                 self.preset,
-                self.kernel_size,
+                match self.kernel_size {
+                    Some(KernelSizeArg::Side(k)) => Some(k),
+                    _ => None,
+                },
                 self.iters,
                 self.window_side,
                 &self.shipped,
@@ -321,6 +327,23 @@ impl BlindOptionArgs {
         let models = load_models(&options)?;
         let request = options.request(models.as_ref()).map_err(cli_option_names)?;
         Ok((options, models, request))
+    }
+}
+
+/// `--kernel-size`: a side, or `auto` (measured).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KernelSizeArg {
+    Auto,
+    Side(usize),
+}
+
+fn kernel_size_arg(text: &str) -> Result<KernelSizeArg, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        Ok(KernelSizeArg::Auto)
+    } else {
+        crate::commands::kernel_side(text)
+            .map(KernelSizeArg::Side)
+            .map_err(|e| format!("{e}, or `auto`"))
     }
 }
 
@@ -582,6 +605,14 @@ pub fn blind(args: BlindArgs) -> CmdResult {
             format!("{path}, plug-and-play final step")
         }
         _ => path.to_string(),
+    };
+    let path = if args.blind.kernel_size == Some(KernelSizeArg::Auto) {
+        format!(
+            "{path}, kernel size measured: {} px",
+            result.kernel.size()[0]
+        )
+    } else {
+        path
     };
     let window = format!(
         "{window}{path}, {}",

@@ -20,12 +20,16 @@ use ndarray::Array3;
 
 use crate::glkm::GlkmModels;
 use crate::pipeline::{
-    BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, ImagePrior, MethodKind, Preset,
-    deblur_blind,
+    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, ImagePrior,
+    MethodKind, Preset, deblur_blind,
 };
 use crate::pnp::PnpConfig;
 use crate::solver::{Observer, Silent};
 use crate::{Error, Result};
+
+/// The default upper bound of [`BlindOptions::auto_kernel_size`]: the largest kernel of Lai et
+/// al.'s benchmark (75 px).
+pub const AUTO_KERNEL_BOUND: usize = 75;
 
 /// What [`blind`] runs. Every field has a default ([`BlindOptions::default`]: the fast CPU
 /// preset, SelfDeblur with its robust coarse-to-fine path for large or noisy blur, 31 px
@@ -41,6 +45,12 @@ pub struct BlindOptions {
     /// Kernel side, an upper bound of the blur's extent (GLKM: at most its generator's size,
     /// which is also its default). Default: 31.
     pub kernel_size: Option<usize>,
+    /// Measure the blur's extent instead of taking `kernel_size` as given: the coarse-to-fine
+    /// estimator runs at the bound (`kernel_size`, default [`AUTO_KERNEL_BOUND`], clamped to half
+    /// the image's shorter side), measures its estimate's support and estimates again at that
+    /// size ([`crate::l0_blind::L0BlindConfig::auto_size`]). SelfDeblur and L0 methods with the
+    /// fast preset only. Default: off.
+    pub auto_kernel_size: bool,
     /// Solver iterations (L0: alternations per pyramid level). Default: the preset's.
     pub iterations: Option<usize>,
     /// Side of the automatically chosen kernel-estimation window. Default: the preset's.
@@ -95,6 +105,7 @@ impl Default for BlindOptions {
             image_prior: ImagePrior::Dip,
             preset: Preset::Fast,
             kernel_size: None,
+            auto_kernel_size: false,
             iterations: None,
             window_side: None,
             window: None,
@@ -135,6 +146,13 @@ impl BlindOptions {
     /// Sets [`BlindOptions::kernel_size`].
     pub fn kernel_size(mut self, side: usize) -> Self {
         self.kernel_size = Some(side);
+        self
+    }
+
+    /// Sets [`BlindOptions::auto_kernel_size`]: the kernel size becomes an upper bound and the
+    /// blur's extent is measured.
+    pub fn auto_kernel_size(mut self) -> Self {
+        self.auto_kernel_size = true;
         self
     }
 
@@ -321,6 +339,7 @@ impl BlindOptions {
                 }
                 k
             }
+            _ if self.auto_kernel_size => self.kernel_size.unwrap_or(AUTO_KERNEL_BOUND),
             _ => self.kernel_size.unwrap_or(31),
         };
         if k < 3 {
@@ -329,6 +348,22 @@ impl BlindOptions {
         let mut request = BlindRequest::preset(self.method, self.preset, k, self.iterations)
             .with_image_prior(self.image_prior)?;
         request.method = request.method.with_seed(self.seed);
+        if self.auto_kernel_size {
+            match (&mut request.method, request.robust.as_mut()) {
+                (BlindMethod::L0(c), _) => c.auto_size = true,
+                (_, Some(robust)) if self.method == MethodKind::SelfDeblur => {
+                    robust.estimator.auto_size = true;
+                }
+                _ => {
+                    return bad(
+                        "kernel size",
+                        "automatic sizing measures the blur with the coarse-to-fine estimator: \
+                         use the SelfDeblur or L0 method with the fast preset, or give a size"
+                            .into(),
+                    );
+                }
+            }
+        }
         request.color = self.color;
         request.noise_std = self.noise_std;
         request.final_prior = self.final_prior.map(|kind| match kind {
@@ -408,6 +443,12 @@ mod tests {
         let message = |o: BlindOptions| o.request(None).unwrap_err().to_string();
         assert!(message(BlindOptions::default().iterations(0)).contains("iterations"));
         assert!(message(BlindOptions::default().kernel_size(2)).contains("too small"));
+        let auto = BlindOptions::default().auto_kernel_size();
+        assert!(message(auto.clone().preset(Preset::Quick)).contains("automatic sizing"));
+        assert!(message(auto.clone().method(MethodKind::KernelSpace)).contains("automatic sizing"));
+        let request = auto.request(None).unwrap();
+        assert!(request.robust.is_some_and(|r| r.estimator.auto_size));
+        assert_eq!(request.method.kernel_side(), Some(AUTO_KERNEL_BOUND));
         assert!(message(BlindOptions::default().window_side(0)).contains("window"));
         for bad in [0.0, -0.01, 0.5, f64::NAN, f64::INFINITY] {
             assert!(

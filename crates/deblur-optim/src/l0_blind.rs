@@ -105,6 +105,10 @@ pub struct L0BlindConfig {
     /// ([`refine_kernel`]); it runs only where a denoiser is at hand. Default: none.
     #[serde(default)]
     pub refine: Option<KernelRefine>,
+    /// `kernel_size` is only an upper bound: the pipeline ([`estimate_kernel`]) estimates at it,
+    /// measures the estimate's extent and estimates again at that size. Default: off.
+    #[serde(default)]
+    pub auto_size: bool,
 }
 
 impl Default for L0BlindConfig {
@@ -138,6 +142,7 @@ impl L0BlindConfig {
             noise_std: 0.0,
             kernel_sharpening: default_sharpening(),
             refine: None,
+            auto_size: false,
         }
     }
 
@@ -680,6 +685,12 @@ pub struct KernelRefine {
     pub salient_divisor: f64,
     /// Trade-off λ of the plug-and-play x-step. Default: 1 (as the blind final step).
     pub pnp_lambda: f64,
+    /// Before refining (with or without a denoiser), cut the kernel's canvas to its support plus
+    /// this many pixels and a quarter of the support's reach on each side ([`trim_kernel`]): an
+    /// over-sized `kernel_size` then costs the refinement no unknowns. `None`: keep the canvas.
+    /// Default: none.
+    #[serde(default)]
+    pub trim_margin: Option<usize>,
 }
 
 impl Default for KernelRefine {
@@ -690,6 +701,7 @@ impl Default for KernelRefine {
             smoothing: 1.0,
             salient_divisor: 45.0,
             pnp_lambda: 1.0,
+            trim_margin: None,
         }
     }
 }
@@ -778,6 +790,81 @@ pub fn refine_kernel(
         }
     }
     Ok(kernel)
+}
+
+/// `kernel` recentred and its canvas cut to the taps it holds plus `margin` px and a quarter of
+/// their reach on each side (never larger than it was).
+pub fn trim_kernel(kernel: &Kernel, margin: usize) -> Result<Kernel> {
+    let kernel = kernel.recentre()?;
+    let [h, w] = kernel.size();
+    let [cy, cx] = kernel.centre_index();
+    let reach = kernel
+        .values()
+        .indexed_iter()
+        .filter(|(_, v)| **v > 0.0)
+        .map(|((y, x), _)| y.abs_diff(cy).max(x.abs_diff(cx)))
+        .max()
+        .unwrap_or(0);
+    let side = 2 * (reach + margin + reach.div_ceil(4)) + 1;
+    if side >= h.min(w) {
+        return Ok(kernel);
+    }
+    Ok(kernel.resize_canvas([side, side])?)
+}
+
+/// Margin of [`trim_kernel`] when [`L0BlindConfig::auto_size`] measures the blur's extent.
+pub const AUTO_SIZE_MARGIN: usize = 2;
+
+/// The L0 path of the blind pipeline: [`estimate_kernel_l0`]; with
+/// [`L0BlindConfig::auto_size`], a second estimate at the size of the first one's support
+/// ([`trim_kernel`] with [`AUTO_SIZE_MARGIN`]) when that is smaller; then the trim of
+/// [`L0BlindConfig::refine`] and, given a denoiser, [`refine_kernel`]. `on_level(done, total)`
+/// counts pyramid levels.
+///
+/// # Errors
+/// As [`estimate_kernel_l0`] and [`refine_kernel`].
+pub fn estimate_kernel(
+    blurred: &Array2<f32>,
+    config: &L0BlindConfig,
+    denoiser: Option<&Denoiser>,
+    device: &Device,
+    on_level: &mut dyn FnMut(usize, usize),
+) -> Result<Kernel> {
+    let first = config.levels().len();
+    let total = if config.auto_size { 2 * first } else { first };
+    let mut kernel = estimate_kernel_l0(blurred, config, device, &mut |level, _| {
+        on_level(level, total)
+    })?;
+    if config.auto_size {
+        let side = trim_kernel(&kernel, AUTO_SIZE_MARGIN)?.size()[0].max(3);
+        if side < config.kernel_size {
+            let second = L0BlindConfig {
+                kernel_size: side,
+                ..*config
+            };
+            let levels = second.levels().len();
+            kernel = estimate_kernel_l0(blurred, &second, device, &mut |level, _| {
+                on_level(first + (level * first).div_ceil(levels), total)
+            })?;
+        } else {
+            on_level(total, total);
+        }
+    }
+    if let Some(margin) = config.refine.and_then(|r| r.trim_margin) {
+        kernel = trim_kernel(&kernel, margin)?;
+    }
+    match (&config.refine, denoiser) {
+        (Some(refine), Some(denoiser)) => refine_kernel(
+            blurred,
+            &kernel,
+            denoiser,
+            config.noise_std,
+            refine,
+            config,
+            device,
+        ),
+        _ => Ok(kernel),
+    }
 }
 
 /// The Gaussian (px, at the level's scale) a level's observation is smoothed by: 0 below 0.3 px.
@@ -924,6 +1011,29 @@ mod tests {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .unwrap();
         assert!(truth[[r, c]] > 0.0, "peak at {r}, {c}");
+    }
+
+    #[test]
+    fn trimming_keeps_every_tap_on_a_canvas_of_the_support() {
+        // a 9-tap line in a 31² canvas: reach 4 px, + margin 2 + ⌈4/4⌉ = 7 → 15²
+        let mut k = Array2::<f32>::zeros((31, 31));
+        for x in 11..20 {
+            k[[15, x]] = 1.0;
+        }
+        let trimmed = trim_kernel(&Kernel::new(k).unwrap(), 2).unwrap();
+        assert_eq!(trimmed.size(), [15, 15]);
+        let row: Vec<f32> = trimmed.values().row(7).to_vec();
+        let expected: Vec<f32> = (0..15)
+            .map(|x| if (3..12).contains(&x) { 1.0 / 9.0 } else { 0.0 })
+            .collect();
+        assert!(
+            deblur_testkit::max_abs_diff(&row, &expected) < 1e-7,
+            "{row:?}"
+        );
+        assert!((trimmed.values().sum() - 1.0).abs() < 1e-6);
+        // a kernel that fills its canvas keeps it
+        let full = Kernel::new(Array2::from_elem((5, 5), 1.0)).unwrap();
+        assert_eq!(trim_kernel(&full, 0).unwrap().size(), [5, 5]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod solver;
 pub mod space;
 pub mod vdip;
 
-pub use api::{BlindOptions, FinalPriorKind, blind, blind_observed};
+pub use api::{AUTO_KERNEL_BOUND, BlindOptions, FinalPriorKind, blind, blind_observed};
 pub use dip_blind::DipImageConfig;
 pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};

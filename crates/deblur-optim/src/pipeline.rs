@@ -21,7 +21,7 @@ use ndarray::{Array2, Array3, Axis, s};
 use serde::{Deserialize, Serialize};
 
 use crate::glkm::{GlkmConfig, KernelStart};
-use crate::l0_blind::{L0BlindConfig, estimate_kernel_l0, refine_kernel};
+use crate::l0_blind::{L0BlindConfig, estimate_kernel};
 use crate::method::{ComposedMethod, Resources};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
 use crate::pnp::{PnpConfig, pnp_deconv};
@@ -147,23 +147,22 @@ impl BlindMethod {
                 let gray = tensor_to_array(observation, 0)?
                     .index_axis(Axis(0), 0)
                     .to_owned();
-                let levels = c.levels().len();
-                let kernel = estimate_kernel_l0(&gray, c, &device, &mut |level, _| {
-                    let elapsed = start.elapsed();
-                    observer.on_step(&Progress {
-                        step: level,
-                        total: levels,
-                        loss: f32::NAN,
-                        elapsed,
-                        eta: elapsed.mul_f64((levels - level) as f64 / level as f64),
-                    });
-                })?;
-                let kernel = match (&c.refine, resources.denoiser) {
-                    (Some(refine), Some(denoiser)) => {
-                        refine_kernel(&gray, &kernel, denoiser, c.noise_std, refine, c, &device)?
-                    }
-                    _ => kernel,
-                };
+                let kernel = estimate_kernel(
+                    &gray,
+                    c,
+                    resources.denoiser,
+                    &device,
+                    &mut |level, levels| {
+                        let elapsed = start.elapsed();
+                        observer.on_step(&Progress {
+                            step: level,
+                            total: levels,
+                            loss: f32::NAN,
+                            elapsed,
+                            eta: elapsed.mul_f64((levels - level) as f64 / level.max(1) as f64),
+                        });
+                    },
+                )?;
                 let kernel = kernel.to_tensor(&device);
                 let image = Tensor::zeros([1, 1, 1, 1], &device);
                 Ok(SolveOutput {
@@ -700,17 +699,30 @@ pub fn deblur_blind(
         None => estimate_noise_std(work.index_axis(Axis(0), 0))?,
     };
     let switch = request.robust.filter(|r| {
-        request
-            .method
-            .kernel_side()
-            .is_some_and(|k| k > r.max_kernel || noise_std > r.max_noise_std)
+        r.estimator.auto_size
+            || request
+                .method
+                .kernel_side()
+                .is_some_and(|k| k > r.max_kernel || noise_std > r.max_noise_std)
     });
+    // a measured size starts from a bound that fits the image (the estimator needs 2 kernels)
+    let bound = |c: &L0BlindConfig, side: usize| {
+        if c.auto_size {
+            side.min((h.min(w) / 2).saturating_sub(1) | 1).max(3)
+        } else {
+            side
+        }
+    };
     // the L0 estimator smooths each level by the noise level it is told
     let method = match (switch, &request.method) {
-        (_, BlindMethod::L0(c)) => BlindMethod::L0(L0BlindConfig { noise_std, ..*c }),
+        (_, BlindMethod::L0(c)) => BlindMethod::L0(L0BlindConfig {
+            kernel_size: bound(c, c.kernel_size),
+            noise_std,
+            ..*c
+        }),
         (Some(robust), method) => match method.kernel_side() {
             Some(side) => BlindMethod::L0(L0BlindConfig {
-                kernel_size: side,
+                kernel_size: bound(&robust.estimator, side),
                 noise_std,
                 ..robust.estimator
             }),
