@@ -97,7 +97,7 @@ pub struct BenchLaiArgs {
     /// Kernel refinement: smoothing of latent and observation before the k-step, px [default: 1].
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     refine_smoothing: Option<f64>,
-    /// Kernel refinement: divisor of the salient-edge threshold [default: 45].
+    /// Kernel refinement: divisor of the salient-edge threshold [default: 10].
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     refine_salient: Option<f64>,
     /// Kernel refinement: λ of the plug-and-play latent [default: 1].
@@ -106,6 +106,9 @@ pub struct BenchLaiArgs {
     /// Kernel refinement: cut the estimate's canvas to its support plus this margin first.
     #[arg(long)]
     refine_trim: Option<usize>,
+    /// Kernel refinement: keep every round, even one that raises the window's re-blur residual.
+    #[arg(long)]
+    refine_no_guard: bool,
     /// L0 estimator: treat the kernel size as an upper bound; estimate, measure the estimate's
     /// extent, estimate again at that size (what `--kernel-size auto` does).
     #[arg(long)]
@@ -319,6 +322,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 r.salient_divisor = args.refine_salient.unwrap_or(r.salient_divisor);
                 r.pnp_lambda = args.refine_lambda.unwrap_or(r.pnp_lambda);
                 r.trim_margin = args.refine_trim.or(r.trim_margin);
+                r.guard &= !args.refine_no_guard;
             }
         }
         if args.no_self_check
