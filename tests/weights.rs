@@ -255,23 +255,30 @@ fn plug_and_play_beats_the_hyper_laplacian_step_with_the_true_kernel() {
     }
 }
 
-/// The default pipeline on a large noisy blur takes the coarse-to-fine path and ends with the
-/// plug-and-play step and the shipped denoiser; `final_prior(HyperLaplacian)` switches it back.
-/// Dead leaves (valid blur by a 41 px shake kernel, 1 % noise), kernel size 41. Measured:
-/// blurred 15.59 dB, plug-and-play 19.20 dB (17.68 before the kernel refinement, which needs the
-/// denoiser too), hyper-Laplacian 17.55 dB (shift-compensated).
-#[test]
-fn the_default_ends_large_noisy_blur_with_plug_and_play() {
-    use deblur::optim::{FinalPriorKind, FinalPriorUsed};
+/// Dead leaves blurred (valid) by a 41 px shake kernel, 1 % noise, 8 bits: the problem and the
+/// observation.
+fn large_noisy_blur() -> (deblur_testkit::Problem, ndarray::Array3<f32>) {
     let device = Device::default();
     let kernel = deblur_testkit::shake_kernel(41, 41, 11, 0);
     let problem = deblur_testkit::dead_leaves_problem(200, kernel, 4, &device);
     let blurred = with_noise(
-        &deblur::core::convert::tensor_to_array(problem.observation, 0).unwrap(),
+        &deblur::core::convert::tensor_to_array(problem.observation.clone(), 0).unwrap(),
         0.01,
         9,
     )
     .mapv(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0);
+    (problem, blurred)
+}
+
+/// The default pipeline on a large noisy blur takes the coarse-to-fine path and ends with the
+/// plug-and-play step and the shipped denoiser; `final_prior(HyperLaplacian)` switches it back.
+/// Dead leaves (valid blur by a 41 px shake kernel, 1 % noise), kernel size 41. Measured:
+/// blurred 15.59 dB, plug-and-play 19.20 dB (17.68 before the kernel refinement, which needs the
+/// denoiser too), hyper-Laplacian 18.75 dB (17.55 without the refinement; shift-compensated).
+#[test]
+fn the_default_ends_large_noisy_blur_with_plug_and_play() {
+    use deblur::optim::{FinalPriorKind, FinalPriorUsed};
+    let (problem, blurred) = large_noisy_blur();
     let options = deblur::BlindOptions::default()
         .kernel_size(41)
         .weights(weights());
@@ -348,15 +355,7 @@ fn kernel_refinement_sharpens_a_too_wide_estimate() {
 /// 19.20 dB, measured size 19.69 dB (19 px: the path of this "41 px" kernel spans about 17 px).
 #[test]
 fn the_kernel_size_can_be_measured() {
-    let device = Device::default();
-    let kernel = deblur_testkit::shake_kernel(41, 41, 11, 0);
-    let problem = deblur_testkit::dead_leaves_problem(200, kernel, 4, &device);
-    let blurred = with_noise(
-        &deblur::core::convert::tensor_to_array(problem.observation, 0).unwrap(),
-        0.01,
-        9,
-    )
-    .mapv(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0);
+    let (problem, blurred) = large_noisy_blur();
     let options = deblur::BlindOptions::default().weights(weights());
     let _guard = deblur_testkit::rng_lock();
     let given = deblur::blind(&blurred, &options.clone().kernel_size(41)).unwrap();

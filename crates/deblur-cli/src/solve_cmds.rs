@@ -343,7 +343,7 @@ fn kernel_size_arg(text: &str) -> Result<KernelSizeArg, String> {
     } else {
         crate::commands::kernel_side(text)
             .map(KernelSizeArg::Side)
-            .map_err(|e| format!("{e}, or `auto`"))
+            .map_err(|e| format!("{e}; give a side of 3 to 255 px, or `auto`"))
     }
 }
 

@@ -280,16 +280,18 @@ impl BlindOptions {
         Ok(Some(model.valid()))
     }
 
-    /// The learned denoiser `request` may use: `None` when no final step of it is plug-and-play,
-    /// and also when only the preset's coarse-to-fine path would use one and no weights folder
-    /// is found (that step is then hyper-Laplacian, as [`BlindResult::final_prior`] reports).
+    /// The learned denoiser `request` may use ([`BlindRequest::wants_denoiser`]: a plug-and-play
+    /// final step or the coarse-to-fine path's kernel refinement): `None` when nothing would use
+    /// one, and also when only the preset's coarse-to-fine path would and no weights folder is
+    /// found (its final step is then hyper-Laplacian, as [`BlindResult::final_prior`] reports,
+    /// and its estimate is not refined).
     ///
     /// # Errors
     /// [`Error::Models`] naming the file that is missing or damaged, or no weights folder for
     /// a plug-and-play step asked for.
     pub fn load_denoiser(&self, request: &BlindRequest) -> Result<Option<deblur_priors::Denoiser>> {
         let asked = matches!(request.final_prior, Some(FinalPrior::PlugAndPlay(_)));
-        if !asked && !request.robust_plug_and_play() {
+        if !asked && !request.wants_denoiser() {
             return Ok(None);
         }
         use burn::module::Module;

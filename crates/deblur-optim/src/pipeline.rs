@@ -556,6 +556,17 @@ impl BlindRequest {
                 .is_some_and(|r| matches!(r.final_prior, FinalPrior::PlugAndPlay(_)))
     }
 
+    /// Whether a denoiser would be used if the resources held one: by the coarse-to-fine path's
+    /// own plug-and-play step ([`BlindRequest::robust_plug_and_play`]) or by its kernel
+    /// refinement ([`L0BlindConfig::refine`]), whatever the final step.
+    pub fn wants_denoiser(&self) -> bool {
+        self.robust_plug_and_play()
+            || match &self.method {
+                BlindMethod::L0(c) => c.refine.is_some(),
+                _ => self.robust.is_some_and(|r| r.estimator.refine.is_some()),
+            }
+    }
+
     /// The final non-blind deconvolution's settings for an input with noise level `noise_std`.
     pub fn final_deconv(&self, noise_std: f64) -> HyperLaplacianConfig {
         let mut config = self.nonblind;
