@@ -716,10 +716,15 @@ pub fn deblur_blind(
                 .kernel_side()
                 .is_some_and(|k| k > r.max_kernel || noise_std > r.max_noise_std)
     });
-    // a measured size starts from a bound that fits the image (the estimator needs 2 kernels)
+    // a measured size starts from a bound that fits the image or the window asked for (the
+    // estimator needs 2 kernels)
+    let fits = match request.crop {
+        CropChoice::Window([_, _, ww, wh]) => ww.min(wh),
+        _ => h.min(w),
+    };
     let bound = |c: &L0BlindConfig, side: usize| {
         if c.auto_size {
-            side.min((h.min(w) / 2).saturating_sub(1) | 1).max(3)
+            side.min((fits / 2).saturating_sub(1) | 1).max(3)
         } else {
             side
         }
