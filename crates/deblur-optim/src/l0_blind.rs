@@ -297,9 +297,14 @@ impl Level {
     /// The salient-edge threshold of the k-step for `latent` (on this level's canvas) and a
     /// `side`² kernel: [`salient_threshold`] of its gradients away from the extension.
     fn salient_threshold(&self, latent: Tensor<4>, side: usize) -> f32 {
+        let (gx, gy) = self.interior_gradients(latent);
+        salient_threshold(&gx, &gy, 2 * side)
+    }
+
+    /// The gradients of `latent` (on this level's canvas) away from the extension.
+    fn interior_gradients(&self, latent: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let (gx, gy) = circular_gradients(latent);
-        let mask = self.interior.clone();
-        salient_threshold(&(gx * mask.clone()), &(gy * mask), 2 * side)
+        (gx * self.interior.clone(), gy * self.interior.clone())
     }
 }
 
@@ -380,10 +385,9 @@ fn estimate_psf(
     let device = level.padded.device();
     let side = start.size()[0];
     let grid = [level.p, level.q];
-    let (gx, gy) = circular_gradients(latent);
+    let (gx, gy) = level.interior_gradients(latent);
     let (yx, yy) = circular_gradients(level.padded.clone());
     let mask = level.interior.clone();
-    let (gx, gy) = (gx * mask.clone(), gy * mask.clone());
     // only the salient latent edges (Cho & Lee 2009): weaker gradients are mostly noise
     let floor = threshold.get_or_insert_with(|| salient_threshold(&gx, &gy, 2 * side));
     let weak = (gx.clone().square() + gy.clone().square()).lower_elem(*floor);
@@ -729,8 +733,10 @@ impl KernelRefine {
             Err(Error::setting(
                 "kernel refinement",
                 format!(
-                    "{self:?}: need 1 to {MAX_ALTERNATIONS} rounds, a window of at least 16 px, \
-                     smoothing in [0, 4] px, a salient divisor ≥ 1 and λ > 0"
+                    "{} rounds, window {} px, smoothing {} px, salient divisor {}, λ {}: need 1 \
+                     to {MAX_ALTERNATIONS} rounds, a window of at least 16 px, smoothing in [0, 4] \
+                     px, a divisor ≥ 1 and λ > 0",
+                    self.rounds, self.window, self.smoothing, self.salient_divisor, self.pnp_lambda
                 ),
             ))
         }
