@@ -75,6 +75,16 @@ pub struct BenchLaiArgs {
     /// L0 estimator: largest kernel side estimated before upsampling (default: the pipeline's).
     #[arg(long, value_parser = crate::commands::kernel_side)]
     finest_kernel: Option<usize>,
+    /// L0 estimator: kernel side of the coarsest level (default: the pipeline's).
+    #[arg(long, value_parser = crate::commands::kernel_side)]
+    coarsest_kernel: Option<usize>,
+    /// L0 estimator: starting weight λ of the L0 gradient term at each level (default: the
+    /// pipeline's).
+    #[arg(long, value_parser = crate::train_cmds::positive_finite)]
+    lambda_gradient: Option<f64>,
+    /// L0 estimator: x/k alternations per level (default: the pipeline's).
+    #[arg(long, value_parser = crate::train_cmds::at_least_one)]
+    l0_iterations: Option<usize>,
     /// L0 estimator: side of the FFT grid each level works on (the window it sees is this minus
     /// two kernel sizes; default: the pipeline's).
     #[arg(long)]
@@ -296,6 +306,15 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             robust.smoothed_final |= args.smoothed_final;
             if let Some(side) = args.finest_kernel {
                 robust.estimator.finest_kernel = side;
+            }
+            if let Some(side) = args.coarsest_kernel {
+                robust.estimator.coarsest_kernel = side;
+            }
+            if let Some(l) = args.lambda_gradient {
+                robust.estimator.lambda_gradient = l;
+            }
+            if let Some(n) = args.l0_iterations {
+                robust.estimator.iterations = n;
             }
             if let Some(side) = args.fft_side {
                 robust.estimator.fft_side = side;
