@@ -165,6 +165,8 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
         ..BlindOptions::default()
     };
     let request = options.request(None)?;
+    // the uniform default and the field estimates use the shipped denoiser as `deblur blind` does
+    let denoiser = options.load_denoiser(&request)?;
     let glkm = if args
         .methods
         .iter()
@@ -291,7 +293,7 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
                     let out = deblur_optim::deblur_blind(
                         &gray,
                         &request,
-                        Resources::glkm(None),
+                        Resources::glkm(None).with_denoiser(denoiser.as_ref()),
                         &device,
                         &mut deblur_optim::solver::Silent,
                     )?;
@@ -314,7 +316,7 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
                         &gray,
                         &request,
                         &field_config,
-                        Resources::glkm(glkm.as_ref()),
+                        Resources::glkm(glkm.as_ref()).with_denoiser(denoiser.as_ref()),
                         &device,
                         &mut deblur_optim::solver::Silent,
                     )?;

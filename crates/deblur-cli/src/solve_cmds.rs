@@ -702,12 +702,14 @@ fn blind_nonuniform(
         deblur_optim::nonuniform::FieldImage::Fixed { rounds } => rounds,
         deblur_optim::nonuniform::FieldImage::Dip => 1,
     };
+    // the global estimate and the read-out use the denoiser as `deblur blind` does
+    let denoiser = options.load_denoiser(request)?;
     let mut observer = CliObserver::new(request.method.steps() + config.iterations * rounds, None);
     let result = deblur_optim::deblur_nonuniform(
         &input.pixels,
         request,
         &config,
-        deblur_optim::Resources::glkm(models),
+        deblur_optim::Resources::glkm(models).with_denoiser(denoiser.as_ref()),
         &options.device,
         &mut observer,
     )

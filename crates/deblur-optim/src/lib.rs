@@ -29,6 +29,7 @@ pub use method::{BlurPart, ComposedMethod, ImagePart, KernelPart, Resources};
 pub use nonblind::{DeconvBoundary, HyperLaplacianConfig, hyper_laplacian_deconv, wiener};
 pub use nonuniform::{
     FieldKernels, NonUniformConfig, NonUniformResult, deblur_nonuniform, deconv_field,
+    deconv_field_pnp,
 };
 pub use pipeline::{
     BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, FinalPriorUsed,

@@ -1,8 +1,10 @@
 //! Non-uniform blind deblurring (GLKM's Algorithm 4): a global estimate by the uniform pipeline,
 //! every region's kernel started from it, then the image and a field of kernels optimised
 //! jointly through the solver loop with the SVOLA blur ([`BlurPart::Svola`]), and a read-out by
-//! non-blind deconvolution with the estimated field through the same operator
-//! ([`deconv_field_exact`]).
+//! non-blind deconvolution with the estimated field: each region's kernel deconvolves the image
+//! and the windows blend the results ([`deconv_field`], or [`deconv_field_pnp`] where the global
+//! estimate ended with the plug-and-play step), or through the SVOLA operator
+//! ([`deconv_field_exact`], on request).
 //!
 //! The region kernels are either SelfDeblur's MLP (warm-started at the global kernel through its
 //! output bias, [`MlpKernel::starting_at`]; the patch-wise SelfDeblur baseline of the GLKM paper)
@@ -13,7 +15,7 @@
 use burn::tensor::{Device, Tensor};
 use deblur_core::convert::{array_to_tensor, tensor_to_array};
 use deblur_core::{Boundary, Kernel, KernelField, WindowShape, YCbCrStandard};
-use deblur_priors::{DipConfig, KernelMlpConfig};
+use deblur_priors::{Denoiser, DipConfig, KernelMlpConfig};
 use ndarray::{Array3, Axis};
 
 use crate::error::MISSING_GLKM;
@@ -21,7 +23,8 @@ use crate::glkm::{BROAD_FIT_LR, BROAD_FIT_STEPS};
 use crate::method::{BlurPart, ImagePart, Resources};
 use crate::models::{GlkmKernel, ImageModel, KernelFieldModel, KernelModel, MlpKernel, PixelImage};
 use crate::nonblind::{HyperLaplacianConfig, hyper_laplacian_deconv};
-use crate::pipeline::{BlindRequest, BlindResult, ColorPath, deblur_blind};
+use crate::pipeline::{BlindRequest, BlindResult, ColorPath, FinalPriorUsed, deblur_blind};
+use crate::pnp::{PnpConfig, pnp_deconv};
 use crate::selfdeblur::SelfDeblurConfig;
 use crate::solver::{Observer, SolverConfig, solve};
 use crate::{Error, Result};
@@ -221,6 +224,18 @@ pub fn deblur_nonuniform(
         _ => global.kernel.clone(),
     };
     let nonblind = request.final_deconv(global.noise_std);
+    // the read-out follows the global estimate's final step: plug-and-play region by region
+    // where it ran (the blend; the exact solver is hyper-Laplacian)
+    let pnp = match (global.final_prior, resources.denoiser, request.final_pnp()) {
+        (Some(FinalPriorUsed::PlugAndPlay), Some(denoiser), Some(pnp)) => Some((
+            denoiser,
+            PnpConfig {
+                noise_std: global.noise_std,
+                ..pnp
+            },
+        )),
+        _ => None,
+    };
     // The joint stage sees the estimation channel(s): the luma, or the three channels.
     let observation = array_to_tensor(&work, device);
     let mut field = KernelField::uniform(config.grid, config.window, &start_kernel)?;
@@ -251,7 +266,12 @@ pub fn deblur_nonuniform(
         losses.extend(out.losses);
         seconds += out.seconds;
         field = KernelField::from_tensor(config.grid, config.window, out.kernel.to_device(device))?;
-        current = config.readout.deconv(&work, &field, &nonblind, device)?;
+        current = match (&pnp, config.readout) {
+            (Some((denoiser, pnp)), FieldSolver::Blend) => {
+                deconv_field_pnp(&work, &field, denoiser, pnp, device)?
+            }
+            _ => config.readout.deconv(&work, &field, &nonblind, device)?,
+        };
     }
     let restored = if luma_path {
         deblur_core::color::merge_luma(
@@ -399,6 +419,37 @@ pub fn deconv_field(
     config: &HyperLaplacianConfig,
     device: &Device,
 ) -> Result<Array3<f32>> {
+    blend_regions(blurred, field, device, |y, kernel| {
+        hyper_laplacian_deconv(y, kernel.to_tensor(device), config)
+    })
+}
+
+/// [`deconv_field`] with plug-and-play deconvolution ([`pnp_deconv`]) of each region's kernel
+/// instead of the hyper-Laplacian step: the read-out of [`deblur_nonuniform`] when the global
+/// estimate ended with the plug-and-play step.
+///
+/// # Errors
+/// As [`pnp_deconv`]; [`Error::InvalidSetting`] for a field finer than the image.
+pub fn deconv_field_pnp(
+    blurred: &Array3<f32>,
+    field: &KernelField,
+    denoiser: &Denoiser,
+    config: &PnpConfig,
+    device: &Device,
+) -> Result<Array3<f32>> {
+    blend_regions(blurred, field, device, |y, kernel| {
+        pnp_deconv(y, kernel.to_tensor(device), denoiser, config)
+    })
+}
+
+/// Deconvolves `blurred` with each region's kernel by `deconv` (once per distinct kernel) and
+/// blends the results by the field's windows.
+fn blend_regions(
+    blurred: &Array3<f32>,
+    field: &KernelField,
+    device: &Device,
+    mut deconv: impl FnMut(Tensor<4>, &Kernel) -> Result<Tensor<4>>,
+) -> Result<Array3<f32>> {
     let (c, h, w) = blurred.dim();
     let [kh, kw] = field.kernel_size();
     let latent = [h + kh - 1, w + kw - 1];
@@ -415,7 +466,7 @@ pub fn deconv_field(
         let x = match done.iter().find(|(k, _)| *k == kernel) {
             Some((_, x)) => x.clone(),
             None => {
-                let x = hyper_laplacian_deconv(y.clone(), kernel.to_tensor(device), config)?;
+                let x = deconv(y.clone(), kernel)?;
                 done.push((kernel, x.clone()));
                 x
             }
@@ -774,6 +825,59 @@ pub fn deconv_field_exact(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A field whose regions all hold one kernel reads out, through the plug-and-play blend, as
+    /// the uniform plug-and-play deconvolution with that kernel (the windows sum to one), and a
+    /// field of two kernels does not.
+    #[test]
+    fn the_plug_and_play_blend_of_a_uniform_field_is_the_uniform_deconvolution() {
+        use burn::module::Module;
+        use deblur_priors::DenoiserConfig;
+        use ndarray::Array2;
+        let device = Device::default();
+        let blurred = Array3::from_shape_fn((1, 40, 48), |(_, y, x)| {
+            0.5 + 0.3 * ((x as f32 * 0.37).sin() * (y as f32 * 0.23).cos())
+        });
+        let denoiser = DenoiserConfig::new()
+            .with_width(4)
+            .with_depth(2)
+            .init(&device)
+            .valid();
+        let config = PnpConfig {
+            iterations: 2,
+            inner_iterations: 2,
+            ..PnpConfig::new(0.01)
+        };
+        let mut taps = Array2::<f32>::zeros((5, 5));
+        (taps[[2, 1]], taps[[2, 2]], taps[[2, 3]]) = (0.25, 0.5, 0.25);
+        let line = Kernel::new(taps).unwrap();
+        let field = KernelField::uniform([2, 2], WindowShape::Tent, &line).unwrap();
+        let blend = deconv_field_pnp(&blurred, &field, &denoiser, &config, &device).unwrap();
+        let direct = pnp_deconv(
+            array_to_tensor(&blurred, &device),
+            line.to_tensor(&device),
+            &denoiser,
+            &config,
+        )
+        .unwrap();
+        let direct = tensor_to_array(direct, 0)
+            .unwrap()
+            .mapv(|v| v.clamp(0.0, 1.0));
+        let largest = (&blend - &direct)
+            .mapv(f32::abs)
+            .fold(0f32, |m, &v| m.max(v));
+        assert!(largest < 1e-5, "largest difference {largest}");
+        let mut other = Array2::<f32>::zeros((5, 5));
+        (other[[1, 2]], other[[2, 2]], other[[3, 2]]) = (0.25, 0.5, 0.25);
+        let mut kernels = vec![line.clone(); 4];
+        kernels[3] = Kernel::new(other).unwrap();
+        let mixed = KernelField::new([2, 2], WindowShape::Tent, kernels).unwrap();
+        let blend = deconv_field_pnp(&blurred, &mixed, &denoiser, &config, &device).unwrap();
+        let largest = (&blend - &direct)
+            .mapv(f32::abs)
+            .fold(0f32, |m, &v| m.max(v));
+        assert!(largest > 1e-3, "largest difference {largest}");
+    }
 
     /// `⟨D x, g⟩ = ⟨x, Dᵀ g⟩` for the difference operators of the exact field deconvolution.
     #[test]

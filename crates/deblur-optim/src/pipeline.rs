@@ -567,6 +567,16 @@ impl BlindRequest {
             }
     }
 
+    /// The plug-and-play settings of the coarse-to-fine path's final step (the request's prior if
+    /// it names one, else the path's), `None` when that step is hyper-Laplacian. Their
+    /// `noise_std` is a placeholder: the input's noise level replaces it.
+    pub fn final_pnp(&self) -> Option<PnpConfig> {
+        match self.final_prior.or(self.robust.map(|r| r.final_prior))? {
+            FinalPrior::PlugAndPlay(pnp) => Some(pnp),
+            FinalPrior::HyperLaplacian => None,
+        }
+    }
+
     /// The final non-blind deconvolution's settings for an input with noise level `noise_std`.
     pub fn final_deconv(&self, noise_std: f64) -> HyperLaplacianConfig {
         let mut config = self.nonblind;
