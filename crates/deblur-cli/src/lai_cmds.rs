@@ -82,6 +82,10 @@ pub struct BenchLaiArgs {
     /// pipeline's).
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     lambda_gradient: Option<f64>,
+    /// L0 estimator: a second starting λ of the gradient term; both estimates run and the one
+    /// whose plug-and-play latent has the sparser gradients is kept (needs the denoiser).
+    #[arg(long, value_parser = crate::train_cmds::positive_finite)]
+    lambda_alternative: Option<f64>,
     /// L0 estimator: x/k alternations per level (default: the pipeline's).
     #[arg(long, value_parser = crate::train_cmds::at_least_one)]
     l0_iterations: Option<usize>,
@@ -312,6 +316,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
             }
             if let Some(l) = args.lambda_gradient {
                 robust.estimator.lambda_gradient = l;
+            }
+            if let Some(l) = args.lambda_alternative {
+                robust.estimator.lambda_alternative = Some(l);
             }
             if let Some(n) = args.l0_iterations {
                 robust.estimator.iterations = n;

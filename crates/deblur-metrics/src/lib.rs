@@ -5,12 +5,14 @@
 mod kernel_error;
 mod psnr;
 mod shift;
+mod sparsity;
 mod ssim;
 mod ssim_tensor;
 
 pub use kernel_error::{KernelError, kernel_error, kernel_similarity};
 pub use psnr::{mse, psnr, psnr_tensors};
 pub use shift::{ShiftOptions, ShiftScore, error_ratio, score_images, shift_compensated_score};
+pub use sparsity::gradient_sparsity;
 pub use ssim::{SsimFiltering, SsimOptions, ssim};
 pub use ssim_tensor::{gaussian_window, ssim_tensor};
 

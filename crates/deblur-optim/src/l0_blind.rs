@@ -110,6 +110,15 @@ pub struct L0BlindConfig {
     /// measures the estimate's extent and estimates again at that size. Default: off.
     #[serde(default)]
     pub auto_size: bool,
+    /// A second starting weight λ of the gradient term ([`estimate_kernel`], where a denoiser
+    /// is at hand): the whole estimate (pyramid, measured size, refinement) runs with
+    /// `lambda_gradient` and with this, and the kernel whose plug-and-play latent on the
+    /// refinement window has the sparser gradients
+    /// ([`deblur_metrics::gradient_sparsity`], Krishnan et al. 2011) is kept. A larger λ keeps
+    /// only the strongest edges in the first alternations, which rescued large kernels on text
+    /// pages where the default collapsed to a blob. Default: off.
+    #[serde(default)]
+    pub lambda_alternative: Option<f64>,
 }
 
 impl Default for L0BlindConfig {
@@ -144,6 +153,7 @@ impl L0BlindConfig {
             kernel_sharpening: default_sharpening(),
             refine: Some(KernelRefine::default()),
             auto_size: false,
+            lambda_alternative: None,
         }
     }
 
@@ -198,6 +208,13 @@ impl L0BlindConfig {
         }
         if let Some(refine) = &self.refine {
             refine.validate()?;
+        }
+        if let Some(alt) = self.lambda_alternative
+            && !(alt.is_finite() && alt > 0.0)
+        {
+            return bad(format!(
+                "the alternative λ {alt} must be finite and above 0"
+            ));
         }
         Ok(())
     }
@@ -850,12 +867,88 @@ pub const AUTO_SIZE_MARGIN: usize = 2;
 /// The L0 path of the blind pipeline: [`estimate_kernel_l0`]; with
 /// [`L0BlindConfig::auto_size`], a second estimate at the size of the first one's support
 /// ([`trim_kernel`] with [`AUTO_SIZE_MARGIN`]) when that is smaller; then the trim of
-/// [`L0BlindConfig::refine`] and, given a denoiser, [`refine_kernel`]. `on_level(done, total)`
-/// counts pyramid levels.
+/// [`L0BlindConfig::refine`] and, given a denoiser, [`refine_kernel`]. With
+/// [`L0BlindConfig::lambda_alternative`] and a denoiser, all of that twice and the kernel of the
+/// lower [`latent_sparsity`] kept. `on_level(done, total)` counts pyramid levels.
 ///
 /// # Errors
 /// As [`estimate_kernel_l0`] and [`refine_kernel`].
 pub fn estimate_kernel(
+    blurred: &Array2<f32>,
+    config: &L0BlindConfig,
+    denoiser: Option<&Denoiser>,
+    device: &Device,
+    on_level: &mut dyn FnMut(usize, usize),
+) -> Result<Kernel> {
+    let (Some(alternative), Some(denoiser)) = (config.lambda_alternative, denoiser) else {
+        return estimate_once(blurred, config, denoiser, device, on_level);
+    };
+    config.validate()?;
+    let refine = config.refine.unwrap_or_default();
+    let mut best: Option<(f64, Kernel)> = None;
+    for (run, lambda) in [config.lambda_gradient, alternative]
+        .into_iter()
+        .enumerate()
+    {
+        let candidate = L0BlindConfig {
+            lambda_gradient: lambda,
+            ..*config
+        };
+        let kernel = estimate_once(blurred, &candidate, Some(denoiser), device, &mut |l, t| {
+            on_level(run * t + l, 2 * t)
+        })?;
+        let score = latent_sparsity(
+            blurred,
+            &kernel,
+            denoiser,
+            config.noise_std,
+            &refine,
+            device,
+        )?;
+        if best.as_ref().is_none_or(|(s, _)| score < *s) {
+            best = Some((score, kernel));
+        }
+    }
+    best.map(|(_, k)| k)
+        .ok_or_else(|| Error::setting("L0 estimator", "no estimate ran".to_string()))
+}
+
+/// The normalized sparsity ([`deblur_metrics::gradient_sparsity`]) of the plug-and-play latent
+/// that `kernel` gives on the most textured `refine.window`² window of `blurred` (its border of
+/// one kernel size left out): lower is sharper. Infinite for a latent without gradients.
+pub fn latent_sparsity(
+    blurred: &Array2<f32>,
+    kernel: &Kernel,
+    denoiser: &Denoiser,
+    noise_std: f64,
+    refine: &KernelRefine,
+    device: &Device,
+) -> Result<f64> {
+    let [x, y, ww, wh] = most_textured_window(blurred, refine.window);
+    let window = blurred
+        .slice(s![y..y + wh, x..x + ww])
+        .to_owned()
+        .insert_axis(Axis(0));
+    let pnp = PnpConfig {
+        lambda: refine.pnp_lambda,
+        noise_std,
+        ..PnpConfig::blind()
+    };
+    let latent = pnp_deconv(
+        array_to_tensor(&window, device),
+        kernel.to_tensor(device),
+        denoiser,
+        &pnp,
+    )?;
+    let latent = tensor_to_array(latent, 0)?;
+    Ok(
+        deblur_metrics::gradient_sparsity(latent.index_axis(Axis(0), 0), kernel.size()[0])
+            .unwrap_or(f64::INFINITY),
+    )
+}
+
+/// [`estimate_kernel`] with the configuration's λ only.
+fn estimate_once(
     blurred: &Array2<f32>,
     config: &L0BlindConfig,
     denoiser: Option<&Denoiser>,

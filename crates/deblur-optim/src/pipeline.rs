@@ -58,6 +58,8 @@ pub enum CropChoice {
 /// A blind method: one of the solver loop, built from parts, or the classical coarse-to-fine
 /// estimator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// built once per request and moved a handful of times: the L0 settings' size does not matter
+#[allow(clippy::large_enum_variant)]
 pub enum BlindMethod {
     /// An image model, a kernel model, a blur model and a schedule run by the solver loop
     /// (SelfDeblur, DIP-GLKM, and any other combination of parts).
