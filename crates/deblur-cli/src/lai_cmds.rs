@@ -418,8 +418,33 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                         .residual
                         .map(|r| format!(", re-blur residual {r:.2}σ"))
                         .unwrap_or_default();
+                    // the normalized sparsity of the plug-and-play latents of the estimate and of
+                    // a delta (the input denoised), the measure of --lambda-alternative
+                    let sparsity = match &denoiser {
+                        Some(net) if !out.fell_back => {
+                            let gray = case.blurred.clone();
+                            let refine = deblur_optim::l0_blind::KernelRefine::default();
+                            let score = |k: &deblur_core::Kernel| {
+                                deblur_optim::l0_blind::latent_sparsity(
+                                    &gray,
+                                    k,
+                                    net,
+                                    out.noise_std,
+                                    &refine,
+                                    &device,
+                                )
+                            };
+                            let delta = deblur_core::Kernel::delta(out.kernel.size())?;
+                            format!(
+                                ", latent sparsity {:.4} (delta {:.4})",
+                                score(&out.kernel)?,
+                                score(&delta)?
+                            )
+                        }
+                        _ => String::new(),
+                    };
                     println!(
-                        "{:<22} kernel coverage {coverage:.3}{agreement}{residual}{}",
+                        "{:<22} kernel coverage {coverage:.3}{agreement}{residual}{sparsity}{}",
                         case.name,
                         if out.fell_back {
                             ": failed the self-check, input returned"
