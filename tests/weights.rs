@@ -305,15 +305,14 @@ fn the_default_ends_large_noisy_blur_with_plug_and_play() {
     );
 }
 
-/// The full-resolution kernel refinement (plug-and-play latent, then the L0 estimator's k-step)
-/// sharpens an estimate that came out too wide: a 31 px shake kernel smoothed by a Gaussian of
-/// 2 px (the typical error of a pyramid estimate: wider than the blur) on dead leaves (valid blur,
-/// 1 % noise). Kernel similarity to the truth (σ = 1 px, the pipeline's agreement measure):
-/// measured 0.902 before, 0.979 after two rounds.
-#[test]
-fn kernel_refinement_sharpens_a_too_wide_estimate() {
-    use deblur::core::Kernel;
-    use deblur::optim::l0_blind::{KernelRefine, L0BlindConfig, refine_kernel};
+/// The shipped denoiser, a 31 px shake kernel and dead leaves blurred by it (valid, 1 % noise):
+/// the problem of the refinement tests.
+fn shake31_dead_leaves() -> (
+    Device,
+    deblur::priors::Denoiser,
+    deblur::core::Kernel,
+    ndarray::Array3<f32>,
+) {
     let device = Device::default();
     let net =
         deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
@@ -325,6 +324,19 @@ fn kernel_refinement_sharpens_a_too_wide_estimate() {
         0.01,
         11,
     );
+    (device, net, truth, blurred)
+}
+
+/// The full-resolution kernel refinement (plug-and-play latent, then the L0 estimator's k-step)
+/// sharpens an estimate that came out too wide: a 31 px shake kernel smoothed by a Gaussian of
+/// 2 px (the typical error of a pyramid estimate: wider than the blur) on dead leaves (valid blur,
+/// 1 % noise). Kernel similarity to the truth (σ = 1 px, the pipeline's agreement measure):
+/// measured 0.902 before, 0.979 after two rounds.
+#[test]
+fn kernel_refinement_sharpens_a_too_wide_estimate() {
+    use deblur::core::Kernel;
+    use deblur::optim::l0_blind::{KernelRefine, L0BlindConfig, refine_kernel};
+    let (device, net, truth, blurred) = shake31_dead_leaves();
     let wide = Kernel::new(deblur::core::resample::gaussian_smooth_zero(
         truth.values(),
         2.0,
@@ -384,18 +396,8 @@ fn the_kernel_size_can_be_measured() {
 fn the_true_kernels_latent_is_sparser_than_a_collapsed_estimates() {
     use deblur::core::Kernel;
     use deblur::optim::l0_blind::{KernelRefine, latent_sparsity};
-    let device = Device::default();
-    let net =
-        deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
-            .unwrap();
-    let truth = deblur_testkit::shake_kernel(25, 31, 21, 0);
-    let problem = deblur_testkit::dead_leaves_problem(240, truth.clone(), 6, &device);
-    let blurred = with_noise(
-        &deblur::core::convert::tensor_to_array(problem.observation, 0).unwrap(),
-        0.01,
-        11,
-    )
-    .index_axis_move(ndarray::Axis(0), 0);
+    let (device, net, truth, blurred) = shake31_dead_leaves();
+    let blurred = blurred.index_axis_move(ndarray::Axis(0), 0);
     let blob = Kernel::new(deblur::core::resample::gaussian_smooth_zero(
         Kernel::delta([31, 31]).unwrap().values(),
         2.5,
