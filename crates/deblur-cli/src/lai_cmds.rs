@@ -86,6 +86,10 @@ pub struct BenchLaiArgs {
     /// whose plug-and-play latent has the sparser gradients is kept (needs the denoiser).
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     lambda_alternative: Option<f64>,
+    /// Print each blind estimate's latent sparsity beside a delta's (the measure of
+    /// --lambda-alternative; two extra plug-and-play runs per case, counted in its seconds).
+    #[arg(long)]
+    print_sparsity: bool,
     /// L0 estimator: x/k alternations per level (default: the pipeline's).
     #[arg(long, value_parser = crate::train_cmds::at_least_one)]
     l0_iterations: Option<usize>,
@@ -421,7 +425,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                     // the normalized sparsity of the plug-and-play latents of the estimate and of
                     // a delta (the input denoised), the measure of --lambda-alternative
                     let sparsity = match &denoiser {
-                        Some(net) if !out.fell_back => {
+                        Some(net) if args.print_sparsity && !out.fell_back => {
                             let gray = case.blurred.clone();
                             let refine = deblur_optim::l0_blind::KernelRefine::default();
                             let score = |k: &deblur_core::Kernel| {

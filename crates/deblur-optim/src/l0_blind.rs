@@ -643,8 +643,7 @@ pub fn estimate_kernel_l0(
         };
         let fit = config.fft_side - 2 * side;
         let window = if image.nrows() > fit || image.ncols() > fit {
-            let [x, y, ww, wh] = most_textured_window(&image, fit);
-            image.slice(s![y..y + wh, x..x + ww]).to_owned()
+            textured_window(&image, fit)
         } else {
             image
         };
@@ -781,13 +780,7 @@ pub fn refine_kernel(
 ) -> Result<Kernel> {
     refine.validate()?;
     let side = kernel.size()[0];
-    let (h, w) = blurred.dim();
-    let window = if h > refine.window || w > refine.window {
-        let [x, y, ww, wh] = most_textured_window(blurred, refine.window);
-        blurred.slice(s![y..y + wh, x..x + ww]).to_owned()
-    } else {
-        blurred.clone()
-    };
+    let window = textured_window(blurred, refine.window);
     let smooth = |image: Array2<f32>| -> Result<Array2<f32>> {
         if refine.smoothing > 0.0 {
             Ok(
@@ -924,11 +917,7 @@ pub fn latent_sparsity(
     refine: &KernelRefine,
     device: &Device,
 ) -> Result<f64> {
-    let [x, y, ww, wh] = most_textured_window(blurred, refine.window);
-    let window = blurred
-        .slice(s![y..y + wh, x..x + ww])
-        .to_owned()
-        .insert_axis(Axis(0));
+    let window = textured_window(blurred, refine.window).insert_axis(Axis(0));
     let pnp = PnpConfig {
         lambda: refine.pnp_lambda,
         noise_std,
@@ -945,6 +934,13 @@ pub fn latent_sparsity(
         deblur_metrics::gradient_sparsity(latent.index_axis(Axis(0), 0), kernel.size()[0])
             .unwrap_or(f64::INFINITY),
     )
+}
+
+/// The most textured `side`² window of `blurred` (the whole image when it is no larger): where
+/// [`refine_kernel`] and [`latent_sparsity`] look.
+fn textured_window(blurred: &Array2<f32>, side: usize) -> Array2<f32> {
+    let [x, y, ww, wh] = most_textured_window(blurred, side);
+    blurred.slice(s![y..y + wh, x..x + ww]).to_owned()
 }
 
 /// [`estimate_kernel`] with the configuration's λ only.
