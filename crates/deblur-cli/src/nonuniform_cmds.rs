@@ -81,6 +81,17 @@ pub struct BenchNonUniformArgs {
     /// A trained kernel space (kernel_space.bpk, its .json beside it) instead (method space).
     #[arg(long)]
     space_model: Option<PathBuf>,
+    /// Screening instead of evaluation: mosaics of the images of this folder (e.g. held-out
+    /// train400 images) replace the Levin and Lai cases; --screen-count of them, each of
+    /// --screen-tiles x --screen-tiles images.
+    #[arg(long)]
+    screen_images: Option<PathBuf>,
+    /// Screening mosaics (with --screen-images).
+    #[arg(long, default_value_t = 4, value_parser = crate::train_cmds::at_least_one)]
+    screen_count: usize,
+    /// Images per mosaic side (with --screen-images; train400 crops are 180²).
+    #[arg(long, default_value_t = 2, value_parser = crate::train_cmds::at_least_one)]
+    screen_tiles: usize,
     /// Write the rows as CSV.
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -146,6 +157,10 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
             gain: [1.0, args.max_gain as f32],
         }),
         bsd68: (args.bsd68 > 0).then(|| (args.bsd68_dir.clone(), args.bsd68)),
+        screen: args
+            .screen_images
+            .clone()
+            .map(|dir| (dir, args.screen_count, args.screen_tiles)),
         ..FieldSetConfig::default()
     };
     let cases = field_set(

@@ -259,7 +259,12 @@ pub fn screening_set(
 
 /// `count` mosaics of `tiles × tiles` consecutive images of `dir` (luma), every tile cropped to
 /// the group's smallest, neighbours overlapping by `blend` px ([`screening_set`]).
-fn mosaics(dir: &Path, count: usize, tiles: usize, blend: usize) -> Result<Vec<LaiImage>> {
+pub(crate) fn mosaics(
+    dir: &Path,
+    count: usize,
+    tiles: usize,
+    blend: usize,
+) -> Result<Vec<LaiImage>> {
     let files = png_files(
         dir,
         "--screen-images takes a folder of PNG training images, text-pages or dead-leaves",

@@ -517,6 +517,11 @@ pub struct FieldSetConfig {
     /// Also the first `count` images (by name) of this folder, e.g. `../shared/data/bsd68`,
     /// named `bsd68_NAME`. Default: `None`.
     pub bsd68: Option<(std::path::PathBuf, usize)>,
+    /// A screening set instead of the evaluation images: `count` mosaics of `tiles × tiles`
+    /// consecutive images of the folder (cross-faded by 30 px, as the Lai screening mosaics),
+    /// named `mosaic_01`, …, for choosing settings without looking at Levin or Lai. Default:
+    /// `None`.
+    pub screen: Option<(std::path::PathBuf, usize, usize)>,
 }
 
 impl Default for FieldSetConfig {
@@ -530,9 +535,13 @@ impl Default for FieldSetConfig {
             seed: 0,
             response: None,
             bsd68: None,
+            screen: None,
         }
     }
 }
+
+/// Cross-fade (px) of the screening mosaics of [`FieldSetConfig::screen`].
+const SCREEN_BLEND: usize = 30;
 
 /// The Lai images of the non-uniform set (the Lai quick subset's four).
 pub const FIELD_SET_LAI_IMAGES: [&str; 4] = crate::lai::LAI_QUICK_IMAGES;
@@ -542,7 +551,7 @@ pub const FIELD_SET_LAI_IMAGES: [&str; 4] = crate::lai::LAI_QUICK_IMAGES;
 /// [`FIELD_SET_LAI_IMAGES`] (`lai_dir/images/NAME.png`, luma, reduced to `max_side`), each blurred
 /// by its own camera-motion field (shake path plus in-plane rotation,
 /// [`deblur_kernels::field::camera_motion_field`], drawn from the seed and the case's name).
-/// `only` keeps the named cases.
+/// With [`FieldSetConfig::screen`], its mosaics instead. `only` keeps the named cases.
 ///
 /// # Errors
 /// Missing or unreadable images (naming the file), field and blur errors.
@@ -579,13 +588,30 @@ pub fn field_set(
             (format!("bsd68_{stem}"), p)
         }));
     }
-    let mut cases = Vec::new();
+    let mut images: Vec<(String, ndarray::Array2<f32>)> = Vec::new();
+    if let Some((dir, count, tiles)) = &config.screen {
+        images.extend(
+            crate::lai::mosaics(dir, *count, *tiles, SCREEN_BLEND)?
+                .into_iter()
+                .map(|m| (m.name, m.sharp)),
+        );
+        sources.clear();
+    }
     for (name, path) in sources {
+        if only.is_some_and(|o| !o.contains(&name)) {
+            continue; // not loaded
+        }
+        let loaded = deblur_core::load_image(&path)?;
+        images.push((
+            name,
+            deblur_core::color::luma(&loaded.pixels, YCbCrStandard::FullRange)?,
+        ));
+    }
+    let mut cases = Vec::new();
+    for (name, mut sharp) in images {
         if only.is_some_and(|o| !o.contains(&name)) {
             continue;
         }
-        let loaded = deblur_core::load_image(&path)?;
-        let mut sharp = deblur_core::color::luma(&loaded.pixels, YCbCrStandard::FullRange)?;
         let (h, w) = sharp.dim();
         if h.max(w) > config.max_side {
             let scale = config.max_side as f64 / h.max(w) as f64;

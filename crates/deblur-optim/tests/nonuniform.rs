@@ -129,3 +129,46 @@ fn the_exact_field_deconvolution_beats_the_blend_on_a_varying_field() {
     );
     assert!(blend > input, "blend {blend:.2} dB, input {input:.2} dB");
 }
+
+/// `FieldSetConfig::screen`: mosaics of the given folder replace the Levin and Lai cases (the
+/// screening set of `bench nonuniform --screen-images`): 2 mosaics of 2×2 train400 crops (180²
+/// each, 30 px cross-fades: 330²), named mosaic_01 and mosaic_02, each under its own field.
+#[test]
+fn the_screening_set_replaces_the_evaluation_images() {
+    let device = Device::default();
+    let cases = field_set(
+        &shared("levin/gt"),
+        &shared("lai2016"),
+        &FieldSetConfig {
+            screen: Some((shared("train400"), 2, 2)),
+            ..FieldSetConfig::default()
+        },
+        None,
+        &device,
+    )
+    .unwrap();
+    let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["mosaic_01", "mosaic_02"]);
+    for case in &cases {
+        assert_eq!(case.sharp.dim(), (330, 330));
+        assert_eq!(case.blurred.dim(), (330, 330));
+    }
+    assert_ne!(cases[0].field, cases[1].field);
+    // too few images for the mosaics asked for: a dataset error naming the folder
+    let err = field_set(
+        &shared("levin/gt"),
+        &shared("lai2016"),
+        &FieldSetConfig {
+            screen: Some((shared("train400"), 200, 2)),
+            ..FieldSetConfig::default()
+        },
+        None,
+        &device,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("train400") && err.contains("need 800"),
+        "{err}"
+    );
+}
