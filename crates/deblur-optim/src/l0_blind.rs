@@ -778,6 +778,20 @@ pub fn refine_kernel(
     config: &L0BlindConfig,
     device: &Device,
 ) -> Result<Kernel> {
+    refine_with_latent(blurred, kernel, denoiser, noise_std, refine, config, device).map(|(k, _)| k)
+}
+
+/// [`refine_kernel`], also returning the plug-and-play latent of the returned kernel on the
+/// window where the guard computed it (what [`latent_sparsity`] scores).
+fn refine_with_latent(
+    blurred: &Array2<f32>,
+    kernel: &Kernel,
+    denoiser: &Denoiser,
+    noise_std: f64,
+    refine: &KernelRefine,
+    config: &L0BlindConfig,
+    device: &Device,
+) -> Result<(Kernel, Option<Array3<f32>>)> {
     refine.validate()?;
     let side = kernel.size()[0];
     let window = textured_window(blurred, refine.window);
@@ -800,7 +814,7 @@ pub fn refine_kernel(
         ..PnpConfig::blind()
     };
     let mut kernel = kernel.clone();
-    let mut kept: Option<(f64, Kernel)> = None;
+    let mut kept: Option<(f64, Kernel, Array3<f32>)> = None;
     for round in 0..=refine.rounds {
         if round == refine.rounds && !refine.guard {
             break;
@@ -814,15 +828,15 @@ pub fn refine_kernel(
         let latent = tensor_to_array(latent, 0)?;
         if refine.guard {
             let residual = reblur_residual(&window3, &latent, &kernel, noise_std, device)?;
-            if let Some((previous, old)) = &kept
-                && residual > *previous
+            if let Some((previous, old, latent)) = kept.take()
+                && residual > previous
             {
-                return Ok(old.clone());
+                return Ok((old, Some(latent)));
             }
-            kept = Some((residual, kernel.clone()));
+            kept = Some((residual, kernel.clone(), latent.clone()));
         }
         if round == refine.rounds {
-            break;
+            return Ok((kernel, Some(latent)));
         }
         let latent = level.place(&smooth(latent.index_axis_move(Axis(0), 0))?);
         let mut threshold =
@@ -831,7 +845,7 @@ pub fn refine_kernel(
             kernel = k.recentre()?;
         }
     }
-    Ok(kernel)
+    Ok((kernel, None))
 }
 
 /// `kernel` recentred and its canvas cut to the taps it holds plus `margin` px and a quarter of
@@ -874,7 +888,7 @@ pub fn estimate_kernel(
     on_level: &mut dyn FnMut(usize, usize),
 ) -> Result<Kernel> {
     let (Some(alternative), Some(denoiser)) = (config.lambda_alternative, denoiser) else {
-        return estimate_once(blurred, config, denoiser, device, on_level);
+        return estimate_once(blurred, config, denoiser, device, on_level).map(|(k, _)| k);
     };
     config.validate()?;
     let refine = config.refine.unwrap_or_default();
@@ -887,17 +901,22 @@ pub fn estimate_kernel(
             lambda_gradient: lambda,
             ..*config
         };
-        let kernel = estimate_once(blurred, &candidate, Some(denoiser), device, &mut |l, t| {
-            on_level(run * t + l, 2 * t)
-        })?;
-        let score = latent_sparsity(
-            blurred,
-            &kernel,
-            denoiser,
-            config.noise_std,
-            &refine,
-            device,
-        )?;
+        let (kernel, latent) =
+            estimate_once(blurred, &candidate, Some(denoiser), device, &mut |l, t| {
+                on_level(run * t + l, 2 * t)
+            })?;
+        // the refinement's guard restored the window with this kernel already
+        let score = match latent {
+            Some(latent) => sparsity_of(&latent, &kernel),
+            None => latent_sparsity(
+                blurred,
+                &kernel,
+                denoiser,
+                config.noise_std,
+                &refine,
+                device,
+            )?,
+        };
         if best.as_ref().is_none_or(|(s, _)| score < *s) {
             best = Some((score, kernel));
         }
@@ -929,11 +948,14 @@ pub fn latent_sparsity(
         denoiser,
         &pnp,
     )?;
-    let latent = tensor_to_array(latent, 0)?;
-    Ok(
-        deblur_metrics::gradient_sparsity(latent.index_axis(Axis(0), 0), kernel.size()[0])
-            .unwrap_or(f64::INFINITY),
-    )
+    Ok(sparsity_of(&tensor_to_array(latent, 0)?, kernel))
+}
+
+/// The normalized gradient sparsity of a latent `[1, h, w]`, its border of one `kernel` size
+/// left out; infinite without gradients.
+fn sparsity_of(latent: &Array3<f32>, kernel: &Kernel) -> f64 {
+    deblur_metrics::gradient_sparsity(latent.index_axis(Axis(0), 0), kernel.size()[0])
+        .unwrap_or(f64::INFINITY)
 }
 
 /// The most textured `side`² window of `blurred` (the whole image when it is no larger): where
@@ -943,14 +965,15 @@ fn textured_window(blurred: &Array2<f32>, side: usize) -> Array2<f32> {
     blurred.slice(s![y..y + wh, x..x + ww]).to_owned()
 }
 
-/// [`estimate_kernel`] with the configuration's λ only.
+/// [`estimate_kernel`] with the configuration's λ only; with the refinement's guard, also the
+/// kernel's plug-and-play latent on the refinement window.
 fn estimate_once(
     blurred: &Array2<f32>,
     config: &L0BlindConfig,
     denoiser: Option<&Denoiser>,
     device: &Device,
     on_level: &mut dyn FnMut(usize, usize),
-) -> Result<Kernel> {
+) -> Result<(Kernel, Option<Array3<f32>>)> {
     let first = config.levels().len();
     let total = if config.auto_size { 2 * first } else { first };
     let mut kernel = estimate_kernel_l0(blurred, config, device, &mut |level, _| {
@@ -975,7 +998,7 @@ fn estimate_once(
         kernel = trim_kernel(&kernel, margin)?;
     }
     match (&config.refine, denoiser) {
-        (Some(refine), Some(denoiser)) => refine_kernel(
+        (Some(refine), Some(denoiser)) => refine_with_latent(
             blurred,
             &kernel,
             denoiser,
@@ -984,7 +1007,7 @@ fn estimate_once(
             config,
             device,
         ),
-        _ => Ok(kernel),
+        _ => Ok((kernel, None)),
     }
 }
 
