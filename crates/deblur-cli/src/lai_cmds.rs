@@ -167,6 +167,12 @@ pub struct BenchLaiArgs {
     /// Write each blind kernel estimate into DIR as CASE_kernel.npy and CASE_kernel.png.
     #[arg(long, value_name = "DIR")]
     kernels_out: Option<PathBuf>,
+    /// Replay the final step: instead of estimating, read each case's kernel from DIR (the
+    /// CASE_kernel.npy of an earlier --kernels-out) and deconvolve with it as --method nonblind
+    /// does with the true kernel, to compare final steps (--pnp-*, --weight) on the same
+    /// estimates. An estimate that failed the pipeline's self-check is deconvolved too.
+    #[arg(long, value_name = "DIR", conflicts_with = "kernels_out")]
+    kernels_in: Option<PathBuf>,
 }
 
 fn print_groups(title: &str, rows: &[LaiRow], key: impl Fn(&LaiRow) -> String) {
@@ -227,6 +233,11 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         && !parent.is_dir()
     {
         return Err(format!("--csv: the folder {} does not exist", parent.display()).into());
+    }
+    if let Some(dir) = &args.kernels_in
+        && !dir.is_dir()
+    {
+        return Err(format!("--kernels-in: the folder {} does not exist", dir.display()).into());
     }
     for dir in [&args.kernels_out, &args.images_out].into_iter().flatten() {
         std::fs::create_dir_all(dir)
@@ -300,6 +311,12 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
     let mut method = |set: &LaiSet, case: &LaiCase| -> deblur_optim::Result<ndarray::Array2<f32>> {
         let true_kernel = &set.kernels[case.kernel].kernel;
         let [kh, kw] = true_kernel.size();
+        let replay = match &args.kernels_in {
+            Some(dir) => Some(deblur_core::Kernel::load(
+                dir.join(format!("{}_kernel.npy", case.name)),
+            )?),
+            None => None,
+        };
         let request = args.run.request(
             &deblur_optim::BlindOptions {
                 kernel_size: Some(args.kernel_size.unwrap_or(kh.max(kw))),
@@ -384,8 +401,9 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         }
         match args.run.method {
             BenchMethodArg::Blurred => Ok(case.blurred.clone()),
-            BenchMethodArg::Nonblind => {
-                // the final step of the pipeline, with the true kernel
+            method if matches!(method, BenchMethodArg::Nonblind) || replay.is_some() => {
+                // the final step of the pipeline, with the true kernel or the replayed estimate
+                let true_kernel = replay.as_ref().unwrap_or(true_kernel);
                 let noise = estimate_noise_std(case.blurred.view())?;
                 let config = request.final_deconv(noise);
                 let y = array_to_tensor(&case.blurred.clone().insert_axis(Axis(0)), &device);
