@@ -1102,6 +1102,58 @@ fn bench_lai_scores_the_true_kernel_bound_and_the_floor() {
     assert!(psnr > blurred + 4.0, "{table}");
 }
 
+/// `bench lai --kernels-in` deconvolves with the kernel it reads instead of estimating one: a
+/// delta kernel (no blur) leaves the 31 px blur of text_05 in place — the plug-and-play step then
+/// only denoises, within 1 dB of the blurred input, where the true kernel gains more than 4 dB
+/// (the test above) — and a missing kernel file or folder exits 2 naming it.
+#[test]
+fn bench_lai_replays_the_final_step_on_given_kernels() {
+    let lai = lai_dir();
+    let dir = tempfile::tempdir().unwrap();
+    deblur_core::Kernel::delta([31, 31])
+        .unwrap()
+        .save_npy(dir.path().join("text_05_kernel1_kernel.npy"))
+        .unwrap();
+    let csv = dir.path().join("replay.csv");
+    let replay = |images: &str| {
+        deblur(&[
+            "bench",
+            "lai",
+            "--data",
+            s(&lai),
+            "--images",
+            images,
+            "--kernels",
+            "1",
+            "--kernels-in",
+            s(dir.path()),
+            "--csv",
+            s(&csv),
+        ])
+    };
+    let run = replay("text_05");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split(',').collect();
+    let (psnr, blurred): (f64, f64) = (row[4].parse().unwrap(), row[7].parse().unwrap());
+    assert!((psnr - blurred).abs() < 1.0, "{table}");
+    assert_fails(&replay("text_04"), &["text_04_kernel1_kernel.npy"]);
+    let missing = dir.path().join("nowhere");
+    let out = deblur(&[
+        "bench",
+        "lai",
+        "--data",
+        s(&lai),
+        "--kernels-in",
+        s(&missing),
+    ]);
+    assert_fails(&out, &["--kernels-in", "nowhere"]);
+}
+
 #[test]
 fn bench_lai_bad_input_exits_2_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
