@@ -82,9 +82,10 @@ pub struct BenchLaiArgs {
     /// pipeline's).
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     lambda_gradient: Option<f64>,
-    /// L0 estimator: a second starting λ of the gradient term; both estimates run and the one
-    /// whose plug-and-play latent has the sparser gradients is kept (needs the denoiser).
-    #[arg(long, value_parser = crate::train_cmds::positive_finite)]
+    /// L0 estimator: the second starting λ of the gradient term; both estimates run and the one
+    /// whose plug-and-play latent has the sparser gradients is kept (needs the denoiser); 0: one
+    /// estimate only (default: the pipeline's).
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     lambda_alternative: Option<f64>,
     /// Print each blind estimate's latent sparsity beside a delta's (the measure of
     /// --lambda-alternative; two extra plug-and-play runs per case, counted in its seconds).
@@ -339,7 +340,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 robust.estimator.lambda_gradient = l;
             }
             if let Some(l) = args.lambda_alternative {
-                robust.estimator.lambda_alternative = Some(l);
+                robust.estimator.lambda_alternative = (l > 0.0).then_some(l);
             }
             if let Some(n) = args.l0_iterations {
                 robust.estimator.iterations = n;
