@@ -273,8 +273,9 @@ fn large_noisy_blur() -> (deblur_testkit::Problem, ndarray::Array3<f32>) {
 /// The default pipeline on a large noisy blur takes the coarse-to-fine path and ends with the
 /// plug-and-play step and the shipped denoiser; `final_prior(HyperLaplacian)` switches it back.
 /// Dead leaves (valid blur by a 41 px shake kernel, 1 % noise), kernel size 41. Measured:
-/// blurred 15.59 dB, plug-and-play 19.20 dB (17.68 before the kernel refinement, which needs the
-/// denoiser too), hyper-Laplacian 18.75 dB (17.55 without the refinement; shift-compensated).
+/// blurred 15.59 dB, plug-and-play 19.81 dB with the two starting λ of the L0 estimator (19.20
+/// with one; 17.68 before the kernel refinement, which needs the denoiser too), hyper-Laplacian
+/// 19.47 dB (18.75 with one λ; shift-compensated).
 #[test]
 fn the_default_ends_large_noisy_blur_with_plug_and_play() {
     use deblur::optim::{FinalPriorKind, FinalPriorUsed};
@@ -364,7 +365,8 @@ fn kernel_refinement_sharpens_a_too_wide_estimate() {
 /// `auto_kernel_size`: the default pipeline measures the blur's extent from the 75 px bound and
 /// restores the image as well as with the true size given. Dead leaves (valid blur by a 41 px
 /// shake kernel, 1 % noise, 8 bits), as the test above. Measured: blurred 15.59 dB, true size
-/// 19.20 dB, measured size 19.69 dB (19 px: the path of this "41 px" kernel spans about 17 px).
+/// 19.81 dB, measured size 19.77 dB (19 px: the path of this "41 px" kernel spans about 17 px;
+/// with one starting λ of the L0 estimator 19.20 and 19.69 dB).
 #[test]
 fn the_kernel_size_can_be_measured() {
     let (problem, blurred) = large_noisy_blur();
