@@ -82,7 +82,7 @@ pub struct BenchNonUniformArgs {
     #[arg(long)]
     space_model: Option<PathBuf>,
     /// Screening instead of evaluation: mosaics of the images of this folder (e.g. held-out
-    /// train400 images) replace the Levin and Lai cases; --screen-count of them, each of
+    /// train400 images) replace the Levin, Lai and --bsd68 cases; --screen-count of them, each of
     /// --screen-tiles x --screen-tiles images.
     #[arg(long)]
     screen_images: Option<PathBuf>,

@@ -519,8 +519,8 @@ pub struct FieldSetConfig {
     pub bsd68: Option<(std::path::PathBuf, usize)>,
     /// A screening set instead of the evaluation images: `count` mosaics of `tiles × tiles`
     /// consecutive images of the folder (cross-faded by 30 px, as the Lai screening mosaics),
-    /// named `mosaic_01`, …, for choosing settings without looking at Levin or Lai. Default:
-    /// `None`.
+    /// named `mosaic_01`, …, for choosing settings without looking at Levin or Lai (the `bsd68`
+    /// images are left out too). Default: `None`.
     pub screen: Option<(std::path::PathBuf, usize, usize)>,
 }
 
