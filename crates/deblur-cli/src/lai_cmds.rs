@@ -144,6 +144,20 @@ pub struct BenchLaiArgs {
     /// the data more].
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     pnp_lambda: Option<f64>,
+    /// The confidence rule of the plug-and-play final step (off by default): a second pass
+    /// with --confident-lambda where the first pass's re-blur residual is at most this many
+    /// noise levels (1.15 was screened); 0 turns it off. Applies to --kernels-in and --method
+    /// nonblind too.
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
+    confident_residual: Option<f64>,
+    /// The self-check's largest re-blur residual of the final step, in noise levels; above it
+    /// the input is returned; 0 turns it off [default: 1.75]. Applies to --kernels-in too.
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
+    max_residual: Option<f64>,
+    /// λ of the confidence rule's second pass; alone it turns the rule on at 1.15 noise levels
+    /// [default: 0.5].
+    #[arg(long, value_parser = crate::train_cmds::positive_finite)]
+    confident_lambda: Option<f64>,
     /// Plug-and-play: the half-quadratic splitting iterations [default: 8].
     #[arg(long, value_parser = crate::train_cmds::at_least_one)]
     pnp_iterations: Option<usize>,
@@ -355,6 +369,25 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 robust.estimator.lambda_intensity = mu;
             }
             robust.estimator.auto_size |= args.auto_size;
+            robust.max_residual = match args.max_residual {
+                Some(0.0) => None,
+                Some(r) => Some(r),
+                None => robust.max_residual,
+            };
+            let rule = robust.confident.unwrap_or_default();
+            robust.confident = match (args.confident_residual, args.confident_lambda) {
+                (Some(0.0), _) => None,
+                (Some(r), _) => Some(deblur_optim::Confident {
+                    max_residual: r,
+                    ..rule
+                }),
+                (None, Some(_)) => Some(rule),
+                (None, None) => robust.confident,
+            }
+            .map(|c| deblur_optim::Confident {
+                lambda: args.confident_lambda.unwrap_or(c.lambda),
+                ..c
+            });
             match args.refine_rounds {
                 Some(0) => robust.estimator.refine = None,
                 Some(rounds) => {
@@ -378,6 +411,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         {
             robust.max_coverage = f64::INFINITY;
             robust.min_agreement = robust.min_agreement.map(|_| f64::NEG_INFINITY);
+            robust.max_residual = None;
         }
         let mut request = match (args.weight, &args.denoiser) {
             (Some(lambda), _) => BlindRequest {
@@ -407,19 +441,49 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 let true_kernel = replay.as_ref().unwrap_or(true_kernel);
                 let noise = estimate_noise_std(case.blurred.view())?;
                 let config = request.final_deconv(noise);
-                let y = array_to_tensor(&case.blurred.clone().insert_axis(Axis(0)), &device);
                 let x = match &denoiser {
-                    Some(d) => deblur_optim::pnp_deconv(
-                        y,
-                        true_kernel.to_tensor(&device),
-                        d,
-                        &pnp_config(noise),
+                    Some(d) => {
+                        // the pipeline's plug-and-play step, its confidence rule included
+                        let step = deblur_optim::final_pnp_step(
+                            &case.blurred.clone().insert_axis(Axis(0)),
+                            true_kernel,
+                            d,
+                            &pnp_config(noise),
+                            request.robust.and_then(|r| r.confident),
+                            &device,
+                        )?;
+                        // the pipeline's self-check on the residual (not for the true kernel)
+                        let rejected = replay.is_some()
+                            && request
+                                .robust
+                                .is_some_and(|r| r.rejects_residual(step.residual));
+                        println!(
+                            "{:<22} re-blur residual {:.2}σ, final λ {}{}",
+                            case.name,
+                            step.residual,
+                            step.lambda,
+                            if rejected {
+                                ": failed the self-check, input returned"
+                            } else {
+                                ""
+                            }
+                        );
+                        if rejected {
+                            case.blurred.clone().insert_axis(Axis(0))
+                        } else {
+                            step.image
+                        }
+                    }
+                    None => tensor_to_array(
+                        hyper_laplacian_deconv(
+                            array_to_tensor(&case.blurred.clone().insert_axis(Axis(0)), &device),
+                            true_kernel.to_tensor(&device),
+                            &config,
+                        )?,
+                        0,
                     )?,
-                    None => hyper_laplacian_deconv(y, true_kernel.to_tensor(&device), &config)?,
                 };
-                Ok(tensor_to_array(x, 0)?
-                    .index_axis(Axis(0), 0)
-                    .mapv(|v| v.clamp(0.0, 1.0)))
+                Ok(x.index_axis(Axis(0), 0).mapv(|v| v.clamp(0.0, 1.0)))
             }
             _ => {
                 let (out, _) = blind_gray(
@@ -441,6 +505,10 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                         .residual
                         .map(|r| format!(", re-blur residual {r:.2}σ"))
                         .unwrap_or_default();
+                    let residual = match out.final_lambda {
+                        Some(l) => format!("{residual}, final λ {l}"),
+                        None => residual,
+                    };
                     // the normalized sparsity of the plug-and-play latents of the estimate and of
                     // a delta (the input denoised), the measure of --lambda-alternative
                     let sparsity = match &denoiser {

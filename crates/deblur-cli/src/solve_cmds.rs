@@ -621,13 +621,17 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     if result.fell_back {
         eprintln!(
             "warning: the kernel estimate failed the self-check (agreement with the halves' \
-             estimates {}, canvas coverage {:.2}), so the output is the input unchanged; little \
+             estimates {}, canvas coverage {:.2}{}), so the output is the input unchanged; little \
              texture, a blur that varies across the image or a --kernel-size far above the \
              blur's extent can cause this",
             result
                 .agreement
                 .map_or("not measured".to_string(), |a| format!("{a:.2}")),
-            result.coverage.unwrap_or(0.0)
+            result.coverage.unwrap_or(0.0),
+            result
+                .residual
+                .map(|r| format!(", the deblurred image's re-blur residual {r:.2} noise levels"))
+                .unwrap_or_default()
         );
     }
     let work = match result.losses.last() {

@@ -32,8 +32,9 @@ pub use nonuniform::{
     deconv_field_pnp,
 };
 pub use pipeline::{
-    BlindMethod, BlindRequest, BlindResult, ColorPath, CropChoice, FinalPrior, FinalPriorUsed,
-    ImagePrior, MethodKind, NoiseAware, Preset, Robust, deblur_blind, reblur_residual,
+    BlindMethod, BlindRequest, BlindResult, ColorPath, Confident, CropChoice, FinalPnp, FinalPrior,
+    FinalPriorUsed, ImagePrior, MethodKind, NoiseAware, Preset, Robust, deblur_blind,
+    final_pnp_step, reblur_residual,
 };
 pub use pnp::{PnpConfig, pnp_deconv};
 pub use selfdeblur::SelfDeblurConfig;
