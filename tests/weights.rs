@@ -201,6 +201,32 @@ fn shipped_denoiser_restores_held_out_images() {
     }
 }
 
+/// The held-out photo test_391 blurred (valid: the border depends on pixels outside the
+/// picture, as in a camera) by `kernel`, without noise, and the sharp photo over the
+/// observation's field of view.
+fn photo_blurred_by(
+    kernel: &deblur::core::Kernel,
+    device: &Device,
+) -> (deblur::core::burn::tensor::Tensor<4>, ndarray::Array3<f32>) {
+    use deblur::core::convert::array_to_tensor;
+    use deblur::core::{Boundary, UniformBlur};
+    let photo = held_out("test_391.png");
+    let (_, h, w) = photo.dim();
+    let [kh, kw] = kernel.size();
+    let observed = UniformBlur::new(Boundary::Valid)
+        .apply(array_to_tensor(&photo, device), kernel.to_tensor(device))
+        .unwrap();
+    let (top, left) = ((kh - 1) / 2, (kw - 1) / 2);
+    let truth = photo
+        .slice(ndarray::s![
+            ..,
+            top..top + h + 1 - kh,
+            left..left + w + 1 - kw
+        ])
+        .to_owned();
+    (observed, truth)
+}
+
 /// Plug-and-play with the shipped denoiser against the hyper-Laplacian step (the pipeline's
 /// weight for 1 % noise, λ = 1000), both with the true kernel and the unknown boundary, on
 /// observations made by a valid blur (the border depends on pixels outside the picture, as in
@@ -210,22 +236,13 @@ fn shipped_denoiser_restores_held_out_images() {
 #[test]
 fn plug_and_play_beats_the_hyper_laplacian_step_with_the_true_kernel() {
     use deblur::core::convert::{array_to_tensor, tensor_to_array};
-    use deblur::core::{Boundary, UniformBlur};
     use deblur::optim::{HyperLaplacianConfig, PnpConfig, hyper_laplacian_deconv, pnp_deconv};
     let device = Device::default();
     let net =
         deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
             .unwrap();
     let kernel = deblur_testkit::shake_kernel(51, 51, 5, 0);
-    // the photo: valid blur, the truth is the sharp image over the observation's field of view
-    let photo = held_out("test_391.png");
-    let (_, h, w) = photo.dim();
-    let observed = UniformBlur::new(Boundary::Valid)
-        .apply(array_to_tensor(&photo, &device), kernel.to_tensor(&device))
-        .unwrap();
-    let photo_truth = photo
-        .slice(ndarray::s![.., 25..h - 25, 25..w - 25])
-        .to_owned();
+    let (observed, photo_truth) = photo_blurred_by(&kernel, &device);
     let leaves = deblur_testkit::dead_leaves_problem(160, kernel.clone(), 3, &device);
     for (name, observed, truth, min_gain) in [
         ("photo", observed, photo_truth, 0.4),
@@ -430,8 +447,7 @@ fn the_true_kernels_latent_is_sparser_than_a_collapsed_estimates() {
 /// on the photo leaves 1.06σ (25.00 dB, below the input) and the true one on dead leaves 1.20σ.
 #[test]
 fn the_confident_rule_trusts_the_true_kernel_and_not_a_wrong_one() {
-    use deblur::core::convert::{array_to_tensor, tensor_to_array};
-    use deblur::core::{Boundary, UniformBlur};
+    use deblur::core::convert::tensor_to_array;
     use deblur::optim::{Confident, PnpConfig, final_pnp_step};
     let device = Device::default();
     let net =
@@ -442,17 +458,7 @@ fn the_confident_rule_trusts_the_true_kernel_and_not_a_wrong_one() {
     let eight_bits = |x: ndarray::Array3<f32>, seed| {
         with_noise(&x, 0.01, seed).mapv(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0)
     };
-    let photo = held_out("test_391.png");
-    let (_, h, w) = photo.dim();
-    let observed = UniformBlur::new(Boundary::Valid)
-        .apply(
-            array_to_tensor(&photo, &device),
-            truth_kernel.to_tensor(&device),
-        )
-        .unwrap();
-    let photo_truth = photo
-        .slice(ndarray::s![.., 25..h - 25, 25..w - 25])
-        .to_owned();
+    let (observed, photo_truth) = photo_blurred_by(&truth_kernel, &device);
     let photo_blurred = eight_bits(tensor_to_array(observed, 0).unwrap(), 7);
     let leaves = deblur_testkit::dead_leaves_problem(200, truth_kernel.clone(), 4, &device);
     let leaves_blurred = eight_bits(tensor_to_array(leaves.observation, 0).unwrap(), 7);
