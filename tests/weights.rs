@@ -163,6 +163,11 @@ fn with_noise(image: &ndarray::Array3<f32>, sigma: f32, seed: u64) -> ndarray::A
     })
 }
 
+/// The shipped grey denoiser (`denoiser/grey-v1`).
+fn shipped_denoiser(device: &Device) -> deblur::priors::Denoiser {
+    deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", device).unwrap()
+}
+
 fn held_out(name: &str) -> ndarray::Array3<f32> {
     // train400 images after test_300 were held out of the denoiser's training (manifest)
     deblur::core::load_image(deblur_testkit::shared_data("train400").join(name))
@@ -175,9 +180,7 @@ fn held_out(name: &str) -> ndarray::Array3<f32> {
 #[test]
 fn shipped_denoiser_restores_held_out_images() {
     let device = Device::default();
-    let net =
-        deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
-            .unwrap();
+    let net = shipped_denoiser(&device);
     for (i, name) in ["test_361.png", "test_381.png", "test_399.png"]
         .iter()
         .enumerate()
@@ -238,9 +241,7 @@ fn plug_and_play_beats_the_hyper_laplacian_step_with_the_true_kernel() {
     use deblur::core::convert::{array_to_tensor, tensor_to_array};
     use deblur::optim::{HyperLaplacianConfig, PnpConfig, hyper_laplacian_deconv, pnp_deconv};
     let device = Device::default();
-    let net =
-        deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
-            .unwrap();
+    let net = shipped_denoiser(&device);
     let kernel = deblur_testkit::shake_kernel(51, 51, 5, 0);
     let (observed, photo_truth) = photo_blurred_by(&kernel, &device);
     let leaves = deblur_testkit::dead_leaves_problem(160, kernel.clone(), 3, &device);
@@ -332,9 +333,7 @@ fn shake31_dead_leaves() -> (
     ndarray::Array3<f32>,
 ) {
     let device = Device::default();
-    let net =
-        deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
-            .unwrap();
+    let net = shipped_denoiser(&device);
     let truth = deblur_testkit::shake_kernel(25, 31, 21, 0);
     let problem = deblur_testkit::dead_leaves_problem(240, truth.clone(), 6, &device);
     let blurred = with_noise(
@@ -450,9 +449,7 @@ fn the_confident_rule_trusts_the_true_kernel_and_not_a_wrong_one() {
     use deblur::core::convert::tensor_to_array;
     use deblur::optim::{Confident, PnpConfig, final_pnp_step};
     let device = Device::default();
-    let net =
-        deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
-            .unwrap();
+    let net = shipped_denoiser(&device);
     let truth_kernel = deblur_testkit::shake_kernel(51, 51, 5, 0);
     let wrong_kernel = deblur_testkit::shake_kernel(51, 51, 5, 1);
     let eight_bits = |x: ndarray::Array3<f32>, seed| {
@@ -526,9 +523,7 @@ fn the_confident_rule_trusts_the_true_kernel_and_not_a_wrong_one() {
 fn a_plug_and_play_step_above_the_residual_limit_returns_the_input() {
     use deblur::optim::{BlindRequest, FinalPriorUsed, Resources, Robust, deblur_blind};
     let device = Device::default();
-    let net =
-        deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", &device)
-            .unwrap();
+    let net = shipped_denoiser(&device);
     let (_, blurred) = large_noisy_blur();
     let mut request = deblur::BlindOptions::default()
         .kernel_size(41)

@@ -243,11 +243,8 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         return Err("--kernel-size must be at least 3".into());
     }
     // a table that cannot be written should fail now, not after an hour of deblurring
-    if let Some(parent) = args.csv.as_deref().and_then(|p| p.parent())
-        && !parent.as_os_str().is_empty()
-        && !parent.is_dir()
-    {
-        return Err(format!("--csv: the folder {} does not exist", parent.display()).into());
+    if let Some(path) = &args.csv {
+        deblur_core::outputs::check_writable(path)?;
     }
     if let Some(dir) = &args.kernels_in
         && !dir.is_dir()
@@ -369,25 +366,17 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 robust.estimator.lambda_intensity = mu;
             }
             robust.estimator.auto_size |= args.auto_size;
-            robust.max_residual = match args.max_residual {
-                Some(0.0) => None,
-                Some(r) => Some(r),
-                None => robust.max_residual,
-            };
-            let rule = robust.confident.unwrap_or_default();
-            robust.confident = match (args.confident_residual, args.confident_lambda) {
-                (Some(0.0), _) => None,
-                (Some(r), _) => Some(deblur_optim::Confident {
-                    max_residual: r,
-                    ..rule
-                }),
-                (None, Some(_)) => Some(rule),
-                (None, None) => robust.confident,
+            if let Some(r) = args.max_residual {
+                robust.max_residual = (r > 0.0).then_some(r);
             }
-            .map(|c| deblur_optim::Confident {
-                lambda: args.confident_lambda.unwrap_or(c.lambda),
-                ..c
-            });
+            if args.confident_residual.is_some() || args.confident_lambda.is_some() {
+                let base = robust.confident.unwrap_or_default();
+                robust.confident =
+                    (args.confident_residual != Some(0.0)).then(|| deblur_optim::Confident {
+                        max_residual: args.confident_residual.unwrap_or(base.max_residual),
+                        lambda: args.confident_lambda.unwrap_or(base.lambda),
+                    });
+            }
             match args.refine_rounds {
                 Some(0) => robust.estimator.refine = None,
                 Some(rounds) => {
@@ -441,11 +430,12 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                 let true_kernel = replay.as_ref().unwrap_or(true_kernel);
                 let noise = estimate_noise_std(case.blurred.view())?;
                 let config = request.final_deconv(noise);
+                let observed = case.blurred.clone().insert_axis(Axis(0));
                 let x = match &denoiser {
                     Some(d) => {
                         // the pipeline's plug-and-play step, its confidence rule included
                         let step = deblur_optim::final_pnp_step(
-                            &case.blurred.clone().insert_axis(Axis(0)),
+                            &observed,
                             true_kernel,
                             d,
                             &pnp_config(noise),
@@ -468,15 +458,11 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
                                 ""
                             }
                         );
-                        if rejected {
-                            case.blurred.clone().insert_axis(Axis(0))
-                        } else {
-                            step.image
-                        }
+                        if rejected { observed } else { step.image }
                     }
                     None => tensor_to_array(
                         hyper_laplacian_deconv(
-                            array_to_tensor(&case.blurred.clone().insert_axis(Axis(0)), &device),
+                            array_to_tensor(&observed, &device),
                             true_kernel.to_tensor(&device),
                             &config,
                         )?,

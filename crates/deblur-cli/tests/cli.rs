@@ -1185,6 +1185,24 @@ fn bench_lai_bad_input_exits_2_naming_the_file() {
         "people_09",
     ]);
     assert_fails(&out, &["people_09"]);
+    // a table that cannot be written is refused before any case runs (procfs takes no file)
+    #[cfg(target_os = "linux")]
+    {
+        let started = std::time::Instant::now();
+        let out = deblur(&[
+            "bench",
+            "lai",
+            "--data",
+            s(&folder),
+            "--csv",
+            "/proc/lai.csv",
+        ]);
+        assert_fails(&out, &["/proc/lai.csv", "cannot take a new file"]);
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "refused only after the run"
+        );
+    }
     // screening: a missing image folder is named with what --screen-images takes; zero tiles
     let kernel = data("levin_kernel1.png");
     let screen = |images: &str, more: &[&str]| {

@@ -52,8 +52,8 @@ fn resolved(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Checks that a file can be written at `path` (its folder exists, and the path is not a
-/// folder, a link, a device or another special file).
+/// Checks that a file can be written at `path` (its folder exists and takes a new file, and
+/// the path is not a folder, a link, a device or another special file).
 ///
 /// # Errors
 /// [`Error::UnsupportedOutput`] naming the path and what is wrong with it.
@@ -72,13 +72,27 @@ pub fn check_writable(path: &Path) -> Result<()> {
         ));
     }
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(refuse(path, "is a folder; give a file name")),
-        Ok(meta) if !meta.file_type().is_file() => Err(refuse(
-            path,
-            "is not a regular file (a link, device or pipe); outputs replace only regular files",
-        )),
-        _ => Ok(()),
+        Ok(meta) if meta.is_dir() => return Err(refuse(path, "is a folder; give a file name")),
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(refuse(
+                path,
+                "is not a regular file (a link, device or pipe); outputs replace only regular files",
+            ));
+        }
+        _ => {}
     }
+    // outputs are written beside their path and renamed over it: the folder must take a file
+    // (a read-only or full file system fails here, before the work, not after it)
+    tempfile::Builder::new()
+        .prefix(".deblur-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            refuse(
+                path,
+                format!("the folder {} cannot take a new file ({e})", dir.display()),
+            )
+        })
 }
 
 /// Checks every output of a command before it starts: each can be written
@@ -176,6 +190,18 @@ mod tests {
                 message(check_outputs(&[], &[Output::Image(Path::new("/dev/null"))]))
                     .contains("regular")
             );
+            // a folder that takes no file (procfs refuses new files, even to root), and the
+            // probe leaves nothing behind in one that does
+            assert!(
+                message(check_outputs(
+                    &[],
+                    &[Output::Image(Path::new("/proc/out.png"))]
+                ))
+                .contains("cannot take a new file")
+            );
+            let before = std::fs::read_dir(dir.path()).unwrap().count();
+            check_writable(&out).unwrap();
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
         }
     }
 }

@@ -342,8 +342,8 @@ pub struct Robust {
     pub final_prior: FinalPrior,
     /// A second plug-and-play pass with a weaker prior where the first pass's result explains
     /// the observation to about its noise ([`Confident`]); `None` (default): one pass. Off by
-    /// default for its time: the second pass of a 1024² photo took 26–35 s on 2 cores, which
-    /// put the slowest Lai images above 120 s (docs/benchmarks.md).
+    /// default for its time: the second pass took 22–29 s on the slowest Lai photos on 2 cores,
+    /// which put two of them above 120 s (docs/benchmarks.md).
     #[serde(default)]
     pub confident: Option<Confident>,
     /// Largest re-blur residual ([`reblur_residual`], in noise levels) of the final step (its
@@ -1003,9 +1003,10 @@ pub fn deblur_blind(
     }
     let own_read_out = part.reads_out_itself();
     let mut final_prior = None;
-    // the plug-and-play pass returned, and the confidence rule's first residual
+    // λ of the plug-and-play pass returned, and the residual its step measured on the
+    // observation (the first pass's under the confidence rule)
     let mut final_lambda = None;
-    let mut first_residual = None;
+    let mut pnp_residual = None;
     let mut restored = match window {
         _ if fell_back => work.clone(),
         None if own_read_out || (!request.final_nonblind && !l0) => {
@@ -1021,15 +1022,13 @@ pub fn deblur_blind(
                 _ => 0.0,
             };
             let mut config = request.final_deconv(noise_std);
+            // the observation the step deconvolves (the smoothed one in that path)
             let full = if smoothing > 0.0 {
                 config.lambda /=
                     SMOOTHED_WEIGHT_MARGIN * crate::l0_blind::smoothing_noise_gain(smoothing)?;
-                array_to_tensor(
-                    &crate::l0_blind::gaussian_smooth(&work, smoothing, device)?,
-                    device,
-                )
+                std::borrow::Cow::Owned(crate::l0_blind::gaussian_smooth(&work, smoothing, device)?)
             } else {
-                array_to_tensor(&work, device)
+                std::borrow::Cow::Borrowed(&work)
             };
             // the request's prior if it names one, else the path's
             let prior = request
@@ -1048,28 +1047,25 @@ pub fn deblur_blind(
                         noise_std: noise_std * gain,
                         ..pnp
                     };
-                    match switch.and_then(|r| r.confident) {
-                        // the rule reads the residual against the observation deconvolved
-                        Some(rule) if smoothing == 0.0 => {
-                            let step =
-                                final_pnp_step(&work, &kernel, denoiser, &pnp, Some(rule), device)?;
-                            first_residual = Some(step.residual);
-                            final_lambda = Some(step.lambda);
-                            step.image
-                        }
-                        _ => {
-                            final_lambda = Some(pnp.lambda);
-                            tensor_to_array(
-                                pnp_deconv(full, kernel.to_tensor(device), denoiser, &pnp)?,
-                                0,
-                            )?
-                        }
+                    // the confidence rule reads the residual against the observation itself
+                    let rule = switch
+                        .and_then(|r| r.confident)
+                        .filter(|_| smoothing == 0.0);
+                    let step = final_pnp_step(&full, &kernel, denoiser, &pnp, rule, device)?;
+                    if smoothing == 0.0 {
+                        pnp_residual = Some(step.residual);
                     }
+                    final_lambda = Some(step.lambda);
+                    step.image
                 }
                 _ => {
                     final_prior = Some(FinalPriorUsed::HyperLaplacian);
                     tensor_to_array(
-                        hyper_laplacian_deconv(full, kernel.to_tensor(device), &config)?,
+                        hyper_laplacian_deconv(
+                            array_to_tensor(&full, device),
+                            kernel.to_tensor(device),
+                            &config,
+                        )?,
                         0,
                     )?
                 }
@@ -1077,7 +1073,7 @@ pub fn deblur_blind(
         }
     }
     .mapv(|v| v.clamp(0.0, 1.0));
-    let residual = match (final_prior, first_residual) {
+    let residual = match (final_prior, pnp_residual) {
         (_, Some(first)) => Some(first),
         (Some(_), None) => Some(reblur_residual(
             &work, &restored, &kernel, noise_std, device,
