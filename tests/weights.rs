@@ -437,13 +437,14 @@ fn the_true_kernels_latent_is_sparser_than_a_collapsed_estimates() {
 }
 
 /// The confidence rule of the blind final step (`deblur::optim::Confident`): with the true kernel
-/// the first pass (λ = 1) explains a photo to about its noise, so the second pass with λ = 0.5
-/// runs and gains; on dead leaves blurred by one shake path and deconvolved with another the
-/// residual is several noise levels and the first pass is returned. 51 px shake kernels, valid
-/// blur, 1 % noise, 8 bits. Measured: photo (held-out train400 test_391) blurred 26.09 dB, true
-/// kernel residual 1.05σ, λ 1 28.62 dB, λ 0.5 29.16 dB; dead leaves blurred 13.32 dB, wrong
-/// kernel residual 2.95σ, 11.20 dB. The residual is no failure detector: the same wrong kernel
-/// on the photo leaves 1.06σ (25.00 dB, below the input) and the true one on dead leaves 1.20σ.
+/// the weak pass (λ = 0.5) explains a photo to about its noise, so it is kept and beats the
+/// strong pass (λ = 1); on dead leaves blurred by one shake path and deconvolved with another the
+/// weak pass's residual is several noise levels and the strong pass is returned. 51 px shake
+/// kernels, valid blur, 1 % noise, 8 bits. Measured: photo (held-out train400 test_391) blurred
+/// 26.09 dB, true kernel λ 1 28.62 dB (1.05σ), λ 0.5 29.16 dB (1.02σ); dead leaves
+/// blurred 13.32 dB, wrong kernel λ 1 11.20 dB (2.95σ). The residual is no failure detector: the
+/// same wrong kernel on the photo leaves 1.06σ at λ 1 (25.00 dB, below the input) and the true
+/// one on dead leaves 1.20σ.
 #[test]
 fn the_confident_rule_trusts_the_true_kernel_and_not_a_wrong_one() {
     use deblur::core::convert::tensor_to_array;
@@ -475,21 +476,27 @@ fn the_confident_rule_trusts_the_true_kernel_and_not_a_wrong_one() {
     let photo_psnr =
         |x: &ndarray::Array3<f32>| deblur::metrics::psnr(x.view(), photo_truth.view(), 1.0);
     eprintln!(
-        "photo: blurred {:.2} dB, true kernel residual {:.2}σ, λ 1 {:.2} dB, rule (λ {}) {:.2} dB; \
+        "photo: blurred {:.2} dB, true kernel λ 1 {:.2} dB ({:.2}σ), rule (λ {}) {:.2} dB ({:.2}σ); \
          dead leaves: blurred {:.2} dB, wrong kernel residual {:.2}σ, λ {} {:.2} dB",
         photo_psnr(&photo_blurred),
-        both.residual,
         photo_psnr(&one.image),
+        one.residual,
         both.lambda,
         photo_psnr(&both.image),
+        both.residual,
         deblur::metrics::psnr(leaves_blurred.view(), leaves.sharp.view(), 1.0),
         wrong.residual,
         wrong.lambda,
         deblur::metrics::psnr(wrong.image.view(), leaves.sharp.view(), 1.0),
     );
     assert_eq!(one.lambda, 1.0);
-    assert_eq!(both.residual, one.residual, "the rule reads the first pass");
     assert_eq!(both.lambda, 0.5, "residual {:.3}σ", both.residual);
+    assert!(
+        both.residual <= 1.10 && both.residual < one.residual,
+        "the weak pass fits the data closer: {:.3}σ against {:.3}σ",
+        both.residual,
+        one.residual
+    );
     assert!(photo_psnr(&both.image) > photo_psnr(&one.image) + 0.3);
     assert!(
         wrong.residual > 2.0,

@@ -144,18 +144,17 @@ pub struct BenchLaiArgs {
     /// the data more].
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     pnp_lambda: Option<f64>,
-    /// The confidence rule of the plug-and-play final step (off by default): a second pass
-    /// with --confident-lambda where the first pass's re-blur residual is at most this many
-    /// noise levels (1.15 was screened); 0 turns it off. Applies to --kernels-in and --method
-    /// nonblind too.
+    /// The confidence rule of the plug-and-play final step: a pass with --confident-lambda
+    /// first, kept where its re-blur residual is at most this many noise levels, else a pass
+    /// with --pnp-lambda [default: 1.10, the pipeline's]; 0 turns the rule off (one pass with
+    /// --pnp-lambda). Applies to --kernels-in and --method nonblind too.
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     confident_residual: Option<f64>,
     /// The self-check's largest re-blur residual of the final step, in noise levels; above it
     /// the input is returned; 0 turns it off [default: 1.75]. Applies to --kernels-in too.
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     max_residual: Option<f64>,
-    /// λ of the confidence rule's second pass; alone it turns the rule on at 1.15 noise levels
-    /// [default: 0.5].
+    /// λ of the confidence rule's first (weak) pass [default: 0.5, the pipeline's].
     #[arg(long, value_parser = crate::train_cmds::positive_finite)]
     confident_lambda: Option<f64>,
     /// Plug-and-play: the half-quadratic splitting iterations [default: 8].
