@@ -180,8 +180,9 @@ pub struct NonUniformResult {
 
 /// Non-uniform blind deblurring of `pixels` (`[c, h, w]`): `request`'s uniform pipeline for the
 /// global kernel, then the joint stage of `config`, then [`deconv_field`] with the request's
-/// final step. When the global estimate fails the pipeline's self-check, its result (the input)
-/// is returned with a field of delta kernels.
+/// final step (plug-and-play with the λ the global estimate's final step returned, where that
+/// step was plug-and-play: [`deconv_field_pnp`]). When the global estimate fails the pipeline's
+/// self-check, its result (the input) is returned with a field of delta kernels.
 ///
 /// # Errors
 /// The pipeline's errors; [`Error::MissingModels`] for GLKM kernels without `resources.glkm`;
@@ -225,12 +226,14 @@ pub fn deblur_nonuniform(
     };
     let nonblind = request.final_deconv(global.noise_std);
     // the read-out follows the global estimate's final step: plug-and-play region by region
-    // where it ran (the blend; the exact solver is hyper-Laplacian)
+    // where it ran (the blend; the exact solver is hyper-Laplacian), with the λ its confidence
+    // rule chose
     let pnp = match (global.final_prior, resources.denoiser, request.final_pnp()) {
         (Some(FinalPriorUsed::PlugAndPlay), Some(denoiser), Some(pnp)) => Some((
             denoiser,
             PnpConfig {
                 noise_std: global.noise_std,
+                lambda: global.final_lambda.unwrap_or(pnp.lambda),
                 ..pnp
             },
         )),
