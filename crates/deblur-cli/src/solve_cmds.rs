@@ -602,7 +602,12 @@ pub fn blind(args: BlindArgs) -> CmdResult {
     };
     let path = match result.final_prior {
         Some(deblur_optim::FinalPriorUsed::PlugAndPlay) => {
-            format!("{path}, plug-and-play final step")
+            // which pass the confidence rule kept, and how well it explains the input
+            let detail = match (result.final_lambda, result.residual) {
+                (Some(lambda), Some(r)) => format!(" (λ {lambda}, re-blur residual {r:.2}σ)"),
+                _ => String::new(),
+            };
+            format!("{path}, plug-and-play final step{detail}")
         }
         _ => path.to_string(),
     };
