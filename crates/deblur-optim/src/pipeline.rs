@@ -369,9 +369,10 @@ fn default_confident() -> Option<Confident> {
 
 impl Robust {
     /// Whether a final step whose re-blur residual is `residual` noise levels fails the
-    /// self-check ([`Robust::max_residual`]).
+    /// self-check ([`Robust::max_residual`]). A residual that is not a number (a result with
+    /// NaN pixels) always fails.
     pub fn rejects_residual(&self, residual: f64) -> bool {
-        self.max_residual.is_some_and(|limit| residual > limit)
+        residual.is_nan() || self.max_residual.is_some_and(|limit| residual > limit)
     }
 }
 
@@ -455,17 +456,11 @@ pub fn final_pnp_step(
     if let Some(rule) = &confident {
         rule.validate()?;
     }
-    let run = |config: &PnpConfig| -> Result<Array3<f32>> {
-        let x = pnp_deconv(
-            array_to_tensor(observed, device),
-            kernel.to_tensor(device),
-            denoiser,
-            config,
-        )?;
-        Ok(tensor_to_array(x, 0)?.mapv(|v| v.clamp(0.0, 1.0)))
-    };
+    // both passes deconvolve the same observation with the same kernel
+    let (y, k) = (array_to_tensor(observed, device), kernel.to_tensor(device));
     let pass = |config: &PnpConfig| -> Result<FinalPnp> {
-        let image = run(config)?;
+        let x = pnp_deconv(y.clone(), k.clone(), denoiser, config)?;
+        let image = tensor_to_array(x, 0)?.mapv(|v| v.clamp(0.0, 1.0));
         let residual = reblur_residual(observed, &image, kernel, pnp.noise_std, device)?;
         Ok(FinalPnp {
             image,
@@ -1009,7 +1004,7 @@ pub fn deblur_blind(
     let own_read_out = part.reads_out_itself();
     let mut final_prior = None;
     // λ of the plug-and-play pass returned, and the residual its step measured on the
-    // observation (the first pass's under the confidence rule)
+    // observation (that of the pass returned)
     let mut final_lambda = None;
     let mut pnp_residual = None;
     let mut restored = match window {
@@ -1079,7 +1074,7 @@ pub fn deblur_blind(
     }
     .mapv(|v| v.clamp(0.0, 1.0));
     let residual = match (final_prior, pnp_residual) {
-        (_, Some(first)) => Some(first),
+        (_, Some(measured)) => Some(measured),
         (Some(_), None) => Some(reblur_residual(
             &work, &restored, &kernel, noise_std, device,
         )?),
@@ -1433,6 +1428,31 @@ mod tests {
         let delta = Kernel::delta([side, side]).unwrap();
         let r = reblur_residual(&observed, &sharp, &delta, f64::from(sigma), &device).unwrap();
         assert!(r > 3.0, "delta kernel: residual {r}");
+    }
+
+    /// The residual limit keeps a result that explains the observation, refuses one above the
+    /// limit, and always refuses a result with NaN pixels (whose residual is NaN), even with no
+    /// limit set: a NaN compares false with every limit.
+    #[test]
+    fn the_residual_check_refuses_a_nan_result() {
+        let device = Device::default();
+        let observed =
+            Array3::from_shape_fn((1, 24, 24), |(_, y, x)| ((x + 2 * y) % 5) as f32 / 4.0);
+        let mut broken = observed.clone();
+        broken[[0, 12, 12]] = f32::NAN;
+        let delta = Kernel::delta([3, 3]).unwrap();
+        let r = reblur_residual(&observed, &broken, &delta, 0.01, &device).unwrap();
+        assert!(r.is_nan(), "residual {r}");
+        let robust = Robust::default();
+        assert!(!robust.rejects_residual(1.0));
+        assert!(robust.rejects_residual(1.76));
+        assert!(robust.rejects_residual(r));
+        let no_limit = Robust {
+            max_residual: None,
+            ..robust
+        };
+        assert!(!no_limit.rejects_residual(5.0));
+        assert!(no_limit.rejects_residual(r));
     }
 
     #[test]

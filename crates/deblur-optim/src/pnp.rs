@@ -30,6 +30,11 @@ fn default_inner() -> usize {
 /// default; a count in the millions is a typing error, not a setting).
 pub const MAX_PNP_STEPS: usize = 1000;
 
+/// Largest trade-off λ [`PnpConfig`] accepts: at 10⁶ the prior already outweighs the data a
+/// million times at the last level, and far larger values overflow the data step's weight
+/// `μ_t` in single precision (the result turned to NaN at λ = 10³⁰⁰).
+pub const MAX_PNP_LAMBDA: f64 = 1e6;
+
 /// Settings of [`pnp_deconv`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PnpConfig {
@@ -95,12 +100,12 @@ impl PnpConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.noise_std.is_finite()
-            && self.noise_std >= 0.0
-            && self.sigma_start.is_finite()
-            && self.sigma_start > 0.0
-            && self.lambda.is_finite()
+        // intensities are in [0, 1], so are the noise and the denoising levels; the first level
+        // is not below the noise floor 0.001, so that μ_t = λ σ² / σ_t² stays finite
+        if (0.0..=1.0).contains(&self.noise_std)
+            && (1e-3..=1.0).contains(&self.sigma_start)
             && self.lambda > 0.0
+            && self.lambda <= MAX_PNP_LAMBDA
             && (1..=MAX_PNP_STEPS).contains(&self.iterations)
             && (1..=MAX_PNP_STEPS).contains(&self.inner_iterations)
         {
@@ -109,8 +114,9 @@ impl PnpConfig {
             Err(Error::setting(
                 "plug-and-play",
                 format!(
-                    "σ {:?}, first level {:?}, λ {:?}, {} × {} iterations: need a finite σ ≥ 0, a \
-                     first level and λ above 0, and 1 to {MAX_PNP_STEPS} iterations and data steps",
+                    "σ {:?}, first level {:?}, λ {:?}, {} × {} iterations: need σ in [0, 1], a \
+                     first level in [0.001, 1], λ in (0, {MAX_PNP_LAMBDA:e}], and 1 to \
+                     {MAX_PNP_STEPS} iterations and data steps",
                     self.noise_std,
                     self.sigma_start,
                     self.lambda,
@@ -240,6 +246,54 @@ mod tests {
         for pair in levels.windows(2) {
             assert!((pair[0] / pair[1] - 1.5256).abs() < 1e-3, "{pair:?}");
         }
+    }
+
+    /// Settings whose weights would overflow are refused before any work: λ = 10³⁰⁰ gave a NaN
+    /// image before the bound, and a first level far below the noise floor makes μ_t infinite.
+    #[test]
+    fn settings_that_overflow_the_weights_are_refused() {
+        let ok = PnpConfig::new(0.01);
+        assert!(ok.validate().is_ok());
+        let edge = PnpConfig {
+            noise_std: 1.0,
+            sigma_start: 1e-3,
+            lambda: MAX_PNP_LAMBDA,
+            ..ok
+        };
+        assert!(edge.validate().is_ok());
+        for bad in [
+            PnpConfig {
+                lambda: 1e300,
+                ..ok
+            },
+            PnpConfig {
+                lambda: f64::NAN,
+                ..ok
+            },
+            PnpConfig { lambda: 0.0, ..ok },
+            PnpConfig {
+                noise_std: 2.0,
+                ..ok
+            },
+            PnpConfig {
+                noise_std: f64::INFINITY,
+                ..ok
+            },
+            PnpConfig {
+                sigma_start: 1e-300,
+                ..ok
+            },
+            PnpConfig {
+                sigma_start: f64::NAN,
+                ..ok
+            },
+        ] {
+            let message = bad.validate().unwrap_err().to_string();
+            assert!(message.contains("plug-and-play"), "{bad:?}: {message}");
+        }
+        // the largest accepted weight stays finite in single precision: μ ≤ λ (σ / 0.001)²
+        let mu_max = MAX_PNP_LAMBDA * (1.0f64 / 1e-3).powi(2);
+        assert!((mu_max as f32).is_finite());
     }
 
     /// With an identity denoiser and no noise, the splitting is iterated Tikhonov deconvolution
