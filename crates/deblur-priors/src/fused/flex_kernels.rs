@@ -85,6 +85,71 @@ pub(crate) fn conv2d_weight_grad(
         .reshape(vec![co, ci, kernel, kernel].into())
 }
 
+/// Elements of one column tile of [`conv2d_input_grad`] (1 MB of `f32`): the GEMM writes it and
+/// the scatter reads it back while it is still in cache.
+const COL2IM_TILE_ELEMS: usize = 1 << 18;
+
+/// Gradient of an unpadded convolution with respect to its input: for each band of output rows,
+/// one GEMM `Wᵀ · G` (`[ci·k·k, co] · [co, band·wo]`) and its col2im scatter-add (burn-flex's
+/// transposed convolution, which this replaces, runs scalar loops).
+///
+/// `weight`: `[co, ci, k, k]`, `grad`: `[n, co, ho, wo]`, `input_hw`: the input's `[h, w]`;
+/// returns `[n, ci, h, w]` with `gx[c, oy·s + ky, ox·s + kx] = Σ w[o, c, ky, kx] g[o, oy, ox]`
+/// summed over `o` and every `(oy, ox, ky, kx)` that lands there.
+pub(crate) fn conv2d_input_grad(
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+    input_hw: [usize; 2],
+    stride: usize,
+) -> FlexTensor {
+    let weight = contiguous_f32(weight);
+    let grad = contiguous_f32(grad);
+    let [co, ci, kernel, _] = dims4(&weight);
+    let [n, _, ho, wo] = dims4(&grad);
+    let [h, w] = input_hw;
+    let rows = ci * kernel * kernel;
+    let band = (COL2IM_TILE_ELEMS / (rows * wo).max(1)).clamp(1, ho);
+    let wt = weight.reshape(vec![co, rows].into()).transpose(0, 1);
+    let g2 = grad.reshape(vec![n * co, ho * wo].into());
+    let mut out = vec![0f32; n * ci * h * w];
+    for (b, image) in out.chunks_mut(ci * h * w).enumerate() {
+        let mut oy0 = 0;
+        while oy0 < ho {
+            let th = band.min(ho - oy0);
+            let len = th * wo;
+            let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, len);
+            let cols = contiguous_f32(&Flex::float_matmul(wt.clone(), g_band));
+            let cs = slice(&cols);
+            image
+                .par_chunks_mut(h * w)
+                .enumerate()
+                .for_each(|(c, plane)| {
+                    for ky in 0..kernel {
+                        for kx in 0..kernel {
+                            let r = (c * kernel + ky) * kernel + kx;
+                            let row = &cs[r * len..(r + 1) * len];
+                            for (t, src) in row.chunks_exact(wo).enumerate() {
+                                let iy = (oy0 + t) * stride + ky;
+                                let dst = &mut plane[iy * w..(iy + 1) * w];
+                                if stride == 1 {
+                                    for (d, &s) in dst[kx..kx + wo].iter_mut().zip(src) {
+                                        *d += s;
+                                    }
+                                } else {
+                                    for (d, &s) in dst[kx..].iter_mut().step_by(stride).zip(src) {
+                                        *d += s;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
+            oy0 += th;
+        }
+    }
+    from_vec(out, &[n, ci, h, w])
+}
+
 /// Sum of `grad` `[n, c, h, w]` over everything but the channel axis: the bias gradient.
 pub(crate) fn channel_sums(grad: &FlexTensor) -> FlexTensor {
     let grad = contiguous_f32(grad);
@@ -110,15 +175,24 @@ const LANES: usize = 16;
 /// Values summed in `f32` before the block total is added in `f64`.
 const BLOCK: usize = 4096;
 
-/// Σ f(xᵢ) and Σ g(xᵢ, yᵢ)-style sums: `f` maps one (x, y) pair to two summands; returns both
-/// sums in f64 (blocks of [`BLOCK`] summed in f32 over [`LANES`] lanes).
-fn lane_sums2(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
+/// LeakyReLU as a select (both sides computed), which vectorises where a branch would not.
+#[inline(always)]
+fn leaky(y: f32, slope: f32) -> f32 {
+    if y < 0.0 { y * slope } else { y }
+}
+
+/// Σ f(xᵢ, yᵢ) over two equally long slices for an `f` that yields two summands per element;
+/// both sums in f64 (blocks of [`BLOCK`] summed in f32 over [`LANES`] lanes). `f` must be a
+/// branch-free closure over copied constants for the lane loop to vectorise.
+#[inline(always)]
+fn lane_sums2(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32) + Copy) -> (f64, f64) {
+    debug_assert_eq!(xs.len(), ys.len());
     let (mut t0, mut t1) = (0f64, 0f64);
     for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks(BLOCK)) {
         let (mut a0, mut a1) = ([0f32; LANES], [0f32; LANES]);
-        let (xc, yc) = (xb.chunks_exact(LANES), yb.chunks_exact(LANES));
-        let (xr, yr) = (xc.remainder(), yc.remainder());
-        for (x, y) in xc.zip(yc) {
+        let (xc, xr) = xb.as_chunks::<LANES>();
+        let (yc, yr) = yb.as_chunks::<LANES>();
+        for (x, y) in xc.iter().zip(yc) {
             for i in 0..LANES {
                 let (u, v) = f(x[i], y[i]);
                 a0[i] += u;
@@ -152,7 +226,7 @@ pub(crate) fn batch_stats(xs: &[f32], dims: [usize; 4], epsilon: f64) -> (Vec<f3
                 / count;
             let m = mean as f32;
             let var = planes()
-                .map(|p| lane_sums2(p, p, |x, _| ((x - m) * (x - m), 0.0)).0)
+                .map(|p| lane_sums2(p, p, move |x, _| ((x - m) * (x - m), 0.0)).0)
                 .sum::<f64>()
                 / count;
             (m, (1.0 / (var + epsilon).sqrt()) as f32)
@@ -178,11 +252,10 @@ pub(crate) fn bn_lrelu_forward(
         .enumerate()
         .for_each(|(plane, (o, x))| {
             let ch = plane % c;
-            let scale = gamma[ch] * inv_std[ch];
+            let (scale, slope) = (gamma[ch] * inv_std[ch], slope);
             let shift = beta[ch] - mean[ch] * scale;
             for (o, &x) in o.iter_mut().zip(x) {
-                let y = x * scale + shift;
-                *o = if y < 0.0 { y * slope } else { y };
+                *o = leaky(x * scale + shift, slope);
             }
         });
     out
@@ -205,11 +278,12 @@ pub(crate) fn bn_lrelu_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let [n, c, h, w] = dims;
     let hw = h * w;
-    // gy and x̂ of one element, with the channel's constants hoisted by the caller
-    let grad_y = |x: f32, g: f32, (m, inv, ga, be): (f32, f32, f32, f32)| {
+    // gy and x̂ of one element from the channel's constants (copied, so that nothing in the
+    // element loops is read through a pointer)
+    let grad_y = move |x: f32, g: f32, (m, inv, ga, be): (f32, f32, f32, f32)| {
         let xh = (x - m) * inv;
         let y = ga * xh + be;
-        (if y < 0.0 { g * slope } else { g }, xh)
+        (g * if y < 0.0 { slope } else { 1.0 }, xh)
     };
     let constants = |ch: usize| (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
     let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = (0..c)
@@ -219,7 +293,7 @@ pub(crate) fn bn_lrelu_backward(
             let (mut sg, mut sgx) = (0f64, 0f64);
             for b in 0..n {
                 let off = (b * c + ch) * hw;
-                let (a, b) = lane_sums2(&xs[off..off + hw], &gz[off..off + hw], |x, g| {
+                let (a, b) = lane_sums2(&xs[off..off + hw], &gz[off..off + hw], move |x, g| {
                     let (g, xh) = grad_y(x, g, k);
                     (g, g * xh)
                 });
@@ -231,17 +305,20 @@ pub(crate) fn bn_lrelu_backward(
         .unzip();
     let count = (n * hw) as f32;
     let mut dx = vec![0f32; xs.len()];
-    dx.par_chunks_mut(hw).enumerate().for_each(|(plane, d)| {
-        let ch = plane % c;
-        let k = constants(ch);
-        let off = plane * hw;
-        let scale = gamma[ch] * inv_std[ch];
-        let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
-        for ((d, &x), &g) in d.iter_mut().zip(&xs[off..off + hw]).zip(&gz[off..off + hw]) {
-            let (g, xh) = grad_y(x, g, k);
-            *d = scale * (g - mg - xh * mgx);
-        }
-    });
+    dx.par_chunks_mut(hw)
+        .zip(xs.par_chunks(hw).zip(gz.par_chunks(hw)))
+        .enumerate()
+        .for_each(|(plane, (d, (x, g)))| {
+            let grad_y = grad_y;
+            let ch = plane % c;
+            let k = constants(ch);
+            let scale = gamma[ch] * inv_std[ch];
+            let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
+            for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
+                let (g, xh) = grad_y(x, g, k);
+                *d = scale * (g - mg - xh * mgx);
+            }
+        });
     (dx, d_gamma, d_beta)
 }
 

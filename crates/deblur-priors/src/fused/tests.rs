@@ -105,6 +105,36 @@ fn conv_weight_gradient_is_the_sum_of_input_windows() {
     assert_eq!(gb, vec![4.0]);
 }
 
+#[test]
+fn conv_input_gradient_counts_the_kernel_taps_over_each_pixel() {
+    // 3×3 image, kernel [[1, 2], [3, 4]], loss = sum of the 2×2 output: dL/dx[i][j] is the sum of
+    // the taps w[ky][kx] with (i − ky, j − kx) an output position: corners see one tap, edges two,
+    // the centre all four.
+    let d = device();
+    let x = Tensor::<4>::zeros([1, 1, 3, 3], &d).require_grad();
+    let w = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &d);
+    let b = Tensor::<1>::zeros([1], &d);
+    let grads = conv2d_padded(x.clone(), w, b, 1, 0, false, true)
+        .sum()
+        .backward();
+    let gx: Vec<f32> = x
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    assert_eq!(gx, vec![1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 3.0, 7.0, 4.0]);
+}
+
+#[test]
+fn conv_matches_burn_over_several_bands_of_rows() {
+    // 16 input channels, 3×3: 144 rows of 128 columns per output row, so the input gradient's
+    // column tile holds 14 output rows and the image takes nine bands
+    check_conv([1, 16, 120, 130], 8, 3, 1, 1, true);
+    check_conv([1, 16, 120, 130], 8, 3, 2, 1, true);
+}
+
 fn check_bn(shape: [usize; 4], slope: f64) {
     let x = random(shape, 5).require_grad();
     let gamma = random([shape[1]], 6).require_grad();
