@@ -44,7 +44,19 @@ fn gray(path: &Path) -> Result<Array2<f32>> {
     Ok(load_image(path)?.pixels.index_axis(Axis(0), 0).to_owned())
 }
 
-/// Loads the cases of a Levin folder (`imI_kernelJ_img.png`, `gt/imI.png`, `gt/kernelJ.png`),
+/// `gt/kernelJ.png`, or `gt/kernelJ.npy` where only that exists (screening folders).
+fn kernel_file(dir: &Path, kernel: usize) -> std::path::PathBuf {
+    let png = dir.join("gt").join(format!("kernel{kernel}.png"));
+    let npy = png.with_extension("npy");
+    if !png.exists() && npy.exists() {
+        npy
+    } else {
+        png
+    }
+}
+
+/// Loads the cases of a Levin folder (`imI_kernelJ_img.png`, `gt/imI.png`, `gt/kernelJ.png`; a
+/// folder of the same layout made for screening may store the kernels as `gt/kernelJ.npy`),
 /// optionally only those named in `only` (e.g. `im1_kernel4`).
 ///
 /// # Errors
@@ -60,7 +72,7 @@ pub fn load_levin(dir: &Path, only: Option<&[String]>) -> Result<Vec<LevinItem>>
             items.push(LevinItem {
                 blurred: gray(&dir.join(format!("{name}_img.png")))?,
                 sharp: gray(&dir.join("gt").join(format!("im{image}.png")))?,
-                true_kernel: Kernel::load(dir.join("gt").join(format!("kernel{kernel}.png")))?,
+                true_kernel: Kernel::load(kernel_file(dir, kernel))?,
                 name,
                 image,
                 kernel,

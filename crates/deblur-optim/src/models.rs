@@ -2,10 +2,13 @@
 //! parameters and its Adam optimiser, so a solver can combine any image model with any kernel
 //! model (the GLKM kernel prior and the encoded-space models plug in the same way).
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Distribution, Gradients, Tensor};
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use deblur_priors::{Dip, DipConfig, KernelMlp, KernelMlpConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
 
 /// Produces the latent sharp image from its parameters.
 pub trait ImageModel {
@@ -39,6 +42,19 @@ pub trait KernelModel {
     }
 }
 
+/// Draws every parameter of `module` now: burn initialises a parameter lazily, at its first use,
+/// from the process-wide RNG, so a model built under [`crate::solver::with_device_seed`] must draw
+/// its weights there, not in a forward pass that another thread's draws may interleave with.
+pub(crate) fn materialize<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}
+
 pub(crate) fn adam() -> ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
@@ -63,7 +79,13 @@ pub struct DipImage {
     reg_noise_std: f64,
     optim: ModuleOptimizer,
     last: Option<Tensor<4>>,
+    /// The perturbation's own generator (seeded from the input's seed), so that estimates run
+    /// side by side in one process draw reproducible streams ([`crate::BlindRequest::starts`]).
+    rng: StdRng,
 }
+
+/// Offset of the perturbation's seed from the input noise's (two streams from one seed).
+const PERTURBATION_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl DipImage {
     /// A network from `config` on an autodiff `device`, with input noise of `size` from `seed`.
@@ -75,6 +97,7 @@ impl DipImage {
         device: &Device,
     ) -> Self {
         let net = config.init(device);
+        materialize(&net);
         let input = net.input_noise(size, seed, device);
         DipImage {
             net,
@@ -82,6 +105,7 @@ impl DipImage {
             reg_noise_std,
             optim: adam(),
             last: None,
+            rng: StdRng::seed_from_u64(seed.wrapping_add(PERTURBATION_STREAM)),
         }
     }
 
@@ -94,11 +118,13 @@ impl DipImage {
 impl ImageModel for DipImage {
     fn forward(&mut self, _step: usize) -> Tensor<4> {
         let input = if self.reg_noise_std > 0.0 {
-            let noise = Tensor::random(
-                self.input.shape(),
-                Distribution::Normal(0.0, self.reg_noise_std),
-                &self.input.device(),
-            );
+            let dims = self.input.dims();
+            let std = self.reg_noise_std as f32;
+            let rng = &mut self.rng;
+            let values: Vec<f32> = (0..dims.iter().product::<usize>())
+                .map(|_| rng.sample::<f32, _>(StandardNormal) * std)
+                .collect();
+            let noise = Tensor::from_data(TensorData::new(values, dims), &self.input.device());
             self.input.clone() + noise
         } else {
             self.input.clone()
@@ -170,6 +196,7 @@ impl MlpKernel {
     /// An MLP for kernels of `size` with its fixed input drawn from `seed`.
     pub fn new(config: &KernelMlpConfig, seed: u64, device: &Device) -> Self {
         let net = config.init(device);
+        materialize(&net);
         let input = net.input_noise(seed, device);
         MlpKernel {
             net,

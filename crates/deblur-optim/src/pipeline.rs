@@ -239,6 +239,12 @@ impl Preset {
     }
 }
 
+/// DIP estimates of the fast preset ([`BlindRequest::starts`]).
+pub const FAST_STARTS: usize = 2;
+
+/// Most estimates [`BlindRequest::starts`] may ask for.
+pub const MAX_STARTS: usize = 16;
+
 /// Code learning rate of the kernel-space method's fast and quick presets.
 pub const SPACE_FAST_CODE_LR: f64 = 5e-3;
 
@@ -278,6 +284,18 @@ pub struct BlindRequest {
     /// estimator, hyper-Laplacian otherwise.
     #[serde(default)]
     pub final_prior: Option<FinalPrior>,
+    /// DIP estimates run side by side from seeds `seed, seed + 1, …` (one thread each); the one
+    /// whose hyper-Laplacian read-out of the estimation window has the lowest re-blur residual
+    /// ([`reblur_residual`]) is kept ([`run_starts`]). A single estimate leaves one of two cores
+    /// mostly idle (burn-flex's small operations do not scale to two threads), so a second start
+    /// costs little wall time there. Applies to SelfDeblur (a DIP image model and the kernel MLP
+    /// under a uniform blur); other methods run once. Default: 1 (the fast preset: 2).
+    #[serde(default = "one")]
+    pub starts: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The image prior of the final non-blind deconvolution.
@@ -610,6 +628,11 @@ impl BlindRequest {
             noise_aware: robust.then(NoiseAware::default),
             noise_std: None,
             final_prior: None,
+            starts: if preset == Preset::Fast {
+                FAST_STARTS
+            } else {
+                1
+            },
         }
     }
 
@@ -645,6 +668,15 @@ impl BlindRequest {
     /// [`Error::InvalidSetting`] naming the setting that is out of range.
     pub fn validate(&self) -> Result<()> {
         self.method.validate()?;
+        if !(1..=MAX_STARTS).contains(&self.starts) {
+            return Err(Error::setting(
+                "starts",
+                format!(
+                    "{} estimates asked for; give 1 to {MAX_STARTS} (each start is one more DIP run)",
+                    self.starts
+                ),
+            ));
+        }
         match self.crop {
             CropChoice::Auto { side: 0 } => {
                 return Err(Error::setting("window side", "must be at least 1"));
@@ -767,6 +799,9 @@ pub struct BlindResult {
     pub residual: Option<f64>,
     /// λ of the plug-and-play pass whose result was returned (`None`: no plug-and-play step).
     pub final_lambda: Option<f64>,
+    /// Where several estimates ran side by side ([`BlindRequest::starts`]): the seed of the one
+    /// kept (`--seed` with one start reproduces it) and how many ran.
+    pub start_kept: Option<(u64, usize)>,
 }
 
 /// Which final step ran ([`BlindResult::final_prior`]).
@@ -941,28 +976,43 @@ pub fn deblur_blind(
         None
     };
     let runs = if halves.is_some() { 3 } else { 1 };
-    let out = method
-        .run(
-            observation,
-            &resources,
-            &mut Stages {
-                inner: observer,
-                index: 0,
-                runs,
-            },
-        )
-        .map_err(|e| match (e, window) {
-            // the method saw the window, not the image: say which
-            (
-                Error::Core(deblur_core::Error::KernelLargerThanImage { kernel, .. }),
-                Some([x, y, ww, wh]),
-            ) => Error::KernelLargerThanWindow {
-                kernel,
-                window: [x, y, ww, wh],
-                image: [h, w],
-            },
-            (e, _) => e,
-        })?;
+    let (out, start_kept) = run_starts(
+        &method,
+        request.starts,
+        observation,
+        &resources,
+        &mut Stages {
+            inner: observer,
+            index: 0,
+            runs,
+        },
+        |out: &SolveOutput| {
+            // the estimate's read-out of the window it saw, scored by its re-blur residual
+            let kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
+            let restored = tensor_to_array(
+                hyper_laplacian_deconv(
+                    array_to_tensor(&estimate_on, device),
+                    kernel.to_tensor(device),
+                    &request.final_deconv(noise_std),
+                )?,
+                0,
+            )?
+            .mapv(|v| v.clamp(0.0, 1.0));
+            reblur_residual(&estimate_on, &restored, &kernel, noise_std, device)
+        },
+    )
+    .map_err(|e| match (e, window) {
+        // the method saw the window, not the image: say which
+        (
+            Error::Core(deblur_core::Error::KernelLargerThanImage { kernel, .. }),
+            Some([x, y, ww, wh]),
+        ) => Error::KernelLargerThanWindow {
+            kernel,
+            window: [x, y, ww, wh],
+            image: [h, w],
+        },
+        (e, _) => e,
+    })?;
     let part = match &method {
         BlindMethod::Composed(c) => c.blur,
         BlindMethod::L0(_) => crate::method::BlurPart::UniformValid,
@@ -1120,7 +1170,82 @@ pub fn deblur_blind(
         final_prior,
         residual,
         final_lambda,
+        start_kept,
     })
+}
+
+/// Runs `method` on `observation` from `starts` seeds side by side (the request's seed, then the
+/// next ones; the first on this thread with `observer`, the others silent on their own threads)
+/// and returns the output with the lowest `score` (ties: the earlier seed), with that seed and
+/// the number of starts when several ran. A method that is not
+/// SelfDeblur (a DIP image model, the kernel MLP, a uniform blur), or `starts` ≤ 1, runs once
+/// as asked.
+///
+/// Each start seeds and builds its models under one lock and draws its input perturbation from
+/// its own generator, so the result does not depend on how the threads interleave.
+///
+/// # Errors
+/// The first error of any start, or of its score.
+pub fn run_starts(
+    method: &BlindMethod,
+    starts: usize,
+    observation: Tensor<4>,
+    resources: &Resources,
+    observer: &mut dyn Observer,
+    score: impl Fn(&SolveOutput) -> Result<f64> + Sync,
+) -> Result<(SolveOutput, Option<(u64, usize)>)> {
+    let seed = match method {
+        BlindMethod::Composed(c)
+            if starts > 1
+                && matches!(c.image, crate::method::ImagePart::Dip(_))
+                && matches!(c.kernel, crate::method::KernelPart::Mlp { .. })
+                && c.blur == crate::method::BlurPart::UniformValid =>
+        {
+            c.solver.seed
+        }
+        _ => return Ok((method.run(observation, resources, observer)?, None)),
+    };
+    let others: Vec<BlindMethod> = (1..starts as u64)
+        .map(|i| method.clone().with_seed(seed.wrapping_add(i)))
+        .collect();
+    let score = &score;
+    let scored = std::thread::scope(|scope| {
+        let handles: Vec<_> = others
+            .iter()
+            .map(|m| {
+                let observation = observation.clone();
+                scope.spawn(move || {
+                    let out = m.run(observation, resources, &mut crate::solver::Silent)?;
+                    let value = score(&out)?;
+                    Ok::<_, Error>((value, out))
+                })
+            })
+            .collect();
+        let first = method
+            .clone()
+            .with_seed(seed)
+            .run(observation.clone(), resources, observer)
+            .and_then(|out| Ok((score(&out)?, out)));
+        let mut all = vec![first];
+        for handle in handles {
+            all.push(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        all
+    });
+    let mut best: Option<(f64, u64, SolveOutput)> = None;
+    for (i, candidate) in scored.into_iter().enumerate() {
+        let (value, out) = candidate?;
+        // a NaN score never wins
+        if best.as_ref().is_none_or(|(b, _, _)| value < *b) {
+            best = Some((value, seed.wrapping_add(i as u64), out));
+        }
+    }
+    best.map(|(_, kept, out)| (out, Some((kept, starts))))
+        .ok_or_else(|| Error::setting("starts", "no estimate ran"))
 }
 
 /// RMS of `kernel ⋆ restored − observed` (both `[c, h, w]`) over the pixels whose whole blur lies
@@ -1340,6 +1465,27 @@ mod tests {
         let small = blurred.slice(s![.., ..100, ..100]).to_owned();
         let out = deblur_blind(&small, &request, Resources::none(), &device, &mut Silent).unwrap();
         assert_eq!(out.agreement, None);
+    }
+
+    #[test]
+    fn starts_out_of_range_are_refused_and_the_fast_preset_runs_two() {
+        let fast = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5));
+        assert_eq!(fast.starts, FAST_STARTS);
+        let quick = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Quick, 31, Some(5));
+        assert_eq!(quick.starts, 1);
+        for starts in [0, MAX_STARTS + 1] {
+            let err = BlindRequest {
+                starts,
+                ..fast.clone()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("starts") && err.contains(&starts.to_string()),
+                "{err}"
+            );
+        }
     }
 
     #[test]
