@@ -262,8 +262,8 @@ pub(crate) struct BlindOptionArgs {
     /// large kernels or noisy input draws nothing at random).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// DIP estimates run side by side from seeds --seed, --seed + 1, …, keeping the one whose
-    /// read-out explains the input best (lowest re-blur residual). Default: the preset's (fast:
+    /// DIP estimates run side by side from seeds --seed, --seed + 1, …, keeping the sharpest
+    /// read-out among those that explain the input (re-blur residual within twice the lowest). Default: the preset's (fast:
     /// 2, which on two cores costs little more time than one).
     #[arg(long)]
     starts: Option<usize>,

@@ -83,8 +83,8 @@ pub struct BlindOptions {
     /// A trained denoiser (`denoiser.bpk` from `deblur train denoiser`, its `.json` beside it)
     /// instead of the manifest's variant.
     pub denoiser_model: Option<PathBuf>,
-    /// DIP estimates run side by side from consecutive seeds, the one with the lowest re-blur
-    /// residual kept ([`BlindRequest::starts`]). Default (`None`): the preset's (fast: 2).
+    /// DIP estimates run side by side from consecutive seeds, the sharpest read-out among those
+    /// that explain the input kept ([`BlindRequest::starts`]). Default (`None`): the preset's (fast: 2).
     pub starts: Option<usize>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,

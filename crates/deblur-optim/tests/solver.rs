@@ -687,13 +687,19 @@ fn every_default_config_is_valid_and_is_the_reference_setting() {
 #[test]
 fn starts_side_by_side_keep_the_best_scored_seed_and_repeat_exactly() {
     use deblur_optim::pipeline::{BlindMethod, run_starts};
-    use deblur_optim::{Resources, SolveOutput};
+    use deblur_optim::{Resources, SolveOutput, StartScore};
     let device = Device::default();
     let (observation, _) = problem(&device);
     let _guard = rng_lock();
     let method = BlindMethod::from(small_selfdeblur(20)).with_seed(0);
-    // any function of the output can score; the final loss is at hand
-    let score = |out: &SolveOutput| Ok(f64::from(*out.losses.last().expect("losses")));
+    // any function of the output can score; the final loss as both parts keeps the lowest loss
+    let score = |out: &SolveOutput| {
+        let loss = f64::from(*out.losses.last().expect("losses"));
+        Ok(StartScore {
+            residual: loss,
+            sparsity: loss,
+        })
+    };
     let alone: Vec<SolveOutput> = (0..3)
         .map(|seed| {
             method
@@ -703,7 +709,7 @@ fn starts_side_by_side_keep_the_best_scored_seed_and_repeat_exactly() {
                 .unwrap()
         })
         .collect();
-    let scores: Vec<f64> = alone.iter().map(|o| score(o).unwrap()).collect();
+    let scores: Vec<f64> = alone.iter().map(|o| score(o).unwrap().residual).collect();
     // the seeds give different estimates, else the choice could not be seen
     assert!(
         scores[0] != scores[1] && scores[1] != scores[2],

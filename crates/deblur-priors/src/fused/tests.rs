@@ -18,6 +18,11 @@ fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
     Tensor::<D>::from_data(TensorData::new(values, shape), &device())
 }
 
+/// The values of a tensor, in row-major order.
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
 fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>()
 }
@@ -87,21 +92,9 @@ fn conv_weight_gradient_is_the_sum_of_input_windows() {
     let grads = conv2d_padded(x, w.clone(), b.clone(), 1, 0, false, true)
         .sum()
         .backward();
-    let gw: Vec<f32> = w
-        .grad(&grads)
-        .unwrap()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
+    let gw = values(w.grad(&grads).unwrap());
     assert_eq!(gw, vec![8.0, 12.0, 20.0, 24.0]);
-    let gb: Vec<f32> = b
-        .grad(&grads)
-        .unwrap()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
+    let gb = values(b.grad(&grads).unwrap());
     assert_eq!(gb, vec![4.0]);
 }
 
@@ -117,13 +110,7 @@ fn conv_input_gradient_counts_the_kernel_taps_over_each_pixel() {
     let grads = conv2d_padded(x.clone(), w, b, 1, 0, false, true)
         .sum()
         .backward();
-    let gx: Vec<f32> = x
-        .grad(&grads)
-        .unwrap()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
+    let gx = values(x.grad(&grads).unwrap());
     assert_eq!(gx, vec![1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 3.0, 7.0, 4.0]);
 }
 
@@ -176,11 +163,7 @@ fn bn_leaky_relu_hand_computed() {
     let x = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2., 3., 4.], [1, 1, 2, 2]), &d);
     let gamma = Tensor::<1>::from_data(TensorData::new(vec![2f32], [1]), &d);
     let beta = Tensor::<1>::from_data(TensorData::new(vec![1f32], [1]), &d);
-    let y: Vec<f32> = batch_norm_leaky_relu(x, gamma, beta, 0.0, 0.2, true)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
+    let y = values(batch_norm_leaky_relu(x, gamma, beta, 0.0, 0.2, true));
     let s = 1.25f32.sqrt();
     let expected = [
         0.2 * (-3.0 / s + 1.0),
@@ -232,11 +215,7 @@ fn upsampling_hand_computed() {
         TensorData::new(vec![1f32, 2.], [1, 1, 1, 2]),
         &Device::flex(),
     );
-    let y: Vec<f32> = upsample_bilinear2(x, true)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
+    let y = values(upsample_bilinear2(x, true));
     assert_eq!(y, vec![1.0, 1.25, 1.75, 2.0, 1.0, 1.25, 1.75, 2.0]);
 }
 
@@ -251,11 +230,7 @@ fn reflection_padding_hand_computed() {
     );
     let w = Tensor::<4>::ones([1, 1, 1, 1], &d);
     let b = Tensor::<1>::zeros([1], &d);
-    let y: Vec<f32> = conv2d_padded(x, w, b, 1, 1, true, true)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap();
+    let y = values(conv2d_padded(x, w, b, 1, 1, true, true));
     #[rustfmt::skip]
     let expected = vec![
         5., 4., 5., 6., 5.,
