@@ -263,8 +263,9 @@ pub(crate) struct BlindOptionArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// DIP estimates run side by side from seeds --seed, --seed + 1, …, keeping the sharpest
-    /// read-out among those that explain the input (re-blur residual within twice the lowest). Default: the preset's (fast:
-    /// 2, which on two cores costs little more time than one).
+    /// read-out among those that explain the input (re-blur residual within twice the lowest).
+    /// Two cost little more time than one on two cores. Default: 1 (on the Levin set the choice
+    /// kept collapsed kernels; see docs/benchmarks.md).
     #[arg(long)]
     starts: Option<usize>,
     /// Colour handling for RGB input.
@@ -1012,6 +1013,10 @@ pub struct BenchMethodArgs {
     /// kernel-space).
     #[arg(long)]
     pub(crate) space_model: Option<PathBuf>,
+    /// SelfDeblur estimates run side by side per case (as `deblur blind --starts`; default: the
+    /// preset's).
+    #[arg(long)]
+    pub(crate) starts: Option<usize>,
 }
 
 impl BenchMethodArgs {
@@ -1050,6 +1055,7 @@ impl BenchMethodArgs {
         Ok(BlindOptions {
             space_variant: self.space_variant.clone(),
             space_model: self.space_model.clone(),
+            starts: self.starts,
             ..options(
                 self.blind_method(),
                 self.image_prior,

@@ -84,7 +84,7 @@ pub struct BlindOptions {
     /// instead of the manifest's variant.
     pub denoiser_model: Option<PathBuf>,
     /// DIP estimates run side by side from consecutive seeds, the sharpest read-out among those
-    /// that explain the input kept ([`BlindRequest::starts`]). Default (`None`): the preset's (fast: 2).
+    /// that explain the input kept ([`BlindRequest::starts`]). Default (`None`): 1.
     pub starts: Option<usize>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,

@@ -239,9 +239,6 @@ impl Preset {
     }
 }
 
-/// DIP estimates of the fast preset ([`BlindRequest::starts`]).
-pub const FAST_STARTS: usize = 2;
-
 /// Most estimates [`BlindRequest::starts`] may ask for.
 pub const MAX_STARTS: usize = 16;
 
@@ -287,10 +284,12 @@ pub struct BlindRequest {
     /// DIP estimates run side by side from seeds `seed, seed + 1, …` (one thread each), each
     /// read out on the estimation window by the hyper-Laplacian step; of those whose re-blur
     /// residual is within [`STARTS_RESIDUAL_RATIO`] of the lowest, the one with the sharpest
-    /// read-out is kept ([`run_starts`], [`StartScore::choose`]). A single estimate leaves one of two cores
-    /// mostly idle (burn-flex's small operations do not scale to two threads), so a second start
-    /// costs little wall time there. Applies to SelfDeblur (a DIP image model and the kernel MLP
-    /// under a uniform blur); other methods run once. Default: 1 (the fast preset: 2).
+    /// read-out is kept ([`run_starts`], [`StartScore::choose`]). A single
+    /// estimate leaves one of two cores mostly idle (burn-flex's small operations do not scale
+    /// to two threads), so a second start costs little wall time there. Applies to SelfDeblur (a
+    /// DIP image model and the kernel MLP under a uniform blur); other methods run once.
+    /// Default: 1 for every preset: on the Levin set the rule kept estimates collapsed towards a
+    /// delta, whose read-out explains the observation well (docs/benchmarks.md).
     #[serde(default = "one")]
     pub starts: usize,
 }
@@ -629,11 +628,7 @@ impl BlindRequest {
             noise_aware: robust.then(NoiseAware::default),
             noise_std: None,
             final_prior: None,
-            starts: if preset == Preset::Fast {
-                FAST_STARTS
-            } else {
-                1
-            },
+            starts: 1,
         }
     }
 
@@ -1549,11 +1544,9 @@ mod tests {
     }
 
     #[test]
-    fn starts_out_of_range_are_refused_and_the_fast_preset_runs_two() {
+    fn starts_out_of_range_are_refused_and_the_presets_run_one() {
         let fast = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5));
-        assert_eq!(fast.starts, FAST_STARTS);
-        let quick = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Quick, 31, Some(5));
-        assert_eq!(quick.starts, 1);
+        assert_eq!(fast.starts, 1);
         for starts in [0, MAX_STARTS + 1] {
             let err = BlindRequest {
                 starts,
