@@ -262,12 +262,6 @@ pub(crate) struct BlindOptionArgs {
     /// large kernels or noisy input draws nothing at random).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// DIP estimates run side by side from seeds --seed, --seed + 1, …, keeping the sharpest
-    /// read-out among those that explain the input (re-blur residual within twice the lowest).
-    /// Two cost little more time than one on two cores. Default: 1 (on the Levin set the choice
-    /// kept collapsed kernels; see docs/benchmarks.md).
-    #[arg(long)]
-    starts: Option<usize>,
     /// Colour handling for RGB input.
     #[arg(long, value_enum, default_value = "y")]
     color: ColorArg,
@@ -301,7 +295,6 @@ impl BlindOptionArgs {
         let device = device_from_name(&self.device)?;
         let options = BlindOptions {
             seed: self.seed,
-            starts: self.starts,
             color: match self.color {
                 ColorArg::Y => ColorPath::Luma,
                 ColorArg::Rgb => ColorPath::Rgb,
@@ -650,13 +643,9 @@ pub fn blind(args: BlindArgs) -> CmdResult {
                 .unwrap_or_default()
         );
     }
-    let starts = result
-        .start_kept
-        .map(|(seed, n)| format!(", kept the best of {n} estimates run side by side: seed {seed}"))
-        .unwrap_or_default();
     let work = match result.losses.last() {
         Some(loss) => format!(
-            "{} iterations in {:.1} s, final loss {loss:.3e}{starts}",
+            "{} iterations in {:.1} s, final loss {loss:.3e}",
             result.losses.len(),
             result.seconds
         ),
@@ -1013,10 +1002,6 @@ pub struct BenchMethodArgs {
     /// kernel-space).
     #[arg(long)]
     pub(crate) space_model: Option<PathBuf>,
-    /// SelfDeblur estimates run side by side per case (as `deblur blind --starts`; default: the
-    /// preset's).
-    #[arg(long)]
-    pub(crate) starts: Option<usize>,
 }
 
 impl BenchMethodArgs {
@@ -1055,7 +1040,6 @@ impl BenchMethodArgs {
         Ok(BlindOptions {
             space_variant: self.space_variant.clone(),
             space_model: self.space_model.clone(),
-            starts: self.starts,
             ..options(
                 self.blind_method(),
                 self.image_prior,

@@ -83,9 +83,6 @@ pub struct BlindOptions {
     /// A trained denoiser (`denoiser.bpk` from `deblur train denoiser`, its `.json` beside it)
     /// instead of the manifest's variant.
     pub denoiser_model: Option<PathBuf>,
-    /// DIP estimates run side by side from consecutive seeds, the sharpest read-out among those
-    /// that explain the input kept ([`BlindRequest::starts`]). Default (`None`): 1.
-    pub starts: Option<usize>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,
 }
@@ -123,7 +120,6 @@ impl Default for BlindOptions {
             final_prior: None,
             denoiser_variant: "grey-v1".into(),
             denoiser_model: None,
-            starts: None,
         }
     }
 }
@@ -372,9 +368,6 @@ impl BlindOptions {
         }
         request.color = self.color;
         request.noise_std = self.noise_std;
-        if let Some(starts) = self.starts {
-            request.starts = starts;
-        }
         request.final_prior = self.final_prior.map(|kind| match kind {
             FinalPriorKind::PlugAndPlay => FinalPrior::PlugAndPlay(PnpConfig::blind()),
             FinalPriorKind::HyperLaplacian => FinalPrior::HyperLaplacian,

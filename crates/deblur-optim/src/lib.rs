@@ -33,8 +33,8 @@ pub use nonuniform::{
 };
 pub use pipeline::{
     BlindMethod, BlindRequest, BlindResult, ColorPath, Confident, CropChoice, FinalPnp, FinalPrior,
-    FinalPriorUsed, ImagePrior, MethodKind, NoiseAware, Preset, Robust, STARTS_RESIDUAL_RATIO,
-    StartScore, deblur_blind, final_pnp_step, reblur_residual, run_starts,
+    FinalPriorUsed, ImagePrior, MethodKind, NoiseAware, Preset, Robust, deblur_blind,
+    final_pnp_step, reblur_residual,
 };
 pub use pnp::{PnpConfig, pnp_deconv};
 pub use selfdeblur::SelfDeblurConfig;

@@ -17,9 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::dip_blind::{DipImageConfig, check_observation};
 use crate::glkm::{GeneratorStart, GlkmModels, KernelStart, LatentPhaseConfig};
 use crate::models::{DipImage, ImageModel, KernelModel, MlpKernel};
-use crate::solver::{
-    BlurModel, Observer, SolveOutput, SolverConfig, Terms, solve, solve_with, with_device_seed,
-};
+use crate::solver::{BlurModel, Observer, SolveOutput, SolverConfig, Terms, solve, solve_with};
 use crate::space::{CodeDip, CodeGenerator, CodeKernel, CodeStart, SpaceBlur};
 use crate::vdip::{VdipImageConfig, VdipObjective, VdipVariant};
 use crate::{Error, Result};
@@ -540,19 +538,16 @@ impl ComposedMethod {
     ) -> Result<SolveOutput> {
         let [_, c, h, w] = observation.dims();
         let device = observation.device().autodiff();
+        device.seed(self.solver.seed);
         let latent = self.blur.latent_size([h, w], kernel_size);
         if self.blur == BlurPart::KernelSpace {
             crate::space::check_space_input(space_model(resources)?, c, [h, w])?;
         }
-        // the models' initial weights come from the process-wide RNG, seeded and held here
-        let (blur, mut image, mut kernel) = with_device_seed(&device, self.solver.seed, || {
-            let blur = self.blur.build(latent, kernel_size, resources, &device)?;
-            let image = self
-                .image
-                .build(c, latent, kernel_size, &self.solver, &device);
-            let kernel = prepared.build(resources, &device)?;
-            Ok::<_, Error>((blur, image, kernel))
-        })?;
+        let blur = self.blur.build(latent, kernel_size, resources, &device)?;
+        let mut image = self
+            .image
+            .build(c, latent, kernel_size, &self.solver, &device);
+        let mut kernel = prepared.build(resources, &device)?;
         let observation = observation.autodiff();
         match self
             .image

@@ -2,13 +2,10 @@
 //! parameters and its Adam optimiser, so a solver can combine any image model with any kernel
 //! model (the GLKM kernel prior and the encoded-space models plug in the same way).
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Gradients, Tensor};
 use deblur_priors::{Dip, DipConfig, KernelMlp, KernelMlpConfig};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
 
 /// Produces the latent sharp image from its parameters.
 pub trait ImageModel {
@@ -42,19 +39,6 @@ pub trait KernelModel {
     }
 }
 
-/// Draws every parameter of `module` now: burn initialises a parameter lazily, at its first use,
-/// from the process-wide RNG, so a model built under [`crate::solver::with_device_seed`] must draw
-/// its weights there, not in a forward pass that another thread's draws may interleave with.
-pub(crate) fn materialize<M: Module>(module: &M) {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    module.visit(&mut Touch);
-}
-
 pub(crate) fn adam() -> ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
@@ -79,13 +63,7 @@ pub struct DipImage {
     reg_noise_std: f64,
     optim: ModuleOptimizer,
     last: Option<Tensor<4>>,
-    /// The perturbation's own generator (seeded from the input's seed), so that estimates run
-    /// side by side in one process draw reproducible streams ([`crate::BlindRequest::starts`]).
-    rng: StdRng,
 }
-
-/// Offset of the perturbation's seed from the input noise's (two streams from one seed).
-const PERTURBATION_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl DipImage {
     /// A network from `config` on an autodiff `device`, with input noise of `size` from `seed`.
@@ -97,7 +75,6 @@ impl DipImage {
         device: &Device,
     ) -> Self {
         let net = config.init(device);
-        materialize(&net);
         let input = net.input_noise(size, seed, device);
         DipImage {
             net,
@@ -105,7 +82,6 @@ impl DipImage {
             reg_noise_std,
             optim: adam(),
             last: None,
-            rng: StdRng::seed_from_u64(seed.wrapping_add(PERTURBATION_STREAM)),
         }
     }
 
@@ -118,13 +94,11 @@ impl DipImage {
 impl ImageModel for DipImage {
     fn forward(&mut self, _step: usize) -> Tensor<4> {
         let input = if self.reg_noise_std > 0.0 {
-            let dims = self.input.dims();
-            let std = self.reg_noise_std as f32;
-            let rng = &mut self.rng;
-            let values: Vec<f32> = (0..dims.iter().product::<usize>())
-                .map(|_| rng.sample::<f32, _>(StandardNormal) * std)
-                .collect();
-            let noise = Tensor::from_data(TensorData::new(values, dims), &self.input.device());
+            let noise = Tensor::random(
+                self.input.shape(),
+                Distribution::Normal(0.0, self.reg_noise_std),
+                &self.input.device(),
+            );
             self.input.clone() + noise
         } else {
             self.input.clone()
@@ -196,7 +170,6 @@ impl MlpKernel {
     /// An MLP for kernels of `size` with its fixed input drawn from `seed`.
     pub fn new(config: &KernelMlpConfig, seed: u64, device: &Device) -> Self {
         let net = config.init(device);
-        materialize(&net);
         let input = net.input_noise(seed, device);
         MlpKernel {
             net,

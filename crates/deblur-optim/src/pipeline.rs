@@ -239,9 +239,6 @@ impl Preset {
     }
 }
 
-/// Most estimates [`BlindRequest::starts`] may ask for.
-pub const MAX_STARTS: usize = 16;
-
 /// Code learning rate of the kernel-space method's fast and quick presets.
 pub const SPACE_FAST_CODE_LR: f64 = 5e-3;
 
@@ -281,21 +278,6 @@ pub struct BlindRequest {
     /// estimator, hyper-Laplacian otherwise.
     #[serde(default)]
     pub final_prior: Option<FinalPrior>,
-    /// DIP estimates run side by side from seeds `seed, seed + 1, …` (one thread each), each
-    /// read out on the estimation window by the hyper-Laplacian step; of those whose re-blur
-    /// residual is within [`STARTS_RESIDUAL_RATIO`] of the lowest, the one with the sharpest
-    /// read-out is kept ([`run_starts`], [`StartScore::choose`]). A single
-    /// estimate leaves one of two cores mostly idle (burn-flex's small operations do not scale
-    /// to two threads), so a second start costs little wall time there. Applies to SelfDeblur (a
-    /// DIP image model and the kernel MLP under a uniform blur); other methods run once.
-    /// Default: 1 for every preset: on the Levin set the rule kept estimates collapsed towards a
-    /// delta, whose read-out explains the observation well (docs/benchmarks.md).
-    #[serde(default = "one")]
-    pub starts: usize,
-}
-
-fn one() -> usize {
-    1
 }
 
 /// The image prior of the final non-blind deconvolution.
@@ -628,7 +610,6 @@ impl BlindRequest {
             noise_aware: robust.then(NoiseAware::default),
             noise_std: None,
             final_prior: None,
-            starts: 1,
         }
     }
 
@@ -664,15 +645,6 @@ impl BlindRequest {
     /// [`Error::InvalidSetting`] naming the setting that is out of range.
     pub fn validate(&self) -> Result<()> {
         self.method.validate()?;
-        if !(1..=MAX_STARTS).contains(&self.starts) {
-            return Err(Error::setting(
-                "starts",
-                format!(
-                    "{} estimates asked for; give 1 to {MAX_STARTS} (each start is one more DIP run)",
-                    self.starts
-                ),
-            ));
-        }
         match self.crop {
             CropChoice::Auto { side: 0 } => {
                 return Err(Error::setting("window side", "must be at least 1"));
@@ -795,9 +767,6 @@ pub struct BlindResult {
     pub residual: Option<f64>,
     /// λ of the plug-and-play pass whose result was returned (`None`: no plug-and-play step).
     pub final_lambda: Option<f64>,
-    /// Where several estimates ran side by side ([`BlindRequest::starts`]): the seed of the one
-    /// kept (`--seed` with one start reproduces it) and how many ran.
-    pub start_kept: Option<(u64, usize)>,
 }
 
 /// Which final step ran ([`BlindResult::final_prior`]).
@@ -972,52 +941,28 @@ pub fn deblur_blind(
         None
     };
     let runs = if halves.is_some() { 3 } else { 1 };
-    let (out, start_kept) = run_starts(
-        &method,
-        request.starts,
-        observation,
-        &resources,
-        &mut Stages {
-            inner: observer,
-            index: 0,
-            runs,
-        },
-        |out: &SolveOutput| {
-            // the estimate's read-out of the window it saw: how well it explains the window,
-            // and how sharp it is
-            let kernel = Kernel::from_tensor(out.kernel.clone().to_device(device))?;
-            let restored = tensor_to_array(
-                hyper_laplacian_deconv(
-                    array_to_tensor(&estimate_on, device),
-                    kernel.to_tensor(device),
-                    &request.final_deconv(noise_std),
-                )?,
-                0,
-            )?
-            .mapv(|v| v.clamp(0.0, 1.0));
-            let border = (kernel.size()[0] / 2).max(15);
-            Ok(StartScore {
-                residual: reblur_residual(&estimate_on, &restored, &kernel, noise_std, device)?,
-                sparsity: deblur_metrics::gradient_sparsity(
-                    restored.index_axis(Axis(0), 0),
-                    border,
-                )
-                .unwrap_or(f64::INFINITY),
-            })
-        },
-    )
-    .map_err(|e| match (e, window) {
-        // the method saw the window, not the image: say which
-        (
-            Error::Core(deblur_core::Error::KernelLargerThanImage { kernel, .. }),
-            Some([x, y, ww, wh]),
-        ) => Error::KernelLargerThanWindow {
-            kernel,
-            window: [x, y, ww, wh],
-            image: [h, w],
-        },
-        (e, _) => e,
-    })?;
+    let out = method
+        .run(
+            observation,
+            &resources,
+            &mut Stages {
+                inner: observer,
+                index: 0,
+                runs,
+            },
+        )
+        .map_err(|e| match (e, window) {
+            // the method saw the window, not the image: say which
+            (
+                Error::Core(deblur_core::Error::KernelLargerThanImage { kernel, .. }),
+                Some([x, y, ww, wh]),
+            ) => Error::KernelLargerThanWindow {
+                kernel,
+                window: [x, y, ww, wh],
+                image: [h, w],
+            },
+            (e, _) => e,
+        })?;
     let part = match &method {
         BlindMethod::Composed(c) => c.blur,
         BlindMethod::L0(_) => crate::method::BlurPart::UniformValid,
@@ -1175,127 +1120,7 @@ pub fn deblur_blind(
         final_prior,
         residual,
         final_lambda,
-        start_kept,
     })
-}
-
-/// Runs `method` on `observation` from `starts` seeds side by side (the request's seed, then the
-/// next ones; the first on this thread with `observer`, the others silent on their own threads)
-/// and returns the output [`StartScore::choose`] prefers (ties: the earlier seed), with that seed
-/// and the number of starts when several ran. A method that is not
-/// SelfDeblur (a DIP image model, the kernel MLP, a uniform blur), or `starts` ≤ 1, runs once
-/// as asked.
-///
-/// Each start seeds and builds its models under one lock and draws its input perturbation from
-/// its own generator, so the result does not depend on how the threads interleave.
-///
-/// # Errors
-/// The first error of any start, or of its score.
-pub fn run_starts(
-    method: &BlindMethod,
-    starts: usize,
-    observation: Tensor<4>,
-    resources: &Resources,
-    observer: &mut dyn Observer,
-    score: impl Fn(&SolveOutput) -> Result<StartScore> + Sync,
-) -> Result<(SolveOutput, Option<(u64, usize)>)> {
-    let seed = match method {
-        BlindMethod::Composed(c)
-            if starts > 1
-                && matches!(c.image, crate::method::ImagePart::Dip(_))
-                && matches!(c.kernel, crate::method::KernelPart::Mlp { .. })
-                && c.blur == crate::method::BlurPart::UniformValid =>
-        {
-            c.solver.seed
-        }
-        _ => return Ok((method.run(observation, resources, observer)?, None)),
-    };
-    let others: Vec<BlindMethod> = (1..starts as u64)
-        .map(|i| method.clone().with_seed(seed.wrapping_add(i)))
-        .collect();
-    let score = &score;
-    let scored = std::thread::scope(|scope| {
-        let handles: Vec<_> = others
-            .iter()
-            .map(|m| {
-                let observation = observation.clone();
-                scope.spawn(move || {
-                    let out = m.run(observation, resources, &mut crate::solver::Silent)?;
-                    let value = score(&out)?;
-                    Ok::<_, Error>((value, out))
-                })
-            })
-            .collect();
-        let first = method
-            .clone()
-            .with_seed(seed)
-            .run(observation.clone(), resources, observer)
-            .and_then(|out| Ok((score(&out)?, out)));
-        let mut all = vec![first];
-        for handle in handles {
-            all.push(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        all
-    });
-    let scored = scored.into_iter().collect::<Result<Vec<_>>>()?;
-    let scores: Vec<StartScore> = scored.iter().map(|(s, _)| *s).collect();
-    let kept = StartScore::choose(&scores)
-        .ok_or_else(|| Error::setting("starts", "no estimate explains the observation"))?;
-    let out = scored
-        .into_iter()
-        .nth(kept)
-        .map(|(_, out)| out)
-        .expect("the chosen index is a candidate's");
-    Ok((out, Some((seed.wrapping_add(kept as u64), starts))))
-}
-
-/// Most re-blur residual, as a multiple of the lowest among the starts, that a start may leave
-/// and still be kept for its sharper read-out ([`StartScore::choose`]). On the Levin-like screening
-/// set (`docs/benchmarks.md`) any ratio from 1.3 to 3 kept 28.45–28.52 dB against 28.55 dB for the
-/// lowest residual alone; the lowest residual alone also keeps kernels collapsed towards a delta,
-/// whose nearly unchanged read-out explains the observation best (Levin et al. 2009).
-pub const STARTS_RESIDUAL_RATIO: f64 = 2.0;
-
-/// How [`run_starts`] judges one start: its read-out's re-blur residual ([`reblur_residual`]) and
-/// gradient sparsity ([`deblur_metrics::gradient_sparsity`], lower is sharper).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StartScore {
-    /// Re-blur residual, in noise levels.
-    pub residual: f64,
-    /// Normalised gradient sparsity `‖∇x‖₁ / ‖∇x‖₂` (scaled): lower is sharper.
-    pub sparsity: f64,
-}
-
-impl StartScore {
-    /// The index of the start to keep: among those whose residual is at most
-    /// [`STARTS_RESIDUAL_RATIO`] times the lowest, the one with the sharpest read-out (the
-    /// earliest on ties). `None` when no residual is a number.
-    pub fn choose(scores: &[StartScore]) -> Option<usize> {
-        let lowest = scores
-            .iter()
-            .map(|s| s.residual)
-            .filter(|r| !r.is_nan())
-            .min_by(f64::total_cmp)?;
-        let mut kept: Option<usize> = None;
-        for (i, s) in scores.iter().enumerate() {
-            let admissible = s.residual <= lowest * STARTS_RESIDUAL_RATIO;
-            let sparsity = |s: &StartScore| {
-                if s.sparsity.is_nan() {
-                    f64::INFINITY
-                } else {
-                    s.sparsity
-                }
-            };
-            if admissible && kept.is_none_or(|k| sparsity(s) < sparsity(&scores[k])) {
-                kept = Some(i);
-            }
-        }
-        kept
-    }
 }
 
 /// RMS of `kernel ⋆ restored − observed` (both `[c, h, w]`) over the pixels whose whole blur lies
@@ -1515,51 +1340,6 @@ mod tests {
         let small = blurred.slice(s![.., ..100, ..100]).to_owned();
         let out = deblur_blind(&small, &request, Resources::none(), &device, &mut Silent).unwrap();
         assert_eq!(out.agreement, None);
-    }
-
-    #[test]
-    fn the_sharpest_start_among_those_that_explain_the_input_is_kept() {
-        let s = |residual, sparsity| StartScore { residual, sparsity };
-        // 1.5 is within twice the lowest residual and sharper; 3.0 is sharper still but not
-        assert_eq!(
-            StartScore::choose(&[s(1.0, 0.5), s(1.5, 0.4), s(3.0, 0.1)]),
-            Some(1)
-        );
-        // a collapsed kernel explains the input best but reads out blurred: the other is kept
-        assert_eq!(StartScore::choose(&[s(0.7, 0.55), s(1.2, 0.45)]), Some(1));
-        // a diverged start (residual far above) is never kept, however sparse
-        assert_eq!(StartScore::choose(&[s(8.9, 0.41), s(1.15, 0.46)]), Some(1));
-        // ties go to the earlier seed; NaN residuals are never kept, NaN sparsity ranks last
-        assert_eq!(StartScore::choose(&[s(1.0, 0.5), s(1.0, 0.5)]), Some(0));
-        assert_eq!(
-            StartScore::choose(&[s(f64::NAN, 0.1), s(1.0, 0.5)]),
-            Some(1)
-        );
-        assert_eq!(
-            StartScore::choose(&[s(1.0, f64::NAN), s(1.1, 0.9)]),
-            Some(1)
-        );
-        assert_eq!(StartScore::choose(&[s(f64::NAN, 0.1)]), None);
-        assert_eq!(StartScore::choose(&[]), None);
-    }
-
-    #[test]
-    fn starts_out_of_range_are_refused_and_the_presets_run_one() {
-        let fast = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, Some(5));
-        assert_eq!(fast.starts, 1);
-        for starts in [0, MAX_STARTS + 1] {
-            let err = BlindRequest {
-                starts,
-                ..fast.clone()
-            }
-            .validate()
-            .unwrap_err()
-            .to_string();
-            assert!(
-                err.contains("starts") && err.contains(&starts.to_string()),
-                "{err}"
-            );
-        }
     }
 
     #[test]

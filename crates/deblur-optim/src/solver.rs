@@ -4,7 +4,6 @@
 //! (+ penalties), backward, then an Adam step of each model with its own scheduled learning rate
 //! (jointly, or alternating). A preset is just a choice of models and a [`SolverConfig`].
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Tensor;
@@ -16,22 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::models::{ImageModel, KernelModel};
 use crate::schedule::{DataTerm, LossSchedule, MultiStepLr, scale_step};
 use crate::{Error, Result};
-
-/// Held while burn's process-wide RNG is seeded and drawn from ([`with_device_seed`]).
-static DEVICE_RNG: Mutex<()> = Mutex::new(());
-
-/// Runs `f` with burn's process-wide RNG seeded with `seed` and held: model initialisation
-/// draws from that one generator, so estimates run side by side in one process
-/// ([`crate::BlindRequest::starts`]) must not interleave their seeding and their draws.
-pub(crate) fn with_device_seed<R>(
-    device: &burn::tensor::Device,
-    seed: u64,
-    f: impl FnOnce() -> R,
-) -> R {
-    let _held = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    f()
-}
 
 /// The data term: how far a predicted observation is from the observed one. The built-in
 /// [`LossSchedule`] (MSE, then 1 − SSIM) is one; a method may bring its own (e.g. a robust or
@@ -444,7 +427,7 @@ pub fn solve_with(
 ) -> Result<SolveOutput> {
     config.validate()?;
     let observation = observation.autodiff().detach();
-    with_device_seed(&observation.device(), config.seed, || ());
+    observation.device().seed(config.seed);
     let start = Instant::now();
     // reserve for the common run lengths only: the count is user input
     let mut losses = Vec::with_capacity(config.iterations.min(1 << 16));

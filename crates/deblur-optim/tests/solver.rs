@@ -114,7 +114,6 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         noise_aware: None,
         noise_std: None,
         final_prior: None,
-        starts: 1,
     };
     let _guard = rng_lock();
     let a = deblur_blind(
@@ -318,7 +317,6 @@ fn large_images_estimate_on_the_most_textured_window() {
         noise_aware: None,
         noise_std: None,
         final_prior: None,
-        starts: 1,
     };
     let _guard = rng_lock();
     let result = deblur_blind(
@@ -682,55 +680,4 @@ fn every_default_config_is_valid_and_is_the_reference_setting() {
         deblur_models::GanTrainConfig::default(),
         deblur_models::GanTrainConfig::reference(31)
     );
-}
-
-#[test]
-fn starts_side_by_side_keep_the_best_scored_seed_and_repeat_exactly() {
-    use deblur_optim::pipeline::{BlindMethod, run_starts};
-    use deblur_optim::{Resources, SolveOutput, StartScore};
-    let device = Device::default();
-    let (observation, _) = problem(&device);
-    let _guard = rng_lock();
-    let method = BlindMethod::from(small_selfdeblur(20)).with_seed(0);
-    // any function of the output can score; the final loss as both parts keeps the lowest loss
-    let score = |out: &SolveOutput| {
-        let loss = f64::from(*out.losses.last().expect("losses"));
-        Ok(StartScore {
-            residual: loss,
-            sparsity: loss,
-        })
-    };
-    let alone: Vec<SolveOutput> = (0..3)
-        .map(|seed| {
-            method
-                .clone()
-                .with_seed(seed)
-                .run(observation.clone(), &Resources::none(), &mut Silent)
-                .unwrap()
-        })
-        .collect();
-    let scores: Vec<f64> = alone.iter().map(|o| score(o).unwrap().residual).collect();
-    // the seeds give different estimates, else the choice could not be seen
-    assert!(
-        scores[0] != scores[1] && scores[1] != scores[2],
-        "{scores:?}"
-    );
-    let best = (0..3)
-        .min_by(|&a, &b| scores[a].total_cmp(&scores[b]))
-        .unwrap();
-    for _ in 0..2 {
-        let (out, kept) = run_starts(
-            &method,
-            3,
-            observation.clone(),
-            &Resources::none(),
-            &mut Silent,
-            score,
-        )
-        .unwrap();
-        assert_eq!(kept, Some((best as u64, 3)));
-        // the same numbers as that seed run alone: side by side changes nothing
-        assert_eq!(out.losses, alone[best].losses);
-        assert_eq!(host(out.kernel), host(alone[best].kernel.clone()));
-    }
 }
