@@ -293,3 +293,37 @@ pub fn true_kernel_result(
     let score = kernel_result(item, oriented.kernel.to_tensor(device), nonblind, device)?;
     Ok((oriented, score))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deblur_core::{BitDepth, save_image};
+    use ndarray::{Array3, array};
+
+    #[test]
+    fn a_screening_folder_may_store_its_kernels_as_npy() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("gt")).unwrap();
+        let image = Array3::from_shape_fn((1, 20, 20), |(_, y, x)| ((x + y) % 7) as f32 / 7.0);
+        save_image(
+            dir.path().join("im1_kernel2_img.png"),
+            &image,
+            BitDepth::Eight,
+        )
+        .unwrap();
+        save_image(dir.path().join("gt/im1.png"), &image, BitDepth::Eight).unwrap();
+        let kernel =
+            Kernel::new(array![[0.0, 1.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]).unwrap();
+        kernel.save_npy(dir.path().join("gt/kernel2.npy")).unwrap();
+        let only = ["im1_kernel2".to_string()];
+        let items = load_levin(dir.path(), Some(&only)).unwrap();
+        assert_eq!(items.len(), 1);
+        // the stored kernel, normalised to sum 1: 1/4 and 3/4
+        assert_eq!(items[0].true_kernel.values()[[0, 1]], 0.25);
+        assert_eq!(items[0].true_kernel.values()[[1, 1]], 0.75);
+        // without either file the error names the PNG of the Levin set's own layout
+        std::fs::remove_file(dir.path().join("gt/kernel2.npy")).unwrap();
+        let err = load_levin(dir.path(), Some(&only)).unwrap_err().to_string();
+        assert!(err.contains("kernel2.png"), "{err}");
+    }
+}

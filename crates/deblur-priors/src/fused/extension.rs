@@ -19,8 +19,7 @@ use deblur_core::pad::{pad_planes, pad_planes_adjoint};
 
 use super::flex_kernels::{
     batch_stats, bn_lrelu_backward, bn_lrelu_forward, channel_sums, contiguous_f32,
-    conv2d_input_grad, conv2d_weight_grad, dims4, from_vec, upsample2_planes,
-    upsample2_planes_adjoint,
+    conv2d_weight_grad, dims4, from_vec, upsample2_planes, upsample2_planes_adjoint,
 };
 
 /// Fused DIP operations (see the parent module).
@@ -170,8 +169,12 @@ impl Backward<Flex, 3> for ConvBackward {
         let (x, weight, stride, pad, reflect) = ops.state;
         let kernel = dims4(&weight)[2];
         if let Some(node) = node_x {
-            let [_, _, xh, xw] = dims4(&x);
-            let gx = conv2d_input_grad(&weight, &grad, [xh, xw], stride);
+            let gx = Flex::conv2d_x_backward(
+                x.clone(),
+                weight.clone(),
+                grad.clone(),
+                conv_options(stride),
+            );
             let gx = if pad == 0 {
                 gx
             } else {

@@ -85,71 +85,6 @@ pub(crate) fn conv2d_weight_grad(
         .reshape(vec![co, ci, kernel, kernel].into())
 }
 
-/// Elements of one column tile of [`conv2d_input_grad`] (1 MB of `f32`): the GEMM writes it and
-/// the scatter reads it back while it is still in cache.
-const COL2IM_TILE_ELEMS: usize = 1 << 18;
-
-/// Gradient of an unpadded convolution with respect to its input: for each band of output rows,
-/// one GEMM `Wᵀ · G` (`[ci·k·k, co] · [co, band·wo]`) and its col2im scatter-add (burn-flex's
-/// transposed convolution, which this replaces, runs scalar loops).
-///
-/// `weight`: `[co, ci, k, k]`, `grad`: `[n, co, ho, wo]`, `input_hw`: the input's `[h, w]`;
-/// returns `[n, ci, h, w]` with `gx[c, oy·s + ky, ox·s + kx] = Σ w[o, c, ky, kx] g[o, oy, ox]`
-/// summed over `o` and every `(oy, ox, ky, kx)` that lands there.
-pub(crate) fn conv2d_input_grad(
-    weight: &FlexTensor,
-    grad: &FlexTensor,
-    input_hw: [usize; 2],
-    stride: usize,
-) -> FlexTensor {
-    let weight = contiguous_f32(weight);
-    let grad = contiguous_f32(grad);
-    let [co, ci, kernel, _] = dims4(&weight);
-    let [n, _, ho, wo] = dims4(&grad);
-    let [h, w] = input_hw;
-    let rows = ci * kernel * kernel;
-    let band = (COL2IM_TILE_ELEMS / (rows * wo).max(1)).clamp(1, ho);
-    let wt = weight.reshape(vec![co, rows].into()).transpose(0, 1);
-    let g2 = grad.reshape(vec![n * co, ho * wo].into());
-    let mut out = vec![0f32; n * ci * h * w];
-    for (b, image) in out.chunks_mut(ci * h * w).enumerate() {
-        let mut oy0 = 0;
-        while oy0 < ho {
-            let th = band.min(ho - oy0);
-            let len = th * wo;
-            let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, len);
-            let cols = contiguous_f32(&Flex::float_matmul(wt.clone(), g_band));
-            let cs = slice(&cols);
-            image
-                .par_chunks_mut(h * w)
-                .enumerate()
-                .for_each(|(c, plane)| {
-                    for ky in 0..kernel {
-                        for kx in 0..kernel {
-                            let r = (c * kernel + ky) * kernel + kx;
-                            let row = &cs[r * len..(r + 1) * len];
-                            for (t, src) in row.chunks_exact(wo).enumerate() {
-                                let iy = (oy0 + t) * stride + ky;
-                                let dst = &mut plane[iy * w..(iy + 1) * w];
-                                if stride == 1 {
-                                    for (d, &s) in dst[kx..kx + wo].iter_mut().zip(src) {
-                                        *d += s;
-                                    }
-                                } else {
-                                    for (d, &s) in dst[kx..].iter_mut().step_by(stride).zip(src) {
-                                        *d += s;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                });
-            oy0 += th;
-        }
-    }
-    from_vec(out, &[n, ci, h, w])
-}
-
 /// Sum of `grad` `[n, c, h, w]` over everything but the channel axis: the bias gradient.
 pub(crate) fn channel_sums(grad: &FlexTensor) -> FlexTensor {
     let grad = contiguous_f32(grad);
@@ -309,13 +244,14 @@ pub(crate) fn bn_lrelu_backward(
         .zip(xs.par_chunks(hw).zip(gz.par_chunks(hw)))
         .enumerate()
         .for_each(|(plane, (d, (x, g)))| {
-            let grad_y = grad_y;
+            // a copy of the closure on this stack frame: its slope is then read from a register
+            let local = grad_y;
             let ch = plane % c;
             let k = constants(ch);
             let scale = gamma[ch] * inv_std[ch];
             let (mg, mgx) = (d_beta[ch] / count, d_gamma[ch] / count);
             for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
-                let (g, xh) = grad_y(x, g, k);
+                let (g, xh) = local(x, g, k);
                 *d = scale * (g - mg - xh * mgx);
             }
         });
