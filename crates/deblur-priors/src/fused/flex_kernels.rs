@@ -120,7 +120,7 @@ fn leaky(y: f32, slope: f32) -> f32 {
 /// both sums in f64 (blocks of [`BLOCK`] summed in f32 over [`LANES`] lanes). `f` must be a
 /// branch-free closure over copied constants for the lane loop to vectorise.
 #[inline(always)]
-fn lane_sums2(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32) + Copy) -> (f64, f64) {
+fn lane_sums2(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
     debug_assert_eq!(xs.len(), ys.len());
     let (mut t0, mut t1) = (0f64, 0f64);
     for (xb, yb) in xs.chunks(BLOCK).zip(ys.chunks(BLOCK)) {
@@ -187,6 +187,7 @@ pub(crate) fn bn_lrelu_forward(
         .enumerate()
         .for_each(|(plane, (o, x))| {
             let ch = plane % c;
+            // slope copied into this frame, like the constants: read from a register in the loop
             let (scale, slope) = (gamma[ch] * inv_std[ch], slope);
             let shift = beta[ch] - mean[ch] * scale;
             for (o, &x) in o.iter_mut().zip(x) {

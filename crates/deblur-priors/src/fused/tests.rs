@@ -18,7 +18,8 @@ fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
     Tensor::<D>::from_data(TensorData::new(values, shape), &device())
 }
 
-/// The values of a tensor, in row-major order.
+/// The values of a tensor, in row-major order (`deblur_testkit::host` does the same, but the
+/// test kit depends on this crate through `deblur-models`).
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec().unwrap()
 }
