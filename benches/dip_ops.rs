@@ -4,12 +4,15 @@
 //! (scale 0 of the Levin working size, 281²) and the fast preset's network (16 channels, 154²).
 //! The breakdown in `docs/performance.md` comes from this bench.
 //!
-//! Run with: `cargo bench --bench dip_ops` (add `-- paper` or `-- fast` to filter).
+//! Also the plug-and-play denoiser's inference (`-- denoiser`).
+//!
+//! Run with: `cargo bench --bench dip_ops` (add `-- paper`, `-- fast` or `-- denoiser` to filter).
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use deblur::core::burn::tensor::{Device, Distribution, Tensor};
+use deblur::priors::DenoiserConfig;
 use deblur::priors::fused::{batch_norm_leaky_relu, conv2d_padded, upsample_bilinear2};
 
 /// An operation's name, its input, the weights of its output in the loss, and the operation.
@@ -90,5 +93,31 @@ fn bench_ops(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_ops);
+/// Inference (no autodiff): the plug-and-play denoiser's hidden 3×3 convolution (48 channels,
+/// half of a 512² window) fused and plain, and the whole denoiser on a 512² window.
+fn bench_inference(c: &mut Criterion) {
+    let device = Device::default();
+    let mut group = c.benchmark_group("priors/denoiser");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let x = random([1, 48, 256, 256], &device);
+    let w = random([48, 48, 3, 3], &device);
+    let b = random([48], &device);
+    for fused in [true, false] {
+        let mode = if fused { "fused" } else { "plain" };
+        group.bench_function(format!("conv3x3-reflect-{mode}/48-48-256"), |bench| {
+            bench.iter(|| conv2d_padded(x.clone(), w.clone(), b.clone(), 1, 1, true, fused))
+        });
+    }
+    let net = DenoiserConfig::new().init(&device);
+    let image = random([1, 1, 512, 512], &device);
+    group.bench_function("forward/512", |bench| {
+        bench.iter(|| net.forward(image.clone(), &[0.05]))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_ops, bench_inference);
 criterion_main!(benches);

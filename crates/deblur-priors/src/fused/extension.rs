@@ -18,7 +18,7 @@ use deblur_core::flex_ext::record;
 use deblur_core::pad::{pad_planes, pad_planes_adjoint};
 
 use super::flex_kernels::{
-    batch_stats, bn_lrelu_backward, bn_lrelu_forward, channel_sums, contiguous_f32,
+    batch_stats, bn_lrelu_backward, bn_lrelu_forward, channel_sums, contiguous_f32, conv2d_forward,
     conv2d_weight_grad, dims4, from_vec, upsample2_planes, upsample2_planes_adjoint,
 };
 
@@ -124,8 +124,7 @@ impl DipOps for Flex {
         pad: usize,
         reflect: bool,
     ) -> FloatTensor<Self> {
-        let x = padded(x, pad, reflect);
-        Flex::conv2d(x, weight, Some(bias), conv_options(stride))
+        conv2d_forward(&padded(x, pad, reflect), &weight, &bias, stride)
     }
 
     fn dip_upsample2(x: FloatTensor<Self>) -> FloatTensor<Self> {

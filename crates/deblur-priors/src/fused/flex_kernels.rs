@@ -12,6 +12,10 @@ use rayon::prelude::*;
 /// to stay in memory for the 128-channel reference network at any image size.
 const IM2COL_TILE_ELEMS: usize = 1 << 22;
 
+/// Elements of one im2col band of the inference convolution (4 MB of `f32`): measured on the
+/// denoiser's 48-channel layer at 256², 2²⁰ to 2²¹ ran alike and 2¹⁸ or 2²² slower.
+const FORWARD_TILE_ELEMS: usize = 1 << 20;
+
 pub(crate) use deblur_core::flex_ext::{contiguous_f32, dims4, from_vec};
 
 fn slice(t: &FlexTensor) -> &[f32] {
@@ -46,27 +50,7 @@ pub(crate) fn conv2d_weight_grad(
         while oy0 < ho {
             let th = band.min(ho - oy0);
             let cols_len = th * wo;
-            let mut cols = vec![0f32; rows * cols_len];
-            cols.par_chunks_mut(cols_len)
-                .enumerate()
-                .for_each(|(r, row)| {
-                    let c = r / (kernel * kernel);
-                    let ky = (r / kernel) % kernel;
-                    let kx = r % kernel;
-                    let plane = &image[c * h * w..(c + 1) * h * w];
-                    for t in 0..th {
-                        let iy = (oy0 + t) * stride + ky;
-                        let src = &plane[iy * w..(iy + 1) * w];
-                        let dst = &mut row[t * wo..(t + 1) * wo];
-                        if stride == 1 {
-                            dst.copy_from_slice(&src[kx..kx + wo]);
-                        } else {
-                            for (ox, d) in dst.iter_mut().enumerate() {
-                                *d = src[kx + ox * stride];
-                            }
-                        }
-                    }
-                });
+            let cols = im2col_band(image, [ci, h, w], kernel, stride, oy0..oy0 + th, wo);
             let cols = from_vec(cols, &[rows, cols_len]);
             let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, cols_len);
             // dWᵀ = cols · Gᵀ ([ci·k·k, co]): this orientation runs flex's GEMM about twice as fast
@@ -83,6 +67,102 @@ pub(crate) fn conv2d_weight_grad(
     acc.transpose(0, 1)
         .to_contiguous()
         .reshape(vec![co, ci, kernel, kernel].into())
+}
+
+/// The im2col matrix `[ci·k·k, rows·wo]` of the output rows `rows` of one image `[ci, h, w]`
+/// (unpadded, stride `stride`): row `c·k² + ky·k + kx` holds, for each output pixel, the input
+/// value under kernel tap `(ky, kx)` of channel `c`.
+fn im2col_band(
+    image: &[f32],
+    [ci, h, w]: [usize; 3],
+    kernel: usize,
+    stride: usize,
+    rows: std::ops::Range<usize>,
+    wo: usize,
+) -> Vec<f32> {
+    let (oy0, th) = (rows.start, rows.len());
+    let cols_len = th * wo;
+    let mut cols = vec![0f32; ci * kernel * kernel * cols_len];
+    cols.par_chunks_mut(cols_len)
+        .enumerate()
+        .for_each(|(r, row)| {
+            let c = r / (kernel * kernel);
+            let ky = (r / kernel) % kernel;
+            let kx = r % kernel;
+            let plane = &image[c * h * w..(c + 1) * h * w];
+            for t in 0..th {
+                let iy = (oy0 + t) * stride + ky;
+                let src = &plane[iy * w..(iy + 1) * w];
+                let dst = &mut row[t * wo..(t + 1) * wo];
+                if stride == 1 {
+                    dst.copy_from_slice(&src[kx..kx + wo]);
+                } else {
+                    for (ox, d) in dst.iter_mut().enumerate() {
+                        *d = src[kx + ox * stride];
+                    }
+                }
+            }
+        });
+    cols
+}
+
+/// Unpadded convolution with bias, for inference: `x` `[n, ci, h, w]`, `weight` `[co, ci, k, k]`,
+/// `bias` `[co]` → `[n, co, (h − k) / stride + 1, (w − k) / stride + 1]`, one GEMM
+/// `W [co, ci·k·k] · cols [ci·k·k, band·wo]` per band of output rows, written straight into the
+/// NCHW output. flex's own convolution converts the input to NHWC and scatters its tiles back
+/// on one thread, which left the second core idle during plug-and-play deconvolution.
+pub(crate) fn conv2d_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    stride: usize,
+) -> FlexTensor {
+    let x = contiguous_f32(x);
+    let weight = contiguous_f32(weight);
+    let [n, ci, h, w] = dims4(&x);
+    let [co, _, kernel, _] = dims4(&weight);
+    let (ho, wo) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+    let rows = ci * kernel * kernel;
+    let band = (FORWARD_TILE_ELEMS / (rows * wo).max(1)).clamp(1, ho);
+    let w2 = weight.reshape(vec![co, rows].into());
+    let bias = contiguous_f32(bias);
+    let bias = slice(&bias);
+    let xs = slice(&x);
+    let plane = ho * wo;
+    let mut out = vec![0f32; n * co * plane];
+    let wt = w2.transpose(0, 1);
+    for (b, out_b) in out.chunks_mut(co * plane).enumerate() {
+        let image = &xs[b * ci * h * w..(b + 1) * ci * h * w];
+        // the bands run side by side: flex's GEMM does not split these skinny products over
+        // threads (one or two threads measured alike)
+        let parts: Vec<(usize, FlexTensor)> = (0..ho)
+            .step_by(band)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|oy0| {
+                let th = band.min(ho - oy0);
+                let cols = im2col_band(image, [ci, h, w], kernel, stride, oy0..oy0 + th, wo);
+                // outᵀ = colsᵀ · Wᵀ ([band·wo, co]): the long side as GEMM rows, about 1.5×
+                // faster than W · cols here
+                let cols = from_vec(cols, &[rows, th * wo]).transpose(0, 1);
+                (oy0, contiguous_f32(&Flex::float_matmul(cols, wt.clone())))
+            })
+            .collect();
+        out_b
+            .par_chunks_mut(plane)
+            .zip(bias.par_iter())
+            .enumerate()
+            .for_each(|(c, (dst, &bias))| {
+                for (oy0, part) in &parts {
+                    let part = slice(part);
+                    let dst = &mut dst[oy0 * wo..oy0 * wo + part.len() / co];
+                    for (p, d) in dst.iter_mut().enumerate() {
+                        *d = part[p * co + c] + bias;
+                    }
+                }
+            });
+    }
+    from_vec(out, &[n, co, ho, wo])
 }
 
 /// Sum of `grad` `[n, c, h, w]` over everything but the channel axis: the bias gradient.

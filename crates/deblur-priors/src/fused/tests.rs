@@ -54,7 +54,13 @@ fn check_conv(x_shape: [usize; 4], co: usize, k: usize, stride: usize, pad: usiz
     let [_, _, ho, wo] = o1.dims();
     let scale = (x_shape[1] * k * k) as f32; // sums of that many products: allow for rounding
     let tol = 1e-4 * scale.sqrt();
-    assert!(max_abs_diff(o1.inner(), o2.inner()) < tol);
+    assert!(max_abs_diff(o1.inner(), o2.clone().inner()) < tol);
+    // without autodiff the fused forward is the banded GEMM of `conv2d_forward`
+    let o3 = conv2d_padded(x.inner(), w.inner(), b.inner(), stride, pad, reflect, true);
+    assert!(
+        max_abs_diff(o3, o2.inner()) < tol,
+        "inference forward differs"
+    );
     assert!(max_abs_diff(gx1.clone(), gx2) < tol);
     let wtol = 1e-4 * ((x_shape[0] * ho * wo) as f32).sqrt();
     assert!(max_abs_diff(gw1, gw2) < wtol, "weight gradients differ");
@@ -120,6 +126,40 @@ fn conv_matches_burn_on_a_larger_image_at_both_strides() {
     // 16 input channels, 3×3, 120 × 130: closer to the networks' shapes than the cases above
     check_conv([1, 16, 120, 130], 8, 3, 1, 1, true);
     check_conv([1, 16, 120, 130], 8, 3, 2, 1, true);
+}
+
+#[test]
+fn inference_conv_matches_burn_across_several_bands() {
+    // 48 channels as the denoiser's hidden layers: a band of the banded GEMM holds
+    // 2²⁰ / (48·9·wo) output rows, so 50 rows of 100 make bands of 24, 24 and 2
+    let d = Device::flex();
+    let on = |t: Tensor<4>| t.inner();
+    for (shape, stride) in [([2, 48, 50, 100], 1), ([1, 48, 101, 99], 2)] {
+        let x = on(random(shape, 5));
+        let w = on(random([48, 48, 3, 3], 6));
+        let b = random([48], 7).inner();
+        assert_eq!(x.device(), d);
+        let fused = conv2d_padded(x.clone(), w.clone(), b.clone(), stride, 1, true, true);
+        let plain = conv2d_padded(x, w, b, stride, 1, true, false);
+        assert_eq!(fused.dims(), plain.dims());
+        assert!(max_abs_diff(fused, plain) < 1e-4 * 432f32.sqrt());
+    }
+}
+
+#[test]
+fn inference_conv_hand_computed() {
+    // x = 0..9 as a 3×3 image, kernel [[1, 2], [3, 4]] (cross-correlation), bias 0.5:
+    // out(0,0) = 0·1 + 1·2 + 3·3 + 4·4 = 27, out(0,1) = 1 + 4 + 12 + 20 = 37,
+    // out(1,0) = 3 + 8 + 18 + 28 = 57, out(1,1) = 4 + 10 + 21 + 32 = 67, each + 0.5
+    let d = Device::flex();
+    let x = Tensor::<4>::from_data(
+        TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]),
+        &d,
+    );
+    let w = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &d);
+    let b = Tensor::<1>::from_data(TensorData::new(vec![0.5f32], [1]), &d);
+    let out = values(conv2d_padded(x, w, b, 1, 0, false, true));
+    assert_eq!(out, vec![27.5, 37.5, 57.5, 67.5]);
 }
 
 fn check_bn(shape: [usize; 4], slope: f64) {
