@@ -108,9 +108,10 @@ fn im2col_band(
 
 /// Unpadded convolution with bias, for inference: `x` `[n, ci, h, w]`, `weight` `[co, ci, k, k]`,
 /// `bias` `[co]` → `[n, co, (h − k) / stride + 1, (w − k) / stride + 1]`, one GEMM
-/// `W [co, ci·k·k] · cols [ci·k·k, band·wo]` per band of output rows, written straight into the
-/// NCHW output. flex's own convolution converts the input to NHWC and scatters its tiles back
-/// on one thread, which left the second core idle during plug-and-play deconvolution.
+/// `colsᵀ [band·wo, ci·k·k] · Wᵀ [ci·k·k, co]` per band of output rows, the bands side by side,
+/// then transposed into the NCHW output. flex's own convolution converts the input to NHWC and
+/// scatters its tiles back on one thread, which left the second core idle during plug-and-play
+/// deconvolution. The input must be at least `k` on each side (the callers pad it).
 pub(crate) fn conv2d_forward(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -124,13 +125,12 @@ pub(crate) fn conv2d_forward(
     let (ho, wo) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
     let rows = ci * kernel * kernel;
     let band = (FORWARD_TILE_ELEMS / (rows * wo).max(1)).clamp(1, ho);
-    let w2 = weight.reshape(vec![co, rows].into());
+    let wt = weight.reshape(vec![co, rows].into()).transpose(0, 1);
     let bias = contiguous_f32(bias);
     let bias = slice(&bias);
     let xs = slice(&x);
     let plane = ho * wo;
     let mut out = vec![0f32; n * co * plane];
-    let wt = w2.transpose(0, 1);
     for (b, out_b) in out.chunks_mut(co * plane).enumerate() {
         let image = &xs[b * ci * h * w..(b + 1) * ci * h * w];
         // the bands run side by side: flex's GEMM does not split these skinny products over
