@@ -1075,9 +1075,18 @@ pub struct BenchLevinArgs {
     /// IMAGE_kernel.png (scaled to its maximum).
     #[arg(long, value_name = "DIR")]
     kernels_out: Option<PathBuf>,
+    /// Run every case once per seed (comma-separated, e.g. 0,1,2) and report each seed's mean
+    /// and the mean over seeds: the DIP methods' trajectories depend on rounding, so a change
+    /// that rounds differently is judged on several seeds, not one. Kernel estimates are then
+    /// written as IMAGE_seedS_kernel.*. Default: the single seed 0.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seeds: Vec<u64>,
 }
 
 pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
+    if args.seeds.is_empty() {
+        return Err("--seeds needs at least one seed, e.g. --seeds 0,1,2".into());
+    }
     if args.run.method == BenchMethodArg::KernelSpace && !args.snapshots.is_empty() {
         return Err(
             "--snapshots scores kernel estimates; --method kernel-space estimates a code \
@@ -1105,80 +1114,125 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
         "{:<14} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "image", "PSNR", "SSIM", "ratio", "seconds", "blurred", "true-k"
     );
+    let several = args.seeds.len() > 1;
     let mut print_row = |r: &LevinRow| {
         println!(
             "{:<14} {:>8.2} {:>7.4} {:>7.2} {:>9.1} {:>9.2} {:>9.2}",
             r.name, r.psnr, r.ssim, r.error_ratio, r.seconds, r.blurred_psnr, r.true_kernel_psnr
         );
     };
-    let mut method =
-        |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<ndarray::Array2<f32>> {
-            match args.run.method {
-                BenchMethodArg::Blurred => Ok(item.blurred.clone()),
-                BenchMethodArg::Nonblind => {
-                    Ok(deblur_optim::levin::true_kernel_deconvolution(item, &nonblind, &device)?.1)
-                }
-                _ => {
-                    let k = match blind_method {
-                        MethodArg::Glkm => None,
-                        _ => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
-                    };
-                    let request = args.run.request(
-                        &BlindOptions {
-                            kernel_size: k,
-                            ..options.clone()
-                        },
-                        models.as_ref(),
-                    )?;
-                    let (out, kernels) = blind_gray(
-                        &item.blurred,
-                        &request,
-                        deblur_optim::Resources::glkm(models.as_ref())
-                            .with_kernel_space(space.as_ref()),
-                        &device,
-                        &args.snapshots,
-                        args.kernels_out.as_deref().map(|d| (d, item.name.as_str())),
-                    )?;
-                    for (step, kernel) in kernels {
-                        let score = kernel_result(item, kernel, &nonblind, &device)?;
-                        println!(
-                            "{:<14} snapshot {step:>5} it: PSNR {:>6.2}  SSIM {:.4}",
-                            item.name, score.psnr, score.ssim
-                        );
-                    }
-                    Ok(out.image.index_axis(Axis(0), 0).to_owned())
-                }
-            }
+    // (seed, rows) per seed, in the order asked
+    let mut runs: Vec<(u64, Vec<LevinRow>)> = Vec::with_capacity(args.seeds.len());
+    for &seed in &args.seeds {
+        if several {
+            println!("seed {seed}");
+        }
+        let options = BlindOptions {
+            seed,
+            ..options.clone()
         };
-    let rows = run_levin(&items, &mut method, &nonblind, &device, &mut print_row)?;
-    let n = rows.len().max(1) as f64;
-    let mean = |f: &dyn Fn(&LevinRow) -> f64| rows.iter().map(f).sum::<f64>() / n;
+        let mut method =
+            |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<ndarray::Array2<f32>> {
+                match args.run.method {
+                    BenchMethodArg::Blurred => Ok(item.blurred.clone()),
+                    BenchMethodArg::Nonblind => Ok(deblur_optim::levin::true_kernel_deconvolution(
+                        item, &nonblind, &device,
+                    )?
+                    .1),
+                    _ => {
+                        let k = match blind_method {
+                            MethodArg::Glkm => None,
+                            _ => Some(SELFDEBLUR_KERNEL_SIZES[item.kernel - 1]),
+                        };
+                        let request = args.run.request(
+                            &BlindOptions {
+                                kernel_size: k,
+                                ..options.clone()
+                            },
+                            models.as_ref(),
+                        )?;
+                        let name = if several {
+                            format!("{}_seed{seed}", item.name)
+                        } else {
+                            item.name.clone()
+                        };
+                        let (out, kernels) = blind_gray(
+                            &item.blurred,
+                            &request,
+                            deblur_optim::Resources::glkm(models.as_ref())
+                                .with_kernel_space(space.as_ref()),
+                            &device,
+                            &args.snapshots,
+                            args.kernels_out.as_deref().map(|d| (d, name.as_str())),
+                        )?;
+                        for (step, kernel) in kernels {
+                            let score = kernel_result(item, kernel, &nonblind, &device)?;
+                            println!(
+                                "{:<14} snapshot {step:>5} it: PSNR {:>6.2}  SSIM {:.4}",
+                                item.name, score.psnr, score.ssim
+                            );
+                        }
+                        Ok(out.image.index_axis(Axis(0), 0).to_owned())
+                    }
+                }
+            };
+        let rows = run_levin(&items, &mut method, &nonblind, &device, &mut print_row)?;
+        runs.push((seed, rows));
+    }
+    let mean = |rows: &[LevinRow], f: &dyn Fn(&LevinRow) -> f64| {
+        rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
+    };
+    let all: Vec<LevinRow> = runs.iter().flat_map(|(_, rows)| rows.clone()).collect();
+    if several {
+        for (seed, rows) in &runs {
+            println!(
+                "seed {seed:<9} {:>8.2} {:>7.4} {:>7.2} {:>9.1}",
+                mean(rows, &|r| r.psnr),
+                mean(rows, &|r| r.ssim),
+                mean(rows, &|r| r.error_ratio),
+                mean(rows, &|r| r.seconds)
+            );
+        }
+    }
+    let per_seed: Vec<f64> = runs
+        .iter()
+        .map(|(_, rows)| mean(rows, &|r| r.psnr))
+        .collect();
     println!(
-        "{:<14} {:>8.2} {:>7.4} {:>7.2} {:>9.1} {:>9.2} {:>9.2}",
-        "mean",
-        mean(&|r| r.psnr),
-        mean(&|r| r.ssim),
-        mean(&|r| r.error_ratio),
-        mean(&|r| r.seconds),
-        mean(&|r| r.blurred_psnr),
-        mean(&|r| r.true_kernel_psnr)
+        "{:<14} {:>8.2} {:>7.4} {:>7.2} {:>9.1} {:>9.2} {:>9.2}{}",
+        if several { "mean (seeds)" } else { "mean" },
+        mean(&all, &|r| r.psnr),
+        mean(&all, &|r| r.ssim),
+        mean(&all, &|r| r.error_ratio),
+        mean(&all, &|r| r.seconds),
+        mean(&all, &|r| r.blurred_psnr),
+        mean(&all, &|r| r.true_kernel_psnr),
+        if several {
+            let lo = per_seed.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = per_seed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            format!("   (seed means {lo:.2} to {hi:.2} dB)")
+        } else {
+            String::new()
+        }
     );
     if let Some(path) = &args.csv {
         let mut text = String::from(
-            "image,psnr,ssim,error_ratio,seconds,blurred_psnr,true_kernel_psnr,kernel_rotated\n",
+            "image,psnr,ssim,error_ratio,seconds,blurred_psnr,true_kernel_psnr,kernel_rotated,seed\n",
         );
-        for r in &rows {
-            text.push_str(&format!(
-                "{},{:.4},{:.5},{:.4},{:.2},{:.4},{:.4},{}\n",
-                r.name,
-                r.psnr,
-                r.ssim,
-                r.error_ratio,
-                r.seconds,
-                r.blurred_psnr,
-                r.true_kernel_psnr,
-                r.kernel_rotated
-            ));
+        for (seed, rows) in &runs {
+            for r in rows {
+                text.push_str(&format!(
+                    "{},{:.4},{:.5},{:.4},{:.2},{:.4},{:.4},{},{seed}\n",
+                    r.name,
+                    r.psnr,
+                    r.ssim,
+                    r.error_ratio,
+                    r.seconds,
+                    r.blurred_psnr,
+                    r.true_kernel_psnr,
+                    r.kernel_rotated
+                ));
+            }
         }
         deblur_core::npy::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     }
