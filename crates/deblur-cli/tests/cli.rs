@@ -1013,37 +1013,43 @@ fn sampling_without_weights_says_where_it_looked() {
     assert!(!out.exists());
 }
 
-#[test]
-fn bench_levin_writes_its_table_snapshots_and_kernel_estimates() {
-    let levin = deblur_testkit::shared_data("levin");
-    let dir = tempfile::tempdir().unwrap();
-    let kernels = dir.path().join("kernels");
-    let csv = dir.path().join("levin.csv");
-    // a few steps on a 48² window: this checks the plumbing, not the quality
-    let run = deblur(&[
+/// `deblur bench levin` on im1_kernel1 for 4 steps on a 48² window, with `extra` arguments:
+/// checks the plumbing, not the quality. Asserts success.
+fn tiny_bench_levin(levin: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
         "bench",
         "levin",
         "--data",
-        s(&levin),
+        s(levin),
         "--images",
         "im1_kernel1",
         "--iters",
         "4",
         "--window-side",
         "48",
-        "--snapshots",
-        "2",
-        "--kernels-out",
-        s(&kernels),
-        "--csv",
-        s(&csv),
-    ]);
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    ];
+    args.extend_from_slice(extra);
+    deblur_ok(&args)
+}
+
+#[test]
+fn bench_levin_writes_its_table_snapshots_and_kernel_estimates() {
+    let levin = deblur_testkit::shared_data("levin");
+    let dir = tempfile::tempdir().unwrap();
+    let kernels = dir.path().join("kernels");
+    let csv = dir.path().join("levin.csv");
+    let run = tiny_bench_levin(
+        &levin,
+        &[
+            "--snapshots",
+            "2",
+            "--kernels-out",
+            s(&kernels),
+            "--csv",
+            s(&csv),
+        ],
     );
+    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("im1_kernel1    snapshot     2 it"),
         "{stdout}"
@@ -1065,22 +1071,7 @@ fn bench_levin_repeats_a_seed_exactly_and_reports_each_seed() {
     let levin = deblur_testkit::shared_data("levin");
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("seeds.csv");
-    let run = deblur_ok(&[
-        "bench",
-        "levin",
-        "--data",
-        s(&levin),
-        "--images",
-        "im1_kernel1",
-        "--iters",
-        "4",
-        "--window-side",
-        "48",
-        "--seeds",
-        "0,1,0",
-        "--csv",
-        s(&csv),
-    ]);
+    let run = tiny_bench_levin(&levin, &["--seeds", "0,1,0", "--csv", s(&csv)]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("mean (seeds)"), "{stdout}");
     let table = std::fs::read_to_string(&csv).unwrap();
