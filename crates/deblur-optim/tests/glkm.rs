@@ -78,22 +78,28 @@ fn glkm_refines_an_approximate_kernel() {
     let w0 = models.fit_features(smeared, 300, 5e-3);
     let start = Kernel::from_tensor(models.generator.kernel_from_features(w0.clone())).unwrap();
     let _guard = rng_lock();
-    let out = small_glkm(ITERATIONS)
-        .run_from(observation.clone(), &models, w0, &mut Silent)
-        .unwrap();
-    assert_eq!(out.image.dims(), [1, 1, OBS, OBS]);
-    let estimate = Kernel::from_tensor(out.kernel).unwrap();
     let with = |k: &Kernel| restored_psnr(&observation, k, &sharp);
     let delta = Kernel::delta([31, 31]).unwrap();
-    let (est, from, none, best) = (with(&estimate), with(&start), with(&delta), with(&truth));
+    let (from, none, best) = (with(&start), with(&delta), with(&truth));
+    // one run's outcome is rounding luck on this tiny problem (seed 0 gave 16.07 dB with one
+    // rounding of the convolutions and 14.74 with another, against a start of 14.95), so three
+    // seeds are averaged
+    let mut estimates = Vec::new();
+    for seed in 0..3 {
+        let mut config = small_glkm(ITERATIONS);
+        config.solver.seed = seed;
+        let out = config
+            .run_from(observation.clone(), &models, w0.clone(), &mut Silent)
+            .unwrap();
+        assert_eq!(out.image.dims(), [1, 1, OBS, OBS]);
+        estimates.push(with(&Kernel::from_tensor(out.kernel).unwrap()));
+    }
+    let est = estimates.iter().sum::<f64>() / estimates.len() as f64;
     eprintln!(
-        "restored PSNR: estimate {est:.2} dB, start {from:.2}, delta {none:.2}, true kernel {best:.2} ({:.1} s)",
-        out.seconds
+        "restored PSNR: estimates {estimates:.2?} (mean {est:.2}) dB, start {from:.2}, delta {none:.2}, true kernel {best:.2}"
     );
-    // measured 2026-12-02: estimate 14.62 dB, start 14.43, delta 13.81, true kernel 22.99 (HL
-    // read-out of a 128² dead-leaves crop; ringing at its sharp edges keeps even the true kernel
-    // low). Earlier builds measured 15.04 dB for the estimate: float rounding changes the
-    // trajectory, and GLKM gains little over a good start on this tiny problem, so the test asks
+    // HL read-out of a 128² dead-leaves crop; ringing at its sharp edges keeps even the true
+    // kernel low. GLKM gains little over a good start on this tiny problem, so the test asks
     // for a clear gain over a delta kernel and no loss against the start.
     assert!(est > none + 0.5, "estimate {est} dB vs delta {none} dB");
     assert!(est > from - 0.1, "estimate {est} dB vs start {from} dB");

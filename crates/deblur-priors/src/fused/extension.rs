@@ -19,7 +19,8 @@ use deblur_core::pad::{pad_planes, pad_planes_adjoint};
 
 use super::flex_kernels::{
     batch_stats, bn_lrelu_backward, bn_lrelu_forward, channel_sums, contiguous_f32, conv2d_forward,
-    conv2d_weight_grad, dims4, from_vec, upsample2_planes, upsample2_planes_adjoint,
+    conv2d_input_grad, conv2d_weight_grad, dims4, from_vec, upsample2_planes,
+    upsample2_planes_adjoint,
 };
 
 /// Fused DIP operations (see the parent module).
@@ -168,12 +169,16 @@ impl Backward<Flex, 3> for ConvBackward {
         let (x, weight, stride, pad, reflect) = ops.state;
         let kernel = dims4(&weight)[2];
         if let Some(node) = node_x {
-            let gx = Flex::conv2d_x_backward(
-                x.clone(),
-                weight.clone(),
-                grad.clone(),
-                conv_options(stride),
-            );
+            let gx = if stride == 1 && kernel > 1 {
+                conv2d_input_grad(&weight, &grad)
+            } else {
+                Flex::conv2d_x_backward(
+                    x.clone(),
+                    weight.clone(),
+                    grad.clone(),
+                    conv_options(stride),
+                )
+            };
             let gx = if pad == 0 {
                 gx
             } else {
@@ -266,7 +271,7 @@ impl<C: CheckpointStrategy> DipOps for Autodiff<Flex, C> {
             bias.into_primitive(),
         );
         let x = padded(x, pad, reflect);
-        let out = Flex::conv2d(x.clone(), weight.clone(), Some(bias), conv_options(stride));
+        let out = conv2d_forward(&x, &weight, &bias, stride);
         record(prep, || (x, weight, stride, pad, reflect), out)
     }
 

@@ -1,5 +1,6 @@
-//! Plain-Rust kernels on flex's CPU tensors for the fused DIP operations: the convolution weight
-//! gradient as tiled im2col + one GEMM per tile, and batch normalisation with batch statistics
+//! Plain-Rust kernels on flex's CPU tensors for the fused DIP operations: the convolution's
+//! forward and input gradient as banded im2col + GEMM, its weight gradient as tiled im2col + one
+//! GEMM per tile, and batch normalisation with batch statistics
 //! fused with LeakyReLU, forward and backward. They work on contiguous `f32` buffers and use
 //! rayon (the pool flex itself uses) across channels or planes.
 
@@ -80,33 +81,31 @@ fn im2col_band(
     rows: std::ops::Range<usize>,
     wo: usize,
 ) -> Vec<f32> {
-    let (oy0, th) = (rows.start, rows.len());
-    let cols_len = th * wo;
-    let mut cols = vec![0f32; ci * kernel * kernel * cols_len];
-    cols.par_chunks_mut(cols_len)
-        .enumerate()
-        .for_each(|(r, row)| {
-            let c = r / (kernel * kernel);
-            let ky = (r / kernel) % kernel;
-            let kx = r % kernel;
-            let plane = &image[c * h * w..(c + 1) * h * w];
-            for t in 0..th {
-                let iy = (oy0 + t) * stride + ky;
-                let src = &plane[iy * w..(iy + 1) * w];
-                let dst = &mut row[t * wo..(t + 1) * wo];
-                if stride == 1 {
-                    dst.copy_from_slice(&src[kx..kx + wo]);
-                } else {
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        *d = src[kx + ox * stride];
+    // filled by appending, on one thread: zeroing the buffer first cost as much as the copy
+    // (freed memory is kept for reuse, so the allocator cannot hand out fresh zero pages), and
+    // the callers already run bands side by side
+    let mut cols = Vec::with_capacity(ci * kernel * kernel * rows.len() * wo);
+    for c in 0..ci {
+        let plane = &image[c * h * w..(c + 1) * h * w];
+        for ky in 0..kernel {
+            for kx in 0..kernel {
+                for oy in rows.clone() {
+                    let iy = oy * stride + ky;
+                    let src = &plane[iy * w + kx..(iy + 1) * w];
+                    if stride == 1 {
+                        cols.extend_from_slice(&src[..wo]);
+                    } else {
+                        cols.extend(src.iter().step_by(stride).take(wo));
                     }
                 }
             }
-        });
+        }
+    }
     cols
 }
 
-/// Unpadded convolution with bias, for inference: `x` `[n, ci, h, w]`, `weight` `[co, ci, k, k]`,
+/// Unpadded convolution with bias (the fused convolution's forward, in training and inference, and
+/// the GEMMs of its input gradient): `x` `[n, ci, h, w]`, `weight` `[co, ci, k, k]`,
 /// `bias` `[co]` → `[n, co, (h − k) / stride + 1, (w − k) / stride + 1]`, one GEMM
 /// `colsᵀ [band·wo, ci·k·k] · Wᵀ [ci·k·k, co]` per band of output rows, the bands side by side,
 /// then transposed into the NCHW output. flex's own convolution converts the input to NHWC and
@@ -163,6 +162,46 @@ pub(crate) fn conv2d_forward(
             });
     }
     from_vec(out, &[n, co, ho, wo])
+}
+
+/// Gradient of an unpadded stride-1 convolution with respect to its input: the full
+/// cross-correlation of `grad` `[n, co, ho, wo]` with the weight `[co, ci, k, k]` turned by 180°
+/// and with its channel axes swapped, i.e. [`conv2d_forward`] of `grad` zero-padded by `k − 1`
+/// with that weight, so it runs as banded GEMMs on both cores. Returns `[n, ci, ho + k − 1,
+/// wo + k − 1]`.
+pub(crate) fn conv2d_input_grad(weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    let weight = contiguous_f32(weight);
+    let grad = contiguous_f32(grad);
+    let [co, ci, kernel, _] = dims4(&weight);
+    let [n, _, ho, wo] = dims4(&grad);
+    let taps = kernel * kernel;
+    let ws = slice(&weight);
+    // turned[i, o, t] = weight[o, i, k² − 1 − t]
+    let mut turned = vec![0f32; ci * co * taps];
+    for (r, dst) in turned.chunks_mut(taps).enumerate() {
+        let (i, o) = (r / co, r % co);
+        let src = &ws[(o * ci + i) * taps..(o * ci + i + 1) * taps];
+        for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+            *d = *s;
+        }
+    }
+    let turned = from_vec(turned, &[ci, co, kernel, kernel]);
+    let pad = kernel - 1;
+    let (hp, wp) = (ho + 2 * pad, wo + 2 * pad);
+    let gs = slice(&grad);
+    let mut padded = vec![0f32; n * co * hp * wp];
+    padded
+        .par_chunks_mut(hp * wp)
+        .zip(gs.par_chunks(ho * wo))
+        .for_each(|(dst, src)| {
+            for (y, line) in src.chunks(wo).enumerate() {
+                let start = (y + pad) * wp + pad;
+                dst[start..start + wo].copy_from_slice(line);
+            }
+        });
+    let padded = from_vec(padded, &[n, co, hp, wp]);
+    let zero = from_vec(vec![0f32; ci], &[ci]);
+    conv2d_forward(&padded, &turned, &zero, 1)
 }
 
 /// Sum of `grad` `[n, c, h, w]` over everything but the channel axis: the bias gradient.

@@ -6,7 +6,10 @@
 //! operations, the padding and the upsampling are replaced through burn's backend-extension mechanism by:
 //!
 //! - [`conv2d_padded`]: reflection/zero padding in one pass (burn composes it of slices and
-//!   concatenations), flex's own convolution forward and input gradient, and a weight gradient
+//!   concatenations), the forward as bands of im2col + GEMM run side by side on the rayon pool
+//!   (flex's own convolution leaves the second core idle), the input gradient of stride-1
+//!   convolutions as the same banded forward of the zero-padded output gradient with the turned
+//!   weight (flex's transposed convolution for stride 2 and 1 × 1), and a weight gradient
 //!   computed as tiled im2col + one GEMM per tile (the shape flex's GEMM is fast on);
 //! - [`upsample_bilinear2`]: the DIP's bilinear ×2 upsampling as two separable passes (its
 //!   portable path also replaces burn's `interpolate`, which cannot differentiate on cubecl);

@@ -126,6 +126,9 @@ fn conv_matches_burn_on_a_larger_image_at_both_strides() {
     // 16 input channels, 3×3, 120 × 130: closer to the networks' shapes than the cases above
     check_conv([1, 16, 120, 130], 8, 3, 1, 1, true);
     check_conv([1, 16, 120, 130], 8, 3, 2, 1, true);
+    // the input gradient is the banded forward of the padded output gradient: 48 output
+    // channels make bands of 2²⁰ / (48·9·104) = 23 of its 54 rows, in both images of the batch
+    check_conv([2, 20, 50, 100], 48, 3, 1, 1, true);
 }
 
 #[test]
