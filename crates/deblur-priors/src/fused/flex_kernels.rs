@@ -51,7 +51,7 @@ pub(crate) fn conv2d_weight_grad(
         while oy0 < ho {
             let th = band.min(ho - oy0);
             let cols_len = th * wo;
-            let cols = im2col_band(image, [ci, h, w], kernel, stride, oy0..oy0 + th, wo);
+            let cols = im2col_band(image, [ci, h, w], kernel, stride, 0, oy0..oy0 + th, wo);
             let cols = from_vec(cols, &[rows, cols_len]);
             let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, cols_len);
             // dWᵀ = cols · Gᵀ ([ci·k·k, co]): this orientation runs flex's GEMM about twice as fast
@@ -71,13 +71,14 @@ pub(crate) fn conv2d_weight_grad(
 }
 
 /// The im2col matrix `[ci·k·k, rows·wo]` of the output rows `rows` of one image `[ci, h, w]`
-/// (unpadded, stride `stride`): row `c·k² + ky·k + kx` holds, for each output pixel, the input
-/// value under kernel tap `(ky, kx)` of channel `c`.
+/// seen with `zero_pad` zeros around it (stride `stride`): row `c·k² + ky·k + kx` holds, for each
+/// output pixel, the value under kernel tap `(ky, kx)` of channel `c`.
 fn im2col_band(
     image: &[f32],
     [ci, h, w]: [usize; 3],
     kernel: usize,
     stride: usize,
+    zero_pad: usize,
     rows: std::ops::Range<usize>,
     wo: usize,
 ) -> Vec<f32> {
@@ -90,12 +91,28 @@ fn im2col_band(
         for ky in 0..kernel {
             for kx in 0..kernel {
                 for oy in rows.clone() {
-                    let iy = oy * stride + ky;
-                    let src = &plane[iy * w + kx..(iy + 1) * w];
+                    // row and first column in the unpadded image (may lie in the zeros)
+                    let iy = (oy * stride + ky).checked_sub(zero_pad).filter(|&y| y < h);
+                    let Some(iy) = iy else {
+                        cols.resize(cols.len() + wo, 0.0);
+                        continue;
+                    };
+                    let line = &plane[iy * w..(iy + 1) * w];
                     if stride == 1 {
-                        cols.extend_from_slice(&src[..wo]);
+                        // output columns whose tap falls left of, inside and right of the line
+                        let lo = zero_pad.saturating_sub(kx).min(wo);
+                        let hi = (w + zero_pad).saturating_sub(kx).min(wo);
+                        cols.resize(cols.len() + lo, 0.0);
+                        cols.extend_from_slice(&line[lo + kx - zero_pad..hi + kx - zero_pad]);
+                        cols.resize(cols.len() + wo - hi, 0.0);
                     } else {
-                        cols.extend(src.iter().step_by(stride).take(wo));
+                        cols.extend((0..wo).map(|ox| {
+                            (ox * stride + kx)
+                                .checked_sub(zero_pad)
+                                .and_then(|x| line.get(x))
+                                .copied()
+                                .unwrap_or(0.0)
+                        }));
                     }
                 }
             }
@@ -117,11 +134,24 @@ pub(crate) fn conv2d_forward(
     bias: &FlexTensor,
     stride: usize,
 ) -> FlexTensor {
+    conv2d_zero_padded(x, weight, bias, stride, 0)
+}
+
+/// [`conv2d_forward`] of `x` seen with `zero_pad` zeros around each plane (read as zeros by the
+/// im2col, never materialised).
+fn conv2d_zero_padded(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    stride: usize,
+    zero_pad: usize,
+) -> FlexTensor {
     let x = contiguous_f32(x);
     let weight = contiguous_f32(weight);
     let [n, ci, h, w] = dims4(&x);
     let [co, _, kernel, _] = dims4(&weight);
-    let (ho, wo) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+    let (hp, wp) = (h + 2 * zero_pad, w + 2 * zero_pad);
+    let (ho, wo) = ((hp - kernel) / stride + 1, (wp - kernel) / stride + 1);
     let rows = ci * kernel * kernel;
     let band = (FORWARD_TILE_ELEMS / (rows * wo).max(1)).clamp(1, ho);
     let wt = weight.reshape(vec![co, rows].into()).transpose(0, 1);
@@ -140,7 +170,15 @@ pub(crate) fn conv2d_forward(
             .into_par_iter()
             .map(|oy0| {
                 let th = band.min(ho - oy0);
-                let cols = im2col_band(image, [ci, h, w], kernel, stride, oy0..oy0 + th, wo);
+                let cols = im2col_band(
+                    image,
+                    [ci, h, w],
+                    kernel,
+                    stride,
+                    zero_pad,
+                    oy0..oy0 + th,
+                    wo,
+                );
                 // outᵀ = colsᵀ · Wᵀ ([band·wo, co]): the long side as GEMM rows, about 1.5×
                 // faster than W · cols here
                 let cols = from_vec(cols, &[rows, th * wo]).transpose(0, 1);
@@ -167,13 +205,13 @@ pub(crate) fn conv2d_forward(
 /// Gradient of an unpadded stride-1 convolution with respect to its input: the full
 /// cross-correlation of `grad` `[n, co, ho, wo]` with the weight `[co, ci, k, k]` turned by 180°
 /// and with its channel axes swapped, i.e. [`conv2d_forward`] of `grad` zero-padded by `k − 1`
+/// (the zeros read by the im2col, not copied)
 /// with that weight, so it runs as banded GEMMs on both cores. Returns `[n, ci, ho + k − 1,
 /// wo + k − 1]`.
 pub(crate) fn conv2d_input_grad(weight: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let weight = contiguous_f32(weight);
     let grad = contiguous_f32(grad);
     let [co, ci, kernel, _] = dims4(&weight);
-    let [n, _, ho, wo] = dims4(&grad);
     let taps = kernel * kernel;
     let ws = slice(&weight);
     // turned[i, o, t] = weight[o, i, k² − 1 − t]
@@ -186,22 +224,8 @@ pub(crate) fn conv2d_input_grad(weight: &FlexTensor, grad: &FlexTensor) -> FlexT
         }
     }
     let turned = from_vec(turned, &[ci, co, kernel, kernel]);
-    let pad = kernel - 1;
-    let (hp, wp) = (ho + 2 * pad, wo + 2 * pad);
-    let gs = slice(&grad);
-    let mut padded = vec![0f32; n * co * hp * wp];
-    padded
-        .par_chunks_mut(hp * wp)
-        .zip(gs.par_chunks(ho * wo))
-        .for_each(|(dst, src)| {
-            for (y, line) in src.chunks(wo).enumerate() {
-                let start = (y + pad) * wp + pad;
-                dst[start..start + wo].copy_from_slice(line);
-            }
-        });
-    let padded = from_vec(padded, &[n, co, hp, wp]);
     let zero = from_vec(vec![0f32; ci], &[ci]);
-    conv2d_forward(&padded, &turned, &zero, 1)
+    conv2d_zero_padded(&grad, &turned, &zero, 1, kernel - 1)
 }
 
 /// Sum of `grad` `[n, c, h, w]` over everything but the channel axis: the bias gradient.
