@@ -281,6 +281,11 @@ pub(crate) struct BlindOptionArgs {
     /// for the plug-and-play step instead of the shipped one.
     #[arg(long)]
     denoiser: Option<PathBuf>,
+    /// Re-blur residual, in noise levels, above which a DIP-method estimate counts as failed
+    /// and runs once more with the next seed, keeping the result with the lower residual
+    /// (default: 4 with the fast preset, never otherwise; 0: never).
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
+    restart_residual: Option<f64>,
     /// Refuse images above this many million pixels before reading them (deblurring needs
     /// about 100 bytes per pixel: 50 megapixels ≈ 5 GB).
     #[arg(long, default_value_t = 50.0, value_parser = crate::train_cmds::positive_finite)]
@@ -308,6 +313,7 @@ impl BlindOptionArgs {
                 FinalPriorArg::Hl => Some(FinalPriorKind::HyperLaplacian),
             },
             denoiser_model: self.denoiser.clone(),
+            restart_residual: self.restart_residual,
             auto_kernel_size: self.kernel_size == Some(KernelSizeArg::Auto),
             space_model: self.space_model.clone(),
             ..options(
@@ -641,6 +647,19 @@ pub fn blind(args: BlindArgs) -> CmdResult {
                 .residual
                 .map(|r| format!(", the deblurred image's re-blur residual {r:.2} noise levels"))
                 .unwrap_or_default()
+        );
+    }
+    if let Some(restart) = result.restart {
+        eprintln!(
+            "note: the first start's estimate failed (re-blur residual {:.1} noise levels), so it \
+             ran again with seed {}: {}",
+            restart.first_residual,
+            restart.seed,
+            if restart.kept_second {
+                "its result is the one written"
+            } else {
+                "it did no better, so the first result is the one written"
+            }
         );
     }
     let work = match result.losses.last() {
@@ -1002,6 +1021,10 @@ pub struct BenchMethodArgs {
     /// kernel-space).
     #[arg(long)]
     pub(crate) space_model: Option<PathBuf>,
+    /// Re-blur residual above which a DIP-method estimate runs once more with the next seed
+    /// (as `deblur blind --restart-residual`; default: the preset's; 0: never).
+    #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
+    pub(crate) restart_residual: Option<f64>,
 }
 
 impl BenchMethodArgs {
@@ -1040,6 +1063,7 @@ impl BenchMethodArgs {
         Ok(BlindOptions {
             space_variant: self.space_variant.clone(),
             space_model: self.space_model.clone(),
+            restart_residual: self.restart_residual,
             ..options(
                 self.blind_method(),
                 self.image_prior,
@@ -1165,6 +1189,15 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                             &args.snapshots,
                             args.kernels_out.as_deref().map(|d| (d, name.as_str())),
                         )?;
+                        if let Some(r) = out.restart {
+                            println!(
+                                "{:<14} restarted: first start {:.1}σ, seed {} {}",
+                                item.name,
+                                r.first_residual,
+                                r.seed,
+                                if r.kept_second { "kept" } else { "not kept" }
+                            );
+                        }
                         for (step, kernel) in kernels {
                             let score = kernel_result(item, kernel, &nonblind, &device)?;
                             println!(

@@ -83,6 +83,11 @@ pub struct BlindOptions {
     /// A trained denoiser (`denoiser.bpk` from `deblur train denoiser`, its `.json` beside it)
     /// instead of the manifest's variant.
     pub denoiser_model: Option<PathBuf>,
+    /// Re-blur residual, in noise levels, above which a DIP-method estimate counts as failed and
+    /// runs once more with the next seed, the result with the lower residual kept
+    /// ([`crate::Restart`]); `Some(0.0)`: never. Default (`None`): the preset's (4 for the fast
+    /// preset, no restart otherwise).
+    pub restart_residual: Option<f64>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,
 }
@@ -120,6 +125,7 @@ impl Default for BlindOptions {
             final_prior: None,
             denoiser_variant: "grey-v1".into(),
             denoiser_model: None,
+            restart_residual: None,
         }
     }
 }
@@ -377,6 +383,11 @@ impl BlindOptions {
         }
         if let Some(window) = self.window {
             request.crop = CropChoice::Window(window);
+        }
+        match self.restart_residual {
+            Some(r) if r == 0.0 => request.restart = None,
+            Some(above_residual) => request.restart = Some(crate::Restart { above_residual }),
+            None => {}
         }
         request.validate()?;
         Ok(request)

@@ -33,8 +33,8 @@ pub use nonuniform::{
 };
 pub use pipeline::{
     BlindMethod, BlindRequest, BlindResult, ColorPath, Confident, CropChoice, FinalPnp, FinalPrior,
-    FinalPriorUsed, ImagePrior, MethodKind, NoiseAware, Preset, Robust, deblur_blind,
-    final_pnp_step, reblur_residual,
+    FinalPriorUsed, ImagePrior, MethodKind, NoiseAware, Preset, Restart, Restarted, Robust,
+    deblur_blind, final_pnp_step, reblur_residual,
 };
 pub use pnp::{PnpConfig, pnp_deconv};
 pub use selfdeblur::SelfDeblurConfig;

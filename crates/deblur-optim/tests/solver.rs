@@ -114,6 +114,7 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         noise_aware: None,
         noise_std: None,
         final_prior: None,
+        restart: None,
     };
     let _guard = rng_lock();
     let a = deblur_blind(
@@ -317,6 +318,7 @@ fn large_images_estimate_on_the_most_textured_window() {
         noise_aware: None,
         noise_std: None,
         final_prior: None,
+        restart: None,
     };
     let _guard = rng_lock();
     let result = deblur_blind(
@@ -680,4 +682,55 @@ fn every_default_config_is_valid_and_is_the_reference_setting() {
         deblur_models::GanTrainConfig::default(),
         deblur_models::GanTrainConfig::reference(31)
     );
+}
+
+/// The restart rule (`Restart`): where the first start's re-blur residual is above the limit the
+/// pipeline runs the whole estimate again with the next seed and returns the result with the
+/// lower residual; each start equals a single run with its own seed bit for bit. A limit no
+/// start exceeds changes nothing, and limits below one noise level or not a number are refused.
+#[test]
+fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
+    use deblur_optim::pipeline::{BlindMethod, BlindRequest, ColorPath, CropChoice, deblur_blind};
+    use deblur_optim::{Restart, Resources};
+    let device = Device::default();
+    let (observation, _) = problem(&device);
+    let gray = deblur_core::convert::tensor_to_array(observation, 0).unwrap();
+    let request = |seed: u64, restart: Option<Restart>| BlindRequest {
+        method: BlindMethod::from(small_selfdeblur(10)).with_seed(seed),
+        color: ColorPath::Luma,
+        crop: CropChoice::Auto { side: 256 },
+        nonblind: Default::default(),
+        // the hyper-Laplacian read-out measures the residual the rule reads
+        final_nonblind: true,
+        robust: None,
+        noise_aware: None,
+        noise_std: Some(0.01),
+        final_prior: None,
+        restart,
+    };
+    let _guard = rng_lock();
+    let run = |r: &BlindRequest| deblur_blind(&gray, r, Resources::none(), &device, &mut Silent);
+    let single: Vec<_> = (0..2).map(|s| run(&request(s, None)).unwrap()).collect();
+    let residuals: Vec<f64> = single.iter().map(|r| r.residual.unwrap()).collect();
+    // ten steps explain the observation to a few noise levels at best: both starts "fail" at 1σ
+    assert!(residuals.iter().all(|&r| r > 1.0), "{residuals:?}");
+    assert_ne!(residuals[0], residuals[1]);
+    let restarted = run(&request(0, Some(Restart { above_residual: 1.0 }))).unwrap();
+    let info = restarted.restart.expect("the first start was above the limit");
+    assert_eq!(info.seed, 1);
+    assert_eq!(info.first_residual, residuals[0]);
+    let best = usize::from(residuals[1] < residuals[0]);
+    assert_eq!(info.kept_second, best == 1);
+    assert_eq!(restarted.residual, Some(residuals[best]));
+    assert_eq!(restarted.image, single[best].image);
+    assert_eq!(restarted.losses, single[best].losses);
+    assert!(restarted.seconds >= single[0].seconds.min(single[1].seconds));
+    // a limit above both residuals: one start, the single run's result
+    let lenient = run(&request(0, Some(Restart { above_residual: 1e6 }))).unwrap();
+    assert!(lenient.restart.is_none());
+    assert_eq!(lenient.image, single[0].image);
+    for bad in [0.5, f64::NAN, f64::INFINITY] {
+        let err = run(&request(0, Some(Restart { above_residual: bad }))).unwrap_err();
+        assert!(err.to_string().contains("above_residual"), "{err}");
+    }
 }
