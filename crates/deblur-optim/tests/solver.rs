@@ -691,7 +691,7 @@ fn every_default_config_is_valid_and_is_the_reference_setting() {
 #[test]
 fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
     use deblur_optim::pipeline::{BlindMethod, BlindRequest, ColorPath, CropChoice, deblur_blind};
-    use deblur_optim::{Restart, Resources};
+    use deblur_optim::{Resources, Restart};
     let device = Device::default();
     let (observation, _) = problem(&device);
     let gray = deblur_core::convert::tensor_to_array(observation, 0).unwrap();
@@ -715,8 +715,16 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
     // ten steps explain the observation to a few noise levels at best: both starts "fail" at 1σ
     assert!(residuals.iter().all(|&r| r > 1.0), "{residuals:?}");
     assert_ne!(residuals[0], residuals[1]);
-    let restarted = run(&request(0, Some(Restart { above_residual: 1.0 }))).unwrap();
-    let info = restarted.restart.expect("the first start was above the limit");
+    let restarted = run(&request(
+        0,
+        Some(Restart {
+            above_residual: 1.0,
+        }),
+    ))
+    .unwrap();
+    let info = restarted
+        .restart
+        .expect("the first start was above the limit");
     assert_eq!(info.seed, 1);
     assert_eq!(info.first_residual, residuals[0]);
     let best = usize::from(residuals[1] < residuals[0]);
@@ -726,11 +734,23 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
     assert_eq!(restarted.losses, single[best].losses);
     assert!(restarted.seconds >= single[0].seconds.min(single[1].seconds));
     // a limit above both residuals: one start, the single run's result
-    let lenient = run(&request(0, Some(Restart { above_residual: 1e6 }))).unwrap();
+    let lenient = run(&request(
+        0,
+        Some(Restart {
+            above_residual: 1e6,
+        }),
+    ))
+    .unwrap();
     assert!(lenient.restart.is_none());
     assert_eq!(lenient.image, single[0].image);
     for bad in [0.5, f64::NAN, f64::INFINITY] {
-        let err = run(&request(0, Some(Restart { above_residual: bad }))).unwrap_err();
+        let err = run(&request(
+            0,
+            Some(Restart {
+                above_residual: bad,
+            }),
+        ))
+        .unwrap_err();
         assert!(err.to_string().contains("above_residual"), "{err}");
     }
 }

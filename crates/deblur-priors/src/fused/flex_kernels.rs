@@ -17,6 +17,11 @@ const IM2COL_TILE_ELEMS: usize = 1 << 22;
 /// denoiser's 48-channel layer at 256², 2²⁰ to 2²¹ ran alike and 2¹⁸ or 2²² slower.
 const FORWARD_TILE_ELEMS: usize = 1 << 20;
 
+/// Input-channel groups of the weight gradient, computed side by side: a constant, not the
+/// thread count, so that the result (whose rounding depends on the GEMM shapes) is the same on
+/// every machine.
+const WEIGHT_GRAD_GROUPS: usize = 2;
+
 pub(crate) use deblur_core::flex_ext::{contiguous_f32, dims4, from_vec};
 
 fn slice(t: &FlexTensor) -> &[f32] {
@@ -28,7 +33,10 @@ fn slice(t: &FlexTensor) -> &[f32] {
 ///
 /// `x`: `[n, ci, h, w]`, `grad`: `[n, co, ho, wo]` with `ho = (h − k) / stride + 1`; returns
 /// `[co, ci, k, k]` = (Σₙ colsₙ · Gₙᵀ)ᵀ, where `colsₙ` is the `[ci·k·k, ho·wo]` im2col matrix of
-/// image n, built a band of output rows at a time.
+/// image n, built a band of output rows at a time (for a 1×1 stride-1 convolution the image
+/// itself, not copied). The input channels are split into one group per thread, side by side:
+/// each group's rows of dWᵀ are its own GEMMs over the same pixels in the same order, so the
+/// result does not depend on the number of threads.
 pub(crate) fn conv2d_weight_grad(
     x: &FlexTensor,
     grad: &FlexTensor,
@@ -39,32 +47,53 @@ pub(crate) fn conv2d_weight_grad(
     let grad = contiguous_f32(grad);
     let [n, ci, h, w] = dims4(&x);
     let [_, co, ho, wo] = dims4(&grad);
-    let rows = ci * kernel * kernel;
-    let band = (IM2COL_TILE_ELEMS / (rows * wo).max(1)).clamp(1, ho);
+    let taps = kernel * kernel;
+    let band = (IM2COL_TILE_ELEMS / (ci * taps * wo).max(1)).clamp(1, ho);
     let xs = slice(&x);
+    let direct = kernel == 1 && stride == 1;
+    let x2 = x.reshape(vec![n * ci, h * w].into());
     // [n·co, ho·wo]: a band of output rows of image b is a strided [co, band·wo] view of it
     let g2 = grad.reshape(vec![n * co, ho * wo].into());
-    let mut acc: Option<FlexTensor> = None;
-    for b in 0..n {
-        let image = &xs[b * ci * h * w..(b + 1) * ci * h * w];
-        let mut oy0 = 0;
-        while oy0 < ho {
-            let th = band.min(ho - oy0);
-            let cols_len = th * wo;
-            let cols = im2col_band(image, [ci, h, w], kernel, stride, 0, oy0..oy0 + th, wo);
-            let cols = from_vec(cols, &[rows, cols_len]);
-            let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, cols_len);
-            // dWᵀ = cols · Gᵀ ([ci·k·k, co]): this orientation runs flex's GEMM about twice as fast
-            // as G · colsᵀ on these shapes (measured 215 vs 106 GFLOP/s with AVX-512 kernels)
-            let part = Flex::float_matmul(cols, g_band.transpose(0, 1));
-            acc = Some(match acc {
-                Some(a) => Flex::float_add(a, part),
-                None => part,
-            });
-            oy0 += th;
-        }
-    }
-    let acc = acc.expect("convolution with an empty batch or output");
+    let groups = WEIGHT_GRAD_GROUPS.clamp(1, ci);
+    let parts: Vec<FlexTensor> = (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            let (c0, c1) = (g * ci / groups, (g + 1) * ci / groups);
+            let gc = c1 - c0;
+            let mut acc: Option<FlexTensor> = None;
+            for b in 0..n {
+                let image = &xs[(b * ci + c0) * h * w..(b * ci + c1) * h * w];
+                let mut oy0 = 0;
+                while oy0 < ho {
+                    let th = band.min(ho - oy0);
+                    let cols_len = th * wo;
+                    let cols = if direct {
+                        x2.narrow(0, b * ci + c0, gc).narrow(1, oy0 * wo, cols_len)
+                    } else {
+                        let cols =
+                            im2col_band(image, [gc, h, w], kernel, stride, 0, oy0..oy0 + th, wo);
+                        from_vec(cols, &[gc * taps, cols_len])
+                    };
+                    let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, cols_len);
+                    // dWᵀ = cols · Gᵀ ([ci·k·k, co]): this orientation runs flex's GEMM about
+                    // twice as fast as G · colsᵀ on these shapes (measured 215 vs 106 GFLOP/s
+                    // with AVX-512 kernels)
+                    let part = Flex::float_matmul(cols, g_band.transpose(0, 1));
+                    acc = Some(match acc {
+                        Some(a) => Flex::float_add(a, part),
+                        None => part,
+                    });
+                    oy0 += th;
+                }
+            }
+            acc.expect("convolution with an empty batch or output")
+        })
+        .collect();
+    let acc = if parts.len() == 1 {
+        parts.into_iter().next().expect("one group")
+    } else {
+        Flex::float_cat(parts, 0)
+    };
     acc.transpose(0, 1)
         .to_contiguous()
         .reshape(vec![co, ci, kernel, kernel].into())
@@ -158,6 +187,9 @@ fn conv2d_zero_padded(
     let bias = contiguous_f32(bias);
     let bias = slice(&bias);
     let xs = slice(&x);
+    // a 1×1 stride-1 convolution's im2col band is a strided view of the image itself
+    let direct = kernel == 1 && stride == 1 && zero_pad == 0;
+    let x2 = x.reshape(vec![n * ci, h * w].into());
     let plane = ho * wo;
     let mut out = vec![0f32; n * co * plane];
     for (b, out_b) in out.chunks_mut(co * plane).enumerate() {
@@ -170,18 +202,23 @@ fn conv2d_zero_padded(
             .into_par_iter()
             .map(|oy0| {
                 let th = band.min(ho - oy0);
-                let cols = im2col_band(
-                    image,
-                    [ci, h, w],
-                    kernel,
-                    stride,
-                    zero_pad,
-                    oy0..oy0 + th,
-                    wo,
-                );
+                let cols = if direct {
+                    x2.narrow(0, b * ci, ci).narrow(1, oy0 * wo, th * wo)
+                } else {
+                    let cols = im2col_band(
+                        image,
+                        [ci, h, w],
+                        kernel,
+                        stride,
+                        zero_pad,
+                        oy0..oy0 + th,
+                        wo,
+                    );
+                    from_vec(cols, &[rows, th * wo])
+                };
                 // outᵀ = colsᵀ · Wᵀ ([band·wo, co]): the long side as GEMM rows, about 1.5×
                 // faster than W · cols here
-                let cols = from_vec(cols, &[rows, th * wo]).transpose(0, 1);
+                let cols = cols.transpose(0, 1);
                 (oy0, contiguous_f32(&Flex::float_matmul(cols, wt.clone())))
             })
             .collect();

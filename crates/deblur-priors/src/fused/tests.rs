@@ -83,6 +83,36 @@ fn conv_matches_burn_for_3x3_stride_2_batch_2() {
 #[test]
 fn conv_matches_burn_for_1x1() {
     check_conv([1, 9, 15, 16], 3, 1, 1, 0, false);
+    // batch 2 (the weight gradient reads image 1's channels in place) and a strided 1×1
+    check_conv([2, 9, 15, 16], 3, 1, 1, 0, false);
+    check_conv([2, 6, 15, 16], 4, 1, 2, 0, false);
+}
+
+#[test]
+fn conv_weight_gradient_over_channel_groups_is_the_sum_of_input_windows() {
+    // three input channels (split into groups of one and two), channel c = (0..9) + 10·c as a
+    // 3×3 image, 2×2 kernel, loss = sum of the 2×2 output: dL/dW[c][ky][kx] is the sum of the
+    // four inputs under tap (ky, kx), [[8, 12], [20, 24]] for channel 0 plus 4 · 10 · c.
+    let d = device();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..3)
+                .flat_map(|c| (0..9).map(move |v| (v + 10 * c) as f32))
+                .collect::<Vec<_>>(),
+            [1, 3, 3, 3],
+        ),
+        &d,
+    );
+    let w = Tensor::<4>::zeros([1, 3, 2, 2], &d).require_grad();
+    let b = Tensor::<1>::zeros([1], &d);
+    let grads = conv2d_padded(x, w.clone(), b, 1, 0, false, true)
+        .sum()
+        .backward();
+    let gw = values(w.grad(&grads).unwrap());
+    let expected: Vec<f32> = (0..3)
+        .flat_map(|c| [8.0, 12.0, 20.0, 24.0].map(|v| v + 40.0 * c as f32))
+        .collect();
+    assert_eq!(gw, expected);
 }
 
 #[test]
