@@ -4,11 +4,8 @@
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Gradients, Tensor};
 use deblur_priors::{Dip, DipConfig, KernelMlp, KernelMlpConfig};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
 
 /// Produces the latent sharp image from its parameters.
 pub trait ImageModel {
@@ -57,22 +54,13 @@ pub fn step_module<M: Module>(
     optim.step(lr, module.clone(), params)
 }
 
-/// Mixed into the seed of [`DipImage`]'s perturbation generator, so that its stream differs from
-/// the input noise's (drawn from the seed itself).
-const PERTURBATION_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
-
 /// The deep image prior: a [`Dip`] network on fixed noise, perturbed each step by
 /// `reg_noise_std · N(0, I)` (\[DIP\]'s input-noise regularisation; `reg_noise_std` in \[SD\]'s
 /// scripts).
 pub struct DipImage {
     net: Dip,
     input: Tensor<4>,
-    /// The input's values on the host, perturbed there each step.
-    input_host: Vec<f32>,
     reg_noise_std: f64,
-    /// The perturbation's generator (a small, fast one: the perturbation is drawn every step
-    /// and burn's device generator took about a tenth of a fast-preset step).
-    perturbation: SmallRng,
     optim: ModuleOptimizer,
     last: Option<Tensor<4>>,
 }
@@ -88,16 +76,10 @@ impl DipImage {
     ) -> Self {
         let net = config.init(device);
         let input = net.input_noise(size, seed, device);
-        let input_host = input
-            .to_data()
-            .try_into_vec::<f32>()
-            .expect("the input noise is f32");
         DipImage {
             net,
             input,
-            input_host,
             reg_noise_std,
-            perturbation: SmallRng::seed_from_u64(seed ^ PERTURBATION_STREAM),
             optim: adam(),
             last: None,
         }
@@ -112,17 +94,12 @@ impl DipImage {
 impl ImageModel for DipImage {
     fn forward(&mut self, _step: usize) -> Tensor<4> {
         let input = if self.reg_noise_std > 0.0 {
-            let std = self.reg_noise_std as f32;
-            let rng = &mut self.perturbation;
-            let values: Vec<f32> = self
-                .input_host
-                .iter()
-                .map(|&v| v + std * rng.sample::<f32, _>(StandardNormal))
-                .collect();
-            Tensor::from_data(
-                TensorData::new(values, self.input.shape()),
+            let noise = Tensor::random(
+                self.input.shape(),
+                Distribution::Normal(0.0, self.reg_noise_std),
                 &self.input.device(),
-            )
+            );
+            self.input.clone() + noise
         } else {
             self.input.clone()
         };
