@@ -732,7 +732,6 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
     assert_eq!(restarted.residual, Some(residuals[best]));
     assert_eq!(restarted.image, single[best].image);
     assert_eq!(restarted.losses, single[best].losses);
-    assert!(restarted.seconds >= single[0].seconds.min(single[1].seconds));
     // a limit above both residuals: one start, the single run's result
     let lenient = run(&request(
         0,
