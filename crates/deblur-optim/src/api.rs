@@ -385,7 +385,7 @@ impl BlindOptions {
             request.crop = CropChoice::Window(window);
         }
         match self.restart_residual {
-            Some(r) if r == 0.0 => request.restart = None,
+            Some(0.0) => request.restart = None,
             Some(above_residual) => request.restart = Some(crate::Restart { above_residual }),
             None => {}
         }
