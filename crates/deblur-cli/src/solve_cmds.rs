@@ -507,6 +507,7 @@ fn cli_option_names(error: deblur_optim::Error) -> String {
         "window" => "--window",
         "image prior" => "--image-prior",
         "noise std" => "--noise-std",
+        "restart" => "--restart-residual",
         _ => "",
     };
     match error {

@@ -471,7 +471,7 @@ impl Restart {
             Err(Error::setting(
                 "restart",
                 format!(
-                    "above_residual {} must be a finite number of noise levels, at least 1",
+                    "{} must be a finite number of noise levels, at least 1",
                     self.above_residual
                 ),
             ))

@@ -750,6 +750,9 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
             }),
         ))
         .unwrap_err();
-        assert!(err.to_string().contains("above_residual"), "{err}");
+        assert!(
+            err.to_string().contains("noise levels, at least 1"),
+            "{err}"
+        );
     }
 }
