@@ -34,9 +34,9 @@ fn slice(t: &FlexTensor) -> &[f32] {
 /// `x`: `[n, ci, h, w]`, `grad`: `[n, co, ho, wo]` with `ho = (h − k) / stride + 1`; returns
 /// `[co, ci, k, k]` = (Σₙ colsₙ · Gₙᵀ)ᵀ, where `colsₙ` is the `[ci·k·k, ho·wo]` im2col matrix of
 /// image n, built a band of output rows at a time (for a 1×1 stride-1 convolution the image
-/// itself, not copied). The input channels are split into one group per thread, side by side:
-/// each group's rows of dWᵀ are its own GEMMs over the same pixels in the same order, so the
-/// result does not depend on the number of threads.
+/// itself, not copied). The input channels are split into [`WEIGHT_GRAD_GROUPS`] groups computed
+/// side by side, each group's rows of dWᵀ its own GEMMs; the count is a constant, so the result
+/// does not depend on the number of threads.
 pub(crate) fn conv2d_weight_grad(
     x: &FlexTensor,
     grad: &FlexTensor,
