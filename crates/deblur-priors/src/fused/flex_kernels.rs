@@ -50,7 +50,6 @@ pub(crate) fn conv2d_weight_grad(
     let taps = kernel * kernel;
     let band = (IM2COL_TILE_ELEMS / (ci * taps * wo).max(1)).clamp(1, ho);
     let xs = slice(&x);
-    let direct = kernel == 1 && stride == 1;
     let x2 = x.reshape(vec![n * ci, h * w].into());
     // [n·co, ho·wo]: a band of output rows of image b is a strided [co, band·wo] view of it
     let g2 = grad.reshape(vec![n * co, ho * wo].into());
@@ -67,13 +66,15 @@ pub(crate) fn conv2d_weight_grad(
                 while oy0 < ho {
                     let th = band.min(ho - oy0);
                     let cols_len = th * wo;
-                    let cols = if direct {
-                        x2.narrow(0, b * ci + c0, gc).narrow(1, oy0 * wo, cols_len)
-                    } else {
-                        let cols =
-                            im2col_band(image, [gc, h, w], kernel, stride, 0, oy0..oy0 + th, wo);
-                        from_vec(cols, &[gc * taps, cols_len])
-                    };
+                    let cols = band_cols(
+                        &x2,
+                        image,
+                        b * ci + c0,
+                        [gc, h, w],
+                        [kernel, stride, 0],
+                        oy0..oy0 + th,
+                        wo,
+                    );
                     let g_band = g2.narrow(0, b * co, co).narrow(1, oy0 * wo, cols_len);
                     // dWᵀ = cols · Gᵀ ([ci·k·k, co]): this orientation runs flex's GEMM about
                     // twice as fast as G · colsᵀ on these shapes (measured 215 vs 106 GFLOP/s
@@ -97,6 +98,29 @@ pub(crate) fn conv2d_weight_grad(
     acc.transpose(0, 1)
         .to_contiguous()
         .reshape(vec![co, ci, kernel, kernel].into())
+}
+
+/// The im2col band `[c·k·k, rows·wo]` of channels `first..first + c` (rows of `x2`, the input as
+/// `[n·ci, h·w]`; `image` the same channels' values) for the output rows `rows`, with
+/// `[kernel, stride, zero_pad]`. A 1×1 stride-1 convolution without padding reads a strided
+/// view of the input itself (no copy).
+#[allow(clippy::too_many_arguments)]
+fn band_cols(
+    x2: &FlexTensor,
+    image: &[f32],
+    first: usize,
+    [c, h, w]: [usize; 3],
+    [kernel, stride, zero_pad]: [usize; 3],
+    rows: std::ops::Range<usize>,
+    wo: usize,
+) -> FlexTensor {
+    let len = rows.len() * wo;
+    if kernel == 1 && stride == 1 && zero_pad == 0 {
+        x2.narrow(0, first, c).narrow(1, rows.start * wo, len)
+    } else {
+        let cols = im2col_band(image, [c, h, w], kernel, stride, zero_pad, rows, wo);
+        from_vec(cols, &[c * kernel * kernel, len])
+    }
 }
 
 /// The im2col matrix `[ci·k·k, rows·wo]` of the output rows `rows` of one image `[ci, h, w]`
@@ -187,8 +211,6 @@ fn conv2d_zero_padded(
     let bias = contiguous_f32(bias);
     let bias = slice(&bias);
     let xs = slice(&x);
-    // a 1×1 stride-1 convolution's im2col band is a strided view of the image itself
-    let direct = kernel == 1 && stride == 1 && zero_pad == 0;
     let x2 = x.reshape(vec![n * ci, h * w].into());
     let plane = ho * wo;
     let mut out = vec![0f32; n * co * plane];
@@ -202,37 +224,43 @@ fn conv2d_zero_padded(
             .into_par_iter()
             .map(|oy0| {
                 let th = band.min(ho - oy0);
-                let cols = if direct {
-                    x2.narrow(0, b * ci, ci).narrow(1, oy0 * wo, th * wo)
-                } else {
-                    let cols = im2col_band(
-                        image,
-                        [ci, h, w],
-                        kernel,
-                        stride,
-                        zero_pad,
-                        oy0..oy0 + th,
-                        wo,
-                    );
-                    from_vec(cols, &[rows, th * wo])
-                };
+                let cols = band_cols(
+                    &x2,
+                    image,
+                    b * ci,
+                    [ci, h, w],
+                    [kernel, stride, zero_pad],
+                    oy0..oy0 + th,
+                    wo,
+                );
                 // outᵀ = colsᵀ · Wᵀ ([band·wo, co]): the long side as GEMM rows, about 1.5×
                 // faster than W · cols here
                 let cols = cols.transpose(0, 1);
                 (oy0, contiguous_f32(&Flex::float_matmul(cols, wt.clone())))
             })
             .collect();
+        // each task writes a group of output channels: the group's values of one pixel sit side
+        // by side in the band's [band·wo, co] product (one cache line for 16 channels), where
+        // one channel at a time read every co-th value of the whole product
+        let group = if co >= 64 { 16 } else { 8 };
         out_b
-            .par_chunks_mut(plane)
-            .zip(bias.par_iter())
+            .par_chunks_mut(group * plane)
+            .zip(bias.par_chunks(group))
             .enumerate()
-            .for_each(|(c, (dst, &bias))| {
+            .for_each(|(g, (dst, bias))| {
+                let c0 = g * group;
                 for (oy0, part) in &parts {
                     let part = slice(part);
-                    let dst = &mut dst[oy0 * wo..oy0 * wo + part.len() / co];
-                    for (p, d) in dst.iter_mut().enumerate() {
-                        *d = part[p * co + c] + bias;
+                    let len = part.len() / co;
+                    for (p, values) in part.chunks_exact(co).enumerate() {
+                        let at = oy0 * wo + p;
+                        for (cl, (&v, &b)) in
+                            values[c0..c0 + bias.len()].iter().zip(bias).enumerate()
+                        {
+                            dst[cl * plane + at] = v + b;
+                        }
                     }
+                    debug_assert!(oy0 * wo + len <= plane);
                 }
             });
     }
