@@ -239,28 +239,34 @@ fn conv2d_zero_padded(
                 (oy0, contiguous_f32(&Flex::float_matmul(cols, wt.clone())))
             })
             .collect();
-        // each task writes a group of output channels: the group's values of one pixel sit side
-        // by side in the band's [band·wo, co] product (one cache line for 16 channels), where
-        // one channel at a time read every co-th value of the whole product
-        let group = if co >= 64 { 16 } else { 8 };
+        // transposed in tiles of 16 pixels × a group of (up to) 16 channels: the group's values
+        // of 16 pixels are 16 cache lines of the band's [band·wo, co] product, written back as
+        // runs of 16 pixels, one per channel (one channel at a time read every co-th value of
+        // the whole product); groups of 8 give narrow layers two tasks
+        const TILE: usize = 16;
+        let group = if co >= 2 * TILE { TILE } else { TILE / 2 };
         out_b
             .par_chunks_mut(group * plane)
             .zip(bias.par_chunks(group))
             .enumerate()
             .for_each(|(g, (dst, bias))| {
                 let c0 = g * group;
+                let gc = bias.len();
+                let mut tile = [[0f32; TILE]; TILE];
                 for (oy0, part) in &parts {
                     let part = slice(part);
-                    let len = part.len() / co;
-                    for (p, values) in part.chunks_exact(co).enumerate() {
-                        let at = oy0 * wo + p;
-                        for (cl, (&v, &b)) in
-                            values[c0..c0 + bias.len()].iter().zip(bias).enumerate()
-                        {
-                            dst[cl * plane + at] = v + b;
+                    for (block, pixels) in part.chunks(TILE * co).enumerate() {
+                        let np = pixels.len() / co;
+                        for (pp, values) in pixels.chunks_exact(co).enumerate() {
+                            for (cl, (&v, &b)) in values[c0..c0 + gc].iter().zip(bias).enumerate() {
+                                tile[cl][pp] = v + b;
+                            }
+                        }
+                        let at = oy0 * wo + block * TILE;
+                        for (cl, row) in tile.iter().take(gc).enumerate() {
+                            dst[cl * plane + at..cl * plane + at + np].copy_from_slice(&row[..np]);
                         }
                     }
-                    debug_assert!(oy0 * wo + len <= plane);
                 }
             });
     }
