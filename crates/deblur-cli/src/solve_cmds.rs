@@ -1148,6 +1148,9 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     };
     // (seed, rows) per seed, in the order asked
     let mut runs: Vec<(u64, Vec<LevinRow>)> = Vec::with_capacity(args.seeds.len());
+    // the blind result's re-blur residual per (seed, case), for the CSV
+    let mut residuals: std::collections::HashMap<(u64, String), f64> =
+        std::collections::HashMap::new();
     for &seed in &args.seeds {
         if several {
             println!("seed {seed}");
@@ -1190,6 +1193,9 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                             &args.snapshots,
                             args.kernels_out.as_deref().map(|d| (d, name.as_str())),
                         )?;
+                        if let Some(r) = out.residual {
+                            residuals.insert((seed, item.name.clone()), r);
+                        }
                         if let Some(r) = out.restart {
                             println!(
                                 "{:<14} restarted: first start {:.1}σ, seed {} {}",
@@ -1251,12 +1257,13 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     );
     if let Some(path) = &args.csv {
         let mut text = String::from(
-            "image,psnr,ssim,error_ratio,seconds,blurred_psnr,true_kernel_psnr,kernel_rotated,seed\n",
+            "image,psnr,ssim,error_ratio,seconds,blurred_psnr,true_kernel_psnr,kernel_rotated,seed,\
+             residual\n",
         );
         for (seed, rows) in &runs {
             for r in rows {
                 text.push_str(&format!(
-                    "{},{:.4},{:.5},{:.4},{:.2},{:.4},{:.4},{},{seed}\n",
+                    "{},{:.4},{:.5},{:.4},{:.2},{:.4},{:.4},{},{seed},{}\n",
                     r.name,
                     r.psnr,
                     r.ssim,
@@ -1264,7 +1271,10 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                     r.seconds,
                     r.blurred_psnr,
                     r.true_kernel_psnr,
-                    r.kernel_rotated
+                    r.kernel_rotated,
+                    residuals
+                        .get(&(*seed, r.name.clone()))
+                        .map_or(String::new(), |v| format!("{v:.3}"))
                 ));
             }
         }

@@ -1070,6 +1070,15 @@ fn bench_levin_writes_its_table_snapshots_and_kernel_estimates() {
     let (blurred, true_kernel): (f64, f64) = (row[5].parse().unwrap(), row[6].parse().unwrap());
     // the true-kernel bound must sharpen the observation (33.7 vs 24.1 dB on this image)
     assert!(true_kernel > blurred + 5.0, "{table}");
+    // the last column is the returned estimate's re-blur residual: both starts of four steps
+    // leave far more than the restart limit of 4 noise levels
+    assert!(table.starts_with("image,psnr,"), "{table}");
+    assert_eq!(
+        table.lines().next().unwrap().rsplit(',').next(),
+        Some("residual")
+    );
+    let residual: f64 = row[9].parse().unwrap();
+    assert!(residual > 4.0, "{table}");
 }
 
 #[test]
