@@ -395,6 +395,14 @@ impl Observer for CliObserver {
         self.bar.set_message(format!("{:.3e}", p.loss));
     }
 
+    fn on_restart(&mut self, first_residual: f64, seed: u64) {
+        self.bar.println(format!(
+            "the first start explains the input to {first_residual:.1} noise levels only: \
+             starting again with seed {seed}"
+        ));
+        self.bar.reset();
+    }
+
     fn wants_snapshot(&self, step: usize) -> bool {
         self.kernel_steps.contains(&step)
             || self
@@ -1106,6 +1114,11 @@ pub struct BenchLevinArgs {
     /// written as IMAGE_seedS_kernel.*. Default: the single seed 0.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     seeds: Vec<u64>,
+    /// The inputs' noise level (as `deblur blind --noise-std`; default: estimated per image):
+    /// for a screening folder in the Levin layout whose estimated noise would take another
+    /// path than Levin's images do (scripts/screen-levin-like.sh).
+    #[arg(long, value_parser = noise_std_arg)]
+    noise_std: Option<f64>,
 }
 
 pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
@@ -1132,7 +1145,10 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     let nonblind = HyperLaplacianConfig::default();
     let blind_method = args.run.blind_method();
     // the GLKM models are loaded once, not per image
-    let options = args.run.options(None, &device)?;
+    let options = BlindOptions {
+        noise_std: args.noise_std,
+        ..args.run.options(None, &device)?
+    };
     let models = load_models(&options)?;
     let space = options.load_kernel_space()?;
     println!(

@@ -309,6 +309,9 @@ impl Observer for After<'_> {
             ..*progress
         });
     }
+    fn on_restart(&mut self, first_residual: f64, seed: u64) {
+        self.inner.on_restart(first_residual, seed);
+    }
 }
 
 /// One run of the solver loop: the image model of `config` (the fixed `current` image, or a DIP)

@@ -913,6 +913,7 @@ pub fn deblur_blind(
         return Ok(first);
     }
     let seed = method.solver.seed.wrapping_add(1);
+    observer.on_restart(first_residual, seed);
     let again = BlindRequest {
         method: request.method.clone().with_seed(seed),
         ..request.clone()
@@ -1314,6 +1315,9 @@ impl Observer for Stages<'_> {
     }
     fn on_snapshot(&mut self, step: usize, image: Tensor<4>, kernel: Tensor<4>) {
         self.inner.on_snapshot(step, image, kernel);
+    }
+    fn on_restart(&mut self, first_residual: f64, seed: u64) {
+        self.inner.on_restart(first_residual, seed);
     }
 }
 

@@ -359,6 +359,10 @@ pub trait Observer {
     }
     /// A snapshot: the cropped latent image and the kernel.
     fn on_snapshot(&mut self, _step: usize, _image: Tensor<4>, _kernel: Tensor<4>) {}
+    /// The first start of a blind estimate left `first_residual` noise levels of re-blur
+    /// residual, above the [`crate::Restart`] limit: a second start with `seed` follows, whose
+    /// steps count from 1 again.
+    fn on_restart(&mut self, _first_residual: f64, _seed: u64) {}
 }
 
 /// An observer that ignores everything.

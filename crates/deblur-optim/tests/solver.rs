@@ -715,13 +715,37 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
     // ten steps explain the observation to a few noise levels at best: both starts "fail" at 1σ
     assert!(residuals.iter().all(|&r| r > 1.0), "{residuals:?}");
     assert_ne!(residuals[0], residuals[1]);
-    let restarted = run(&request(
-        0,
-        Some(Restart {
-            above_residual: 1.0,
-        }),
-    ))
+    // the observer hears the second start announced between the two starts' steps
+    #[derive(Default)]
+    struct Events(Vec<String>);
+    impl deblur_optim::solver::Observer for Events {
+        fn on_step(&mut self, p: &deblur_optim::solver::Progress) {
+            self.0.push(format!("step {}", p.step));
+        }
+        fn on_restart(&mut self, first_residual: f64, seed: u64) {
+            self.0.push(format!("restart {first_residual} {seed}"));
+        }
+    }
+    let mut events = Events::default();
+    let restarted = deblur_blind(
+        &gray,
+        &request(
+            0,
+            Some(Restart {
+                above_residual: 1.0,
+            }),
+        ),
+        Resources::none(),
+        &device,
+        &mut events,
+    )
     .unwrap();
+    let expected: Vec<String> = (1..=10)
+        .map(|s| format!("step {s}"))
+        .chain([format!("restart {} 1", residuals[0])])
+        .chain((1..=10).map(|s| format!("step {s}")))
+        .collect();
+    assert_eq!(events.0, expected);
     let info = restarted
         .restart
         .expect("the first start was above the limit");

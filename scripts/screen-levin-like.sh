@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Screening for the DIP fast preset without the Levin set: a folder in the Levin layout built
+# from our own data, then `deblur bench levin --data` on it with the options given.
+#
+#   scripts/screen-levin-like.sh NAME [bench levin options ...]
+#
+# The folder (built once, deterministically, under target/screen-levin-like; SCREEN_DIR to move
+# it): four held-out train400 crops (test_312, test_337, test_364, test_391; 180², grey) as
+# gt/im1..im4.png, eight synthetic shake kernels at the sizes the SelfDeblur Levin script gives
+# kernels 1..8 (17, 15, 13, 27, 11, 19, 21, 21 px; `deblur kernels synth --count 1 --seed 900+J`)
+# as gt/kernel1..8.npy, and the 32 observations imI_kernelJ_img.png (`deblur blur --padding
+# symmetric`, 8 bits, no noise). The bench's own kernel sizes per kernel number apply, as on Levin.
+# The table goes to docs/data/screening/levin_like_NAME.csv.
+#
+# The bench gets `--noise-std 0.003` (NOISE_STD to change it): the crops' estimated noise (about
+# 0.004) would otherwise switch the fast preset to the coarse-to-fine L0 path, which Levin's
+# images (0.0029) do not take. Examples:
+#   scripts/screen-levin-like.sh default --seeds 0,1
+#   scripts/screen-levin-like.sh iters700 --seeds 0,1 --iters 700
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 1 ]; then
+    echo "usage: scripts/screen-levin-like.sh NAME [bench levin options ...]" >&2
+    exit 2
+fi
+name=$1
+shift
+data=../shared/data/train400
+dir=${SCREEN_DIR:-target/screen-levin-like}
+cargo build --release -p deblur-cli >/dev/null
+deblur=target/release/deblur
+if [ ! -f "$dir/complete" ]; then
+    [ -d "$data" ] || { echo "$data: not found (the shared data sits beside the checkout)" >&2; exit 2; }
+    mkdir -p "$dir/gt"
+    images=(test_312 test_337 test_364 test_391)
+    sizes=(17 15 13 27 11 19 21 21)
+    for i in 1 2 3 4; do
+        cp "$data/${images[i - 1]}.png" "$dir/gt/im$i.png"
+    done
+    for j in 1 2 3 4 5 6 7 8; do
+        "$deblur" kernels synth --size "${sizes[j - 1]}" --count 1 --seed $((900 + j)) \
+            -o "$dir/gt/kernel$j.npy" >/dev/null
+        for i in 1 2 3 4; do
+            "$deblur" blur "$dir/gt/im$i.png" --kernel "$dir/gt/kernel$j.npy" \
+                --padding symmetric --bit-depth 8 -o "$dir/im${i}_kernel${j}_img.png" >/dev/null
+        done
+    done
+    touch "$dir/complete"
+fi
+mkdir -p docs/data/screening
+"$deblur" bench levin --data "$dir" --noise-std "${NOISE_STD:-0.003}" "$@" \
+    --csv "docs/data/screening/levin_like_$name.csv"
