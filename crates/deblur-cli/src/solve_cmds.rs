@@ -1117,7 +1117,7 @@ pub struct BenchLevinArgs {
     /// The inputs' noise level (as `deblur blind --noise-std`; default: estimated per image):
     /// for a screening folder in the Levin layout whose estimated noise would take another
     /// path than Levin's images do (scripts/screen-levin-like.sh).
-    #[arg(long, value_parser = noise_std_arg)]
+    #[arg(long, value_parser = noise_std_arg, allow_hyphen_values = true)]
     noise_std: Option<f64>,
 }
 

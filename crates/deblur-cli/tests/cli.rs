@@ -1113,6 +1113,13 @@ fn bench_levin_repeats_a_seed_exactly_and_reports_each_seed() {
     // the same seed gives the same run to the last digit; another seed draws other networks
     assert_eq!(rows[0][1], rows[2][1], "{table}");
     assert_ne!(rows[0][1], rows[1][1], "{table}");
+    // a noise level outside (0, 0.5) is a usage error that names the flag, before any work
+    for bad in ["0.7", "0", "-0.01", "nan"] {
+        let out = deblur(&["bench", "levin", "--data", s(&levin), "--noise-std", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--noise-std"), "{err}");
+    }
 }
 
 fn lai_dir() -> PathBuf {
