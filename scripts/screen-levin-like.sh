@@ -25,6 +25,13 @@ if [ $# -lt 1 ]; then
 fi
 name=$1
 shift
+# the name becomes part of a file name under docs/data/screening
+case "$name" in
+    '' | .* | *[!A-Za-z0-9_.-]*)
+        echo "NAME $name: use letters, digits, '_', '.' and '-' (it names docs/data/screening/levin_like_NAME.csv)" >&2
+        exit 2
+        ;;
+esac
 data=../shared/data/train400
 dir=${SCREEN_DIR:-target/screen-levin-like}
 cargo build --release -p deblur-cli >/dev/null

@@ -396,9 +396,13 @@ impl Observer for CliObserver {
     }
 
     fn on_restart(&mut self, first_residual: f64, seed: u64) {
+        let how = if first_residual.is_finite() {
+            format!("explains the input to {first_residual:.1} noise levels only")
+        } else {
+            "left a re-blur residual that is not a number".to_string()
+        };
         self.bar.println(format!(
-            "the first start explains the input to {first_residual:.1} noise levels only: \
-             starting again with seed {seed}"
+            "the first start {how}: starting again with seed {seed}"
         ));
         self.bar.reset();
     }
@@ -1164,9 +1168,6 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
     };
     // (seed, rows) per seed, in the order asked
     let mut runs: Vec<(u64, Vec<LevinRow>)> = Vec::with_capacity(args.seeds.len());
-    // the blind result's re-blur residual per (seed, case), for the CSV
-    let mut residuals: std::collections::HashMap<(u64, String), f64> =
-        std::collections::HashMap::new();
     for &seed in &args.seeds {
         if several {
             println!("seed {seed}");
@@ -1176,13 +1177,13 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
             ..options.clone()
         };
         let mut method =
-            |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<ndarray::Array2<f32>> {
+            |item: &deblur_optim::levin::LevinItem| -> deblur_optim::Result<deblur_optim::levin::Restored> {
                 match args.run.method {
-                    BenchMethodArg::Blurred => Ok(item.blurred.clone()),
-                    BenchMethodArg::Nonblind => Ok(deblur_optim::levin::true_kernel_deconvolution(
-                        item, &nonblind, &device,
-                    )?
-                    .1),
+                    BenchMethodArg::Blurred => Ok((item.blurred.clone(), None)),
+                    BenchMethodArg::Nonblind => Ok((
+                        deblur_optim::levin::true_kernel_deconvolution(item, &nonblind, &device)?.1,
+                        None,
+                    )),
                     _ => {
                         let k = match blind_method {
                             MethodArg::Glkm => None,
@@ -1209,9 +1210,6 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                             &args.snapshots,
                             args.kernels_out.as_deref().map(|d| (d, name.as_str())),
                         )?;
-                        if let Some(r) = out.residual {
-                            residuals.insert((seed, item.name.clone()), r);
-                        }
                         if let Some(r) = out.restart {
                             println!(
                                 "{:<14} restarted: first start {:.1}σ, seed {} {}",
@@ -1228,7 +1226,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                                 item.name, score.psnr, score.ssim
                             );
                         }
-                        Ok(out.image.index_axis(Axis(0), 0).to_owned())
+                        Ok((out.image.index_axis(Axis(0), 0).to_owned(), out.residual))
                     }
                 }
             };
@@ -1288,9 +1286,7 @@ pub fn bench_levin(args: BenchLevinArgs) -> CmdResult {
                     r.blurred_psnr,
                     r.true_kernel_psnr,
                     r.kernel_rotated,
-                    residuals
-                        .get(&(*seed, r.name.clone()))
-                        .map_or(String::new(), |v| format!("{v:.3}"))
+                    r.residual.map_or(String::new(), |v| format!("{v:.3}"))
                 ));
             }
         }

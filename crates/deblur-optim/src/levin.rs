@@ -191,15 +191,22 @@ pub struct LevinRow {
     pub true_kernel_psnr: f64,
     /// Whether the true kernel had to be rotated by 180° to fit.
     pub kernel_rotated: bool,
+    /// The method's re-blur residual of its result in noise levels, where it reports one (the
+    /// blind pipeline's [`crate::pipeline::BlindResult::residual`]).
+    pub residual: Option<f64>,
 }
 
-/// Runs `method` (blurred image → restored image of the same size) on every item and scores it.
+/// What a method under [`run_levin`] returns: the restored image, the same size as the blurred
+/// one, and its re-blur residual in noise levels where the method measures one.
+pub type Restored = (Array2<f32>, Option<f64>);
+
+/// Runs `method` on every item and scores its restored image.
 ///
 /// # Errors
 /// Errors of the method and of the scoring.
 pub fn run_levin(
     items: &[LevinItem],
-    method: &mut dyn FnMut(&LevinItem) -> Result<Array2<f32>>,
+    method: &mut dyn FnMut(&LevinItem) -> Result<Restored>,
     nonblind: &HyperLaplacianConfig,
     device: &Device,
     on_row: &mut dyn FnMut(&LevinRow),
@@ -208,7 +215,7 @@ pub fn run_levin(
     let mut rows = Vec::with_capacity(items.len());
     for item in items {
         let start = Instant::now();
-        let restored = method(item)?;
+        let (restored, residual) = method(item)?;
         let seconds = start.elapsed().as_secs_f64();
         let score = shift_compensated_score(restored.view(), item.sharp.view(), &options)?;
         let blurred_score =
@@ -223,6 +230,7 @@ pub fn run_levin(
             blurred_psnr: blurred_score.psnr,
             true_kernel_psnr: reference.psnr,
             kernel_rotated: oriented.rotated,
+            residual,
         };
         on_row(&row);
         rows.push(row);
