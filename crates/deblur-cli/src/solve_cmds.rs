@@ -156,8 +156,9 @@ pub struct BlindArgs {
     /// Regions of the non-uniform estimate, rows x columns.
     #[arg(long, default_value = "3x3", value_parser = crate::commands::grid_arg, requires = "nonuniform")]
     grid: [usize; 2],
-    /// Kernel model of every region: SelfDeblur's MLP or GLKM's generator.
-    #[arg(long, value_enum, default_value = "mlp", requires = "nonuniform")]
+    /// Kernel model of the field: one camera motion (its turn fitted, then the regions freed as
+    /// MLPs in the last round), SelfDeblur's MLP per region, or GLKM's generator per region.
+    #[arg(long, value_enum, default_value = "camera", requires = "nonuniform")]
     field_kernels: FieldKernelsArg,
     /// Joint steps of the non-uniform stage.
     #[arg(long, default_value_t = 300, value_parser = crate::train_cmds::at_least_one, requires = "nonuniform")]
@@ -171,12 +172,58 @@ pub struct BlindArgs {
     /// scratch optimised jointly with the kernels.
     #[arg(long, value_enum, default_value = "fixed", requires = "nonuniform")]
     field_image: FieldImageArg,
-    /// Rounds of kernel fit and deconvolution for --field-image fixed.
-    #[arg(long, default_value_t = 1, value_parser = crate::train_cmds::at_least_one, requires = "nonuniform")]
-    field_rounds: usize,
+    /// Rounds of kernel fit and deconvolution for --field-image fixed (default: 3 for the camera
+    /// field, else 1).
+    #[arg(long, value_parser = crate::train_cmds::at_least_one, requires = "nonuniform")]
+    field_rounds: Option<usize>,
     /// Learning rate of the region kernels (default: 5e-3 for the MLP, 2e-3 for GLKM).
     #[arg(long, value_parser = crate::train_cmds::positive_finite, requires = "nonuniform")]
     field_kernel_lr: Option<f64>,
+    #[command(flatten)]
+    camera: CameraArgs,
+}
+
+/// The camera-motion field's settings (`--field-kernels camera`).
+#[derive(Args, Clone, Debug)]
+pub(crate) struct CameraArgs {
+    /// Camera field: control points per side of the grid of turning angles over the kernel
+    /// (1: one angle for the whole exposure).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=64))]
+    camera_angle_grid: u64,
+    /// Camera field: learning rate of the angles, in pixels of displacement at the farthest
+    /// region centre per step.
+    #[arg(
+        long,
+        default_value_t = 0.05,
+        value_parser = crate::train_cmds::positive_finite,
+        allow_hyphen_values = true
+    )]
+    camera_angle_lr: f64,
+    /// Camera field: learning rate of the shared translation kernel's log-weights (0: it stays
+    /// the uniform estimate).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_parser = crate::train_cmds::non_negative_finite,
+        allow_hyphen_values = true
+    )]
+    camera_base_lr: f64,
+    /// Camera field: every round fits the camera motion, the last one too (by default the last
+    /// of several rounds frees the regions: SelfDeblur's MLP per region, started from it).
+    #[arg(long)]
+    camera_throughout: bool,
+}
+
+impl CameraArgs {
+    /// The library's settings.
+    pub(crate) fn config(&self) -> deblur_optim::CameraFieldConfig {
+        deblur_optim::CameraFieldConfig {
+            angle_grid: self.camera_angle_grid as usize,
+            angle_lr: self.camera_angle_lr,
+            base_lr: self.camera_base_lr,
+            mlp_last: !self.camera_throughout,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -193,6 +240,9 @@ pub(crate) enum FieldKernelsArg {
     Mlp,
     /// GLKM's learned generator per region (shipped weights).
     Glkm,
+    /// One camera motion (the uniform estimate's kernel as translations, turned by a few
+    /// angles): few unknowns for the whole field.
+    Camera,
 }
 
 impl From<FieldKernelsArg> for deblur_optim::FieldKernels {
@@ -200,6 +250,7 @@ impl From<FieldKernelsArg> for deblur_optim::FieldKernels {
         match k {
             FieldKernelsArg::Mlp => deblur_optim::FieldKernels::Mlp,
             FieldKernelsArg::Glkm => deblur_optim::FieldKernels::Glkm,
+            FieldKernelsArg::Camera => deblur_optim::FieldKernels::Camera,
         }
     }
 }
@@ -725,14 +776,16 @@ fn blind_nonuniform(
     config.iterations = args.field_iters;
     config.seed = options.seed;
     config.readout = args.field_readout.into();
+    config.camera = args.camera.config();
     if let Some(lr) = args.field_kernel_lr {
         config.kernel_lr = lr;
     }
-    config.image = match args.field_image {
-        FieldImageArg::Dip => deblur_optim::nonuniform::FieldImage::Dip,
-        FieldImageArg::Fixed => deblur_optim::nonuniform::FieldImage::Fixed {
-            rounds: args.field_rounds,
-        },
+    config.image = match (args.field_image, args.field_rounds) {
+        (FieldImageArg::Dip, _) => deblur_optim::nonuniform::FieldImage::Dip,
+        (FieldImageArg::Fixed, Some(rounds)) => {
+            deblur_optim::nonuniform::FieldImage::Fixed { rounds }
+        }
+        (FieldImageArg::Fixed, None) => config.image,
     };
     // GLKM region kernels need the shipped generator even when the global method does not.
     let glkm = match (config.kernels, models) {

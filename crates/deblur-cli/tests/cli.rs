@@ -1483,7 +1483,8 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
         "--kernel-out",
         s(&field),
     ]);
-    assert!(String::from_utf8_lossy(&run.stderr).contains("2x2 field of mlp kernels"));
+    // the default field: one camera motion (three rounds, the last with free regions)
+    assert!(String::from_utf8_lossy(&run.stderr).contains("2x2 field of camera kernels"));
     let loaded = deblur_core::KernelField::load(&field).unwrap();
     assert_eq!((loaded.grid(), loaded.kernel_size()), ([2, 2], [9, 9]));
     assert_eq!(
@@ -1504,6 +1505,42 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
         &deblur(&["blind", s(&input), "-o", s(&out), "--grid", "2x2"]),
         &["--nonuniform"],
     );
+    // Free region kernels on request, in two rounds; the camera field's settings are checked.
+    let camera = d.join("camera.png");
+    let run = deblur_ok(&[
+        "blind",
+        s(&input),
+        "-o",
+        s(&camera),
+        "--kernel-size",
+        "9",
+        "--iters",
+        "2",
+        "--nonuniform",
+        "--grid",
+        "2x2",
+        "--field-kernels",
+        "mlp",
+        "--field-rounds",
+        "2",
+        "--field-iters",
+        "2",
+    ]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("2x2 field of mlp kernels"));
+    assert!(camera.exists());
+    for (flag, value) in [("--camera-angle-grid", "0"), ("--camera-angle-lr", "-1")] {
+        let bad = deblur(&[
+            "blind",
+            s(&input),
+            "-o",
+            s(&d.join("never.png")),
+            "--nonuniform",
+            flag,
+            value,
+        ]);
+        assert_fails(&bad, &[flag]);
+        assert!(!d.join("never.png").exists());
+    }
     // The field's sidecar is an output too: a folder in its place fails before any work.
     std::fs::create_dir(d.join("taken.json")).unwrap();
     let before = std::fs::read(&out).unwrap();

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod camera_field;
 pub mod dip_blind;
 mod error;
 pub mod glkm;
@@ -22,6 +23,7 @@ pub mod space;
 pub mod vdip;
 
 pub use api::{AUTO_KERNEL_BOUND, BlindOptions, FinalPriorKind, blind, blind_observed};
+pub use camera_field::{CameraFieldConfig, CameraFieldKernel};
 pub use dip_blind::DipImageConfig;
 pub use error::{Error, Result};
 pub use glkm::{GlkmConfig, GlkmModels, KernelStart};

@@ -18,6 +18,7 @@ use deblur_core::{Boundary, Kernel, KernelField, WindowShape, YCbCrStandard};
 use deblur_priors::{Denoiser, DipConfig, KernelMlpConfig};
 use ndarray::{Array3, Axis};
 
+use crate::camera_field::{CameraFieldConfig, CameraFieldKernel};
 use crate::error::MISSING_GLKM;
 use crate::glkm::{BROAD_FIT_LR, BROAD_FIT_STEPS};
 use crate::method::{BlurPart, ImagePart, Resources};
@@ -36,6 +37,9 @@ pub enum FieldKernels {
     Mlp,
     /// GLKM's generator per region (its own feature map each), fitted to the global kernel.
     Glkm,
+    /// One camera motion for the whole field ([`CameraFieldKernel`]): the global kernel as the
+    /// translations, turned by a few angles; [`NonUniformConfig::camera`] sets it up.
+    Camera,
 }
 
 impl FieldKernels {
@@ -44,6 +48,7 @@ impl FieldKernels {
         match self {
             FieldKernels::Mlp => "mlp",
             FieldKernels::Glkm => "glkm",
+            FieldKernels::Camera => "camera",
         }
     }
 }
@@ -121,6 +126,8 @@ pub struct NonUniformConfig {
     /// solver measured the same, +0.00 and −0.10 dB on two screening crops, at 4× the time;
     /// with the true field it gains 0.7–1.5 dB).
     pub readout: FieldSolver,
+    /// The camera-motion model of [`FieldKernels::Camera`].
+    pub camera: CameraFieldConfig,
 }
 
 impl NonUniformConfig {
@@ -132,13 +139,20 @@ impl NonUniformConfig {
             kernels,
             iterations: 300,
             kernel_lr: match kernels {
-                FieldKernels::Mlp => 5e-3,
+                FieldKernels::Mlp | FieldKernels::Camera => 5e-3,
                 FieldKernels::Glkm => 2e-3,
             },
-            image: FieldImage::Fixed { rounds: 1 },
+            image: FieldImage::Fixed {
+                rounds: if kernels == FieldKernels::Camera {
+                    3
+                } else {
+                    1
+                },
+            },
             dip: DipConfig::narrow(1, 16, 4, 4),
             seed: 0,
             readout: FieldSolver::Blend,
+            camera: CameraFieldConfig::default(),
         }
     }
 
@@ -153,6 +167,8 @@ impl NonUniformConfig {
         if self.iterations == 0 {
             return Err(Error::setting("iterations", "must be at least 1"));
         }
+        self.camera.validate()?;
+
         if !(self.kernel_lr.is_finite() && self.kernel_lr > 0.0) {
             return Err(Error::setting(
                 "kernel learning rate",
@@ -257,11 +273,21 @@ pub fn deblur_nonuniform(
             inner: &mut *observer,
             offset: request.method.steps() + round * config.iterations,
         };
+        // the camera field's last round may free the regions (CameraFieldConfig::mlp_last)
+        let kernels = match config.kernels {
+            FieldKernels::Camera if config.camera.mlp_last && rounds > 1 && round + 1 == rounds => {
+                FieldKernels::Mlp
+            }
+            kernels => kernels,
+        };
         let out = joint_stage(
             &observation,
             &current,
             &field,
-            config,
+            &NonUniformConfig {
+                kernels,
+                ..config.clone()
+            },
             resources,
             round as u64,
             &mut after,
@@ -315,7 +341,8 @@ impl Observer for After<'_> {
 }
 
 /// One run of the solver loop: the image model of `config` (the fixed `current` image, or a DIP)
-/// and one kernel model per region started at `field`'s kernel, through the SVOLA blur.
+/// and the field model of `config.kernels` (one kernel model per region started at `field`'s
+/// kernel, or one camera motion based on its centre kernel), through the SVOLA blur.
 fn joint_stage(
     observation: &Tensor<4>,
     current: &Array3<f32>,
@@ -359,6 +386,20 @@ fn joint_stage(
             Box::new(PixelImage::new(padded, &ad))
         }
     };
+    if config.kernels == FieldKernels::Camera {
+        // the base is the centre region's kernel: the global one in the first round, and the
+        // one the centre (where the turn displaces nothing) kept in later rounds
+        let centre = &field.kernels()[(config.grid[0] / 2) * config.grid[1] + config.grid[1] / 2];
+        let mut camera = CameraFieldKernel::new(centre, config.grid, latent, config.camera, &ad)?;
+        return solve(
+            observation.clone().autodiff(),
+            image.as_mut(),
+            &mut camera,
+            blur.as_ref(),
+            &reference.solver,
+            observer,
+        );
+    }
     let models: Vec<Box<dyn KernelModel>> = match (config.kernels, resources.glkm) {
         (FieldKernels::Glkm, Some(glkm)) => {
             // one w-space fit per distinct kernel: the first round starts every region from the
