@@ -76,18 +76,12 @@ fn the_band_psnr_sees_an_error_on_the_region_borders() {
     assert!(interior > 100.0, "{interior}");
 }
 
-/// With the true field of a rotating camera, deconvolving through the SVOLA operator beats
-/// blending the regions' deconvolutions (measured on two 180² train400 crops with 31 px fields:
-/// +1.45 and +0.74 dB); here a 144² crop, 15 px kernels, 4° of rotation, 1 % noise.
-#[test]
-fn the_exact_field_deconvolution_beats_the_blend_on_a_varying_field() {
-    use deblur_core::{Boundary, Padding, WindowShape};
+/// A 144² crop of train400 test_001 and a 3×3 camera-motion field of 15 px kernels with up to 4°
+/// of rotation over it (tent windows, seed 3), with the field's peak rotation in degrees.
+fn rotating_crop() -> (ndarray::Array3<f32>, deblur_core::KernelField, f64) {
     use deblur_kernels::field::{CameraMotionConfig, camera_motion_field};
     use deblur_kernels::shake::ShakeConfig;
-    use deblur_optim::HyperLaplacianConfig;
-    use deblur_optim::nonuniform::{FieldDeconvConfig, deconv_field, deconv_field_exact};
     use rand::SeedableRng;
-    let device = Device::default();
     let sharp = deblur_core::load_image(shared("train400/test_001.png"))
         .unwrap()
         .pixels
@@ -95,8 +89,27 @@ fn the_exact_field_deconvolution_beats_the_blend_on_a_varying_field() {
         .to_owned();
     let config = CameraMotionConfig::new(ShakeConfig::new(15)).with_max_rotation_deg(4.0);
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let (field, _, _) =
-        camera_motion_field(&config, [3, 3], WindowShape::Tent, [144, 144], &mut rng).unwrap();
+    let (field, degrees, _) = camera_motion_field(
+        &config,
+        [3, 3],
+        deblur_core::WindowShape::Tent,
+        [144, 144],
+        &mut rng,
+    )
+    .unwrap();
+    (sharp, field, degrees)
+}
+
+/// With the true field of a rotating camera, deconvolving through the SVOLA operator beats
+/// blending the regions' deconvolutions (measured on two 180² train400 crops with 31 px fields:
+/// +1.45 and +0.74 dB); here a 144² crop, 15 px kernels, 4° of rotation, 1 % noise.
+#[test]
+fn the_exact_field_deconvolution_beats_the_blend_on_a_varying_field() {
+    use deblur_core::{Boundary, Padding};
+    use deblur_optim::HyperLaplacianConfig;
+    use deblur_optim::nonuniform::{FieldDeconvConfig, deconv_field, deconv_field_exact};
+    let device = Device::default();
+    let (sharp, field, _) = rotating_crop();
     let blurred = field
         .blur_image(&sharp, Boundary::Same(Padding::Symmetric), 0.01, 1, &device)
         .unwrap();
@@ -180,22 +193,11 @@ fn the_screening_set_replaces_the_evaluation_images() {
 #[test]
 fn the_camera_field_recovers_a_rotating_cameras_kernels() {
     use deblur_core::{Boundary, Padding, WindowShape};
-    use deblur_kernels::field::{CameraMotionConfig, camera_motion_field};
-    use deblur_kernels::shake::ShakeConfig;
     use deblur_optim::models::{KernelModel, PixelImage};
     use deblur_optim::{BlurPart, CameraFieldConfig, CameraFieldKernel, Resources, SolverConfig};
-    use rand::SeedableRng;
     let device = Device::default();
     let side = 144;
-    let sharp = deblur_core::load_image(shared("train400/test_001.png"))
-        .unwrap()
-        .pixels
-        .slice(ndarray::s![0..1, 10..154, 20..164])
-        .to_owned();
-    let config = CameraMotionConfig::new(ShakeConfig::new(15)).with_max_rotation_deg(4.0);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let (field, degrees, _) =
-        camera_motion_field(&config, [3, 3], WindowShape::Tent, [side, side], &mut rng).unwrap();
+    let (sharp, field, degrees) = rotating_crop();
     let blurred = field
         .blur_image(&sharp, Boundary::Same(Padding::Symmetric), 0.0, 1, &device)
         .unwrap();
