@@ -120,12 +120,13 @@ pub struct CameraFieldKernel {
     /// `[R, 1]` region centres relative to the image centre, in pixels.
     centre_x: Tensor<2>,
     centre_y: Tensor<2>,
-    /// `[1, 1, K]` canvas offsets from its centre.
-    canvas: Tensor<3>,
+    /// `[1, 1, kh]` and `[1, 1, kw]` canvas offsets from its centre.
+    canvas_y: Tensor<3>,
+    canvas_x: Tensor<3>,
     /// `ρ`, the farthest region centre's distance from the image centre (1 for one region).
     radius: f64,
     regions: usize,
-    size: usize,
+    size: [usize; 2],
     last: Option<Tensor<4>>,
 }
 
@@ -141,11 +142,11 @@ pub fn region_offsets(regions: usize, len: usize) -> Vec<f64> {
         .collect()
 }
 
-/// `[K², g²]`: the bilinear interpolation of a `g × g` grid spanning a `K × K` canvas at its taps.
-fn interpolation(size: usize, grid: usize) -> Vec<f32> {
-    let taps = size * size;
-    let mut out = vec![0.0f32; taps * grid * grid];
-    let coordinate = |i: usize| -> (usize, usize, f64) {
+/// `[kh·kw, g²]`: the bilinear interpolation of a `g × g` grid spanning a `kh × kw` canvas at its
+/// taps.
+fn interpolation([kh, kw]: [usize; 2], grid: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; kh * kw * grid * grid];
+    let coordinate = |i: usize, size: usize| -> (usize, usize, f64) {
         if grid == 1 || size == 1 {
             return (0, 0, 0.0);
         }
@@ -153,11 +154,11 @@ fn interpolation(size: usize, grid: usize) -> Vec<f32> {
         let lo = (s.floor() as usize).min(grid - 2);
         (lo, lo + 1, s - lo as f64)
     };
-    for i in 0..size {
-        let (r0, r1, fr) = coordinate(i);
-        for j in 0..size {
-            let (c0, c1, fc) = coordinate(j);
-            let row = &mut out[(i * size + j) * grid * grid..][..grid * grid];
+    for i in 0..kh {
+        let (r0, r1, fr) = coordinate(i, kh);
+        for j in 0..kw {
+            let (c0, c1, fc) = coordinate(j, kw);
+            let row = &mut out[(i * kw + j) * grid * grid..][..grid * grid];
             row[r0 * grid + c0] += ((1.0 - fr) * (1.0 - fc)) as f32;
             row[r0 * grid + c1] += ((1.0 - fr) * fc) as f32;
             row[r1 * grid + c0] += (fr * (1.0 - fc)) as f32;
@@ -168,12 +169,12 @@ fn interpolation(size: usize, grid: usize) -> Vec<f32> {
 }
 
 impl CameraFieldKernel {
-    /// The field of a camera that translates along `base` (square, odd side) without turning,
+    /// The field of a camera that translates along `base` without turning,
     /// on a `grid` of regions over a latent image of `latent` `[h, w]`, on the autodiff
     /// `device` (made an autodiff device if it is not one): every region starts with `base`.
     ///
     /// # Errors
-    /// [`Error::InvalidSetting`] for bad settings or a non-square kernel.
+    /// [`Error::InvalidSetting`] for bad settings.
     pub fn new(
         base: &Kernel,
         grid: [usize; 2],
@@ -185,16 +186,10 @@ impl CameraFieldKernel {
         // the parameters need autodiff; on a device without it the model would panic
         let device = &device.clone().autodiff();
         let [kh, kw] = base.size();
-        if kh != kw || kh % 2 == 0 {
-            return Err(Error::setting(
-                "camera field kernel",
-                format!("a {kh}x{kw} base kernel: the camera field needs a square, odd one"),
-            ));
-        }
-        let size = kh;
         let g = config.angle_grid;
-        let half = ((size - 1) / 2) as f32;
-        let taps = size * size;
+        // the kernels' centre convention: tap (K − 1) / 2, rounded down
+        let (half_y, half_x) = (((kh - 1) / 2) as f32, ((kw - 1) / 2) as f32);
+        let taps = kh * kw;
         let ys = region_offsets(grid[0], latent[0]);
         let xs = region_offsets(grid[1], latent[1]);
         let (mut cx, mut cy) = (Vec::new(), Vec::new());
@@ -211,9 +206,12 @@ impl CameraFieldKernel {
             .map(|(&x, &y)| f64::from(x).hypot(f64::from(y)))
             .fold(0.0, f64::max)
             .max(1.0);
-        let tap_x: Vec<f32> = (0..taps).map(|t| (t % size) as f32 - half).collect();
-        let tap_y: Vec<f32> = (0..taps).map(|t| (t / size) as f32 - half).collect();
-        let canvas: Vec<f32> = (0..size).map(|v| v as f32 - half).collect();
+        let tap_x: Vec<f32> = (0..taps).map(|t| (t % kw) as f32 - half_x).collect();
+        let tap_y: Vec<f32> = (0..taps).map(|t| (t / kw) as f32 - half_y).collect();
+        let canvas = |len: usize, half: f32| {
+            let values: Vec<f32> = (0..len).map(|v| v as f32 - half).collect();
+            Tensor::<3>::from_data(TensorData::new(values, [1, 1, len]), device)
+        };
         let peak = base
             .values()
             .iter()
@@ -238,7 +236,7 @@ impl CameraFieldKernel {
             angle_optim: adam(),
             base_optim: adam(),
             config,
-            interp: tensor2(interpolation(size, g), [taps, g * g]),
+            interp: tensor2(interpolation([kh, kw], g), [taps, g * g]),
             base_weights: tensor2(
                 base.values().iter().map(|v| v.max(0.0)).collect(),
                 [taps, 1],
@@ -247,10 +245,11 @@ impl CameraFieldKernel {
             tap_y: tensor2(tap_y, [1, taps]),
             centre_x: tensor2(cx, [regions, 1]),
             centre_y: tensor2(cy, [regions, 1]),
-            canvas: Tensor::<3>::from_data(TensorData::new(canvas, [1, 1, size]), device),
+            canvas_y: canvas(kh, half_y),
+            canvas_x: canvas(kw, half_x),
             radius,
             regions,
-            size,
+            size: [kh, kw],
             last: None,
         })
     }
@@ -283,7 +282,7 @@ impl CameraFieldKernel {
     }
 
     fn tap_angles(&self) -> Tensor<2> {
-        let taps = self.size * self.size;
+        let taps = self.size[0] * self.size[1];
         self.interp
             .clone()
             .matmul(self.angles.angles.val())
@@ -292,20 +291,21 @@ impl CameraFieldKernel {
     }
 
     fn field(&self) -> Tensor<4> {
-        let (k, r, taps) = (self.size, self.regions, self.size * self.size);
+        let ([kh, kw], r) = (self.size, self.regions);
+        let taps = kh * kw;
         let theta = self.tap_angles();
         let (cos1, sin) = (theta.clone().cos().sub_scalar(1.0), theta.sin());
         // [R, K²] displaced tap positions
         let x = self.tap_x.clone() + cos1.clone() * self.centre_x.clone()
             - sin.clone() * self.centre_y.clone();
         let y = self.tap_y.clone() + sin * self.centre_x.clone() + cos1 * self.centre_y.clone();
-        let tent = |pos: Tensor<2>| -> Tensor<3> {
+        let tent = |pos: Tensor<2>, canvas: &Tensor<3>| -> Tensor<3> {
             // [R, K², K]: the bilinear splat weights along one axis, written through the
             // fractional part so that a tap on a whole pixel (every tap at the start) still has
             // a gradient (the tent's |·| and ReLU have none there)
             let floor = pos.clone().detach().floor();
             let frac = (pos - floor.clone()).unsqueeze_dim::<3>(2);
-            let offset = self.canvas.clone() - floor.unsqueeze_dim::<3>(2);
+            let offset = canvas.clone() - floor.unsqueeze_dim::<3>(2);
             let at = offset.clone().equal_elem(0.0).float();
             let next = offset.equal_elem(1.0).float();
             at * (frac.clone().neg() + 1.0) + next * frac
@@ -316,10 +316,10 @@ impl CameraFieldKernel {
             self.base_weights.clone()
         }
         .reshape([1, taps, 1]);
-        let rows = tent(y) * weights; // [R, K², K]
-        let kernels = rows.swap_dims(1, 2).matmul(tent(x)); // [R, K, K]
+        let rows = tent(y, &self.canvas_y) * weights; // [R, taps, kh]
+        let kernels = rows.swap_dims(1, 2).matmul(tent(x, &self.canvas_x)); // [R, kh, kw]
         let mass = kernels.clone().sum_dim(2).sum_dim(1).clamp_min(1e-12);
-        (kernels / mass).reshape([r, 1, k, k])
+        (kernels / mass).reshape([r, 1, kh, kw])
     }
 }
 
@@ -349,7 +349,7 @@ impl KernelModel for CameraFieldKernel {
     }
 
     fn size(&self) -> [usize; 2] {
-        [self.size, self.size]
+        self.size
     }
 }
 
@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn interpolation_rows_sum_to_one_and_hit_the_control_points() {
-        let w = interpolation(5, 3);
+        let w = interpolation([5, 5], 3);
         for t in 0..25 {
             let s: f32 = w[t * 9..][..9].iter().sum();
             assert!((s - 1.0).abs() < 1e-6, "tap {t}: {s}");
@@ -460,7 +460,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_settings_are_refused() {
+    fn bad_settings_are_refused_and_any_kernel_shape_is_taken() {
         let device = Device::default();
         let k = Kernel::delta([5, 5]).unwrap();
         let bad = CameraFieldConfig {
@@ -472,17 +472,11 @@ mod tests {
             CameraFieldKernel::new(&k, [3, 3], [50, 50], CameraFieldConfig::default(), &device)
                 .unwrap();
         assert!(field.with_angles(&[0.0; 3]).is_err());
-        let even = Kernel::new(ndarray::Array2::from_elem((4, 4), 1.0)).unwrap();
-        assert!(
-            CameraFieldKernel::new(
-                &even,
-                [3, 3],
-                [50, 50],
-                CameraFieldConfig::default(),
-                &device
-            )
-            .is_err()
-        );
+        // an even or oblong kernel is a kernel like any other
+        let oblong = Kernel::new(ndarray::Array2::from_elem((4, 7), 1.0)).unwrap();
+        let config = CameraFieldConfig::default();
+        let mut field = CameraFieldKernel::new(&oblong, [3, 3], [50, 50], config, &device).unwrap();
+        assert_eq!(field.forward(0).dims(), [9, 1, 4, 7]);
     }
 
     #[test]
