@@ -1505,6 +1505,23 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
         &deblur(&["blind", s(&input), "-o", s(&out), "--grid", "2x2"]),
         &["--nonuniform"],
     );
+    // regions narrower than the kernel are refused before any work (100 px / 12 = 8 px < 9 px)
+    let before = std::fs::read(&out).unwrap();
+    assert_fails(
+        &deblur(&[
+            "blind",
+            s(&input),
+            "-o",
+            s(&out),
+            "--kernel-size",
+            "9",
+            "--nonuniform",
+            "--grid",
+            "12x12",
+        ]),
+        &["grid", "coarser"],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), before);
     // Free region kernels on request, in two rounds; the camera field's settings are checked.
     let camera = d.join("camera.png");
     let run = deblur_ok(&[

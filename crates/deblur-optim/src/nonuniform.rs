@@ -202,7 +202,8 @@ pub struct NonUniformResult {
 ///
 /// # Errors
 /// The pipeline's errors; [`Error::MissingModels`] for GLKM kernels without `resources.glkm`;
-/// [`Error::InvalidSetting`] for bad settings or a grid finer than the image.
+/// [`Error::InvalidSetting`] for bad settings or a grid whose regions are narrower than the
+/// kernel.
 pub fn deblur_nonuniform(
     pixels: &Array3<f32>,
     request: &BlindRequest,
@@ -212,6 +213,25 @@ pub fn deblur_nonuniform(
     observer: &mut dyn Observer,
 ) -> Result<NonUniformResult> {
     config.validate()?;
+    // regions narrower than the kernel leave each kernel fewer pixels than taps (and a 40x40
+    // grid on a 255² image ran for many minutes): refuse them before any work
+    if let Some(k) = request.method.kernel_side() {
+        let (_, h, w) = pixels.dim();
+        let (rh, rw) = (h / config.grid[0].max(1), w / config.grid[1].max(1));
+        if rh < k || rw < k {
+            return Err(Error::setting(
+                "grid",
+                format!(
+                    "{}x{} regions over a {w}x{h} image are {rw}x{rh} px, narrower than the {k} px \
+                     kernel: use a coarser grid (at most {}x{})",
+                    config.grid[0],
+                    config.grid[1],
+                    (h / k).max(1),
+                    (w / k).max(1)
+                ),
+            ));
+        }
+    }
     if config.kernels == FieldKernels::Glkm && resources.glkm.is_none() {
         return Err(MISSING_GLKM);
     }
