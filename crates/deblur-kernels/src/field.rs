@@ -54,8 +54,9 @@ impl CameraMotionConfig {
 }
 
 /// The centres of `regions` tent windows over `len` pixels (`0, (N−1)/(g−1), …, N−1`; the
-/// middle for one region), relative to the image centre.
-fn region_centres(regions: usize, len: usize) -> Vec<f64> {
+/// middle for one region), relative to the image centre: where [`deblur_core::Svola`]'s tent
+/// windows peak, and where the camera field of `deblur_optim` places its regions.
+pub fn region_centres(regions: usize, len: usize) -> Vec<f64> {
     let middle = (len as f64 - 1.0) / 2.0;
     if regions == 1 {
         return vec![0.0];

@@ -26,6 +26,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use deblur_core::Kernel;
+use deblur_kernels::field::region_centres;
 
 use crate::models::{KernelModel, adam, step_module};
 use crate::{Error, Result};
@@ -130,18 +131,6 @@ pub struct CameraFieldKernel {
     last: Option<Tensor<4>>,
 }
 
-/// Region centres along one axis of `len` samples for `regions` tent windows (`0, (L−1)/(g−1),
-/// …, L−1`, as [`deblur_core::Svola`] places them), relative to the axis's middle.
-pub fn region_offsets(regions: usize, len: usize) -> Vec<f64> {
-    let middle = (len as f64 - 1.0) / 2.0;
-    if regions <= 1 {
-        return vec![0.0];
-    }
-    (0..regions)
-        .map(|i| i as f64 * (len as f64 - 1.0) / (regions as f64 - 1.0) - middle)
-        .collect()
-}
-
 /// `[kh·kw, g²]`: the bilinear interpolation of a `g × g` grid spanning a `kh × kw` canvas at its
 /// taps.
 fn interpolation([kh, kw]: [usize; 2], grid: usize) -> Vec<f32> {
@@ -190,8 +179,8 @@ impl CameraFieldKernel {
         // the kernels' centre convention: tap (K − 1) / 2, rounded down
         let (half_y, half_x) = (((kh - 1) / 2) as f32, ((kw - 1) / 2) as f32);
         let taps = kh * kw;
-        let ys = region_offsets(grid[0], latent[0]);
-        let xs = region_offsets(grid[1], latent[1]);
+        let ys = region_centres(grid[0], latent[0]);
+        let xs = region_centres(grid[1], latent[1]);
         let (mut cx, mut cy) = (Vec::new(), Vec::new());
         for &y in &ys {
             for &x in &xs {
@@ -480,8 +469,8 @@ mod tests {
     }
 
     #[test]
-    fn region_offsets_match_the_tent_windows() {
-        assert_eq!(region_offsets(3, 5), vec![-2.0, 0.0, 2.0]);
-        assert_eq!(region_offsets(1, 7), vec![0.0]);
+    fn regions_sit_where_the_tent_windows_peak() {
+        assert_eq!(region_centres(3, 5), vec![-2.0, 0.0, 2.0]);
+        assert_eq!(region_centres(1, 7), vec![0.0]);
     }
 }

@@ -217,7 +217,7 @@ pub fn deblur_nonuniform(
     // grid on a 255² image ran for many minutes): refuse them before any work
     if let Some(k) = request.method.kernel_side() {
         let (_, h, w) = pixels.dim();
-        let (rh, rw) = (h / config.grid[0].max(1), w / config.grid[1].max(1));
+        let (rh, rw) = (h / config.grid[0], w / config.grid[1]);
         if rh < k || rw < k {
             return Err(Error::setting(
                 "grid",
@@ -293,21 +293,18 @@ pub fn deblur_nonuniform(
             inner: &mut *observer,
             offset: request.method.steps() + round * config.iterations,
         };
-        // the camera field's last round may free the regions (CameraFieldConfig::mlp_last)
-        let kernels = match config.kernels {
-            FieldKernels::Camera if config.camera.mlp_last && rounds > 1 && round + 1 == rounds => {
-                FieldKernels::Mlp
-            }
-            kernels => kernels,
+        // the camera field turns the global kernel in every round; its last round may free the
+        // regions as MLPs started from its field (CameraFieldConfig::mlp_last)
+        let freed = config.camera.mlp_last && rounds > 1 && round + 1 == rounds;
+        let start = match config.kernels {
+            FieldKernels::Camera if !freed => FieldStart::Camera(&start_kernel),
+            _ => FieldStart::Regions(&field),
         };
         let out = joint_stage(
             &observation,
             &current,
-            &field,
-            &NonUniformConfig {
-                kernels,
-                ..config.clone()
-            },
+            start,
+            config,
             resources,
             round as u64,
             &mut after,
@@ -360,13 +357,21 @@ impl Observer for After<'_> {
     }
 }
 
+/// Where a round of the joint stage starts its field model.
+enum FieldStart<'a> {
+    /// One kernel model per region (GLKM's for [`FieldKernels::Glkm`], else the MLP), each
+    /// started at its region's kernel.
+    Regions(&'a KernelField),
+    /// One camera motion ([`CameraFieldKernel`]) turning this base kernel, not turned yet.
+    Camera(&'a Kernel),
+}
+
 /// One run of the solver loop: the image model of `config` (the fixed `current` image, or a DIP)
-/// and the field model of `config.kernels` (one kernel model per region started at `field`'s
-/// kernel, or one camera motion based on its centre kernel), through the SVOLA blur.
+/// and the field model of `start`, through the SVOLA blur.
 fn joint_stage(
     observation: &Tensor<4>,
     current: &Array3<f32>,
-    field: &KernelField,
+    start: FieldStart<'_>,
     config: &NonUniformConfig,
     resources: Resources<'_>,
     round: u64,
@@ -374,7 +379,10 @@ fn joint_stage(
 ) -> Result<crate::solver::SolveOutput> {
     let device = observation.device();
     let [_, c, h, w] = observation.dims();
-    let k = field.kernel_size();
+    let k = match start {
+        FieldStart::Regions(field) => field.kernel_size(),
+        FieldStart::Camera(base) => base.size(),
+    };
     let seed = config.seed.wrapping_add(round * 1000);
     let ad = device.clone().autodiff();
     ad.seed(seed);
@@ -406,20 +414,20 @@ fn joint_stage(
             Box::new(PixelImage::new(padded, &ad))
         }
     };
-    if config.kernels == FieldKernels::Camera {
-        // the base is the centre region's kernel: the global one in the first round, and the
-        // one the centre (where the turn displaces nothing) kept in later rounds
-        let centre = &field.kernels()[(config.grid[0] / 2) * config.grid[1] + config.grid[1] / 2];
-        let mut camera = CameraFieldKernel::new(centre, config.grid, latent, config.camera, &ad)?;
-        return solve(
-            observation.clone().autodiff(),
-            image.as_mut(),
-            &mut camera,
-            blur.as_ref(),
-            &reference.solver,
-            observer,
-        );
-    }
+    let field = match start {
+        FieldStart::Regions(field) => field,
+        FieldStart::Camera(base) => {
+            let mut camera = CameraFieldKernel::new(base, config.grid, latent, config.camera, &ad)?;
+            return solve(
+                observation.clone().autodiff(),
+                image.as_mut(),
+                &mut camera,
+                blur.as_ref(),
+                &reference.solver,
+                observer,
+            );
+        }
+    };
     let models: Vec<Box<dyn KernelModel>> = match (config.kernels, resources.glkm) {
         (FieldKernels::Glkm, Some(glkm)) => {
             // one w-space fit per distinct kernel: the first round starts every region from the
