@@ -59,6 +59,10 @@ pub struct BenchNonUniformArgs {
     /// deconvolution, or deconvolve through the SVOLA operator.
     #[arg(long, value_enum, default_value = "blend")]
     field_readout: crate::solve_cmds::FieldSolverArg,
+    /// The field methods' image model: the uniform estimate's result held fixed during each
+    /// round's kernel fit, or a DIP from scratch optimised jointly with the kernels.
+    #[arg(long, value_enum, default_value = "fixed")]
+    field_image: crate::solve_cmds::FieldImageArg,
     #[command(flatten)]
     camera: crate::solve_cmds::CameraArgs,
     /// Seed of the fields and the noise.
@@ -343,9 +347,9 @@ pub fn bench_nonuniform(args: BenchNonUniformArgs) -> CmdResult {
                     field_config.iterations = args.field_iters;
                     field_config.camera = args.camera.config();
                     field_config.readout = args.field_readout.into();
-                    if let Some(rounds) = args.field_rounds {
-                        field_config.image = deblur_optim::nonuniform::FieldImage::Fixed { rounds };
-                    }
+                    field_config.image = args
+                        .field_image
+                        .with_rounds(args.field_rounds, field_config.image);
                     let out = deblur_optim::deblur_nonuniform(
                         &gray,
                         &request,

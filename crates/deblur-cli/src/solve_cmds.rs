@@ -195,7 +195,7 @@ pub(crate) struct CameraArgs {
     #[arg(
         long,
         default_value_t = 0.05,
-        value_parser = crate::train_cmds::positive_finite,
+        value_parser = angle_rate,
         allow_hyphen_values = true
     )]
     camera_angle_lr: f64,
@@ -204,7 +204,7 @@ pub(crate) struct CameraArgs {
     #[arg(
         long,
         default_value_t = 0.0,
-        value_parser = crate::train_cmds::non_negative_finite,
+        value_parser = base_rate,
         allow_hyphen_values = true
     )]
     camera_base_lr: f64,
@@ -212,6 +212,26 @@ pub(crate) struct CameraArgs {
     /// of several rounds frees the regions: SelfDeblur's MLP per region, started from it).
     #[arg(long)]
     camera_throughout: bool,
+}
+
+/// clap parser of `--camera-angle-lr`: above 0, at most the library's bound.
+fn angle_rate(text: &str) -> Result<f64, String> {
+    let v = crate::train_cmds::positive_finite(text)?;
+    let max = deblur_optim::camera_field::MAX_ANGLE_LR;
+    if v > max {
+        return Err(format!("{v} px per step is too fast: use at most {max}"));
+    }
+    Ok(v)
+}
+
+/// clap parser of `--camera-base-lr`: from 0 to the library's bound.
+fn base_rate(text: &str) -> Result<f64, String> {
+    let v = crate::train_cmds::non_negative_finite(text)?;
+    let max = deblur_optim::camera_field::MAX_BASE_LR;
+    if v > max {
+        return Err(format!("{v} is too fast: use at most {max}"));
+    }
+    Ok(v)
 }
 
 impl CameraArgs {
@@ -232,6 +252,22 @@ pub(crate) enum FieldImageArg {
     Fixed,
     /// The fast preset's DIP from scratch.
     Dip,
+}
+
+impl FieldImageArg {
+    /// The library's image model: `rounds` for the fixed image, else `default`'s.
+    pub(crate) fn with_rounds(
+        self,
+        rounds: Option<usize>,
+        default: deblur_optim::nonuniform::FieldImage,
+    ) -> deblur_optim::nonuniform::FieldImage {
+        use deblur_optim::nonuniform::FieldImage;
+        match (self, rounds) {
+            (FieldImageArg::Dip, _) => FieldImage::Dip,
+            (FieldImageArg::Fixed, Some(rounds)) => FieldImage::Fixed { rounds },
+            (FieldImageArg::Fixed, None) => default,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -780,13 +816,9 @@ fn blind_nonuniform(
     if let Some(lr) = args.field_kernel_lr {
         config.kernel_lr = lr;
     }
-    config.image = match (args.field_image, args.field_rounds) {
-        (FieldImageArg::Dip, _) => deblur_optim::nonuniform::FieldImage::Dip,
-        (FieldImageArg::Fixed, Some(rounds)) => {
-            deblur_optim::nonuniform::FieldImage::Fixed { rounds }
-        }
-        (FieldImageArg::Fixed, None) => config.image,
-    };
+    config.image = args
+        .field_image
+        .with_rounds(args.field_rounds, config.image);
     // GLKM region kernels need the shipped generator even when the global method does not.
     let glkm = match (config.kernels, models) {
         (deblur_optim::FieldKernels::Glkm, None) => load_models(&BlindOptions {

@@ -1545,7 +1545,12 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
     ]);
     assert!(String::from_utf8_lossy(&run.stderr).contains("2x2 field of mlp kernels"));
     assert!(camera.exists());
-    for (flag, value) in [("--camera-angle-grid", "0"), ("--camera-angle-lr", "-1")] {
+    for (flag, value) in [
+        ("--camera-angle-grid", "0"),
+        ("--camera-angle-lr", "-1"),
+        ("--camera-angle-lr", "1e300"),
+        ("--camera-base-lr", "11"),
+    ] {
         let bad = deblur(&[
             "blind",
             s(&input),

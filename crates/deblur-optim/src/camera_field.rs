@@ -74,21 +74,35 @@ impl CameraFieldConfig {
                 format!("{} control points per side: use 1 to 64", self.angle_grid),
             ));
         }
-        if !(self.angle_lr.is_finite() && self.angle_lr > 0.0) {
+        if !(self.angle_lr.is_finite() && self.angle_lr > 0.0 && self.angle_lr <= MAX_ANGLE_LR) {
             return Err(Error::setting(
                 "camera angle learning rate",
-                format!("{} must be finite and above 0", self.angle_lr),
+                format!(
+                    "{} px per step: use a value above 0 and at most {MAX_ANGLE_LR} (a step \
+                     larger than the kernel moves taps off its canvas)",
+                    self.angle_lr
+                ),
             ));
         }
-        if !(self.base_lr.is_finite() && self.base_lr >= 0.0) {
+        if !(self.base_lr.is_finite() && self.base_lr >= 0.0 && self.base_lr <= MAX_BASE_LR) {
             return Err(Error::setting(
                 "camera base learning rate",
-                format!("{} must be finite and at least 0", self.base_lr),
+                format!(
+                    "{}: use a value from 0 to {MAX_BASE_LR} (log-weight per step)",
+                    self.base_lr
+                ),
             ));
         }
         Ok(())
     }
 }
+
+/// The largest angle learning rate [`CameraFieldConfig::validate`] accepts, in pixels at the
+/// farthest region centre per step.
+pub const MAX_ANGLE_LR: f64 = 10.0;
+
+/// The largest base learning rate [`CameraFieldConfig::validate`] accepts (log-weight per step).
+pub const MAX_BASE_LR: f64 = 10.0;
 
 /// The angles, `[g², 1]`, in pixels at the farthest region centre.
 #[derive(Module, Debug)]
@@ -263,6 +277,21 @@ impl CameraFieldKernel {
         );
         self.last = None;
         Ok(self)
+    }
+
+    /// The angles at the grid's control points in radians, row by row (`g²` values): what
+    /// [`CameraFieldKernel::with_angles`] takes.
+    pub fn control_angles(&self) -> Vec<f64> {
+        self.angles
+            .angles
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| f64::from(a) / self.radius)
+            .collect()
     }
 
     /// The angle at every tap, in radians, `[1, K²]`, detached.
@@ -457,10 +486,29 @@ mod tests {
             ..CameraFieldConfig::default()
         };
         assert!(CameraFieldKernel::new(&k, [3, 3], [50, 50], bad, &device).is_err());
+        // rates past the bounds (a 1e300 rate used to run until the loss became NaN)
+        for (angle_lr, base_lr) in [(1e300, 0.0), (MAX_ANGLE_LR * 1.01, 0.0), (0.05, 10.5)] {
+            let bad = CameraFieldConfig {
+                angle_lr,
+                base_lr,
+                ..CameraFieldConfig::default()
+            };
+            assert!(bad.validate().is_err(), "{angle_lr} {base_lr}");
+        }
         let field =
             CameraFieldKernel::new(&k, [3, 3], [50, 50], CameraFieldConfig::default(), &device)
                 .unwrap();
         assert!(field.with_angles(&[0.0; 3]).is_err());
+        // the control angles read back as they were set (radians, row by row)
+        let set: Vec<f64> = (0..25).map(|i| (i as f64 - 12.0) * 1e-3).collect();
+        let field =
+            CameraFieldKernel::new(&k, [3, 3], [50, 50], CameraFieldConfig::default(), &device)
+                .unwrap()
+                .with_angles(&set)
+                .unwrap();
+        for (a, b) in field.control_angles().iter().zip(&set) {
+            assert!((a - b).abs() < 1e-7, "{a} against {b}");
+        }
         // an even or oblong kernel is a kernel like any other
         let oblong = Kernel::new(ndarray::Array2::from_elem((4, 7), 1.0)).unwrap();
         let config = CameraFieldConfig::default();
