@@ -214,24 +214,28 @@ pub(crate) struct CameraArgs {
     camera_throughout: bool,
 }
 
-/// clap parser of `--camera-angle-lr`: above 0, at most the library's bound.
-fn angle_rate(text: &str) -> Result<f64, String> {
-    let v = crate::train_cmds::positive_finite(text)?;
-    let max = deblur_optim::camera_field::MAX_ANGLE_LR;
-    if v > max {
-        return Err(format!("{v} px per step is too fast: use at most {max}"));
-    }
-    Ok(v)
-}
-
-/// clap parser of `--camera-base-lr`: from 0 to the library's bound.
-fn base_rate(text: &str) -> Result<f64, String> {
-    let v = crate::train_cmds::non_negative_finite(text)?;
-    let max = deblur_optim::camera_field::MAX_BASE_LR;
+/// `v` if it is at most `max`, else a message saying so.
+fn at_most(v: f64, max: f64) -> Result<f64, String> {
     if v > max {
         return Err(format!("{v} is too fast: use at most {max}"));
     }
     Ok(v)
+}
+
+/// clap parser of `--camera-angle-lr`: above 0, at most the library's bound.
+fn angle_rate(text: &str) -> Result<f64, String> {
+    at_most(
+        crate::train_cmds::positive_finite(text)?,
+        deblur_optim::camera_field::MAX_ANGLE_LR,
+    )
+}
+
+/// clap parser of `--camera-base-lr`: from 0 to the library's bound.
+fn base_rate(text: &str) -> Result<f64, String> {
+    at_most(
+        crate::train_cmds::non_negative_finite(text)?,
+        deblur_optim::camera_field::MAX_BASE_LR,
+    )
 }
 
 impl CameraArgs {
