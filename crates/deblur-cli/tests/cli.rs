@@ -1505,23 +1505,19 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
         &deblur(&["blind", s(&input), "-o", s(&out), "--grid", "2x2"]),
         &["--nonuniform"],
     );
+    // a refused run leaves the earlier output as it was
+    let refused = |extra: &[&str], words: &[&str]| {
+        let before = std::fs::read(&out).unwrap();
+        let mut args = vec!["blind", s(&input), "-o", s(&out)];
+        args.extend_from_slice(extra);
+        assert_fails(&deblur(&args), words);
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+    };
     // regions narrower than the kernel are refused before any work (100 px / 12 = 8 px < 9 px)
-    let before = std::fs::read(&out).unwrap();
-    assert_fails(
-        &deblur(&[
-            "blind",
-            s(&input),
-            "-o",
-            s(&out),
-            "--kernel-size",
-            "9",
-            "--nonuniform",
-            "--grid",
-            "12x12",
-        ]),
+    refused(
+        &["--kernel-size", "9", "--nonuniform", "--grid", "12x12"],
         &["grid", "coarser"],
     );
-    assert_eq!(std::fs::read(&out).unwrap(), before);
     // Free region kernels on request, in two rounds; the camera field's settings are checked.
     let camera = d.join("camera.png");
     let run = deblur_ok(&[
@@ -1565,20 +1561,11 @@ fn nonuniform_blind_writes_a_field_that_deconv_reads() {
     }
     // The field's sidecar is an output too: a folder in its place fails before any work.
     std::fs::create_dir(d.join("taken.json")).unwrap();
-    let before = std::fs::read(&out).unwrap();
-    assert_fails(
-        &deblur(&[
-            "blind",
-            s(&input),
-            "-o",
-            s(&out),
-            "--nonuniform",
-            "--kernel-out",
-            s(&d.join("taken.npy")),
-        ]),
+    let taken = d.join("taken.npy");
+    refused(
+        &["--nonuniform", "--kernel-out", s(&taken)],
         &["taken.json", "folder"],
     );
-    assert_eq!(std::fs::read(&out).unwrap(), before);
     // A field too large to hold is refused by its size.
     assert_fails(
         &deblur(&[
