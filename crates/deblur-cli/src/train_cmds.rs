@@ -81,12 +81,11 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         };
         GanTrainer::new(config, &bank, &device)?
     };
-    let bar = step_bar(args.steps, trainer.step_count());
+    let progress = StepProgress::new(args.steps, trainer.step_count());
     let z_fixed = trainer.generator().sample_latent(64, 12345, &device);
     let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
-        bar.set_position(l.step as u64);
-        bar.set_message(l.summary());
+        progress.update(l.step, l.summary());
         if l.step % args.sample_every == 0 || l.step == args.steps {
             // the same 64 latents every time: the grids show the generator's range evolving
             let kernels = trainer.generator().valid().forward(z_fixed.clone());
@@ -101,7 +100,7 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         }
         Ok(())
     })?;
-    finished(&bar, trainer.step_count(), seconds, &args.out);
+    finished(&progress, trainer.step_count(), seconds, &args.out);
     Ok(())
 }
 
@@ -208,14 +207,13 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         };
         InitTrainer::new(config, generator, images, bank, &device)?
     };
-    let bar = step_bar(args.steps, trainer.step_count());
+    let progress = StepProgress::new(args.steps, trainer.step_count());
     let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |_, l| {
-        bar.set_position(l.step as u64);
-        bar.set_message(l.summary());
+        progress.update(l.step, l.summary());
         Ok(())
     })?;
-    finished(&bar, trainer.step_count(), seconds, &args.out);
+    finished(&progress, trainer.step_count(), seconds, &args.out);
     Ok(())
 }
 
@@ -292,24 +290,78 @@ fn schedule(steps: usize, checkpoint_every: usize, max_minutes: Option<f64>) -> 
     }
 }
 
-/// Clears the progress bar and says where the run stopped.
-fn finished(bar: &ProgressBar, step: usize, seconds: f64, out: &Path) {
-    bar.finish_and_clear();
+/// Clears the progress display and says where the run stopped.
+fn finished(progress: &StepProgress, step: usize, seconds: f64, out: &Path) {
+    progress.bar.finish_and_clear();
     eprintln!(
         "trained to step {step} in {seconds:.0} s; wrote {}",
         out.display()
     );
 }
 
-/// A progress bar over training steps, starting at `done`.
-fn step_bar(total: usize, done: usize) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64).with_position(done as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
+/// How often a run whose stderr is not a terminal prints a progress line.
+const PLAIN_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Progress over training steps on stderr: indicatif's bar on a terminal. Where stderr is not
+/// one (a run under `nohup`, or with its output sent to a file) the bar draws nothing, which left
+/// hours-long background runs without a word; there a plain line is printed at the first step,
+/// then at most once a minute and at the last step: the step, the run's summary, seconds per
+/// step and the time left.
+struct StepProgress {
+    bar: ProgressBar,
+    total: usize,
+    plain: Option<std::sync::Mutex<PlainProgress>>,
+}
+
+struct PlainProgress {
+    started: std::time::Instant,
+    from: usize,
+    last: Option<std::time::Instant>,
+}
+
+impl StepProgress {
+    /// Progress towards `total` steps, `done` of them already made (a resumed run).
+    fn new(total: usize, done: usize) -> Self {
+        use std::io::IsTerminal;
+        let bar = ProgressBar::new(total as u64).with_position(done as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        let plain = (!std::io::stderr().is_terminal()).then(|| {
+            std::sync::Mutex::new(PlainProgress {
+                started: std::time::Instant::now(),
+                from: done,
+                last: None,
+            })
+        });
+        StepProgress { bar, total, plain }
     }
-    bar
+
+    /// Step `step` is done; `summary` is the trainer's line for it.
+    fn update(&self, step: usize, summary: String) {
+        if let Some(plain) = &self.plain {
+            let mut plain = plain.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let due = plain
+                .last
+                .is_none_or(|t| now.duration_since(t) >= PLAIN_PROGRESS_EVERY);
+            if due || step >= self.total {
+                let made = step.saturating_sub(plain.from).max(1);
+                let per_step = now.duration_since(plain.started).as_secs_f64() / made as f64;
+                let left = per_step * self.total.saturating_sub(step) as f64;
+                eprintln!(
+                    "step {step}/{}  {summary}  {per_step:.2} s/step  ETA {}",
+                    self.total,
+                    indicatif::HumanDuration(std::time::Duration::from_secs_f64(left))
+                );
+                plain.last = Some(now);
+            }
+        }
+        self.bar.set_position(step as u64);
+        self.bar.set_message(summary);
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -457,13 +509,12 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
     } else {
         SpaceTrainer::new(config, data, &device)?
     };
-    let bar = step_bar(args.steps, trainer.step_count());
+    let progress = StepProgress::new(args.steps, trainer.step_count());
     // a fixed batch outside the training stream (step index far beyond any run) for the strips
     let (show_sharp, show_blurry) = trainer.pairs(usize::MAX / 2)?;
     let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
-        bar.set_position(l.step as u64);
-        bar.set_message(l.summary());
+        progress.update(l.step, l.summary());
         if l.step % args.sample_every == 0 || l.step == args.steps {
             let model = trainer.model().valid();
             let (x, y) = (show_sharp.clone().inner(), show_blurry.clone().inner());
@@ -486,7 +537,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
         }
         Ok(())
     })?;
-    finished(&bar, trainer.step_count(), seconds, &args.out);
+    finished(&progress, trainer.step_count(), seconds, &args.out);
     Ok(())
 }
 
@@ -601,15 +652,14 @@ pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error:
     } else {
         DenoiseTrainer::new(config, images, &device)?
     };
-    let bar = step_bar(args.steps, trainer.step_count());
+    let progress = StepProgress::new(args.steps, trainer.step_count());
     // fixed crops outside the training stream (a step index far beyond any run), shown at three
     // noise levels
     let show = trainer.batch(usize::MAX / 2)?.clean;
     let show_rows = show.dims()[0].min(3);
     let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
-        bar.set_position(l.step as u64);
-        bar.set_message(l.summary());
+        progress.update(l.step, l.summary());
         if l.step % args.sample_every == 0 || l.step == args.steps {
             let model = trainer.model().valid();
             let mut strips = Vec::new();
@@ -642,6 +692,6 @@ pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error:
         }
         Ok(())
     })?;
-    finished(&bar, trainer.step_count(), seconds, &args.out);
+    finished(&progress, trainer.step_count(), seconds, &args.out);
     Ok(())
 }
