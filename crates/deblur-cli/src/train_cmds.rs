@@ -81,7 +81,7 @@ pub fn train_kernel_prior(args: TrainKernelPriorArgs) -> Result<(), Box<dyn std:
         };
         GanTrainer::new(config, &bank, &device)?
     };
-    let progress = StepProgress::new(args.steps, trainer.step_count());
+    let mut progress = StepProgress::new(args.steps, trainer.step_count());
     let z_fixed = trainer.generator().sample_latent(64, 12345, &device);
     let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |trainer, l| {
@@ -207,7 +207,7 @@ pub fn train_initializer(args: TrainInitializerArgs) -> Result<(), Box<dyn std::
         };
         InitTrainer::new(config, generator, images, bank, &device)?
     };
-    let progress = StepProgress::new(args.steps, trainer.step_count());
+    let mut progress = StepProgress::new(args.steps, trainer.step_count());
     let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
     let seconds = train(&mut trainer, &run, schedule, &mut |_, l| {
         progress.update(l.step, l.summary());
@@ -306,17 +306,11 @@ const PLAIN_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs
 /// one (a run under `nohup`, or with its output sent to a file) the bar draws nothing, which left
 /// hours-long background runs without a word; there a plain line is printed at the first step,
 /// then at most once a minute and at the last step: the step, the run's summary, seconds per
-/// step and the time left.
+/// step and the time left (the hidden bar still keeps the rate and the estimate).
 struct StepProgress {
     bar: ProgressBar,
-    total: usize,
-    plain: Option<std::sync::Mutex<PlainProgress>>,
-}
-
-struct PlainProgress {
-    started: std::time::Instant,
-    from: usize,
-    last: Option<std::time::Instant>,
+    /// When the last plain line was printed; `None` on a terminal, where the bar shows.
+    plain: Option<Option<std::time::Instant>>,
 }
 
 impl StepProgress {
@@ -329,37 +323,27 @@ impl StepProgress {
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
-        let plain = (!std::io::stderr().is_terminal()).then(|| {
-            std::sync::Mutex::new(PlainProgress {
-                started: std::time::Instant::now(),
-                from: done,
-                last: None,
-            })
-        });
-        StepProgress { bar, total, plain }
+        let plain = (!std::io::stderr().is_terminal()).then_some(None);
+        StepProgress { bar, plain }
     }
 
     /// Step `step` is done; `summary` is the trainer's line for it.
-    fn update(&self, step: usize, summary: String) {
-        if let Some(plain) = &self.plain {
-            let mut plain = plain.lock().unwrap_or_else(|e| e.into_inner());
+    fn update(&mut self, step: usize, summary: String) {
+        self.bar.set_position(step as u64);
+        let total = self.bar.length().unwrap_or(0);
+        if let Some(last) = &mut self.plain {
             let now = std::time::Instant::now();
-            let due = plain
-                .last
-                .is_none_or(|t| now.duration_since(t) >= PLAIN_PROGRESS_EVERY);
-            if due || step >= self.total {
-                let made = step.saturating_sub(plain.from).max(1);
-                let per_step = now.duration_since(plain.started).as_secs_f64() / made as f64;
-                let left = per_step * self.total.saturating_sub(step) as f64;
+            let due = last.is_none_or(|t| now.duration_since(t) >= PLAIN_PROGRESS_EVERY);
+            if due || step as u64 >= total {
+                let rate = self.bar.per_sec();
+                let per_step = if rate > 0.0 { 1.0 / rate } else { 0.0 };
                 eprintln!(
-                    "step {step}/{}  {summary}  {per_step:.2} s/step  ETA {}",
-                    self.total,
-                    indicatif::HumanDuration(std::time::Duration::from_secs_f64(left))
+                    "step {step}/{total}  {summary}  {per_step:.2} s/step  ETA {}",
+                    indicatif::HumanDuration(self.bar.eta())
                 );
-                plain.last = Some(now);
+                *last = Some(now);
             }
         }
-        self.bar.set_position(step as u64);
         self.bar.set_message(summary);
     }
 }
@@ -509,7 +493,7 @@ pub fn train_kernel_space(args: TrainKernelSpaceArgs) -> Result<(), Box<dyn std:
     } else {
         SpaceTrainer::new(config, data, &device)?
     };
-    let progress = StepProgress::new(args.steps, trainer.step_count());
+    let mut progress = StepProgress::new(args.steps, trainer.step_count());
     // a fixed batch outside the training stream (step index far beyond any run) for the strips
     let (show_sharp, show_blurry) = trainer.pairs(usize::MAX / 2)?;
     let schedule = schedule(args.steps, args.checkpoint_every, args.max_minutes);
@@ -652,7 +636,7 @@ pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error:
     } else {
         DenoiseTrainer::new(config, images, &device)?
     };
-    let progress = StepProgress::new(args.steps, trainer.step_count());
+    let mut progress = StepProgress::new(args.steps, trainer.step_count());
     // fixed crops outside the training stream (a step index far beyond any run), shown at three
     // noise levels
     let show = trainer.batch(usize::MAX / 2)?.clean;

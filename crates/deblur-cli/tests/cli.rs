@@ -1803,6 +1803,29 @@ fn train_denoiser_resumes_and_its_weights_drive_pnp_deconv() {
         "{said}"
     );
     assert_fails(&run_args(args("4", false)), &["--resume"]);
+    // a network or batch too large to build is refused before any work, not by the allocator
+    let fresh = dir.path().join("huge");
+    for (option, value, word) in [
+        ("--depth", "100000000", "depth"),
+        ("--width", "100000000", "width"),
+        ("--batch", "100000000", "batch"),
+    ] {
+        assert_fails(
+            &deblur(&[
+                "train",
+                "denoiser",
+                "--images",
+                "dead-leaves",
+                "--steps",
+                "1",
+                "--out",
+                s(&fresh),
+                option,
+                value,
+            ]),
+            &[word, "need"],
+        );
+    }
     let resumed = run_args(args("4", true));
     let said = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{said}");

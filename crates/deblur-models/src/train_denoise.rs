@@ -45,6 +45,16 @@ pub struct DenoiseTrainConfig {
     pub seed: u64,
 }
 
+/// Widest denoiser [`DenoiseTrainConfig`] accepts (the shipped one is 48 wide; a typing error
+/// of a few more digits otherwise ends in an allocation failure instead of an error).
+pub const MAX_DENOISER_WIDTH: usize = 1024;
+/// Deepest denoiser [`DenoiseTrainConfig`] accepts (the shipped one has 10 layers).
+pub const MAX_DENOISER_DEPTH: usize = 256;
+/// Largest batch [`DenoiseTrainConfig`] accepts.
+pub const MAX_DENOISER_BATCH: usize = 4096;
+/// Largest training crop side [`DenoiseTrainConfig`] accepts.
+pub const MAX_DENOISER_CROP: usize = 4096;
+
 impl Default for DenoiseTrainConfig {
     /// The CPU settings: the default network (48 wide, 10 layers), 16 crops of 64², lr 1e-3 halved
     /// every 2000 steps, σ in [0, 0.2] (0 to 51 on the 8-bit scale: a plug-and-play schedule
@@ -92,20 +102,27 @@ impl DenoiseTrainConfig {
                 format!("{}: 1 (grey) or 3 (colour)", self.channels),
             );
         }
-        if self.width == 0 || self.depth < 2 {
+        if !(1..=MAX_DENOISER_WIDTH).contains(&self.width)
+            || !(2..=MAX_DENOISER_DEPTH).contains(&self.depth)
+        {
             return bad(
-                "depth",
+                "network",
                 format!(
-                    "width {} and depth {}: need a width ≥ 1 and at least 2 layers",
+                    "width {} and depth {}: need a width of 1 to {MAX_DENOISER_WIDTH} and 2 to \
+                     {MAX_DENOISER_DEPTH} layers",
                     self.width, self.depth
                 ),
             );
         }
-        if self.batch == 0 || self.crop < 8 || self.crop % 2 == 1 {
+        if !(1..=MAX_DENOISER_BATCH).contains(&self.batch)
+            || !(8..=MAX_DENOISER_CROP).contains(&self.crop)
+            || self.crop % 2 == 1
+        {
             return bad(
                 "crop",
                 format!(
-                    "batch {} of {} px crops: need a batch ≥ 1 and an even crop ≥ 8",
+                    "batch {} of {} px crops: need a batch of 1 to {MAX_DENOISER_BATCH} and an \
+                     even crop of 8 to {MAX_DENOISER_CROP} px",
                     self.batch, self.crop
                 ),
             );
