@@ -17,6 +17,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Stack of the CPU pool's threads, where the commands run: the main thread's usual 8 MiB and
+/// room to spare.
+const WORKER_STACK_BYTES: usize = 16 << 20;
+
 fn main() -> ExitCode {
     default_sigpipe();
     deblur_core::retain_freed_memory();
@@ -24,7 +28,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
-    match commands::run(cli) {
+    // the whole command runs on a worker of the CPU pool: every parallel operation then starts
+    // on its own thread instead of waking the pool and sleeping (deblur_core::pool)
+    deblur_core::init_pool(WORKER_STACK_BYTES);
+    match deblur_core::on_pool(move || commands::run(cli).map_err(|err| err.to_string())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

@@ -19,6 +19,7 @@ pub mod npy;
 pub mod outputs;
 pub mod pad;
 pub mod plot;
+pub mod pool;
 pub mod resample;
 pub mod svola;
 pub mod svola_host;
@@ -33,6 +34,7 @@ pub use field::KernelField;
 pub use kernel::Kernel;
 pub use memory::retain_freed_memory;
 pub use pad::Padding;
+pub use pool::{init_pool, on_pool};
 pub use svola::{Svola, SvolaPlan, WindowShape};
 
 /// Re-export of burn so that users share one version.

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Distribution, Gradients, Tensor};
 use deblur_priors::{Dip, DipConfig, KernelMlp, KernelMlpConfig};
 
 /// Produces the latent sharp image from its parameters.
-pub trait ImageModel {
+pub trait ImageModel: Send {
     /// The latent image for `step`, `[1, c, h, w]`, tracked by autodiff.
     fn forward(&mut self, step: usize) -> Tensor<4>;
     /// Applies the gradients of this model's parameters with learning rate `lr`.
@@ -23,7 +23,7 @@ pub trait ImageModel {
 }
 
 /// Produces the blur kernel from its parameters.
-pub trait KernelModel {
+pub trait KernelModel: Send {
     /// The kernel for `step`, `[1, 1, kh, kw]` (or one per channel), tracked by autodiff.
     fn forward(&mut self, step: usize) -> Tensor<4>;
     /// Applies the gradients of this model's parameters with learning rate `lr`.

@@ -213,6 +213,21 @@ pub fn deblur_nonuniform(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<NonUniformResult> {
+    // many small parallel operations: run them from a worker of the pool (deblur_core::pool)
+    deblur_core::on_pool(move || {
+        deblur_nonuniform_here(pixels, request, config, resources, device, observer)
+    })
+}
+
+/// [`deblur_nonuniform`] on the calling thread.
+fn deblur_nonuniform_here(
+    pixels: &Array3<f32>,
+    request: &BlindRequest,
+    config: &NonUniformConfig,
+    resources: Resources<'_>,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<NonUniformResult> {
     config.validate()?;
     // regions narrower than the kernel leave each kernel fewer pixels than taps (and a 40x40
     // grid on a 255² image ran for many minutes): refuse them before any work

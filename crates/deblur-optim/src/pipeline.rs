@@ -902,6 +902,19 @@ pub fn deblur_blind(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<BlindResult> {
+    // the estimators and the final steps are many small parallel operations: run them from a
+    // worker of the pool (deblur_core::pool)
+    deblur_core::on_pool(move || deblur_blind_here(pixels, request, resources, device, observer))
+}
+
+/// [`deblur_blind`] on the calling thread.
+fn deblur_blind_here(
+    pixels: &Array3<f32>,
+    request: &BlindRequest,
+    resources: Resources<'_>,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<BlindResult> {
     let first = blind_once(pixels, request, resources, device, observer)?;
     let (Some(rule), BlindMethod::Composed(method), Some(first_residual)) =
         (request.restart, &request.method, first.residual)

@@ -141,6 +141,17 @@ pub fn pnp_deconv(
     denoiser: &Denoiser,
     config: &PnpConfig,
 ) -> Result<Tensor<4>> {
+    // eight denoiser passes and their FFT steps: run them from a worker of the pool
+    deblur_core::on_pool(move || pnp_deconv_here(blurred, kernel, denoiser, config))
+}
+
+/// [`pnp_deconv`] on the calling thread.
+fn pnp_deconv_here(
+    blurred: Tensor<4>,
+    kernel: Tensor<4>,
+    denoiser: &Denoiser,
+    config: &PnpConfig,
+) -> Result<Tensor<4>> {
     config.validate()?;
     let [n, c, h, w] = blurred.dims();
     if c != denoiser.channels() {

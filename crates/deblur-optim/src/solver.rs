@@ -19,7 +19,7 @@ use crate::{Error, Result};
 /// The data term: how far a predicted observation is from the observed one. The built-in
 /// [`LossSchedule`] (MSE, then 1 − SSIM) is one; a method may bring its own (e.g. a robust or
 /// noise-weighted fit) through [`solve_with`].
-pub trait DataFit {
+pub trait DataFit: Sync {
     /// The term's value at `step`, a scalar tensor `[1]` on the observation's device.
     fn fit(&self, step: usize, predicted: Tensor<4>, observation: Tensor<4>) -> Tensor<1>;
     /// The phase the term is in at `step`: a plateau stop compares windows within one phase
@@ -48,7 +48,7 @@ impl DataFit for LossSchedule {
 
 /// A penalty on the latent image and the kernel, added to the loss of every step (the built-in
 /// ones are [`SolverConfig::image_penalty`] and [`SolverConfig::kernel_l2`]).
-pub trait Penalty {
+pub trait Penalty: Sync {
     /// The penalty's value at `step`, a scalar tensor `[1]`.
     fn value(&self, step: usize, latent: &Tensor<4>, kernel: &Tensor<4>) -> Tensor<1>;
 }
@@ -63,7 +63,7 @@ pub struct Terms<'a> {
 }
 
 /// Maps a latent image and a kernel to a predicted observation.
-pub trait BlurModel {
+pub trait BlurModel: Sync {
     /// The prediction `[1, c, h, w]`.
     ///
     /// # Errors
@@ -350,7 +350,7 @@ pub struct Progress {
 }
 
 /// Receives progress and, on request, snapshots of the current estimate.
-pub trait Observer {
+pub trait Observer: Send {
     /// Called after every step.
     fn on_step(&mut self, _progress: &Progress) {}
     /// Whether a snapshot is wanted after `step` (1-based).
@@ -421,6 +421,22 @@ pub fn solve(
 /// # Errors
 /// As [`solve`].
 pub fn solve_with(
+    observation: Tensor<4>,
+    image: &mut dyn ImageModel,
+    kernel: &mut dyn KernelModel,
+    blur: &dyn BlurModel,
+    config: &SolverConfig,
+    terms: Terms<'_>,
+    observer: &mut dyn Observer,
+) -> Result<SolveOutput> {
+    // a step is hundreds of small parallel operations: run them from a worker of the pool
+    deblur_core::on_pool(move || {
+        solve_here(observation, image, kernel, blur, config, terms, observer)
+    })
+}
+
+/// [`solve_with`] on the calling thread.
+fn solve_here(
     observation: Tensor<4>,
     image: &mut dyn ImageModel,
     kernel: &mut dyn KernelModel,

@@ -780,3 +780,58 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
         );
     }
 }
+
+/// Three SelfDeblur steps of the fast preset's network (DIP forward, blur, loss, backward, both
+/// Adam steps), run from the calling thread and again with the same seeds from a worker of the
+/// pool (`deblur_core::on_pool`, where the solver loop now runs its steps): every loss and the
+/// final latent image and kernel must be equal to the bit, since the same tasks do the same
+/// arithmetic whichever thread starts them.
+#[test]
+fn steps_on_the_pool_equal_steps_on_the_calling_thread() {
+    use deblur_optim::models::{DipImage, ImageModel, KernelModel, MlpKernel};
+    use deblur_priors::KernelMlpConfig;
+    let _guard = rng_lock();
+    let device = Device::default().autodiff();
+    let (observation, _) = problem(&device);
+    let latent = OBS + K - 1;
+    let run = || -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        device.seed(5);
+        let mut image = DipImage::new(
+            &DipConfig::narrow(1, 16, 4, 4),
+            [latent, latent],
+            0.03,
+            1,
+            &device,
+        );
+        let mut kernel = MlpKernel::new(&KernelMlpConfig::new([K, K]), 2, &device);
+        let blur = UniformBlur::new(Boundary::Valid);
+        let mut losses = Vec::new();
+        for _ in 0..3 {
+            let loss = (blur.apply(image.forward(0), kernel.forward(0)).unwrap()
+                - observation.clone())
+            .square()
+            .mean();
+            losses.push(loss.clone().into_scalar::<f32>());
+            let mut grads = loss.backward();
+            image.update(&mut grads, 0.01);
+            kernel.update(&mut grads, 1e-3);
+        }
+        (
+            losses,
+            host(image.forward(0).detach()),
+            host(kernel.forward(0).detach()),
+        )
+    };
+    let here = run();
+    let pooled = deblur_core::on_pool(run);
+    assert!(
+        here.0.iter().all(|l| l.is_finite() && *l > 0.0),
+        "{:?}",
+        here.0
+    );
+    // the steps did something: the loss moved
+    assert_ne!(here.0[0], here.0[2]);
+    assert_eq!(here.0, pooled.0, "losses");
+    assert!(here.1 == pooled.1, "latent images differ");
+    assert!(here.2 == pooled.2, "kernels differ");
+}
