@@ -904,46 +904,37 @@ pub fn deblur_blind(
 ) -> Result<BlindResult> {
     // the estimators and the final steps are many small parallel operations: run them from a
     // worker of the pool (deblur_core::pool)
-    deblur_core::on_pool(move || deblur_blind_here(pixels, request, resources, device, observer))
-}
-
-/// [`deblur_blind`] on the calling thread.
-fn deblur_blind_here(
-    pixels: &Array3<f32>,
-    request: &BlindRequest,
-    resources: Resources<'_>,
-    device: &Device,
-    observer: &mut dyn Observer,
-) -> Result<BlindResult> {
-    let first = blind_once(pixels, request, resources, device, observer)?;
-    let (Some(rule), BlindMethod::Composed(method), Some(first_residual)) =
-        (request.restart, &request.method, first.residual)
-    else {
-        return Ok(first);
-    };
-    // the L0 path draws nothing at random; a residual that is not a number failed too
-    if first.robust_path || first_residual <= rule.above_residual {
-        return Ok(first);
-    }
-    let seed = method.solver.seed.wrapping_add(1);
-    observer.on_restart(first_residual, seed);
-    let again = BlindRequest {
-        method: request.method.clone().with_seed(seed),
-        ..request.clone()
-    };
-    let second = blind_once(pixels, &again, resources, device, observer)?;
-    let seconds = first.seconds + second.seconds;
-    let kept_second = second
-        .residual
-        .is_some_and(|r| r < first_residual || first_residual.is_nan());
-    let mut kept = if kept_second { second } else { first };
-    kept.seconds = seconds;
-    kept.restart = Some(Restarted {
-        first_residual,
-        seed,
-        kept_second,
-    });
-    Ok(kept)
+    deblur_core::on_pool(move || {
+        let first = blind_once(pixels, request, resources, device, observer)?;
+        let (Some(rule), BlindMethod::Composed(method), Some(first_residual)) =
+            (request.restart, &request.method, first.residual)
+        else {
+            return Ok(first);
+        };
+        // the L0 path draws nothing at random; a residual that is not a number failed too
+        if first.robust_path || first_residual <= rule.above_residual {
+            return Ok(first);
+        }
+        let seed = method.solver.seed.wrapping_add(1);
+        observer.on_restart(first_residual, seed);
+        let again = BlindRequest {
+            method: request.method.clone().with_seed(seed),
+            ..request.clone()
+        };
+        let second = blind_once(pixels, &again, resources, device, observer)?;
+        let seconds = first.seconds + second.seconds;
+        let kept_second = second
+            .residual
+            .is_some_and(|r| r < first_residual || first_residual.is_nan());
+        let mut kept = if kept_second { second } else { first };
+        kept.seconds = seconds;
+        kept.restart = Some(Restarted {
+            first_residual,
+            seed,
+            kept_second,
+        });
+        Ok(kept)
+    })
 }
 
 /// One start of [`deblur_blind`].
