@@ -377,6 +377,11 @@ pub(crate) struct BlindOptionArgs {
     /// (default: 4 with the fast preset, never otherwise; 0: never).
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     restart_residual: Option<f64>,
+    /// Full-resolution refinement rounds of a DIP method's kernel estimate before the final
+    /// non-blind step: hyper-Laplacian latent, then the salient-edge k-step (default: 20 with the
+    /// fast SelfDeblur preset, none otherwise; 0: none).
+    #[arg(long)]
+    dip_refine_rounds: Option<usize>,
     /// Refuse images above this many million pixels before reading them (deblurring needs
     /// about 100 bytes per pixel: 50 megapixels ≈ 5 GB).
     #[arg(long, default_value_t = 50.0, value_parser = crate::train_cmds::positive_finite)]
@@ -405,6 +410,7 @@ impl BlindOptionArgs {
             },
             denoiser_model: self.denoiser.clone(),
             restart_residual: self.restart_residual,
+            kernel_refine_rounds: self.dip_refine_rounds,
             auto_kernel_size: self.kernel_size == Some(KernelSizeArg::Auto),
             space_model: self.space_model.clone(),
             ..options(
@@ -1127,6 +1133,10 @@ pub struct BenchMethodArgs {
     /// (as `deblur blind --restart-residual`; default: the preset's; 0: never).
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     pub(crate) restart_residual: Option<f64>,
+    /// Full-resolution refinement rounds of a DIP method's kernel estimate (as `deblur blind
+    /// --dip-refine-rounds`; default: the preset's; 0: none).
+    #[arg(long)]
+    pub(crate) dip_refine_rounds: Option<usize>,
 }
 
 impl BenchMethodArgs {
@@ -1166,6 +1176,7 @@ impl BenchMethodArgs {
             space_variant: self.space_variant.clone(),
             space_model: self.space_model.clone(),
             restart_residual: self.restart_residual,
+            kernel_refine_rounds: self.dip_refine_rounds,
             ..options(
                 self.blind_method(),
                 self.image_prior,

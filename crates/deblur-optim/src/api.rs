@@ -88,6 +88,11 @@ pub struct BlindOptions {
     /// ([`crate::Restart`]); `Some(0.0)`: never. Default (`None`): the preset's (4 for the fast
     /// preset, no restart otherwise).
     pub restart_residual: Option<f64>,
+    /// Full-resolution refinement rounds of a DIP method's kernel estimate before the final step
+    /// ([`crate::BlindRequest::kernel_refine`], [`crate::l0_blind::KernelRefine::after_dip`]'s
+    /// settings); `Some(0)`: none. Default (`None`): the preset's (20 for the fast SelfDeblur
+    /// preset, none otherwise).
+    pub kernel_refine_rounds: Option<usize>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).
     pub device: Device,
 }
@@ -126,6 +131,7 @@ impl Default for BlindOptions {
             denoiser_variant: "grey-v1".into(),
             denoiser_model: None,
             restart_residual: None,
+            kernel_refine_rounds: None,
         }
     }
 }
@@ -171,6 +177,12 @@ impl BlindOptions {
     /// Sets [`BlindOptions::noise_std`].
     pub fn noise_std(mut self, std: f64) -> Self {
         self.noise_std = Some(std);
+        self
+    }
+
+    /// Sets [`BlindOptions::kernel_refine_rounds`] (0: no refinement).
+    pub fn kernel_refine_rounds(mut self, rounds: usize) -> Self {
+        self.kernel_refine_rounds = Some(rounds);
         self
     }
 
@@ -389,6 +401,16 @@ impl BlindOptions {
             Some(above_residual) => request.restart = Some(crate::Restart { above_residual }),
             None => {}
         }
+        match self.kernel_refine_rounds {
+            Some(0) => request.kernel_refine = None,
+            Some(rounds) => {
+                request.kernel_refine = Some(crate::l0_blind::KernelRefine {
+                    rounds,
+                    ..crate::l0_blind::KernelRefine::after_dip()
+                });
+            }
+            None => {}
+        }
         request.validate()?;
         Ok(request)
     }
@@ -475,6 +497,48 @@ mod tests {
             .unwrap();
         assert_eq!(known.noise_std, Some(0.02));
         assert!(message(BlindOptions::default().method(MethodKind::Glkm)).contains("GLKM"));
+    }
+
+    #[test]
+    fn only_the_fast_selfdeblur_preset_refines_its_kernel_by_default() {
+        use crate::l0_blind::KernelRefine;
+        let fast = BlindRequest::preset(MethodKind::SelfDeblur, Preset::Fast, 31, None);
+        assert_eq!(fast.kernel_refine, Some(KernelRefine::after_dip()));
+        for (method, preset) in [
+            (MethodKind::SelfDeblur, Preset::Quick),
+            (MethodKind::SelfDeblur, Preset::Paper),
+            (MethodKind::Glkm, Preset::Fast),
+            (MethodKind::L0, Preset::Fast),
+            (MethodKind::KernelSpace, Preset::Fast),
+        ] {
+            let request = BlindRequest::preset(method, preset, 31, None);
+            assert_eq!(request.kernel_refine, None, "{method:?} {preset:?}");
+        }
+        let vdip = BlindOptions::default()
+            .image_prior(ImagePrior::Vdip(crate::VdipVariant::Sparse))
+            .request(None)
+            .unwrap();
+        assert_eq!(vdip.kernel_refine, None);
+        let off = BlindOptions::default()
+            .kernel_refine_rounds(0)
+            .request(None)
+            .unwrap();
+        assert_eq!(off.kernel_refine, None);
+        let five = BlindOptions::default()
+            .preset(Preset::Quick)
+            .kernel_refine_rounds(5)
+            .request(None)
+            .unwrap();
+        assert_eq!(
+            five.kernel_refine.map(|r| (r.rounds, r.guard, r.smoothing)),
+            Some((5, false, 0.0))
+        );
+        let error = BlindOptions::default()
+            .kernel_refine_rounds(crate::l0_blind::MAX_ALTERNATIONS + 1)
+            .request(None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kernel refinement"), "{error}");
     }
 
     #[test]
