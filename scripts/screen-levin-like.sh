@@ -12,6 +12,13 @@
 # symmetric`, 8 bits, no noise). The bench's own kernel sizes per kernel number apply, as on Levin.
 # The table goes to docs/data/screening/levin_like_NAME.csv.
 #
+# REAL=1 builds and uses a second folder (target/screen-levin-real) whose blur is one
+# convolution only approximately, as in photographed sets such as Levin's: each kernel J is the
+# centre of a camera-motion field (`deblur kernels field --generator camera --grid 3x3
+# --max-rotation 1 --seed 900+J`, SVOLA blur, symmetric extension) with 0.2 % Gaussian noise
+# (seed 10*I+J) before the 8-bit rounding; gt/kernelJ.npy is the field's centre kernel (the same
+# seed's field without rotation, 1x1). CSVs then go to levin_real_NAME.csv.
+#
 # The bench gets `--noise-std 0.003` (NOISE_STD to change it): the crops' estimated noise (about
 # 0.004) would otherwise switch the fast preset to the coarse-to-fine L0 path, which Levin's
 # images (0.0029) do not take. Examples:
@@ -33,9 +40,38 @@ case "$name" in
         ;;
 esac
 data=../shared/data/train400
-dir=${SCREEN_DIR:-target/screen-levin-like}
+real=${REAL:-0}
+if [ "$real" = 1 ]; then
+    dir=${SCREEN_DIR:-target/screen-levin-real}
+    csv=docs/data/screening/levin_real_$name.csv
+else
+    dir=${SCREEN_DIR:-target/screen-levin-like}
+    csv=docs/data/screening/levin_like_$name.csv
+fi
 cargo build --release -p deblur-cli >/dev/null
 deblur=target/release/deblur
+if [ "$real" = 1 ] && [ ! -f "$dir/complete" ]; then
+    [ -d "$data" ] || { echo "$data: not found (the shared data sits beside the checkout)" >&2; exit 2; }
+    mkdir -p "$dir/gt"
+    images=(test_312 test_337 test_364 test_391)
+    sizes=(17 15 13 27 11 19 21 21)
+    for i in 1 2 3 4; do
+        cp "$data/${images[i - 1]}.png" "$dir/gt/im$i.png"
+    done
+    for j in 1 2 3 4 5 6 7 8; do
+        field=(--size "${sizes[j - 1]}" --image-size 180x180 --seed $((900 + j)))
+        "$deblur" kernels field "${field[@]}" --grid 3x3 --max-rotation 1 \
+            -o "$dir/field$j.npy" >/dev/null
+        "$deblur" kernels field "${field[@]}" --grid 1x1 --max-rotation 0 \
+            -o "$dir/gt/kernel$j.npy" >/dev/null
+        for i in 1 2 3 4; do
+            "$deblur" blur "$dir/gt/im$i.png" --kernel-field "$dir/field$j.npy" \
+                --padding symmetric --noise-std 0.002 --seed $((10 * i + j)) --bit-depth 8 \
+                -o "$dir/im${i}_kernel${j}_img.png" >/dev/null
+        done
+    done
+    touch "$dir/complete"
+fi
 if [ ! -f "$dir/complete" ]; then
     [ -d "$data" ] || { echo "$data: not found (the shared data sits beside the checkout)" >&2; exit 2; }
     mkdir -p "$dir/gt"
@@ -56,4 +92,4 @@ if [ ! -f "$dir/complete" ]; then
 fi
 mkdir -p docs/data/screening
 "$deblur" bench levin --data "$dir" --noise-std "${NOISE_STD:-0.003}" "$@" \
-    --csv "docs/data/screening/levin_like_$name.csv"
+    --csv "$csv"

@@ -378,7 +378,7 @@ pub(crate) struct BlindOptionArgs {
     #[arg(long, value_parser = crate::train_cmds::non_negative_finite)]
     restart_residual: Option<f64>,
     /// Full-resolution refinement rounds of a DIP method's kernel estimate before the final
-    /// non-blind step: hyper-Laplacian latent, then the salient-edge k-step (default: 20 with the
+    /// non-blind step: hyper-Laplacian latent, then the salient-edge k-step (default: 5 with the
     /// fast SelfDeblur preset, none otherwise; 0: none).
     #[arg(long)]
     dip_refine_rounds: Option<usize>,

@@ -242,8 +242,9 @@ fn validate_in(path: &Path, values: Array2<f32>) -> Result<Kernel> {
     Kernel::new(values).map_err(|e| bad_file(path, e.to_string()))
 }
 
-/// Reads one or more kernels: an `.npy` file `N×K×K` gives N kernels; any other kernel file
-/// gives one. See [`Kernel::load`] for the formats.
+/// Reads one or more kernels: an `.npy` file `N×K×K` gives N kernels, a kernel field `R×C×K×K`
+/// its R·C region kernels row by row; any other kernel file gives one. See [`Kernel::load`] for
+/// the formats.
 ///
 /// # Errors
 /// As [`Kernel::load`].
@@ -272,9 +273,30 @@ pub fn load_kernel_stack(path: impl AsRef<Path>) -> Result<Vec<Kernel>> {
                         })
                         .collect()
                 }
+                // a kernel field (`deblur kernels field`): its region kernels, row by row
+                4 => {
+                    let a = array
+                        .into_dimensionality::<ndarray::Ix4>()
+                        .map_err(|e| bad_file(path, e.to_string()))?;
+                    let (rows, cols) = (a.dim().0, a.dim().1);
+                    (0..rows * cols)
+                        .map(|i| {
+                            Kernel::new(a.slice(ndarray::s![i / cols, i % cols, .., ..]).to_owned())
+                                .map_err(|e| {
+                                    bad_file(
+                                        path,
+                                        format!("region {}x{}: {e}", i / cols + 1, i % cols + 1),
+                                    )
+                                })
+                        })
+                        .collect()
+                }
                 d => Err(bad_file(
                     path,
-                    format!("expected a 2-D kernel or an N×K×K stack, found {d} dimensions"),
+                    format!(
+                        "expected a 2-D kernel, an N×K×K stack or an R×C×K×K field, found {d} \
+                         dimensions"
+                    ),
                 )),
             }
         }
@@ -525,6 +547,47 @@ mod tests {
             Kernel::load(dir.path().join("s.npy")),
             Err(Error::BadKernelFile { .. })
         ));
+    }
+
+    #[test]
+    fn a_kernel_field_reads_as_its_region_kernels_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        // a 2 × 3 field of 1 × 2 kernels: region (r, c) holds [r + 1, c + 1] before normalising
+        let field = ndarray::Array4::from_shape_fn((2, 3, 1, 2), |(r, c, _, x)| {
+            if x == 0 {
+                r as f32 + 1.0
+            } else {
+                c as f32 + 1.0
+            }
+        });
+        write_npy(&dir.path().join("f.npy"), &field.into_dyn()).unwrap();
+        let kernels = load_kernel_stack(dir.path().join("f.npy")).unwrap();
+        assert_eq!(kernels.len(), 6);
+        // region (2, 1): [2, 1] / 3; region (1, 3): [1, 3] / 4
+        assert_eq!(kernels[3].values(), &array![[2.0 / 3.0, 1.0 / 3.0]]);
+        assert_eq!(kernels[2].values(), &array![[0.25, 0.75]]);
+        let one = ndarray::Array4::from_elem((1, 1, 2, 2), 1.0f32);
+        write_npy(&dir.path().join("one.npy"), &one.into_dyn()).unwrap();
+        assert_eq!(
+            Kernel::load(dir.path().join("one.npy")).unwrap().values(),
+            &Array2::from_elem((2, 2), 0.25)
+        );
+        let mut bad = ndarray::Array4::from_elem((1, 2, 2, 2), 1.0f32);
+        bad[[0, 1, 0, 0]] = -1.0;
+        write_npy(&dir.path().join("bad.npy"), &bad.into_dyn()).unwrap();
+        let msg = load_kernel_stack(dir.path().join("bad.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("region 1x2") && msg.contains("bad.npy"),
+            "{msg}"
+        );
+        let five = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1, 1, 1, 2, 2]), 1.0f32);
+        write_npy(&dir.path().join("five.npy"), &five).unwrap();
+        let msg = Kernel::load(dir.path().join("five.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("found 5 dimensions"), "{msg}");
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub struct BlindOptions {
     pub restart_residual: Option<f64>,
     /// Full-resolution refinement rounds of a DIP method's kernel estimate before the final step
     /// ([`crate::BlindRequest::kernel_refine`], [`crate::l0_blind::KernelRefine::after_dip`]'s
-    /// settings); `Some(0)`: none. Default (`None`): the preset's (20 for the fast SelfDeblur
+    /// settings); `Some(0)`: none. Default (`None`): the preset's (5 for the fast SelfDeblur
     /// preset, none otherwise).
     pub kernel_refine_rounds: Option<usize>,
     /// Compute device. Default: [`Device::default`] (the CPU backend unless built otherwise).

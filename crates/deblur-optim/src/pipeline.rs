@@ -1130,7 +1130,7 @@ fn blind_once(
     }
     let own_read_out = part.reads_out_itself();
     // a DIP method's estimate sharpened at full resolution before the final step deconvolves
-    // the whole image with it (docs/benchmarks.md: +1.4 dB on the fast preset's screening folder)
+    // the whole image with it (docs/benchmarks.md)
     if let Some(refine) = &request.kernel_refine
         && !(fell_back || l0 || own_read_out)
         && (window.is_some() || request.final_nonblind)
