@@ -711,10 +711,10 @@ pub fn blind(args: BlindArgs) -> CmdResult {
         .window
         .map(|[x, y, w, h]| format!(", kernel from window {x},{y},{w},{h}"))
         .unwrap_or_default();
-    let path = if result.robust_path {
-        ", coarse-to-fine L0 estimate (large kernel or noisy input)"
-    } else {
-        ""
+    let path = match (result.robust_path, result.kernel_refined) {
+        (true, _) => ", coarse-to-fine L0 estimate (large kernel or noisy input)".to_string(),
+        (false, Some(rounds)) => format!(", kernel refined at full resolution ({rounds} rounds)"),
+        (false, None) => String::new(),
     };
     let path = match result.final_prior {
         Some(deblur_optim::FinalPriorUsed::PlugAndPlay) => {

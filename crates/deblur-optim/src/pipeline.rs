@@ -7,9 +7,10 @@
 //!   `crop_side`² window, or one the caller names), then the whole image is deconvolved with it
 //!   by hyper-Laplacian non-blind deconvolution.
 //! - **Presets** ([`Preset`]): `fast` (the CPU default: a small DIP on a 192² window for a few
-//!   hundred steps, then hyper-Laplacian deconvolution of the whole image), `quick` (a
-//!   32-channel DIP on the whole image) and `paper` (the published settings, for GPUs). Every
-//!   preset is a [`BlindMethod`] run by the same solver loop.
+//!   hundred steps, five rounds of full-resolution kernel refinement, then hyper-Laplacian
+//!   deconvolution of the whole image), `quick` (a 32-channel DIP on the whole image) and
+//!   `paper` (the published settings, for GPUs). Every preset is a [`BlindMethod`] run by the
+//!   same solver loop.
 
 use burn::tensor::{Device, Tensor};
 use deblur_core::Kernel;
@@ -218,8 +219,9 @@ impl ImagePrior {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preset {
     /// About a minute for a 255² image on two CPU cores: kernel estimation on the most textured
-    /// 192² window with a 16-channel DIP for 425 steps (SelfDeblur kernel lr 2e-3), then
-    /// hyper-Laplacian deconvolution of the whole image.
+    /// 192² window with a 16-channel DIP for 425 steps (SelfDeblur kernel lr 2e-3), five rounds
+    /// of full-resolution kernel refinement ([`BlindRequest::kernel_refine`]; SelfDeblur only),
+    /// then hyper-Laplacian deconvolution of the whole image.
     Fast,
     /// A 32-channel DIP on the whole image (up to 256²), 500 steps: minutes on a CPU.
     Quick,
@@ -851,6 +853,9 @@ pub struct BlindResult {
     pub final_lambda: Option<f64>,
     /// Set where the first start failed and [`Restart`] ran a second one.
     pub restart: Option<Restarted>,
+    /// Rounds of the full-resolution kernel refinement ([`BlindRequest::kernel_refine`]) that
+    /// ran on the returned kernel (`None`: none ran).
+    pub kernel_refined: Option<usize>,
 }
 
 /// Which final step ran ([`BlindResult::final_prior`]).
@@ -1129,6 +1134,7 @@ fn blind_once(
         kernel = Kernel::delta(kernel.size())?;
     }
     let own_read_out = part.reads_out_itself();
+    let mut kernel_refined = None;
     // a DIP method's estimate sharpened at full resolution before the final step deconvolves
     // the whole image with it (docs/benchmarks.md)
     if let Some(refine) = &request.kernel_refine
@@ -1142,6 +1148,7 @@ fn blind_once(
             work.mean_axis(Axis(0))
                 .ok_or_else(|| Error::BadImage("an image without channels".into()))?
         };
+        kernel_refined = Some(refine.rounds);
         kernel = crate::l0_blind::refine_kernel_hyper_laplacian(
             &grey,
             &kernel,
@@ -1271,6 +1278,7 @@ fn blind_once(
         residual,
         final_lambda,
         restart: None,
+        kernel_refined,
     })
 }
 

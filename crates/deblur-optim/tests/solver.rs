@@ -115,6 +115,7 @@ fn gray_stored_as_rgb_gives_the_gray_result() {
         noise_std: None,
         final_prior: None,
         restart: None,
+        kernel_refine: None,
     };
     let _guard = rng_lock();
     let a = deblur_blind(
@@ -319,6 +320,7 @@ fn large_images_estimate_on_the_most_textured_window() {
         noise_std: None,
         final_prior: None,
         restart: None,
+        kernel_refine: None,
     };
     let _guard = rng_lock();
     let result = deblur_blind(
@@ -707,6 +709,7 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
         noise_std: Some(0.01),
         final_prior: None,
         restart,
+        kernel_refine: None,
     };
     let _guard = rng_lock();
     let run = |r: &BlindRequest| deblur_blind(&gray, r, Resources::none(), &device, &mut Silent);
