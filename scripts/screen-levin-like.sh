@@ -50,28 +50,6 @@ else
 fi
 cargo build --release -p deblur-cli >/dev/null
 deblur=target/release/deblur
-if [ "$real" = 1 ] && [ ! -f "$dir/complete" ]; then
-    [ -d "$data" ] || { echo "$data: not found (the shared data sits beside the checkout)" >&2; exit 2; }
-    mkdir -p "$dir/gt"
-    images=(test_312 test_337 test_364 test_391)
-    sizes=(17 15 13 27 11 19 21 21)
-    for i in 1 2 3 4; do
-        cp "$data/${images[i - 1]}.png" "$dir/gt/im$i.png"
-    done
-    for j in 1 2 3 4 5 6 7 8; do
-        field=(--size "${sizes[j - 1]}" --image-size 180x180 --seed $((900 + j)))
-        "$deblur" kernels field "${field[@]}" --grid 3x3 --max-rotation 1 \
-            -o "$dir/field$j.npy" >/dev/null
-        "$deblur" kernels field "${field[@]}" --grid 1x1 --max-rotation 0 \
-            -o "$dir/gt/kernel$j.npy" >/dev/null
-        for i in 1 2 3 4; do
-            "$deblur" blur "$dir/gt/im$i.png" --kernel-field "$dir/field$j.npy" \
-                --padding symmetric --noise-std 0.002 --seed $((10 * i + j)) --bit-depth 8 \
-                -o "$dir/im${i}_kernel${j}_img.png" >/dev/null
-        done
-    done
-    touch "$dir/complete"
-fi
 if [ ! -f "$dir/complete" ]; then
     [ -d "$data" ] || { echo "$data: not found (the shared data sits beside the checkout)" >&2; exit 2; }
     mkdir -p "$dir/gt"
@@ -81,10 +59,20 @@ if [ ! -f "$dir/complete" ]; then
         cp "$data/${images[i - 1]}.png" "$dir/gt/im$i.png"
     done
     for j in 1 2 3 4 5 6 7 8; do
-        "$deblur" kernels synth --size "${sizes[j - 1]}" --count 1 --seed $((900 + j)) \
-            -o "$dir/gt/kernel$j.npy" >/dev/null
+        if [ "$real" = 1 ]; then
+            field=(--size "${sizes[j - 1]}" --image-size 180x180 --seed $((900 + j)))
+            "$deblur" kernels field "${field[@]}" --grid 3x3 --max-rotation 1 \
+                -o "$dir/field$j.npy" >/dev/null
+            "$deblur" kernels field "${field[@]}" --grid 1x1 --max-rotation 0 \
+                -o "$dir/gt/kernel$j.npy" >/dev/null
+            blur=(--kernel-field "$dir/field$j.npy" --noise-std 0.002)
+        else
+            "$deblur" kernels synth --size "${sizes[j - 1]}" --count 1 --seed $((900 + j)) \
+                -o "$dir/gt/kernel$j.npy" >/dev/null
+            blur=(--kernel "$dir/gt/kernel$j.npy")
+        fi
         for i in 1 2 3 4; do
-            "$deblur" blur "$dir/gt/im$i.png" --kernel "$dir/gt/kernel$j.npy" \
+            "$deblur" blur "$dir/gt/im$i.png" "${blur[@]}" --seed $((10 * i + j)) \
                 --padding symmetric --bit-depth 8 -o "$dir/im${i}_kernel${j}_img.png" >/dev/null
         done
     done
