@@ -767,9 +767,9 @@ impl KernelRefine {
             Err(Error::setting(
                 "kernel refinement",
                 format!(
-                    "{} rounds, window {} px, smoothing {} px, salient divisor {}, λ {}: need 1 \
-                     to {MAX_ALTERNATIONS} rounds, a window of at least 16 px, smoothing in [0, 4] \
-                     px, a divisor ≥ 1 and λ > 0",
+                    "{} rounds, window {} px, smoothing {} px, salient divisor {}, plug-and-play \
+                     λ {}: need 1 to {MAX_ALTERNATIONS} rounds, a window of at least 16 px, \
+                     smoothing in [0, 4] px, a divisor ≥ 1 and λ > 0",
                     self.rounds, self.window, self.smoothing, self.salient_divisor, self.pnp_lambda
                 ),
             ))
