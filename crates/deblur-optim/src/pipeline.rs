@@ -1134,20 +1134,20 @@ fn blind_once(
         kernel = Kernel::delta(kernel.size())?;
     }
     let own_read_out = part.reads_out_itself();
+    // the whole image is deconvolved with the estimate (else the input, the DIP's own latent or
+    // the blur model's read-out is returned)
+    let nonblind_read_out =
+        !(fell_back || own_read_out) && (window.is_some() || request.final_nonblind || l0);
     let mut kernel_refined = None;
-    // a DIP method's estimate sharpened at full resolution before the final step deconvolves
-    // the whole image with it (docs/benchmarks.md)
+    // a DIP method's estimate sharpened at full resolution before that deconvolution (the L0
+    // path refines its own kernels; docs/benchmarks.md)
     if let Some(refine) = &request.kernel_refine
-        && !(fell_back || l0 || own_read_out)
-        && (window.is_some() || request.final_nonblind)
+        && nonblind_read_out
+        && !l0
         && kernel.size()[0] == kernel.size()[1]
     {
-        let grey = if work.dim().0 == 1 {
-            work.index_axis(Axis(0), 0).to_owned()
-        } else {
-            work.mean_axis(Axis(0))
-                .ok_or_else(|| Error::BadImage("an image without channels".into()))?
-        };
+        // the grey image itself, or the luma of an RGB run's shared kernel
+        let grey = luma(&work, YCbCrStandard::FullRange)?;
         kernel_refined = Some(refine.rounds);
         kernel = crate::l0_blind::refine_kernel_hyper_laplacian(
             &grey,
@@ -1166,13 +1166,11 @@ fn blind_once(
     let mut pnp_residual = None;
     let mut restored = match window {
         _ if fell_back => work.clone(),
-        None if own_read_out || (!request.final_nonblind && !l0) => {
-            tensor_to_array(out.image.to_device(device), 0)?
-        }
         Some(_) if own_read_out => tensor_to_array(
             part.read_out(array_to_tensor(&work, device), estimate, &resources)?,
             0,
         )?,
+        _ if !nonblind_read_out => tensor_to_array(out.image.to_device(device), 0)?,
         _ => {
             let smoothing = match (&method, switch) {
                 (BlindMethod::L0(c), Some(r)) if r.smoothed_final => c.finest_smoothing(),
