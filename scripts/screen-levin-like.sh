@@ -19,6 +19,12 @@
 # (seed 10*I+J) before the 8-bit rounding; gt/kernelJ.npy is the field's centre kernel (the same
 # seed's field without rotation, 1x1). CSVs then go to levin_real_NAME.csv.
 #
+# FULL=1 builds and uses a third folder (target/screen-levin-full) whose kernels fill most of
+# their canvas, as the kernels of Levin's set do at the sizes the SelfDeblur script gives them
+# (the default folder's shake paths curl into 4-8 px of a 13-27 px canvas): `deblur kernels
+# synth --path-length 2K --extent 0.7..0.95`, otherwise as the default folder. CSVs then go to
+# levin_full_NAME.csv.
+#
 # The bench gets `--noise-std 0.003` (NOISE_STD to change it): the crops' estimated noise (about
 # 0.004) would otherwise switch the fast preset to the coarse-to-fine L0 path, which Levin's
 # images (0.0029) do not take. Examples:
@@ -41,7 +47,15 @@ case "$name" in
 esac
 data=../shared/data/train400
 real=${REAL:-0}
-if [ "$real" = 1 ]; then
+full=${FULL:-0}
+if [ "$real" = 1 ] && [ "$full" = 1 ]; then
+    echo "REAL=1 and FULL=1 build different folders: set one" >&2
+    exit 2
+fi
+if [ "$full" = 1 ]; then
+    dir=${SCREEN_DIR:-target/screen-levin-full}
+    csv=docs/data/screening/levin_full_$name.csv
+elif [ "$real" = 1 ]; then
     dir=${SCREEN_DIR:-target/screen-levin-real}
     csv=docs/data/screening/levin_real_$name.csv
 else
@@ -67,8 +81,12 @@ if [ ! -f "$dir/complete" ]; then
                 -o "$dir/gt/kernel$j.npy" >/dev/null
             blur=(--kernel-field "$dir/field$j.npy" --noise-std 0.002)
         else
+            shape=()
+            if [ "$full" = 1 ]; then
+                shape=(--path-length $((2 * sizes[j - 1])) --extent 0.7..0.95)
+            fi
             "$deblur" kernels synth --size "${sizes[j - 1]}" --count 1 --seed $((900 + j)) \
-                -o "$dir/gt/kernel$j.npy" >/dev/null
+                "${shape[@]}" -o "$dir/gt/kernel$j.npy" >/dev/null
             blur=(--kernel "$dir/gt/kernel$j.npy")
         fi
         for i in 1 2 3 4; do
