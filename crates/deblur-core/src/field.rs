@@ -231,7 +231,19 @@ impl KernelField {
                     .into(),
             ));
         }
-        let array = read_npy(path)?;
+        KernelField::from_npy(path, read_npy(path)?)
+    }
+
+    /// [`KernelField::load`] of the array `array` already read from `path` (the sidecar is read
+    /// beside `path`).
+    ///
+    /// # Errors
+    /// As [`KernelField::load`].
+    pub(crate) fn from_npy(path: &Path, array: ArrayD<f32>) -> Result<Self> {
+        let bad = |reason: String| Error::BadFieldFile {
+            path: path.to_path_buf(),
+            reason,
+        };
         let sidecar_path = KernelField::sidecar_path(path);
         let sidecar = match std::fs::read_to_string(&sidecar_path) {
             Ok(text) => Some(parse_sidecar(&text).map_err(|reason| Error::BadFieldFile {

@@ -273,24 +273,11 @@ pub fn load_kernel_stack(path: impl AsRef<Path>) -> Result<Vec<Kernel>> {
                         })
                         .collect()
                 }
-                // a kernel field (`deblur kernels field`): its region kernels, row by row
-                4 => {
-                    let a = array
-                        .into_dimensionality::<ndarray::Ix4>()
-                        .map_err(|e| bad_file(path, e.to_string()))?;
-                    let (rows, cols) = (a.dim().0, a.dim().1);
-                    (0..rows * cols)
-                        .map(|i| {
-                            Kernel::new(a.slice(ndarray::s![i / cols, i % cols, .., ..]).to_owned())
-                                .map_err(|e| {
-                                    bad_file(
-                                        path,
-                                        format!("region {}x{}: {e}", i / cols + 1, i % cols + 1),
-                                    )
-                                })
-                        })
-                        .collect()
-                }
+                // a kernel field (`deblur kernels field`, checked against its sidecar as
+                // `KernelField::load` checks it): its region kernels, row by row
+                4 => Ok(crate::field::KernelField::from_npy(path, array)?
+                    .kernels()
+                    .to_vec()),
                 d => Err(bad_file(
                     path,
                     format!(
@@ -579,9 +566,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            msg.contains("region 1x2") && msg.contains("bad.npy"),
+            msg.contains("region 1 (row 0, column 1)") && msg.contains("bad.npy"),
             "{msg}"
         );
+        // the field's sidecar is checked as `KernelField::load` checks it
+        std::fs::write(dir.path().join("f.json"), r#"{"grid": [3, 2]}"#).unwrap();
+        let msg = load_kernel_stack(dir.path().join("f.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("sidecar says 3x2"), "{msg}");
         let five = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1, 1, 1, 2, 2]), 1.0f32);
         write_npy(&dir.path().join("five.npy"), &five).unwrap();
         let msg = Kernel::load(dir.path().join("five.npy"))
