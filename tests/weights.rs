@@ -163,8 +163,9 @@ fn with_noise(image: &ndarray::Array3<f32>, sigma: f32, seed: u64) -> ndarray::A
     })
 }
 
-/// The shipped grey denoiser (`denoiser/grey-v1`).
+/// The shipped grey denoiser (`denoiser/grey-v1`, the default variant).
 fn shipped_denoiser(device: &Device) -> deblur::priors::Denoiser {
+    assert_eq!(deblur::models::weights::SHIPPED_DENOISER, "grey-v1");
     deblur::models::weights::load_denoiser_from(None, Some(&weights()), "grey-v1", device).unwrap()
 }
 

@@ -219,7 +219,7 @@ pub fn bench_denoiser(args: BenchDenoiserArgs) -> CmdResult {
     let model = deblur_models::weights::load_denoiser_from(
         args.model.as_deref(),
         args.shipped.weights.as_deref(),
-        "grey-v1",
+        deblur_models::weights::SHIPPED_DENOISER,
         &device,
     )?;
     if model.channels() != 1 {

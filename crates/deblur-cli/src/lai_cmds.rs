@@ -216,7 +216,7 @@ pub fn bench_lai(args: BenchLaiArgs) -> CmdResult {
         (None, None) => deblur_models::weights::find_denoiser(
             None,
             args.run.shipped.weights.as_deref(),
-            "grey-v1",
+            deblur_models::weights::SHIPPED_DENOISER,
             &device,
         )?,
         (None, Some(_)) => None,

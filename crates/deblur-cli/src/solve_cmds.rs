@@ -1044,7 +1044,7 @@ pub fn deconv(args: DeconvArgs) -> CmdResult {
                     let denoiser = deblur_models::weights::load_denoiser_from(
                         args.denoiser.as_deref(),
                         None,
-                        "grey-v1",
+                        deblur_models::weights::SHIPPED_DENOISER,
                         &device,
                     )?;
                     let config = deblur_optim::PnpConfig {

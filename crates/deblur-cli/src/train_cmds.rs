@@ -582,6 +582,11 @@ pub struct TrainDenoiserArgs {
     /// Continue the run in --out from its checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Start a new run from a trained denoiser's weights (fine-tuning: a .bpk with its .json
+    /// beside it, as this command writes; `--width`/`--depth` default to that network's), with a
+    /// fresh optimiser and step count.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Write a sample strip (clean | noisy σ = 0.02, 0.05, 0.1 | denoised) every N steps.
     #[arg(long, default_value_t = 500, value_parser = at_least_one)]
     sample_every: usize,
@@ -600,14 +605,35 @@ pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error:
     use deblur_kernels::ColorMode;
     use deblur_models::train_denoise::{DenoiseTrainConfig, DenoiseTrainer};
     let device = device_from_name(&args.device)?;
+    // the network to fine-tune, read before anything is written
+    let init = match &args.init {
+        Some(path) => Some(deblur_models::weights::load_denoiser_from(
+            Some(path),
+            None,
+            "",
+            &device,
+        )?),
+        None => None,
+    };
+    let start = init.as_ref().map(|model| model.config());
     let fresh = if args.resume {
         None
     } else {
         let base = DenoiseTrainConfig::default();
         let config = DenoiseTrainConfig {
-            channels: if args.color { 3 } else { 1 },
-            width: args.width.unwrap_or(base.width),
-            depth: args.depth.unwrap_or(base.depth),
+            channels: match &start {
+                _ if args.color => 3,
+                Some(s) => s.channels,
+                None => 1,
+            },
+            width: args
+                .width
+                .or(start.as_ref().map(|s| s.width))
+                .unwrap_or(base.width),
+            depth: args
+                .depth
+                .or(start.as_ref().map(|s| s.depth))
+                .unwrap_or(base.depth),
             batch: args.batch.unwrap_or(base.batch),
             crop: args.crop.unwrap_or(base.crop),
             lr: args.lr.unwrap_or(base.lr),
@@ -633,6 +659,8 @@ pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error:
         same_as_run(&args.out, "--batch", args.batch, c.batch)?;
         same_as_run(&args.out, "--seed", args.seed, c.seed)?;
         trainer
+    } else if let Some(model) = init {
+        DenoiseTrainer::from_model(config, model, images, &device)?
     } else {
         DenoiseTrainer::new(config, images, &device)?
     };

@@ -1897,4 +1897,35 @@ fn train_denoiser_resumes_and_its_weights_drive_pnp_deconv() {
     ]);
     assert_fails(&bad, &["-0.5"]);
     assert!(!out2.exists());
+    // fine-tuning: a new run started from those weights takes their layout (width 4, depth 3)
+    let tuned = dir.path().join("tuned");
+    let tune = |extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "denoiser",
+            "--images",
+            "dead-leaves",
+            "--crop",
+            "16",
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--out",
+            s(&tuned),
+            "--init",
+            s(&model),
+        ];
+        a.extend_from_slice(extra);
+        deblur(&a)
+    };
+    assert_fails(&tune(&["--width", "5"]), &["width 4", "width 5"]);
+    assert_fails(&tune(&["--resume"]), &["--resume"]);
+    let o = tune(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = std::fs::read_to_string(tuned.join("denoiser.json")).unwrap();
+    assert!(
+        config.contains("\"width\": 4") && config.contains("\"depth\": 3"),
+        "{config}"
+    );
 }

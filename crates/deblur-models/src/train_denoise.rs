@@ -209,6 +209,44 @@ impl<I: ImageSource> DenoiseTrainer<I> {
         })
     }
 
+    /// Starts a run from the weights of a trained network (fine-tuning) instead of a fresh
+    /// initialisation; the optimiser starts fresh and the step count at 0.
+    ///
+    /// # Errors
+    /// As [`DenoiseTrainer::new`]; [`Error::InvalidSetting`] when `model`'s channels, width or
+    /// depth differ from the config's.
+    pub fn from_model(
+        config: DenoiseTrainConfig,
+        model: Denoiser,
+        images: I,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut trainer = DenoiseTrainer::new(config, images, device)?;
+        let want = trainer.config.network();
+        let have = model.config();
+        if (have.channels, have.width, have.depth) != (want.channels, want.width, want.depth) {
+            return Err(Error::InvalidSetting {
+                setting: "init",
+                rule: format!(
+                    "the network to start from has {} channel(s), width {}, depth {}; the run \
+                     asks for {} channel(s), width {}, depth {} (set --width/--depth/--color to \
+                     match it)",
+                    have.channels, have.width, have.depth, want.channels, want.width, want.depth
+                ),
+            });
+        }
+        // the weights go into the run's own (tracked) parameters
+        trainer.model = trainer
+            .model
+            .clone()
+            .try_load_record(model.into_record())
+            .map_err(|e| Error::InvalidSetting {
+                setting: "init",
+                rule: format!("the network's weights do not load into the run's: {e:?}"),
+            })?;
+        Ok(trainer)
+    }
+
     /// Steps done.
     pub fn step_count(&self) -> usize {
         self.step

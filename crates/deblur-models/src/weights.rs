@@ -118,6 +118,9 @@ impl Manifest {
     }
 }
 
+/// The denoiser variant of the manifest that the plug-and-play steps use unless told otherwise.
+pub const SHIPPED_DENOISER: &str = "grey-v1";
+
 /// The weights folder: `$DEBLUR_WEIGHTS`, else `weights/` in the current folder, else beside the
 /// executable or two levels up from it (a `target/release` binary in the repository), else the
 /// `weights/` of the source tree this library was built from, if it is still there (tests and

@@ -78,7 +78,7 @@ pub struct BlindOptions {
     /// Image prior of every final non-blind step. Default (`None`): the preset's, see
     /// [`crate::Robust::final_prior`] and [`BlindRequest::final_prior`].
     pub final_prior: Option<FinalPriorKind>,
-    /// Denoiser weights variant in the manifest (plug-and-play final step). Default: `grey-v1`.
+    /// Denoiser weights variant in the manifest (plug-and-play final step). Default: [`deblur_models::weights::SHIPPED_DENOISER`].
     pub denoiser_variant: String,
     /// A trained denoiser (`denoiser.bpk` from `deblur train denoiser`, its `.json` beside it)
     /// instead of the manifest's variant.
@@ -128,7 +128,7 @@ impl Default for BlindOptions {
             device: Device::default(),
             noise_std: None,
             final_prior: None,
-            denoiser_variant: "grey-v1".into(),
+            denoiser_variant: deblur_models::weights::SHIPPED_DENOISER.into(),
             denoiser_model: None,
             restart_residual: None,
             kernel_refine_rounds: None,

@@ -111,6 +111,15 @@ impl Denoiser {
         self.channels
     }
 
+    /// The layout of this network (channels, width, depth), read from its layers.
+    pub fn config(&self) -> DenoiserConfig {
+        DenoiserConfig {
+            channels: self.channels,
+            width: self.convs.first().map_or(0, |c| c.weight.dims()[0]),
+            depth: self.convs.len(),
+        }
+    }
+
     /// Denoises `x` (`[n, channels, h, w]`, intensities in [0, 1]) whose Gaussian noise has
     /// standard deviation `sigma[i]` for image `i` (one value per image, or one for all). Odd
     /// sides are extended by one replicated row or column and cropped back.
