@@ -450,10 +450,13 @@ impl Confident {
 /// input. Such a result shows in its [`reblur_residual`]: on a Levin-layout screening folder
 /// (four 180² `train400` crops × eight synthetic kernels of Levin's sizes, two seeds each; no
 /// evaluation image) the two failed runs of 64 left 10.0σ and 30.8σ, every other run at most
-/// 2.71σ (docs/benchmarks.md). Where the residual of the returned image is above
-/// `above_residual` the whole estimate runs again with the next seed, and of the two results
-/// the one with the lower residual is returned ([`BlindResult::restart`]). The coarse-to-fine
-/// L0 path draws nothing at random and is never restarted.
+/// 2.71σ (docs/benchmarks.md). Where the residual of the estimate is above `above_residual` the
+/// whole estimate runs again with the next seed, and of the two results the one whose estimate
+/// left the lower residual is returned ([`BlindResult::restart`]). The residual judged is that
+/// of the final step with the estimate as the solver left it ([`BlindResult::estimate_residual`]):
+/// the full-resolution refinement lowers the residual of a failed estimate too, and the limit
+/// was set before it existed. The coarse-to-fine L0 path draws nothing at random and is never
+/// restarted.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Restart {
     /// Re-blur residual, in noise levels, above which an estimate counts as failed. Default: 4
@@ -493,7 +496,8 @@ impl Restart {
 /// What [`Restart`] did in a run that needed it ([`BlindResult::restart`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Restarted {
-    /// The first start's re-blur residual (above [`Restart::above_residual`], or not a number).
+    /// The first start's estimate's re-blur residual ([`BlindResult::estimate_residual`]: above
+    /// [`Restart::above_residual`], or not a number).
     pub first_residual: f64,
     /// The second start's seed.
     pub seed: u64,
@@ -856,6 +860,18 @@ pub struct BlindResult {
     /// Rounds of the full-resolution kernel refinement ([`BlindRequest::kernel_refine`]) that
     /// ran on the returned kernel (`None`: none ran).
     pub kernel_refined: Option<usize>,
+    /// Where the refinement ran: the re-blur residual of the same final step with the estimate
+    /// before refinement. [`Restart`] judges the estimate by it (its limit was set on unrefined
+    /// estimates, and the refinement lowers the residual of a failed estimate as well).
+    pub unrefined_residual: Option<f64>,
+}
+
+impl BlindResult {
+    /// The residual [`Restart`] judges: that of the estimate before any refinement, else the
+    /// result's.
+    pub fn estimate_residual(&self) -> Option<f64> {
+        self.unrefined_residual.or(self.residual)
+    }
 }
 
 /// Which final step ran ([`BlindResult::final_prior`]).
@@ -928,7 +944,7 @@ pub fn deblur_blind(
     deblur_core::on_pool(move || {
         let first = blind_once(pixels, request, resources, device, observer)?;
         let (Some(rule), BlindMethod::Composed(method), Some(first_residual)) =
-            (request.restart, &request.method, first.residual)
+            (request.restart, &request.method, first.estimate_residual())
         else {
             return Ok(first);
         };
@@ -945,7 +961,7 @@ pub fn deblur_blind(
         let second = blind_once(pixels, &again, resources, device, observer)?;
         let seconds = first.seconds + second.seconds;
         let kept_second = second
-            .residual
+            .estimate_residual()
             .is_some_and(|r| r < first_residual || first_residual.is_nan());
         let mut kept = if kept_second { second } else { first };
         kept.seconds = seconds;
@@ -1139,6 +1155,7 @@ fn blind_once(
     let nonblind_read_out =
         !(fell_back || own_read_out) && (window.is_some() || request.final_nonblind || l0);
     let mut kernel_refined = None;
+    let mut unrefined_residual = None;
     // a DIP method's estimate sharpened at full resolution before that deconvolution (the L0
     // path refines its own kernels; docs/benchmarks.md)
     if let Some(refine) = &request.kernel_refine
@@ -1149,6 +1166,21 @@ fn blind_once(
         // the grey image itself, or the luma of an RGB run's shared kernel
         let grey = luma(&work, YCbCrStandard::FullRange)?;
         kernel_refined = Some(refine.rounds);
+        if request.restart.is_some() {
+            let config = request.final_deconv(noise_std);
+            let unrefined = tensor_to_array(
+                hyper_laplacian_deconv(
+                    array_to_tensor(&work, device),
+                    kernel.to_tensor(device),
+                    &config,
+                )?,
+                0,
+            )?
+            .mapv(|v| v.clamp(0.0, 1.0));
+            unrefined_residual = Some(reblur_residual(
+                &work, &unrefined, &kernel, noise_std, device,
+            )?);
+        }
         kernel = crate::l0_blind::refine_kernel_hyper_laplacian(
             &grey,
             &kernel,
@@ -1277,6 +1309,7 @@ fn blind_once(
         final_lambda,
         restart: None,
         kernel_refined,
+        unrefined_residual,
     })
 }
 

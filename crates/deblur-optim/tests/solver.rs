@@ -784,6 +784,57 @@ fn a_failed_start_runs_again_with_the_next_seed_and_keeps_the_lower_residual() {
     }
 }
 
+/// With the full-resolution refinement after the estimate, the restart rule judges each start by
+/// the residual its estimate left before the refinement (`BlindResult::estimate_residual`), not by
+/// the refined result's: a failed estimate refined to a low residual must still run again.
+#[test]
+fn the_restart_rule_judges_the_estimate_before_its_refinement() {
+    use deblur_optim::l0_blind::KernelRefine;
+    use deblur_optim::pipeline::{BlindMethod, BlindRequest, ColorPath, CropChoice, deblur_blind};
+    use deblur_optim::{Resources, Restart};
+    let device = Device::default();
+    let (observation, _) = problem(&device);
+    let gray = deblur_core::convert::tensor_to_array(observation, 0).unwrap();
+    let request = |seed: u64, limit: f64| BlindRequest {
+        method: BlindMethod::from(small_selfdeblur(10)).with_seed(seed),
+        color: ColorPath::Luma,
+        crop: CropChoice::Auto { side: 256 },
+        nonblind: Default::default(),
+        final_nonblind: true,
+        robust: None,
+        noise_aware: None,
+        noise_std: Some(0.01),
+        final_prior: None,
+        restart: Some(Restart {
+            above_residual: limit,
+        }),
+        kernel_refine: Some(KernelRefine::after_dip()),
+    };
+    let _guard = rng_lock();
+    let run = |r: &BlindRequest| deblur_blind(&gray, r, Resources::none(), &device, &mut Silent);
+    // a limit no start reaches: one start each, both residuals reported
+    let single: Vec<_> = (0..2).map(|s| run(&request(s, 1e6)).unwrap()).collect();
+    for r in &single {
+        assert!(r.restart.is_none() && r.kernel_refined.is_some());
+        let (before, after) = (r.unrefined_residual.unwrap(), r.residual.unwrap());
+        assert!(before > 1.0 && after > 0.0, "{before} {after}");
+        // the refinement changed the kernel, so the two residuals differ
+        assert_ne!(before, after);
+        assert_eq!(r.estimate_residual(), Some(before));
+    }
+    let before: Vec<f64> = single
+        .iter()
+        .map(|r| r.unrefined_residual.unwrap())
+        .collect();
+    let restarted = run(&request(0, 1.0)).unwrap();
+    let info = restarted.restart.expect("every estimate is above 1σ");
+    assert_eq!(info.first_residual, before[0]);
+    let best = usize::from(before[1] < before[0]);
+    assert_eq!(info.kept_second, best == 1);
+    assert_eq!(restarted.image, single[best].image);
+    assert_eq!(restarted.residual, single[best].residual);
+}
+
 /// Three SelfDeblur steps of the fast preset's network (DIP forward, blur, loss, backward, both
 /// Adam steps), run from the calling thread and again with the same seeds from a worker of the
 /// pool (`deblur_core::on_pool`, where the solver loop now runs its steps): every loss and the
