@@ -642,6 +642,10 @@ pub fn train_denoiser(args: TrainDenoiserArgs) -> Result<(), Box<dyn std::error:
             seed: args.seed.unwrap_or(base.seed),
         };
         config.validate()?;
+        // a network that cannot start this run is refused before the run folder exists
+        if let Some(start) = &start {
+            config.check_start(start)?;
+        }
         Some(config)
     };
     let run = RunFolder::lock(&args.out)?;

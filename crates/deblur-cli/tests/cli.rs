@@ -1920,6 +1920,8 @@ fn train_denoiser_resumes_and_its_weights_drive_pnp_deconv() {
         deblur(&a)
     };
     assert_fails(&tune(&["--width", "5"]), &["width 4", "width 5"]);
+    // refused before the run folder is made
+    assert!(!tuned.exists());
     assert_fails(&tune(&["--resume"]), &["--resume"]);
     let o = tune(&[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

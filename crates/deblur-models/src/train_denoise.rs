@@ -76,6 +76,25 @@ impl Default for DenoiseTrainConfig {
 }
 
 impl DenoiseTrainConfig {
+    /// Checks that a network of layout `start` can start this run ([`DenoiseTrainer::from_model`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] naming both layouts when channels, width or depth differ.
+    pub fn check_start(&self, start: &DenoiserConfig) -> Result<()> {
+        let want = self.network();
+        if (start.channels, start.width, start.depth) == (want.channels, want.width, want.depth) {
+            return Ok(());
+        }
+        Err(Error::InvalidSetting {
+            setting: "init",
+            rule: format!(
+                "the network to start from has {} channel(s), width {}, depth {}; the run asks \
+                 for {} channel(s), width {}, depth {} (set --width/--depth/--color to match it)",
+                start.channels, start.width, start.depth, want.channels, want.width, want.depth
+            ),
+        })
+    }
+
     /// The network these settings train.
     pub fn network(&self) -> DenoiserConfig {
         DenoiserConfig::new()
@@ -221,20 +240,8 @@ impl<I: ImageSource> DenoiseTrainer<I> {
         images: I,
         device: &Device,
     ) -> Result<Self> {
+        config.check_start(&model.config())?;
         let mut trainer = DenoiseTrainer::new(config, images, device)?;
-        let want = trainer.config.network();
-        let have = model.config();
-        if (have.channels, have.width, have.depth) != (want.channels, want.width, want.depth) {
-            return Err(Error::InvalidSetting {
-                setting: "init",
-                rule: format!(
-                    "the network to start from has {} channel(s), width {}, depth {}; the run \
-                     asks for {} channel(s), width {}, depth {} (set --width/--depth/--color to \
-                     match it)",
-                    have.channels, have.width, have.depth, want.channels, want.width, want.depth
-                ),
-            });
-        }
         // the weights go into the run's own (tracked) parameters
         trainer.model = trainer
             .model
