@@ -1167,16 +1167,9 @@ fn blind_once(
         let grey = luma(&work, YCbCrStandard::FullRange)?;
         kernel_refined = Some(refine.rounds);
         if request.restart.is_some() {
-            let config = request.final_deconv(noise_std);
-            let unrefined = tensor_to_array(
-                hyper_laplacian_deconv(
-                    array_to_tensor(&work, device),
-                    kernel.to_tensor(device),
-                    &config,
-                )?,
-                0,
-            )?
-            .mapv(|v| v.clamp(0.0, 1.0));
+            let unrefined =
+                deconv_hyper_laplacian(&work, &kernel, &request.final_deconv(noise_std), device)?
+                    .mapv(|v| v.clamp(0.0, 1.0));
             unrefined_residual = Some(reblur_residual(
                 &work, &unrefined, &kernel, noise_std, device,
             )?);
@@ -1247,14 +1240,7 @@ fn blind_once(
                 }
                 _ => {
                     final_prior = Some(FinalPriorUsed::HyperLaplacian);
-                    tensor_to_array(
-                        hyper_laplacian_deconv(
-                            array_to_tensor(&full, device),
-                            kernel.to_tensor(device),
-                            &config,
-                        )?,
-                        0,
-                    )?
+                    deconv_hyper_laplacian(&full, &kernel, &config, device)?
                 }
             }
         }
@@ -1311,6 +1297,23 @@ fn blind_once(
         kernel_refined,
         unrefined_residual,
     })
+}
+
+/// [`hyper_laplacian_deconv`] of an image `[c, h, w]` held on the host (not clamped).
+fn deconv_hyper_laplacian(
+    image: &Array3<f32>,
+    kernel: &Kernel,
+    config: &HyperLaplacianConfig,
+    device: &Device,
+) -> Result<Array3<f32>> {
+    Ok(tensor_to_array(
+        hyper_laplacian_deconv(
+            array_to_tensor(image, device),
+            kernel.to_tensor(device),
+            config,
+        )?,
+        0,
+    )?)
 }
 
 /// RMS of `kernel ⋆ restored − observed` (both `[c, h, w]`) over the pixels whose whole blur lies
