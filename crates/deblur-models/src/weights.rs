@@ -299,9 +299,11 @@ fn read_config<C: serde::de::DeserializeOwned>(path: &Path) -> Result<C> {
 }
 
 /// Loads the weights at `weights` into `module` (built from the config at `config`), refusing
-/// weights of other shapes with an error naming both files instead of a panic.
+/// weights of other shapes with an error naming both files instead of a panic, and weights that
+/// are not all finite numbers (a damaged file would otherwise surface later as a NaN image or a
+/// NaN training loss).
 pub(crate) fn apply_record<M: Module>(module: M, weights: &Path, config: &Path) -> Result<M> {
-    module
+    let module = module
         .try_load_record(read_record(weights)?)
         .map_err(|e| Error::Checkpoint {
             path: weights.to_path_buf(),
@@ -310,7 +312,40 @@ pub(crate) fn apply_record<M: Module>(module: M, weights: &Path, config: &Path) 
                  belong to different models",
                 config.display()
             ),
-        })
+        })?;
+    let mut count = NonFinite::default();
+    module.visit(&mut count);
+    if count.values > 0 {
+        return Err(Error::Checkpoint {
+            path: weights.to_path_buf(),
+            reason: format!(
+                "{} of the weights are not finite numbers (NaN or infinite): the file is damaged; \
+                 restore it or train the model again",
+                count.values
+            ),
+        });
+    }
+    Ok(module)
+}
+
+/// Counts the float parameters' entries that are NaN or infinite.
+#[derive(Default)]
+struct NonFinite {
+    values: usize,
+}
+
+impl burn::module::ModuleVisitor for NonFinite {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<D>>,
+    ) {
+        let data = param.val().into_data().convert::<f32>();
+        self.values += match data.as_slice::<f32>() {
+            Ok(values) => values.iter().filter(|v| !v.is_finite()).count(),
+            // not readable as f32: counted as damaged
+            Err(_) => 1,
+        };
+    }
 }
 
 fn read_record(path: &Path) -> Result<ModuleRecord> {

@@ -78,3 +78,58 @@ fn weights_that_do_not_fit_their_config_are_an_error() {
         "{error}"
     );
 }
+
+/// Weights that load but hold a NaN or an infinity (a damaged or diverged file) are refused with
+/// an error naming the file and the count, not passed on to produce a NaN image or loss; the
+/// same file with finite weights loads.
+#[test]
+fn weights_that_are_not_finite_are_an_error() {
+    use burn::module::{ModuleMapper, Param};
+    use burn::tensor::Tensor;
+    use deblur_models::weights::load_denoiser_from;
+    use deblur_priors::DenoiserConfig;
+    /// Sets the first entry of every float parameter to `value`.
+    struct Poison(f32);
+    impl ModuleMapper for Poison {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let value = self.0;
+            param.map(|t| {
+                let shape = t.shape();
+                let mut data = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+                data[0] = value;
+                Tensor::from_data(
+                    burn::tensor::TensorData::new(data, shape),
+                    &Device::default(),
+                )
+            })
+        }
+    }
+    let device = Device::default();
+    let dir = tempfile::tempdir().unwrap();
+    let config = DenoiserConfig::new().with_width(4).with_depth(3);
+    let json = serde_json::to_string(&config).unwrap();
+    let save = |name: &str, poison: Option<f32>| {
+        let bpk = dir.path().join(format!("{name}.bpk"));
+        let net = config.init(&device);
+        let net = match poison {
+            Some(v) => net.map(&mut Poison(v)),
+            None => net,
+        };
+        net.into_record().save(&bpk).unwrap();
+        std::fs::write(bpk.with_extension("json"), &json).unwrap();
+        bpk
+    };
+    assert!(load_denoiser_from(Some(&save("good", None)), None, "", &device).is_ok());
+    // three layers, weight and bias each: six poisoned entries
+    for (name, value) in [("nan", f32::NAN), ("inf", f32::INFINITY)] {
+        let error = match load_denoiser_from(Some(&save(name, Some(value))), None, "", &device) {
+            Ok(_) => panic!("{name} weights must not load"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            error.contains(&format!("{name}.bpk"))
+                && error.contains("6 of the weights are not finite"),
+            "{error}"
+        );
+    }
+}

@@ -78,7 +78,8 @@ pub struct BlindOptions {
     /// Image prior of every final non-blind step. Default (`None`): the preset's, see
     /// [`crate::Robust::final_prior`] and [`BlindRequest::final_prior`].
     pub final_prior: Option<FinalPriorKind>,
-    /// Denoiser weights variant in the manifest (plug-and-play final step). Default: [`deblur_models::weights::SHIPPED_DENOISER`].
+    /// Denoiser weights variant in the manifest (plug-and-play final step). Default:
+    /// [`deblur_models::weights::SHIPPED_DENOISER`].
     pub denoiser_variant: String,
     /// A trained denoiser (`denoiser.bpk` from `deblur train denoiser`, its `.json` beside it)
     /// instead of the manifest's variant.

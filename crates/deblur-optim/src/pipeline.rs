@@ -452,8 +452,9 @@ impl Confident {
 /// evaluation image) the two failed runs of 64 left 10.0σ and 30.8σ, every other run at most
 /// 2.71σ (docs/benchmarks.md). Where the residual of the estimate is above `above_residual` the
 /// whole estimate runs again with the next seed, and of the two results the one whose estimate
-/// left the lower residual is returned ([`BlindResult::restart`]). The residual judged is that
-/// of the final step with the estimate as the solver left it ([`BlindResult::estimate_residual`]):
+/// left the lower residual is returned ([`BlindResult::restart`]). Where the full-resolution
+/// refinement runs, the residual judged is that of the hyper-Laplacian read-out of the estimate
+/// as the solver left it ([`BlindResult::estimate_residual`]):
 /// the full-resolution refinement lowers the residual of a failed estimate too, and the limit
 /// was set before it existed. The coarse-to-fine L0 path draws nothing at random and is never
 /// restarted.
@@ -860,9 +861,11 @@ pub struct BlindResult {
     /// Rounds of the full-resolution kernel refinement ([`BlindRequest::kernel_refine`]) that
     /// ran on the returned kernel (`None`: none ran).
     pub kernel_refined: Option<usize>,
-    /// Where the refinement ran: the re-blur residual of the same final step with the estimate
-    /// before refinement. [`Restart`] judges the estimate by it (its limit was set on unrefined
-    /// estimates, and the refinement lowers the residual of a failed estimate as well).
+    /// Where the refinement ran and [`Restart`] is on: the re-blur residual of the
+    /// hyper-Laplacian read-out ([`BlindRequest::final_deconv`], the fast preset's final step, on
+    /// which the restart limit was set) with the estimate before refinement. [`Restart`] judges
+    /// the estimate by it: the refinement lowers the residual of a failed estimate as well. With
+    /// a plug-and-play final step asked for, this is still the hyper-Laplacian read-out's.
     pub unrefined_residual: Option<f64>,
 }
 
